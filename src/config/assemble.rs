@@ -1,0 +1,73 @@
+//! Joining compiled files into one routing table, with the checks that span
+//! accounts and files: an account id used twice, a number owned by two
+//! accounts (DESIGN §2).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use super::compile::CompiledFile;
+use super::report::{Diagnostic, Report};
+use crate::routing::{E164, Region, RoutingTable};
+
+/// The table, if the data has no errors, and every diagnostic.
+pub fn assemble(
+    files: &[(Arc<Path>, Arc<CompiledFile>)],
+    default_region: &Region,
+) -> (Option<RoutingTable>, Report) {
+    let mut diagnostics: Vec<Diagnostic> = files
+        .iter()
+        .flat_map(|(_, f)| f.diagnostics.iter().cloned())
+        .collect();
+    let mut account_ids: FxHashMap<&str, (&Arc<Path>, u32)> = FxHashMap::default();
+    let mut owners: FxHashMap<E164, (&str, &Arc<Path>, u32)> = FxHashMap::default();
+    let mut accounts = Vec::new();
+    for (path, file) in files {
+        for compiled in &file.accounts {
+            let account = &compiled.account;
+            if let Some((first_file, first_line)) = account_ids.insert(&account.id, (path, compiled.line)) {
+                let message = format!(
+                    "account id {} is used twice: {} line {first_line} and here",
+                    account.id,
+                    first_file.display()
+                );
+                diagnostics.push(
+                    Diagnostic::error(path, compiled.line, message)
+                        .fix("give each account its own id, or merge the two into one"),
+                );
+                continue;
+            }
+            for (number, &line) in account.numbers.iter().zip(&compiled.number_lines) {
+                let here = (account.id.as_ref(), path, line);
+                if let Some((owner, first_file, first_line)) = owners.insert(number.number, here) {
+                    let message = format!(
+                        "number {} belongs to both account {owner} ({} line {first_line}) and account {}",
+                        number.number,
+                        first_file.display(),
+                        account.id
+                    );
+                    diagnostics.push(
+                        Diagnostic::error(path, line, message)
+                            .fix("a number belongs to one account: remove it from one of them"),
+                    );
+                }
+            }
+            accounts.push(Arc::clone(account));
+        }
+    }
+    let report = Report::new(diagnostics);
+    if report.has_errors() {
+        return (None, report);
+    }
+    match RoutingTable::new(accounts, default_region.clone()) {
+        Ok(table) => (Some(table), report),
+        // Unreachable after the checks above, but reported, not assumed.
+        Err(clash) => {
+            let mut diagnostics = report.diagnostics().to_vec();
+            let file = files.first().map(|(p, _)| Arc::clone(p)).unwrap_or_else(|| Arc::from(Path::new("-")));
+            diagnostics.push(Diagnostic::error(&file, 0, clash.to_string()));
+            (None, Report::new(diagnostics))
+        }
+    }
+}

@@ -1,0 +1,505 @@
+//! Turning one parsed file into routing accounts, checking everything that
+//! can be checked inside an account (DESIGN §2): unknown users, numbers
+//! assigned twice, numbers a user has that the account does not, duplicate
+//! ids, impossible phone numbers, and the warnings.
+//!
+//! Checks across accounts and files (an account id or a number used twice)
+//! live in `assemble`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use super::data_number::{Check, NotANumber, read_number, read_target};
+use super::report::Diagnostic;
+use super::schema::{AccountDoc, ContactDoc, Lined, NoPhoneDoc, RoutingFile};
+use super::yaml::{YamlLimits, parse_routing_file};
+use crate::routing::{Account, E164, NoPhonePolicy, Number, Region, Target, User, UserIndex};
+use crate::template::ContactTemplate;
+
+/// More warnings of one kind than this, in one account, are summed up in one.
+const LISTED_WARNINGS: usize = 5;
+
+/// One file's accounts and what was found wrong in them.
+#[derive(Debug, Default)]
+pub struct CompiledFile {
+    pub accounts: Vec<CompiledAccount>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// An account with the lines `assemble` needs for its reports.
+#[derive(Debug)]
+pub struct CompiledAccount {
+    pub account: Arc<Account>,
+    /// The line of the account's `id`.
+    pub line: u32,
+    /// The line of each of `account.numbers`.
+    pub number_lines: Vec<u32>,
+}
+
+/// Parses and compiles one routing data file.
+pub fn compile_file(
+    file: &Arc<Path>,
+    text: &str,
+    default_region: &Region,
+    limits: &YamlLimits,
+) -> CompiledFile {
+    let doc: RoutingFile = match parse_routing_file(text, limits) {
+        Ok(doc) => doc,
+        Err(e) => {
+            let diagnostic = Diagnostic::error(file, e.line, format!("not valid routing data: {}", e.message))
+                .fix("correct the YAML at that line; DESIGN §2 and the README show the format");
+            return CompiledFile {
+                accounts: Vec::new(),
+                diagnostics: vec![diagnostic],
+            };
+        }
+    };
+    let mut diagnostics = Vec::new();
+    let accounts = doc
+        .accounts
+        .iter()
+        .map(|account| {
+            AccountCompiler {
+                file,
+                doc: account,
+                diagnostics: &mut diagnostics,
+            }
+            .compile(default_region)
+        })
+        .collect();
+    CompiledFile {
+        accounts,
+        diagnostics,
+    }
+}
+
+struct AccountCompiler<'a> {
+    file: &'a Arc<Path>,
+    doc: &'a AccountDoc,
+    diagnostics: &'a mut Vec<Diagnostic>,
+}
+
+/// Where each user came from, for reports.
+struct UserInfo {
+    line: u32,
+    numbers: u32,
+    contacts: u32,
+}
+
+impl<'a> AccountCompiler<'a> {
+    fn id(&self) -> &str {
+        &self.doc.id.value
+    }
+
+    fn error(&mut self, line: u32, message: String, fix: &str) {
+        self.diagnostics
+            .push(Diagnostic::error(self.file, line, message).fix(fix));
+    }
+
+    fn warning(&mut self, line: u32, message: String, fix: &str) {
+        self.diagnostics
+            .push(Diagnostic::warning(self.file, line, message).fix(fix));
+    }
+
+    fn compile(mut self, default_region: &Region) -> CompiledAccount {
+        let doc = self.doc;
+        if doc.id.value.trim().is_empty() {
+            self.error(doc.id.line, "an account has an empty id".into(), "give the account an id");
+        }
+        let region = self.region(default_region);
+        let forward_to = doc
+            .forward_to
+            .as_ref()
+            .and_then(|raw| self.target(raw, &region, &format!("account {}'s forward_to", self.id())));
+        let contact_template = doc.contact_template.as_ref().and_then(|raw| {
+            ContactTemplate::parse(&raw.value)
+                .map_err(|e| {
+                    let message = format!("account {}'s contact_template {:?}: {e}", self.id(), raw.value);
+                    self.error(raw.line, message, "write it like sip:{number}@pstn.example.net;user=phone");
+                })
+                .ok()
+        });
+        let (users, mut infos, user_ids) = self.users(&region);
+        let (numbers, number_lines) = self.numbers(&region, &user_ids, &users, &mut infos);
+        let (contacts, contacts_listed) = self.contacts(&region, &user_ids, &users, &mut infos);
+        let when_user_has_no_phone = match doc.when_user_has_no_phone {
+            NoPhoneDoc::Reject => NoPhonePolicy::Reject,
+            NoPhoneDoc::Forward => NoPhonePolicy::Forward,
+        };
+        let account = Account {
+            id: doc.id.value.as_str().into(),
+            region,
+            forward_to,
+            ring_number_user_first: doc.ring_number_user_first,
+            when_user_has_no_phone,
+            contact_template,
+            users,
+            numbers,
+            contacts,
+            contacts_listed,
+        };
+        self.warn_phoneless_users(&account, &infos);
+        self.warn_unforwarded_numbers(&account, &number_lines);
+        CompiledAccount {
+            account: Arc::new(account),
+            line: doc.id.line,
+            number_lines,
+        }
+    }
+
+    fn region(&mut self, default_region: &Region) -> Region {
+        let Some(raw) = &self.doc.region else {
+            return default_region.clone();
+        };
+        Region::from_code(&raw.value).unwrap_or_else(|e| {
+            let message = format!("account {}: {e}", self.id());
+            self.error(raw.line, message, "use an ISO 3166 code such as US, GB or DE");
+            default_region.clone()
+        })
+    }
+
+    /// Reads a phone or forwarding number; `what` names it in reports.
+    fn target(&mut self, raw: &Lined<String>, region: &Region, what: &str) -> Option<Target> {
+        match read_target(&raw.value, region) {
+            Ok((target, valid)) => {
+                if !valid {
+                    self.warn_invalid(raw.line, &target.to_string(), what);
+                }
+                Some(target)
+            }
+            Err(e) => {
+                self.not_a_number(raw, what, &e);
+                None
+            }
+        }
+    }
+
+    fn not_a_number(&mut self, raw: &Lined<String>, what: &str, e: &NotANumber) {
+        let message = format!("{what} {:?} cannot be a phone number: {e}", raw.value);
+        self.error(
+            raw.line,
+            message,
+            "write it in E.164 form such as \"+14155550101\" (or a user's phone as a sip: URI)",
+        );
+    }
+
+    fn warn_invalid(&mut self, line: u32, number: &str, what: &str) {
+        let message = format!(
+            "{what} {number} is not a valid number according to libphonenumber's data (which can lag new allocations)"
+        );
+        self.warning(line, message, "check the number; if it is right, ignore this warning");
+    }
+
+    fn users(&mut self, region: &Region) -> (Vec<User>, Vec<UserInfo>, FxHashMap<&'a str, UserIndex>) {
+        let doc: &'a AccountDoc = self.doc;
+        let mut users = Vec::with_capacity(doc.users.len());
+        let mut infos = Vec::with_capacity(doc.users.len());
+        let mut ids: FxHashMap<&str, UserIndex> = FxHashMap::default();
+        for user in &doc.users {
+            let id = user.id.value.as_str();
+            if id.trim().is_empty() {
+                self.error(user.id.line, format!("a user of account {} has an empty id", self.id()), "give the user an id");
+                continue;
+            }
+            if let Some(&first) = ids.get(id) {
+                let first_line: u32 = infos.get(first as usize).map_or(0, |i: &UserInfo| i.line);
+                let message = format!(
+                    "user id {id} is used twice in account {} (lines {first_line} and {})",
+                    self.id(),
+                    user.id.line
+                );
+                self.error(user.id.line, message, "give each user its own id");
+                continue;
+            }
+            let phone = user
+                .phone
+                .as_ref()
+                .and_then(|raw| self.target(raw, region, &format!("user {id}'s phone")));
+            ids.insert(id, users.len() as UserIndex);
+            infos.push(UserInfo {
+                line: user.id.line,
+                numbers: 0,
+                contacts: 0,
+            });
+            users.push(User {
+                id: id.into(),
+                name: user.name.as_deref().map(Into::into),
+                phone,
+            });
+        }
+        (users, infos, ids)
+    }
+
+    fn numbers(
+        &mut self,
+        region: &Region,
+        user_ids: &FxHashMap<&str, UserIndex>,
+        users: &[User],
+        infos: &mut [UserInfo],
+    ) -> (Vec<Number>, Vec<u32>) {
+        let doc = self.doc;
+        let mut numbers: Vec<Number> = Vec::with_capacity(doc.numbers.len());
+        let mut lines: Vec<u32> = Vec::with_capacity(doc.numbers.len());
+        // Where each number's user was set, for "assigned to both" reports.
+        let mut assigned_at: Vec<u32> = Vec::with_capacity(doc.numbers.len());
+        let mut index: FxHashMap<E164, usize> = FxHashMap::default();
+        for entry in &doc.numbers {
+            let raw = &entry.number;
+            let read = match read_number(&raw.value, region, Check::Validity) {
+                Ok(read) => read,
+                Err(e) => {
+                    self.not_a_number(raw, "number", &e);
+                    continue;
+                }
+            };
+            if !read.valid {
+                self.warn_invalid(raw.line, &read.number.to_string(), "number");
+            }
+            if let Some(&first) = index.get(&read.number) {
+                let message = format!(
+                    "number {} is listed twice in account {} (lines {} and {})",
+                    read.number,
+                    self.id(),
+                    lines[first],
+                    raw.line
+                );
+                self.error(raw.line, message, "remove one of the two entries");
+                continue;
+            }
+            let what = format!("number {}'s forward_to", read.number);
+            let forward_to = entry
+                .forward_to
+                .as_ref()
+                .and_then(|f| self.target(f, region, &what));
+            let user = entry
+                .user
+                .as_ref()
+                .and_then(|u| self.known_user(u, user_ids, &format!("number {}", read.number)));
+            index.insert(read.number, numbers.len());
+            lines.push(raw.line);
+            assigned_at.push(entry.user.as_ref().map_or(0, |u| u.line));
+            numbers.push(Number {
+                number: read.number,
+                user,
+                forward_to,
+            });
+        }
+        // Users' own `numbers:` lists assign the account's numbers to them.
+        for user_doc in &doc.users {
+            let Some(&user) = user_ids.get(user_doc.id.value.as_str()) else {
+                continue;
+            };
+            if users[user as usize].id.as_ref() != user_doc.id.value {
+                continue;
+            }
+            for raw in &user_doc.numbers {
+                let number = match read_number(&raw.value, region, Check::OnlyAmbiguous) {
+                    Ok(read) => read.number,
+                    Err(e) => {
+                        self.not_a_number(raw, &format!("user {}'s number", user_doc.id.value), &e);
+                        continue;
+                    }
+                };
+                let Some(&i) = index.get(&number) else {
+                    let message = format!(
+                        "user {} has number {number}, which is not one of account {}'s numbers",
+                        user_doc.id.value,
+                        self.id()
+                    );
+                    let fix = format!(
+                        "add `- number: \"{number}\"` to the account's numbers, or remove it from the user"
+                    );
+                    self.error(raw.line, message, &fix);
+                    continue;
+                };
+                match numbers[i].user {
+                    None => {
+                        numbers[i].user = Some(user);
+                        assigned_at[i] = raw.line;
+                    }
+                    Some(same) if same == user => {}
+                    Some(other) => {
+                        let message = format!(
+                            "number {number} is assigned to both {} (line {}) and {} (line {})",
+                            users[other as usize].id,
+                            assigned_at[i],
+                            user_doc.id.value,
+                            raw.line
+                        );
+                        self.error(raw.line, message, "a number rings one user: remove it from one of them");
+                    }
+                }
+            }
+        }
+        for number in &numbers {
+            if let Some(user) = number.user {
+                infos[user as usize].numbers += 1;
+            }
+        }
+        (numbers, lines)
+    }
+
+    fn known_user(
+        &mut self,
+        id: &Lined<String>,
+        user_ids: &FxHashMap<&str, UserIndex>,
+        what: &str,
+    ) -> Option<UserIndex> {
+        let found = user_ids.get(id.value.as_str()).copied();
+        if found.is_none() {
+            let message = format!(
+                "{what} is assigned to user {}, but account {} has no such user",
+                id.value,
+                self.id()
+            );
+            self.error(id.line, message, "add the user to the account's users, or correct the id");
+        }
+        found
+    }
+
+    fn contacts(
+        &mut self,
+        region: &Region,
+        user_ids: &FxHashMap<&str, UserIndex>,
+        users: &[User],
+        infos: &mut [UserInfo],
+    ) -> (FxHashMap<E164, UserIndex>, usize) {
+        let doc = self.doc;
+        let mut contacts: FxHashMap<E164, UserIndex> =
+            FxHashMap::with_capacity_and_hasher(doc.contacts.len(), Default::default());
+        let mut clashes: Vec<(E164, u32, UserIndex)> = Vec::new();
+        for contact in &doc.contacts {
+            let user = contact
+                .user
+                .as_ref()
+                .and_then(|u| self.known_user(u, user_ids, "a contact"));
+            if let Some(user) = user {
+                infos[user as usize].contacts += 1;
+            }
+            for raw in &contact.phones {
+                let number = match read_number(&raw.value, region, Check::OnlyAmbiguous) {
+                    Ok(read) => read.number,
+                    Err(e) => {
+                        self.not_a_number(raw, "contact phone", &e);
+                        continue;
+                    }
+                };
+                let Some(user) = user else { continue };
+                let owner = *contacts.entry(number).or_insert(user);
+                if owner != user {
+                    clashes.push((number, raw.line, user));
+                }
+            }
+        }
+        if !clashes.is_empty() {
+            self.warn_contact_clashes(&doc.contacts, region, &contacts, &clashes, users);
+        }
+        (contacts, doc.contacts.len())
+    }
+
+    /// "A contact phone listed for two different users": the first listed
+    /// wins. The winner's line is found by one more pass, only when needed.
+    fn warn_contact_clashes(
+        &mut self,
+        docs: &[ContactDoc],
+        region: &Region,
+        contacts: &FxHashMap<E164, UserIndex>,
+        clashes: &[(E164, u32, UserIndex)],
+        users: &[User],
+    ) {
+        let wanted: FxHashSet<E164> = clashes.iter().map(|c| c.0).collect();
+        let mut first_line: FxHashMap<E164, u32> = FxHashMap::default();
+        for contact in docs.iter().filter(|c| c.user.is_some()) {
+            for raw in &contact.phones {
+                if let Ok(read) = read_number(&raw.value, region, Check::OnlyAmbiguous) {
+                    if wanted.contains(&read.number) {
+                        first_line.entry(read.number).or_insert(raw.line);
+                    }
+                }
+            }
+        }
+        let name = |index: UserIndex| users.get(index as usize).map_or("?", |u| &u.id);
+        for &(number, line, loser) in clashes {
+            let winner = contacts.get(&number).copied().unwrap_or(loser);
+            let message = format!(
+                "contact phone {number} is listed for both {} (line {}) and {} (line {line}); calls from it ring {}, the first",
+                name(winner),
+                first_line.get(&number).copied().unwrap_or(0),
+                name(loser),
+                name(winner),
+            );
+            self.warning(line, message, "keep the phone on one user's contact only");
+        }
+    }
+
+    fn warn_phoneless_users(&mut self, account: &Account, infos: &[UserInfo]) {
+        for (user, info) in account.users.iter().zip(infos) {
+            if user.phone.is_some() || info.numbers + info.contacts == 0 {
+                continue;
+            }
+            let outcome = match account.when_user_has_no_phone {
+                NoPhonePolicy::Reject => "those calls will fail to connect (480 Temporarily Unavailable)",
+                NoPhonePolicy::Forward => "those calls go to the forwarding number instead",
+            };
+            let message = format!(
+                "user {} has no phone, but {} and {} route calls to them: {outcome}",
+                user.id,
+                plural(info.numbers, "number"),
+                plural(info.contacts, "contact"),
+            );
+            let fix = format!("add a phone to {}, or assign the numbers and contacts to someone else", user.id);
+            self.warning(info.line, message, &fix);
+        }
+    }
+
+    /// Numbers whose calls can reach rule 3 with nowhere to go.
+    fn warn_unforwarded_numbers(&mut self, account: &Account, lines: &[u32]) {
+        if account.forward_to.is_some() {
+            return;
+        }
+        let reaches_rule_3 = |number: &Number| match number.user.and_then(|u| account.user(u)) {
+            None => true,
+            Some(user) => user.phone.is_none() && account.when_user_has_no_phone == NoPhonePolicy::Forward,
+        };
+        let stranded: Vec<(&Number, u32)> = account
+            .numbers
+            .iter()
+            .zip(lines.iter().copied())
+            .filter(|(n, _)| n.forward_to.is_none() && reaches_rule_3(n))
+            .collect();
+        let fix = "set the number's forward_to, or a default forward_to on the account";
+        if stranded.len() <= LISTED_WARNINGS {
+            for (number, line) in stranded {
+                let message = format!(
+                    "number {} has no forward_to and account {} has no default forward_to: calls to it that no user takes get 480",
+                    number.number, account.id
+                );
+                self.warning(line, message, fix);
+            }
+            return;
+        }
+        let mut message = format!(
+            "{} numbers of account {} have no forward_to and the account has no default forward_to: calls to them that no user takes get 480 (",
+            stranded.len(),
+            account.id
+        );
+        for (i, (number, line)) in stranded.iter().take(LISTED_WARNINGS).enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            let _ = write!(message, "{sep}{} on line {line}", number.number);
+        }
+        let _ = write!(message, " and {} more)", stranded.len() - LISTED_WARNINGS);
+        let first_line = stranded.first().map_or(0, |s| s.1);
+        self.warning(first_line, message, fix);
+    }
+}
+
+fn plural(n: u32, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}

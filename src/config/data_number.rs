@@ -1,0 +1,170 @@
+//! Reading the phone numbers written in routing data.
+//!
+//! Data numbers may use any spelling the wire does (DESIGN §2) and are read
+//! with the account's region. Unlike the request path, load time can afford
+//! libphonenumber: it settles spellings without `+` and flags numbers its
+//! data does not know as valid.
+//!
+//! A spelling without `+` is read, in order, after an international prefix
+//! (`00`, `011`), as a national number of the account's region, and as
+//! E.164 digits; the first reading libphonenumber calls valid wins, else the
+//! first reading. (The wire tries E.164 first, because there the table tells
+//! which reading is a known number; here nothing does, and data written for
+//! one account is most likely national.)
+
+use crate::routing::{E164, Region, Spelling, SpellingError, Target};
+
+/// A number read from the data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataNumber {
+    pub number: E164,
+    /// libphonenumber knows the number as valid (only when asked to check).
+    pub valid: bool,
+}
+
+/// Why a string in the data cannot be a phone number.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotANumber {
+    #[error("{0}")]
+    Spelling(#[from] SpellingError),
+    #[error("its digits cannot form an E.164 number (1 to 15 digits, the first not 0)")]
+    ImpossibleLength,
+    #[error("a SIP URI needs a host after '@' and no spaces, '<', '>' or quotes")]
+    BadUri,
+}
+
+/// Whether to ask libphonenumber about a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// Numbers that route calls (account numbers, phones, forwarding):
+    /// few, and worth a warning when invalid.
+    Validity,
+    /// Contact phones: up to millions, other people's numbers. Checked only
+    /// where a spelling without `+` is ambiguous.
+    OnlyAmbiguous,
+}
+
+/// Reads a number written in the data for an account in `region`.
+pub fn read_number(raw: &str, region: &Region, check: Check) -> Result<DataNumber, NotANumber> {
+    let spelling = Spelling::parse(raw.as_bytes())?;
+    let readings: [Option<E164>; 3] = if spelling.has_plus() {
+        [spelling.as_e164(), None, None]
+    } else {
+        [
+            spelling.after_international_prefix().and_then(E164::from_digits),
+            spelling.as_national(region),
+            spelling.as_e164(),
+        ]
+    };
+    let mut readings = readings.into_iter().flatten().peekable();
+    let first = *readings.peek().ok_or(NotANumber::ImpossibleLength)?;
+    let ambiguous = !spelling.has_plus();
+    if check == Check::OnlyAmbiguous && !ambiguous {
+        return Ok(DataNumber {
+            number: first,
+            valid: true,
+        });
+    }
+    Ok(readings
+        .find(|&n| is_valid(n))
+        .map(|number| DataNumber {
+            number,
+            valid: true,
+        })
+        .unwrap_or(DataNumber {
+            number: first,
+            valid: check == Check::OnlyAmbiguous,
+        }))
+}
+
+/// Reads a user's phone or a forwarding number: a SIP URI (used as is) or a
+/// phone number.
+pub fn read_target(raw: &str, region: &Region) -> Result<(Target, bool), NotANumber> {
+    let trimmed = raw.trim();
+    let lower = trimmed
+        .get(..5)
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    if lower.starts_with("sip:") || lower.starts_with("sips:") {
+        // A URI with a user part names a phone; the number inside it (if
+        // any) is the carrier's business, so it is kept as written.
+        let host = trimmed.split_once('@').map(|(_, host)| host).unwrap_or("");
+        let bad = |c: char| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"');
+        if host.is_empty() || trimmed.contains(bad) {
+            return Err(NotANumber::BadUri);
+        }
+        return Ok((Target::Uri(trimmed.into()), true));
+    }
+    let n = read_number(trimmed, region, Check::Validity)?;
+    Ok((Target::Number(n.number), n.valid))
+}
+
+/// Asks libphonenumber whether `number` is a valid number of its country.
+pub fn is_valid(number: E164) -> bool {
+    phonenumber::parse(None, number.to_string())
+        .map(|parsed| phonenumber::is_valid(&parsed))
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(raw: &str, region: &str) -> String {
+        let region = Region::from_code(region).unwrap();
+        read_number(raw, &region, Check::Validity)
+            .unwrap()
+            .number
+            .to_string()
+    }
+
+    #[test]
+    fn national_spellings_use_the_account_region() {
+        assert_eq!(read("4155550101", "US"), "+14155550101");
+        assert_eq!(read("1 (415) 555-0101", "US"), "+14155550101");
+        assert_eq!(read("0711 758400", "DE"), "+49711758400");
+        assert_eq!(read("020 7946 0123", "GB"), "+442079460123");
+    }
+
+    #[test]
+    fn e164_digits_win_when_the_national_reading_is_invalid() {
+        assert_eq!(read("4915224832508", "US"), "+4915224832508");
+        assert_eq!(read("442079460123", "US"), "+442079460123");
+    }
+
+    #[test]
+    fn international_prefixes_and_uris() {
+        assert_eq!(read("0049711758400", "US"), "+49711758400");
+        assert_eq!(read("011 49 711 758400", "US"), "+49711758400");
+        assert_eq!(read("tel:+1-415-555-0101", "DE"), "+14155550101");
+        assert_eq!(read("sip:+14155550101@h;user=phone", "DE"), "+14155550101");
+    }
+
+    #[test]
+    fn validity_is_reported() {
+        let us = Region::us();
+        assert!(read_number("+14155550101", &us, Check::Validity).unwrap().valid);
+        assert!(!read_number("+1999", &us, Check::Validity).unwrap().valid);
+        assert!(read_number("+1999", &us, Check::OnlyAmbiguous).unwrap().valid);
+    }
+
+    #[test]
+    fn impossible_numbers_are_errors() {
+        let us = Region::us();
+        assert!(read_number("call me", &us, Check::Validity).is_err());
+        assert!(read_number("+0123", &us, Check::Validity).is_err());
+        assert!(read_number("+1234567890123456", &us, Check::Validity).is_err());
+    }
+
+    #[test]
+    fn targets_are_uris_or_numbers() {
+        let us = Region::us();
+        let (t, _) = read_target("sip:alice@pbx.example.com", &us).unwrap();
+        assert_eq!(t, Target::Uri("sip:alice@pbx.example.com".into()));
+        let (t, valid) = read_target("415-555-0101", &us).unwrap();
+        assert_eq!(t.to_string(), "+14155550101");
+        assert!(valid);
+        assert!(read_target("sip:alice", &us).is_err());
+        assert!(read_target("sip:al ice@host", &us).is_err());
+    }
+}

@@ -1,0 +1,322 @@
+//! Loading routing data from a file or a directory of `*.yaml` files,
+//! re-reading only what changed since the last load (DESIGN §2: a change to
+//! one account in a million-contact data set must not cost a full re-parse).
+//!
+//! A file is known by its metadata (device, inode, size, modification
+//! time; symlinks followed, so a Kubernetes ConfigMap's `..data` swap shows
+//! as a change). When the metadata moved, the content hash decides whether
+//! it really changed. Unchanged files keep their compiled accounts, which the
+//! new table shares with the old one.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::hash::Hasher;
+use std::io::{self, Read};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use rustc_hash::FxHasher;
+
+use super::assemble::assemble;
+use super::compile::{CompiledFile, compile_file};
+use super::report::{Diagnostic, Rejected, Report};
+use super::yaml::YamlLimits;
+use crate::routing::{Counts, Region, RoutingTable};
+
+/// What identifies a file's version without reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fingerprint {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+impl Fingerprint {
+    fn of(meta: &fs::Metadata) -> Self {
+        Fingerprint {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct CachedFile {
+    path: Arc<Path>,
+    fingerprint: Option<Fingerprint>,
+    content_hash: u64,
+    compiled: Arc<CompiledFile>,
+}
+
+/// A successful load.
+#[derive(Debug)]
+pub struct Loaded {
+    pub table: RoutingTable,
+    /// Warnings only (a load with errors is [`Rejected`]).
+    pub report: Report,
+    pub stats: LoadStats,
+}
+
+/// What a load did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadStats {
+    pub files: usize,
+    /// Files read and compiled this time.
+    pub parsed: usize,
+    /// Files whose compiled accounts were reused.
+    pub reused: usize,
+    pub elapsed: Duration,
+    /// A hash of every file's name and content: equal hashes, equal data.
+    pub content_hash: u64,
+    pub counts: Counts,
+}
+
+/// Loads routing data from `path` (a file or a directory), remembering what
+/// it read so the next load re-reads only changed files.
+#[derive(Debug)]
+pub struct Loader {
+    path: PathBuf,
+    default_region: Region,
+    limits: YamlLimits,
+    /// The files as last seen, by path.
+    seen: BTreeMap<PathBuf, CachedFile>,
+}
+
+impl Loader {
+    pub fn new(path: impl Into<PathBuf>, default_region: Region) -> Self {
+        Loader {
+            path: path.into(),
+            default_region,
+            limits: YamlLimits::default(),
+            seen: BTreeMap::new(),
+        }
+    }
+
+    pub fn with_limits(mut self, limits: YamlLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether the files differ from the last load, by metadata alone.
+    pub fn changed(&self) -> bool {
+        let Ok(paths) = list_files(&self.path) else {
+            return true;
+        };
+        paths.len() != self.seen.len()
+            || paths.iter().any(|p| match (self.seen.get(p), fs::metadata(p)) {
+                (Some(cached), Ok(meta)) => cached.fingerprint != Some(Fingerprint::of(&meta)),
+                _ => true,
+            })
+    }
+
+    /// Loads the data: re-reads changed files, reuses the rest, and builds a
+    /// table. Fails with every error found.
+    pub fn load(&mut self) -> Result<Loaded, Rejected> {
+        let started = Instant::now();
+        let paths = list_files(&self.path).map_err(|e| {
+            let file: Arc<Path> = Arc::from(self.path.as_path());
+            let message = format!("cannot read routing data: {e}");
+            let fix = "check that the path exists and names a YAML file or a directory of them";
+            Rejected {
+                report: Report::new(vec![Diagnostic::error(&file, 0, message).fix(fix)]),
+            }
+        })?;
+        let (stale, fresh): (Vec<_>, Vec<_>) = paths
+            .into_iter()
+            .map(|path| {
+                let fingerprint = fs::metadata(&path).ok().map(|m| Fingerprint::of(&m));
+                (path, fingerprint)
+            })
+            .partition(|(path, fingerprint)| {
+                let cached = self.seen.get(path);
+                fingerprint.is_none() || cached.is_none_or(|c| c.fingerprint != *fingerprint)
+            });
+        let mut next: BTreeMap<PathBuf, CachedFile> = BTreeMap::new();
+        for (path, _) in fresh {
+            if let Some(cached) = self.seen.remove(&path) {
+                next.insert(path, cached);
+            }
+        }
+        let parsed = self.refresh(stale);
+        let parsed_count = parsed.iter().filter(|(_, _, reparsed)| *reparsed).count();
+        for (path, cached, _) in parsed {
+            next.insert(path, cached);
+        }
+        self.seen = next;
+
+        let files: Vec<(Arc<Path>, Arc<CompiledFile>)> = self
+            .seen
+            .values()
+            .map(|c| (Arc::clone(&c.path), Arc::clone(&c.compiled)))
+            .collect();
+        let (table, report) = assemble(&files, &self.default_region);
+        let Some(table) = table else {
+            return Err(Rejected { report });
+        };
+        let stats = LoadStats {
+            files: files.len(),
+            parsed: parsed_count,
+            reused: files.len() - parsed_count,
+            elapsed: started.elapsed(),
+            content_hash: self.content_hash(),
+            counts: table.counts(),
+        };
+        Ok(Loaded {
+            table,
+            report,
+            stats,
+        })
+    }
+
+    fn content_hash(&self) -> u64 {
+        let mut hasher = FxHasher::default();
+        for (path, cached) in &self.seen {
+            hasher.write(path.as_os_str().as_encoded_bytes());
+            hasher.write_u64(cached.content_hash);
+        }
+        hasher.finish()
+    }
+
+    /// Reads and compiles changed files, on every core: the first load of a
+    /// large directory is the only time they all change at once. Returns
+    /// each file and whether it was compiled anew (false: same content).
+    fn refresh(&self, stale: Vec<(PathBuf, Option<Fingerprint>)>) -> Vec<(PathBuf, CachedFile, bool)> {
+        let next = AtomicUsize::new(0);
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(stale.len().max(1));
+        let run = || {
+            let mut done = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((path, fingerprint)) = stale.get(i) else {
+                    return done;
+                };
+                done.push(self.refresh_one(path, *fingerprint));
+            }
+        };
+        if workers <= 1 {
+            return run();
+        }
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers).map(|_| scope.spawn(run)).collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
+        })
+    }
+
+    fn refresh_one(&self, path: &Path, fingerprint: Option<Fingerprint>) -> (PathBuf, CachedFile, bool) {
+        let shared: Arc<Path> = Arc::from(path);
+        let text = read_text(path, &self.limits);
+        let content_hash = match &text {
+            Ok(text) => hash_bytes(text.as_bytes()),
+            Err(_) => 0,
+        };
+        if let Some(cached) = self.seen.get(path) {
+            if text.is_ok() && cached.content_hash == content_hash && cached.fingerprint.is_some() {
+                let mut same = cached.clone();
+                same.fingerprint = fingerprint;
+                return (path.to_owned(), same, false);
+            }
+        }
+        let compiled = match text {
+            Ok(text) => compile_file(&shared, &text, &self.default_region, &self.limits),
+            Err(diagnostic) => CompiledFile {
+                accounts: Vec::new(),
+                diagnostics: vec![diagnostic.at(&shared)],
+            },
+        };
+        let cached = CachedFile {
+            path: shared,
+            fingerprint,
+            content_hash,
+            compiled: Arc::new(compiled),
+        };
+        (path.to_owned(), cached, true)
+    }
+}
+
+/// The routing files under `path`: the file itself, or a directory's
+/// `*.yaml`/`*.yml` files (hidden ones, such as a ConfigMap's `..data`,
+/// skipped), in name order.
+fn list_files(path: &Path) -> io::Result<Vec<PathBuf>> {
+    if !fs::metadata(path)?.is_dir() {
+        return Ok(vec![path.to_owned()]);
+    }
+    let mut files = Vec::new();
+    for entry in fs::read_dir(path)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let is_yaml = name.ends_with(".yaml") || name.ends_with(".yml");
+        let file = entry.path();
+        if !name.starts_with('.') && is_yaml && fs::metadata(&file).is_ok_and(|m| m.is_file()) {
+            files.push(file);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// A file-level problem, before its path is attached.
+struct FileProblem {
+    message: String,
+    fix: &'static str,
+}
+
+impl FileProblem {
+    fn at(self, file: &Arc<Path>) -> Diagnostic {
+        Diagnostic::error(file, 0, self.message).fix(self.fix)
+    }
+}
+
+fn read_text(path: &Path, limits: &YamlLimits) -> Result<String, FileProblem> {
+    let unreadable = |e: io::Error| FileProblem {
+        message: format!("cannot read the file: {e}"),
+        fix: "check that the file exists and is readable",
+    };
+    let len = fs::metadata(path).map_err(unreadable)?.len();
+    if len > limits.max_file_bytes {
+        return Err(FileProblem {
+            message: format!(
+                "the file is {len} bytes, over the limit of {} bytes",
+                limits.max_file_bytes
+            ),
+            fix: "split the data into one file per account in a directory",
+        });
+    }
+    // The file may grow between the size check and the read: read at most
+    // one byte past the limit, and refuse if that byte arrives.
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    fs::File::open(path)
+        .and_then(|f| f.take(limits.max_file_bytes + 1).read_to_end(&mut bytes))
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > limits.max_file_bytes {
+        return Err(FileProblem {
+            message: format!("the file grew past the limit of {} bytes while being read", limits.max_file_bytes),
+            fix: "split the data into one file per account in a directory",
+        });
+    }
+    String::from_utf8(bytes).map_err(|e| FileProblem {
+        message: format!("the file is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()),
+        fix: "save the file as UTF-8",
+    })
+}
+
+fn hash_bytes(bytes: &[u8]) -> u64 {
+    let mut hasher = FxHasher::default();
+    hasher.write(bytes);
+    hasher.finish()
+}

@@ -1,0 +1,15 @@
+//! Routing data on disk: the YAML schema, loading and validation with a
+//! report naming file and line, and hot reload (DESIGN §2).
+
+pub mod assemble;
+pub mod compile;
+pub mod data_number;
+pub mod loader;
+pub mod settings;
+pub mod report;
+pub mod schema;
+pub mod yaml;
+
+pub use loader::{LoadStats, Loaded, Loader};
+pub use report::{Diagnostic, Rejected, Report, Severity};
+pub use yaml::YamlLimits;

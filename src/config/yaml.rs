@@ -1,0 +1,134 @@
+//! Parsing routing data YAML with explicit safety budgets (DESIGN §6).
+//!
+//! serde-saphyr with aliases, anchors and merge keys refused (the CRM's
+//! export has no use for them, and they are how YAML bombs work),
+//! duplicate keys rejected, and budgets sized for a million-contact file.
+
+use serde_saphyr::options::{DuplicateKeyPolicy, MergeKeyPolicy};
+use serde_saphyr::{Budget, Options};
+
+use super::schema::RoutingFile;
+
+/// Limits on one routing data file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct YamlLimits {
+    /// Largest file read, in bytes; larger files are refused unread.
+    pub max_file_bytes: u64,
+    /// Most YAML nodes (scalars, sequences, mappings) in one file.
+    pub max_nodes: usize,
+    /// Deepest nesting; the schema needs 6.
+    pub max_depth: usize,
+}
+
+impl Default for YamlLimits {
+    fn default() -> Self {
+        YamlLimits {
+            // A million contacts with two phones each is about 80 MB of YAML.
+            max_file_bytes: 256 * 1024 * 1024,
+            max_nodes: 20_000_000,
+            max_depth: 16,
+        }
+    }
+}
+
+/// A parse failure, with the line it happened on (0 when unknown).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct YamlError {
+    pub line: u32,
+    pub message: String,
+}
+
+/// Parses one routing data file.
+pub fn parse_routing_file(text: &str, limits: &YamlLimits) -> Result<RoutingFile, YamlError> {
+    let options = options(limits);
+    serde_saphyr::from_str_with_options(text, options).map_err(|e| YamlError {
+        line: e
+            .location()
+            .map(|l| u32::try_from(l.line()).unwrap_or(u32::MAX))
+            .unwrap_or(0),
+        message: first_line(&e.without_snippet().to_string()),
+    })
+}
+
+fn options(limits: &YamlLimits) -> Options {
+    let mut budget = Budget::default();
+    budget.max_reader_input_bytes = usize::try_from(limits.max_file_bytes).ok();
+    budget.max_events = limits.max_nodes.saturating_mul(2);
+    budget.max_nodes = limits.max_nodes;
+    budget.max_depth = limits.max_depth;
+    budget.max_aliases = 0;
+    budget.max_anchors = 0;
+    budget.max_documents = 1;
+    budget.max_merge_keys = 0;
+    budget.max_total_scalar_bytes = usize::try_from(limits.max_file_bytes).unwrap_or(usize::MAX);
+    serde_saphyr::options! {
+        budget: Some(budget),
+        duplicate_keys: DuplicateKeyPolicy::Error,
+        merge_keys: MergeKeyPolicy::Error,
+    }
+}
+
+/// serde-saphyr's message without its location suffix and snippet lines.
+fn first_line(message: &str) -> String {
+    message.lines().next().unwrap_or(message).trim().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> YamlError {
+        parse_routing_file(text, &YamlLimits::default()).unwrap_err()
+    }
+
+    #[test]
+    fn parses_the_contract_shape() {
+        let text = "accounts:\n  - id: acme\n    users:\n      - id: alice\n        phone: \"+14155550101\"\n";
+        let file = parse_routing_file(text, &YamlLimits::default()).unwrap();
+        assert_eq!(file.accounts[0].id.value, "acme");
+        assert_eq!(file.accounts[0].id.line, 2);
+        assert_eq!(file.accounts[0].users[0].phone.as_ref().unwrap().line, 5);
+    }
+
+    #[test]
+    fn unquoted_numbers_are_read_as_text() {
+        let text = "accounts:\n  - id: 42\n    numbers:\n      - number: +18005550100\n";
+        let file = parse_routing_file(text, &YamlLimits::default()).unwrap();
+        assert_eq!(file.accounts[0].id.value, "42");
+        assert_eq!(file.accounts[0].numbers[0].number.value, "+18005550100");
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected_with_their_line() {
+        let e = err("accounts:\n  - id: acme\n    colour: blue\n");
+        assert_eq!(e.line, 3, "{e:?}");
+        assert!(e.message.contains("colour"), "{e:?}");
+    }
+
+    #[test]
+    fn duplicate_keys_are_rejected() {
+        let e = err("accounts:\n  - id: acme\n    id: other\n");
+        assert_eq!(e.line, 3, "{e:?}");
+    }
+
+    #[test]
+    fn aliases_and_merge_keys_are_refused() {
+        let bomb = "a: &a [x, x]\nb: &b [*a, *a]\naccounts: []\n";
+        assert!(parse_routing_file(bomb, &YamlLimits::default()).is_err());
+        let merge = "accounts:\n  - &base\n    id: a\n  - <<: *base\n    id: b\n";
+        assert!(parse_routing_file(merge, &YamlLimits::default()).is_err());
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let deep = format!("accounts: {}{}", "[".repeat(100), "]".repeat(100));
+        assert!(parse_routing_file(&deep, &YamlLimits::default()).is_err());
+    }
+
+    #[test]
+    fn broken_yaml_names_a_line() {
+        let e = err("accounts:\n  - id: acme\n    users: [\n");
+        assert!(e.line >= 3, "{e:?}");
+    }
+}

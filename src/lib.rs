@@ -1,0 +1,8 @@
+//! switchboard: a SIP redirect server for CRM call routing.
+//!
+//! `routing` holds the CRM domain (the rules, numbers, the table);
+//! `config` loads, validates and hot-reloads routing data from YAML.
+
+pub mod config;
+pub mod routing;
+pub mod template;

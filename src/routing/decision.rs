@@ -1,0 +1,208 @@
+//! A routing decision as a value: what the SIP layer answers and what
+//! `switchboard route` explains. Borrowed from the table it came from.
+
+use std::fmt;
+
+use super::number::E164;
+use super::table::{Account, Target, User};
+
+/// The response a decision leads to (DESIGN §1, outcomes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// 302: send the call to the target.
+    MovedTemporarily,
+    /// 404: the dialed number is not a number of any account.
+    NotFound,
+    /// 480: the call has nowhere to go.
+    TemporarilyUnavailable,
+}
+
+impl Status {
+    pub fn code(self) -> u16 {
+        match self {
+            Status::MovedTemporarily => 302,
+            Status::NotFound => 404,
+            Status::TemporarilyUnavailable => 480,
+        }
+    }
+
+    /// The RFC 3261 §21 reason phrase.
+    pub fn reason_phrase(self) -> &'static str {
+        match self {
+            Status::MovedTemporarily => "Moved Temporarily",
+            Status::NotFound => "Not Found",
+            Status::TemporarilyUnavailable => "Temporarily Unavailable",
+        }
+    }
+}
+
+/// Which rule decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// Rule 1: the dialed number is assigned to a user.
+    NumberUser,
+    /// Rule 2: the caller is a contact assigned to a user.
+    ContactOwner,
+    /// Rule 3: the number's (or the account's) forwarding number.
+    Forwarding,
+    /// No rule applied.
+    None,
+}
+
+impl Rule {
+    /// The name used in JSON output and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::NumberUser => "number_user",
+            Rule::ContactOwner => "contact_owner",
+            Rule::Forwarding => "forwarding",
+            Rule::None => "none",
+        }
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why the decision came out as it did; [`Decision::reason`] renders it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// The dialed string is not a phone number at all.
+    DialedNotANumber,
+    /// No account owns the dialed number.
+    UnknownNumber,
+    /// Rule 1 picked the number's user, who has a phone.
+    NumberUser,
+    /// Rule 2 picked the caller's contact owner, who has a phone.
+    ContactOwner,
+    /// Rule 1 or 2 picked a user without a phone, and the account rejects.
+    UserHasNoPhone,
+    /// Rule 3 used the number's forwarding number.
+    NumberForwarding,
+    /// Rule 3 used the account's default forwarding number.
+    AccountForwarding,
+    /// Nothing matched and no forwarding number is set.
+    NoForwarding,
+}
+
+/// The outcome of the routing rules for one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision<'t> {
+    pub status: Status,
+    pub rule: Rule,
+    pub reason: Reason,
+    /// The dialed number as the table knows it.
+    pub dialed: Option<E164>,
+    /// The caller's number, when it matched a contact (rule 2).
+    pub contact: Option<E164>,
+    pub account: Option<&'t Account>,
+    /// The user the call goes to (302) or could not go to (480).
+    pub user: Option<&'t User>,
+    /// A phoneless user the call passed over on its way to rule 3
+    /// (`when_user_has_no_phone: forward`).
+    pub passed_over: Option<&'t User>,
+    /// Where to send the call (302 only).
+    pub target: Option<&'t Target>,
+}
+
+impl<'t> Decision<'t> {
+    pub(crate) fn new(status: Status, rule: Rule, reason: Reason) -> Self {
+        Decision {
+            status,
+            rule,
+            reason,
+            dialed: None,
+            contact: None,
+            account: None,
+            user: None,
+            passed_over: None,
+            target: None,
+        }
+    }
+
+    /// A plain sentence saying why, e.g. `+18005550100 is assigned to alice`.
+    pub fn reason(&self) -> ReasonText<'_, 't> {
+        ReasonText(self)
+    }
+}
+
+/// Renders a decision's reason without allocating.
+pub struct ReasonText<'d, 't>(&'d Decision<'t>);
+
+impl fmt::Display for ReasonText<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.0;
+        let dialed = Optional(d.dialed.as_ref());
+        let user = Optional(d.user.map(|u| &u.id));
+        let target = Optional(d.target);
+        if let Some(skipped) = d.passed_over {
+            write!(f, "user {} has no phone, so the call is forwarded; ", skipped.id)?;
+        }
+        match d.reason {
+            Reason::DialedNotANumber => f.write_str("the dialed number is not a phone number"),
+            Reason::UnknownNumber => write!(f, "{dialed} is not a number of any account"),
+            Reason::NumberUser => write!(f, "{dialed} is assigned to user {user}"),
+            Reason::ContactOwner => write!(
+                f,
+                "caller {} is a contact of user {user}",
+                Optional(d.contact.as_ref())
+            ),
+            Reason::UserHasNoPhone => write!(
+                f,
+                "user {user} has no phone (the account rejects calls to users without one)"
+            ),
+            Reason::NumberForwarding => write!(f, "{dialed} forwards to {target}"),
+            Reason::AccountForwarding => write!(
+                f,
+                "{dialed} has no forwarding number of its own; account {} forwards to {target}",
+                Optional(d.account.map(|a| &a.id))
+            ),
+            Reason::NoForwarding => write!(
+                f,
+                "{dialed} has no user for this call and no forwarding number, nor does account {}",
+                Optional(d.account.map(|a| &a.id))
+            ),
+        }
+    }
+}
+
+/// Displays a value or `-`.
+struct Optional<T>(Option<T>);
+
+impl<T: fmt::Display> fmt::Display for Optional<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some(v) => v.fmt(f),
+            None => f.write_str("-"),
+        }
+    }
+}
+
+/// A decision as plain data, for `switchboard route --json` and logs
+/// (DESIGN §5): `rule` is one of `number_user`, `contact_owner`,
+/// `forwarding`, `none`; absent fields are null.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DecisionSummary {
+    pub status: u16,
+    pub account: Option<String>,
+    pub rule: &'static str,
+    pub user: Option<String>,
+    pub target: Option<String>,
+    pub reason: String,
+}
+
+impl Decision<'_> {
+    pub fn summary(&self) -> DecisionSummary {
+        DecisionSummary {
+            status: self.status.code(),
+            account: self.account.map(|a| a.id.to_string()),
+            rule: self.rule.as_str(),
+            user: self.user.map(|u| u.id.to_string()),
+            target: self.target.map(ToString::to_string),
+            reason: self.reason().to_string(),
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! The CRM domain: accounts, users, numbers and contacts, and the routing
+//! rules of DESIGN §1. Knows nothing of SIP, files or sockets.
+
+mod decision;
+mod number;
+mod region;
+mod rules;
+mod table;
+
+pub use decision::{Decision, DecisionSummary, Reason, ReasonText, Rule, Status};
+pub use number::{Candidates, E164, MAX_E164_DIGITS, Spelling, SpellingError};
+pub use region::{Region, UnknownRegion};
+pub use table::{
+    Account, Counts, NoPhonePolicy, Number, NumberClash, RoutingTable, Target, User, UserIndex,
+};
