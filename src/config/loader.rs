@@ -35,7 +35,23 @@ struct Fingerprint {
     modified: Option<SystemTime>,
 }
 
+/// Modification times are only as fine as the kernel's coarse clock: a
+/// file written twice within one tick, at the same size, keeps its
+/// fingerprint. Like git's "racily clean" entries, a file modified this
+/// recently is not trusted by metadata and is read again next time.
+const RACY_WINDOW: Duration = Duration::from_secs(2);
+
 impl Fingerprint {
+    /// The fingerprint, unless the file changed too recently to trust it.
+    fn settled(meta: &fs::Metadata) -> Option<Self> {
+        let fingerprint = Fingerprint::of(meta);
+        let age = fingerprint
+            .modified
+            .and_then(|m| SystemTime::now().duration_since(m).ok())
+            .unwrap_or(Duration::ZERO);
+        (age >= RACY_WINDOW).then_some(fingerprint)
+    }
+
     fn of(meta: &fs::Metadata) -> Self {
         Fingerprint {
             dev: meta.dev(),
@@ -50,7 +66,8 @@ impl Fingerprint {
 struct CachedFile {
     path: Arc<Path>,
     fingerprint: Option<Fingerprint>,
-    content_hash: u64,
+    /// `None` when the file could not be read.
+    content_hash: Option<u64>,
     compiled: Arc<CompiledFile>,
 }
 
@@ -107,6 +124,15 @@ impl Loader {
         &self.path
     }
 
+    /// Makes the next load read every file again (compiling only those
+    /// whose content changed): for an explicit reload request, which should
+    /// not trust modification times.
+    pub fn forget_fingerprints(&mut self) {
+        for cached in self.seen.values_mut() {
+            cached.fingerprint = None;
+        }
+    }
+
     /// Whether the files differ from the last load, by metadata alone.
     pub fn changed(&self) -> bool {
         let Ok(paths) = list_files(&self.path) else {
@@ -134,7 +160,7 @@ impl Loader {
         let (stale, fresh): (Vec<_>, Vec<_>) = paths
             .into_iter()
             .map(|path| {
-                let fingerprint = fs::metadata(&path).ok().map(|m| Fingerprint::of(&m));
+                let fingerprint = fs::metadata(&path).ok().and_then(|m| Fingerprint::settled(&m));
                 (path, fingerprint)
             })
             .partition(|(path, fingerprint)| {
@@ -182,7 +208,7 @@ impl Loader {
         let mut hasher = FxHasher::default();
         for (path, cached) in &self.seen {
             hasher.write(path.as_os_str().as_encoded_bytes());
-            hasher.write_u64(cached.content_hash);
+            hasher.write_u64(cached.content_hash.unwrap_or(0));
         }
         hasher.finish()
     }
@@ -220,12 +246,9 @@ impl Loader {
     fn refresh_one(&self, path: &Path, fingerprint: Option<Fingerprint>) -> (PathBuf, CachedFile, bool) {
         let shared: Arc<Path> = Arc::from(path);
         let text = read_text(path, &self.limits);
-        let content_hash = match &text {
-            Ok(text) => hash_bytes(text.as_bytes()),
-            Err(_) => 0,
-        };
+        let content_hash = text.as_ref().ok().map(|text| hash_bytes(text.as_bytes()));
         if let Some(cached) = self.seen.get(path) {
-            if text.is_ok() && cached.content_hash == content_hash && cached.fingerprint.is_some() {
+            if content_hash.is_some() && cached.content_hash == content_hash {
                 let mut same = cached.clone();
                 same.fingerprint = fingerprint;
                 return (path.to_owned(), same, false);

@@ -6,10 +6,12 @@ pub mod compile;
 pub mod data_number;
 pub mod loader;
 pub mod settings;
+pub mod reload;
 pub mod report;
 pub mod schema;
 pub mod yaml;
 
 pub use loader::{LoadStats, Loaded, Loader};
+pub use reload::{HotTable, ReloadOptions, ReloadStatus, TableReader};
 pub use report::{Diagnostic, Rejected, Report, Severity};
 pub use yaml::YamlLimits;

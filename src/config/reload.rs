@@ -1,0 +1,370 @@
+//! Hot reload (DESIGN §2): the routing table behind an `ArcSwap`, replaced
+//! whole when the data changes, by one reload thread.
+//!
+//! Three things wake the reload thread: file events in the watched
+//! directory (the parent of a file, so replacing the file by rename and a
+//! ConfigMap's `..data` swap are both seen), SIGHUP, and a slow poll as a
+//! safety net. Events are debounced and coalesced; a reload builds the new
+//! table off the request path (re-reading only changed files) and swaps it
+//! in atomically. A reload that fails keeps the last good table. Because one
+//! thread does all reloads, two never overlap.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use arc_swap::{ArcSwap, Guard};
+use notify::RecursiveMode;
+use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
+use tracing::{debug, error, info, warn};
+
+use super::loader::{LoadStats, Loaded, Loader};
+use super::report::{Rejected, Report};
+use crate::routing::RoutingTable;
+
+/// How changes are noticed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReloadOptions {
+    /// Quiet time after a file event before reloading.
+    pub debounce: Duration,
+    /// Safety-net poll interval; `None` turns polling off.
+    pub poll: Option<Duration>,
+    /// Reload on SIGHUP.
+    pub sighup: bool,
+    /// Watch the file system for changes.
+    pub watch: bool,
+}
+
+impl Default for ReloadOptions {
+    fn default() -> Self {
+        ReloadOptions {
+            debounce: Duration::from_millis(200),
+            poll: Some(Duration::from_secs(30)),
+            sighup: true,
+            watch: true,
+        }
+    }
+}
+
+/// What the reload thread has done so far.
+#[derive(Debug, Clone, Default)]
+pub struct ReloadStatus {
+    /// Wake-ups handled (file events, signals, polls, requests).
+    pub checks: u64,
+    /// Successful reloads: tables swapped in after the first.
+    pub reloads: u64,
+    /// Reloads refused because the new data had errors.
+    pub failures: u64,
+    /// The last failure's report, cleared by the next success.
+    pub last_error: Option<Report>,
+    /// The serving table's load.
+    pub serving: Option<LoadStats>,
+    /// When the serving table was loaded.
+    pub serving_since: Option<SystemTime>,
+}
+
+/// Why the reload thread woke up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    FileEvent,
+    Poll,
+    /// SIGHUP or [`HotTable::reload_now`]: re-read every file.
+    Request,
+    Stop,
+}
+
+struct Shared {
+    table: ArcSwap<RoutingTable>,
+    status: Mutex<ReloadStatus>,
+    status_changed: Condvar,
+}
+
+impl Shared {
+    fn status(&self) -> MutexGuard<'_, ReloadStatus> {
+        // A panic elsewhere cannot leave the status half-written in a way
+        // that matters: it is counters and the last report.
+        self.status.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Read access to the serving routing table, cheap to clone into every
+/// worker.
+#[derive(Clone)]
+pub struct TableReader {
+    shared: Arc<Shared>,
+}
+
+impl TableReader {
+    /// The current table. Holding the guard keeps that table alive; a
+    /// request sees one table from start to end.
+    pub fn load(&self) -> Guard<Arc<RoutingTable>> {
+        self.shared.table.load()
+    }
+
+    /// The current table as an `Arc`, for holding longer than a request.
+    pub fn snapshot(&self) -> Arc<RoutingTable> {
+        self.shared.table.load_full()
+    }
+
+    pub fn status(&self) -> ReloadStatus {
+        self.shared.status().clone()
+    }
+}
+
+/// A routing table kept in step with its files.
+pub struct HotTable {
+    reader: TableReader,
+    wake: Sender<Wake>,
+    worker: Option<JoinHandle<()>>,
+    watcher: Option<Debouncer<notify::RecommendedWatcher, RecommendedCache>>,
+    signals: Option<(signal_hook::iterator::Handle, JoinHandle<()>)>,
+}
+
+impl HotTable {
+    /// Loads the data once (failing with its report if it has errors), then
+    /// starts watching it. Returns the first load's warnings too.
+    pub fn start(mut loader: Loader, options: ReloadOptions) -> Result<(HotTable, Report), Rejected> {
+        let Loaded {
+            table,
+            report,
+            stats,
+        } = loader.load()?;
+        let shared = Arc::new(Shared {
+            table: ArcSwap::from_pointee(table),
+            status: Mutex::new(ReloadStatus {
+                serving: Some(stats),
+                serving_since: Some(SystemTime::now()),
+                ..ReloadStatus::default()
+            }),
+            status_changed: Condvar::new(),
+        });
+        let (wake, wakes) = mpsc::channel();
+        let watcher = if options.watch {
+            watch(loader.path(), options.debounce, wake.clone())
+        } else {
+            None
+        };
+        let signals = if options.sighup {
+            on_sighup(wake.clone())
+        } else {
+            None
+        };
+        let worker = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("routing-reload".into())
+                .spawn(move || reload_loop(loader, &shared, &wakes, options.poll))
+                .map_err(|e| spawn_failure(&e))?
+        };
+        let hot = HotTable {
+            reader: TableReader { shared },
+            wake,
+            worker: Some(worker),
+            watcher,
+            signals,
+        };
+        Ok((hot, report))
+    }
+
+    pub fn reader(&self) -> TableReader {
+        self.reader.clone()
+    }
+
+    /// The current table.
+    pub fn load(&self) -> Guard<Arc<RoutingTable>> {
+        self.reader.load()
+    }
+
+    /// Asks for a reload that re-reads every file, as SIGHUP does. Returns
+    /// at once; [`HotTable::wait_for`] waits for the outcome.
+    pub fn reload_now(&self) {
+        let _ = self.wake.send(Wake::Request);
+    }
+
+    pub fn status(&self) -> ReloadStatus {
+        self.reader.status()
+    }
+
+    /// Waits until `done` holds for the reload status, or `timeout` passes;
+    /// returns the status either way.
+    pub fn wait_for(&self, timeout: Duration, done: impl Fn(&ReloadStatus) -> bool) -> ReloadStatus {
+        let deadline = Instant::now() + timeout;
+        let shared = &self.reader.shared;
+        let mut status = shared.status();
+        while !done(&status) {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                break;
+            };
+            status = shared
+                .status_changed
+                .wait_timeout(status, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        status.clone()
+    }
+}
+
+impl Drop for HotTable {
+    fn drop(&mut self) {
+        if let Some(watcher) = self.watcher.take() {
+            watcher.stop_nonblocking();
+        }
+        if let Some((handle, thread)) = self.signals.take() {
+            handle.close();
+            let _ = thread.join();
+        }
+        let _ = self.wake.send(Wake::Stop);
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
+
+fn spawn_failure(e: &std::io::Error) -> Rejected {
+    let file: Arc<Path> = Arc::from(Path::new("-"));
+    let diagnostic = super::report::Diagnostic::error(&file, 0, format!("cannot start the reload thread: {e}"));
+    Rejected {
+        report: Report::new(vec![diagnostic]),
+    }
+}
+
+/// Watches the directory that holds the data: the data's own directory, or
+/// a file's parent, so renames over the file and symlink swaps are seen.
+fn watch(
+    path: &Path,
+    debounce: Duration,
+    wake: Sender<Wake>,
+) -> Option<Debouncer<notify::RecommendedWatcher, RecommendedCache>> {
+    let dir: PathBuf = if path.is_dir() {
+        path.to_owned()
+    } else {
+        match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+            _ => PathBuf::from("."),
+        }
+    };
+    let handler = move |result: DebounceEventResult| {
+        match result {
+            Ok(events) if events.is_empty() => return,
+            Ok(events) => debug!(events = events.len(), "routing data directory changed"),
+            Err(errors) => warn!(?errors, "file watcher reported errors; checking the routing data"),
+        }
+        let _ = wake.send(Wake::FileEvent);
+    };
+    let started = new_debouncer(debounce, None, handler)
+        .and_then(|mut debouncer| debouncer.watch(&dir, RecursiveMode::NonRecursive).map(|()| debouncer));
+    match started {
+        Ok(debouncer) => Some(debouncer),
+        Err(e) => {
+            warn!(dir = %dir.display(), error = %e, "cannot watch the routing data; relying on the poll and SIGHUP");
+            None
+        }
+    }
+}
+
+fn on_sighup(wake: Sender<Wake>) -> Option<(signal_hook::iterator::Handle, JoinHandle<()>)> {
+    let mut signals = match signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP]) {
+        Ok(signals) => signals,
+        Err(e) => {
+            warn!(error = %e, "cannot listen for SIGHUP; reload by file change or poll only");
+            return None;
+        }
+    };
+    let handle = signals.handle();
+    let thread = std::thread::Builder::new()
+        .name("routing-sighup".into())
+        .spawn(move || {
+            for _ in signals.forever() {
+                info!("SIGHUP: reloading routing data");
+                let _ = wake.send(Wake::Request);
+            }
+        })
+        .ok()?;
+    Some((handle, thread))
+}
+
+fn reload_loop(mut loader: Loader, shared: &Shared, wakes: &Receiver<Wake>, poll: Option<Duration>) {
+    loop {
+        let first = match poll {
+            Some(every) => match wakes.recv_timeout(every) {
+                Ok(wake) => wake,
+                Err(RecvTimeoutError::Timeout) => Wake::Poll,
+                Err(RecvTimeoutError::Disconnected) => Wake::Stop,
+            },
+            None => wakes.recv().unwrap_or(Wake::Stop),
+        };
+        // Everything that arrived meanwhile is served by the same reload.
+        let mut requested = first == Wake::Request;
+        let mut stop = first == Wake::Stop;
+        while let Ok(wake) = wakes.try_recv() {
+            requested |= wake == Wake::Request;
+            stop |= wake == Wake::Stop;
+        }
+        if stop {
+            return;
+        }
+        reload_once(&mut loader, shared, requested);
+    }
+}
+
+fn reload_once(loader: &mut Loader, shared: &Shared, requested: bool) {
+    if requested {
+        loader.forget_fingerprints();
+    } else if !loader.changed() {
+        shared.status().checks += 1;
+        shared.status_changed.notify_all();
+        return;
+    }
+    let serving_hash = shared.status().serving.map(|s| s.content_hash);
+    let result = loader.load();
+    let mut status = shared.status();
+    status.checks += 1;
+    match result {
+        Ok(loaded) if loaded.stats.parsed == 0 && Some(loaded.stats.content_hash) == serving_hash => {
+            if requested {
+                info!("routing data unchanged");
+            } else {
+                debug!("routing data unchanged");
+            }
+        }
+        Ok(Loaded {
+            table,
+            report,
+            stats,
+        }) => {
+            shared.table.store(Arc::new(table));
+            status.reloads += 1;
+            status.last_error = None;
+            status.serving = Some(stats);
+            status.serving_since = Some(SystemTime::now());
+            info!(
+                accounts = stats.counts.accounts,
+                users = stats.counts.users,
+                numbers = stats.counts.numbers,
+                contacts = stats.counts.contacts,
+                files = stats.files,
+                parsed = stats.parsed,
+                reused = stats.reused,
+                ms = stats.elapsed.as_secs_f64() * 1e3,
+                warnings = report.warnings().count(),
+                "routing data reloaded"
+            );
+            for warning in report.warnings() {
+                warn!("{warning}");
+            }
+        }
+        Err(rejected) => {
+            status.failures += 1;
+            error!(
+                errors = rejected.report.errors().count(),
+                "routing data reload failed; the last good data keeps serving:\n{}", rejected.report
+            );
+            status.last_error = Some(rejected.report);
+        }
+    }
+    drop(status);
+    shared.status_changed.notify_all();
+}
