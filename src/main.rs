@@ -10,7 +10,11 @@ use switchboard::config::{Loader, Report};
 use switchboard::routing::Region;
 
 #[derive(Parser)]
-#[command(name = "switchboard", version, about = "SIP redirect server for CRM call routing")]
+#[command(
+    name = "switchboard",
+    version,
+    about = "SIP redirect server for CRM call routing"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -50,7 +50,10 @@ pub struct Fill<'a> {
 
 impl ContactTemplate {
     pub fn parse(text: &str) -> Result<Self, TemplateError> {
-        let lower = text.get(..5).map(str::to_ascii_lowercase).unwrap_or_default();
+        let lower = text
+            .get(..5)
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_default();
         if !(lower.starts_with("sip:") || lower.starts_with("sips:")) {
             return Err(TemplateError::NotSipUri);
         }
@@ -142,7 +145,10 @@ mod tests {
             expand("sip:{number}@{source_host};user=phone"),
             "sip:+14155550101@[2001:db8::1];user=phone"
         );
-        assert_eq!(expand("sips:{number}@{source}"), "sips:+14155550101@[2001:db8::1]:5062");
+        assert_eq!(
+            expand("sips:{number}@{source}"),
+            "sips:+14155550101@[2001:db8::1]:5062"
+        );
         assert_eq!(
             expand("sip:{number}@pstn.example.net"),
             "sip:+14155550101@pstn.example.net"

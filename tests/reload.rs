@@ -22,12 +22,17 @@ fn account(id: &str, number: &str, forward: &str) -> String {
 
 fn target(hot: &HotTable, dialed: &str) -> Option<String> {
     let table = hot.load();
-    table.decide(dialed.as_bytes(), None).target.map(|t| t.to_string())
+    table
+        .decide(dialed.as_bytes(), None)
+        .target
+        .map(|t| t.to_string())
 }
 
 fn start(path: &Path, options: ReloadOptions) -> HotTable {
     let loader = Loader::new(path, Region::us());
-    HotTable::start(loader, options).expect("initial data loads").0
+    HotTable::start(loader, options)
+        .expect("initial data loads")
+        .0
 }
 
 fn watching() -> ReloadOptions {
@@ -49,14 +54,20 @@ fn a_file_replaced_by_rename_is_reloaded() {
     let file = dir.path().join("routing.yaml");
     fs::write(&file, account("acme", "+18005550100", "+14155550001")).unwrap();
     let hot = start(&file, watching());
-    assert_eq!(target(&hot, "+18005550100").as_deref(), Some("+14155550001"));
+    assert_eq!(
+        target(&hot, "+18005550100").as_deref(),
+        Some("+14155550001")
+    );
 
     let tmp = dir.path().join(".routing.yaml.tmp");
     fs::write(&tmp, account("acme", "+18005550100", "+14155550002")).unwrap();
     fs::rename(&tmp, &file).unwrap();
     let status = hot.wait_for(WAIT, reloaded(1));
     assert_eq!(status.reloads, 1, "{status:?}");
-    assert_eq!(target(&hot, "+18005550100").as_deref(), Some("+14155550002"));
+    assert_eq!(
+        target(&hot, "+18005550100").as_deref(),
+        Some("+14155550002")
+    );
 }
 
 #[test]
@@ -68,7 +79,10 @@ fn a_file_edited_in_place_is_reloaded_even_at_the_same_size() {
     // Same length, same inode, possibly the same coarse mtime.
     fs::write(&file, account("acme", "+18005550100", "+14155550009")).unwrap();
     hot.wait_for(WAIT, reloaded(1));
-    assert_eq!(target(&hot, "+18005550100").as_deref(), Some("+14155550009"));
+    assert_eq!(
+        target(&hot, "+18005550100").as_deref(),
+        Some("+14155550009")
+    );
 }
 
 #[test]
@@ -86,7 +100,10 @@ fn a_configmap_data_symlink_swap_is_reloaded() {
     symlink("..2026_11_25_v1", root.join("..data")).unwrap();
     symlink("..data/routing.yaml", root.join("routing.yaml")).unwrap();
     let hot = start(root, watching());
-    assert_eq!(target(&hot, "+18005550100").as_deref(), Some("+14155550001"));
+    assert_eq!(
+        target(&hot, "+18005550100").as_deref(),
+        Some("+14155550001")
+    );
 
     fs::create_dir(root.join("..2026_11_25_v2")).unwrap();
     fs::write(
@@ -100,7 +117,10 @@ fn a_configmap_data_symlink_swap_is_reloaded() {
 
     let status = hot.wait_for(WAIT, reloaded(1));
     assert_eq!(status.reloads, 1, "{status:?}");
-    assert_eq!(target(&hot, "+18005550100").as_deref(), Some("+14155550002"));
+    assert_eq!(
+        target(&hot, "+18005550100").as_deref(),
+        Some("+14155550002")
+    );
 }
 
 #[test]
@@ -108,18 +128,29 @@ fn the_configmap_file_path_itself_can_be_watched() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     fs::create_dir(root.join("..v1")).unwrap();
-    fs::write(root.join("..v1/routing.yaml"), account("acme", "+18005550100", "+14155550001")).unwrap();
+    fs::write(
+        root.join("..v1/routing.yaml"),
+        account("acme", "+18005550100", "+14155550001"),
+    )
+    .unwrap();
     symlink("..v1", root.join("..data")).unwrap();
     symlink("..data/routing.yaml", root.join("routing.yaml")).unwrap();
     let hot = start(&root.join("routing.yaml"), watching());
 
     fs::create_dir(root.join("..v2")).unwrap();
-    fs::write(root.join("..v2/routing.yaml"), account("acme", "+18005550100", "+14155550002")).unwrap();
+    fs::write(
+        root.join("..v2/routing.yaml"),
+        account("acme", "+18005550100", "+14155550002"),
+    )
+    .unwrap();
     symlink("..v2", root.join("..data_tmp")).unwrap();
     fs::rename(root.join("..data_tmp"), root.join("..data")).unwrap();
 
     hot.wait_for(WAIT, reloaded(1));
-    assert_eq!(target(&hot, "+18005550100").as_deref(), Some("+14155550002"));
+    assert_eq!(
+        target(&hot, "+18005550100").as_deref(),
+        Some("+14155550002")
+    );
 }
 
 #[test]
@@ -136,7 +167,10 @@ fn invalid_data_keeps_the_last_good_table_and_says_why() {
     let error = report.errors().next().expect("an error");
     assert!(error.file.ends_with("routing.yaml"), "{error}");
     assert!(error.line >= 3, "{error}");
-    assert_eq!(target(&hot, "+18005550100").as_deref(), Some("+14155550001"));
+    assert_eq!(
+        target(&hot, "+18005550100").as_deref(),
+        Some("+14155550001")
+    );
 
     // Valid again, with a semantic error this time: still refused.
     fs::write(
@@ -146,14 +180,25 @@ fn invalid_data_keeps_the_last_good_table_and_says_why() {
     .unwrap();
     let status = hot.wait_for(WAIT, |s| s.failures >= 2);
     let report = status.last_error.expect("the failure is kept");
-    assert!(report.to_string().contains("not one of account acme's numbers"), "{report}");
-    assert_eq!(target(&hot, "+18005550100").as_deref(), Some("+14155550001"));
+    assert!(
+        report
+            .to_string()
+            .contains("not one of account acme's numbers"),
+        "{report}"
+    );
+    assert_eq!(
+        target(&hot, "+18005550100").as_deref(),
+        Some("+14155550001")
+    );
 
     // Fixed: served, and the error is cleared.
     fs::write(&file, account("acme", "+18005550100", "+14155550003")).unwrap();
     let status = hot.wait_for(WAIT, reloaded(1));
     assert!(status.last_error.is_none(), "{status:?}");
-    assert_eq!(target(&hot, "+18005550100").as_deref(), Some("+14155550003"));
+    assert_eq!(
+        target(&hot, "+18005550100").as_deref(),
+        Some("+14155550003")
+    );
 }
 
 #[test]
@@ -171,11 +216,17 @@ fn sighup_reloads() {
     let hot = start(&file, options);
     fs::write(&file, account("acme", "+18005550100", "+14155550002")).unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(target(&hot, "+18005550100").as_deref(), Some("+14155550001"));
+    assert_eq!(
+        target(&hot, "+18005550100").as_deref(),
+        Some("+14155550001")
+    );
 
     signal_hook::low_level::raise(signal_hook::consts::SIGHUP).unwrap();
     hot.wait_for(WAIT, reloaded(1));
-    assert_eq!(target(&hot, "+18005550100").as_deref(), Some("+14155550002"));
+    assert_eq!(
+        target(&hot, "+18005550100").as_deref(),
+        Some("+14155550002")
+    );
 }
 
 #[test]
@@ -192,7 +243,10 @@ fn the_poll_is_a_safety_net() {
     let hot = start(&file, options);
     fs::write(&file, account("acme", "+18005550100", "+14155550002")).unwrap();
     hot.wait_for(WAIT, reloaded(1));
-    assert_eq!(target(&hot, "+18005550100").as_deref(), Some("+14155550002"));
+    assert_eq!(
+        target(&hot, "+18005550100").as_deref(),
+        Some("+14155550002")
+    );
 }
 
 #[test]
@@ -218,7 +272,11 @@ fn an_unchanged_request_does_not_swap_the_table() {
 fn in_a_directory_only_the_changed_file_is_parsed_again() {
     let dir = tempfile::tempdir().unwrap();
     for i in 0..10 {
-        let body = account(&format!("acct-{i}"), &format!("+1800555010{i}"), "+14155550001");
+        let body = account(
+            &format!("acct-{i}"),
+            &format!("+1800555010{i}"),
+            "+14155550001",
+        );
         fs::write(dir.path().join(format!("account-{i}.yaml")), body).unwrap();
     }
     // Not routing data: hidden files and other extensions are ignored.
@@ -232,25 +290,47 @@ fn in_a_directory_only_the_changed_file_is_parsed_again() {
     fs::write(dir.path().join("account-3.yaml"), body).unwrap();
     let status = hot.wait_for(WAIT, reloaded(1));
     let stats = status.serving.expect("serving stats");
-    assert_eq!((stats.files, stats.parsed, stats.reused), (10, 1, 9), "{stats:?}");
-    assert_eq!(target(&hot, "+18005550103").as_deref(), Some("+14155550333"));
+    assert_eq!(
+        (stats.files, stats.parsed, stats.reused),
+        (10, 1, 9),
+        "{stats:?}"
+    );
+    assert_eq!(
+        target(&hot, "+18005550103").as_deref(),
+        Some("+14155550333")
+    );
 
     // Unchanged accounts are shared with the old table, not rebuilt.
     let after = hot.reader().snapshot();
     for (old, new) in before.accounts().iter().zip(after.accounts()) {
-        assert_eq!(Arc::ptr_eq(old, new), old.id.as_ref() != "acct-3", "{}", old.id);
+        assert_eq!(
+            Arc::ptr_eq(old, new),
+            old.id.as_ref() != "acct-3",
+            "{}",
+            old.id
+        );
     }
 
     // A new file joins, a removed file leaves.
-    fs::write(dir.path().join("account-x.yaml"), account("acct-x", "+18005550200", "+14155550444")).unwrap();
+    fs::write(
+        dir.path().join("account-x.yaml"),
+        account("acct-x", "+18005550200", "+14155550444"),
+    )
+    .unwrap();
     fs::remove_file(dir.path().join("account-0.yaml")).unwrap();
     hot.wait_for(WAIT, |s| {
-        s.serving.is_some_and(|st| st.files == 10) && s.reloads >= 2 && s.serving.is_some_and(|st| st.counts.accounts == 10)
+        s.serving.is_some_and(|st| st.files == 10)
+            && s.reloads >= 2
+            && s.serving.is_some_and(|st| st.counts.accounts == 10)
     });
     let table = hot.load();
     assert!(table.decide(b"+18005550100", None).account.is_none());
     assert_eq!(
-        table.decide(b"+18005550200", None).target.map(|t| t.to_string()).as_deref(),
+        table
+            .decide(b"+18005550200", None)
+            .target
+            .map(|t| t.to_string())
+            .as_deref(),
         Some("+14155550444")
     );
 }

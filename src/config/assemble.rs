@@ -26,7 +26,9 @@ pub fn assemble(
     for (path, file) in files {
         for compiled in &file.accounts {
             let account = &compiled.account;
-            if let Some((first_file, first_line)) = account_ids.insert(&account.id, (path, compiled.line)) {
+            if let Some((first_file, first_line)) =
+                account_ids.insert(&account.id, (path, compiled.line))
+            {
                 let message = format!(
                     "account id {} is used twice: {} line {first_line} and here",
                     account.id,
@@ -65,7 +67,10 @@ pub fn assemble(
         // Unreachable after the checks above, but reported, not assumed.
         Err(clash) => {
             let mut diagnostics = report.diagnostics().to_vec();
-            let file = files.first().map(|(p, _)| Arc::clone(p)).unwrap_or_else(|| Arc::from(Path::new("-")));
+            let file = files
+                .first()
+                .map(|(p, _)| Arc::clone(p))
+                .unwrap_or_else(|| Arc::from(Path::new("-")));
             diagnostics.push(Diagnostic::error(&file, 0, clash.to_string()));
             (None, Report::new(diagnostics))
         }

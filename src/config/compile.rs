@@ -49,8 +49,12 @@ pub fn compile_file(
     let doc: RoutingFile = match parse_routing_file(text, limits) {
         Ok(doc) => doc,
         Err(e) => {
-            let diagnostic = Diagnostic::error(file, e.line, format!("not valid routing data: {}", e.message))
-                .fix("correct the YAML at that line; DESIGN §2 and the README show the format");
+            let diagnostic = Diagnostic::error(
+                file,
+                e.line,
+                format!("not valid routing data: {}", e.message),
+            )
+            .fix("correct the YAML at that line; DESIGN §2 and the README show the format");
             return CompiledFile {
                 accounts: Vec::new(),
                 diagnostics: vec![diagnostic],
@@ -107,18 +111,29 @@ impl<'a> AccountCompiler<'a> {
     fn compile(mut self, default_region: &Region) -> CompiledAccount {
         let doc = self.doc;
         if doc.id.value.trim().is_empty() {
-            self.error(doc.id.line, "an account has an empty id".into(), "give the account an id");
+            self.error(
+                doc.id.line,
+                "an account has an empty id".into(),
+                "give the account an id",
+            );
         }
         let region = self.region(default_region);
-        let forward_to = doc
-            .forward_to
-            .as_ref()
-            .and_then(|raw| self.target(raw, &region, &format!("account {}'s forward_to", self.id())));
+        let forward_to = doc.forward_to.as_ref().and_then(|raw| {
+            self.target(raw, &region, &format!("account {}'s forward_to", self.id()))
+        });
         let contact_template = doc.contact_template.as_ref().and_then(|raw| {
             ContactTemplate::parse(&raw.value)
                 .map_err(|e| {
-                    let message = format!("account {}'s contact_template {:?}: {e}", self.id(), raw.value);
-                    self.error(raw.line, message, "write it like sip:{number}@pstn.example.net;user=phone");
+                    let message = format!(
+                        "account {}'s contact_template {:?}: {e}",
+                        self.id(),
+                        raw.value
+                    );
+                    self.error(
+                        raw.line,
+                        message,
+                        "write it like sip:{number}@pstn.example.net;user=phone",
+                    );
                 })
                 .ok()
         });
@@ -156,7 +171,11 @@ impl<'a> AccountCompiler<'a> {
         };
         Region::from_code(&raw.value).unwrap_or_else(|e| {
             let message = format!("account {}: {e}", self.id());
-            self.error(raw.line, message, "use an ISO 3166 code such as US, GB or DE");
+            self.error(
+                raw.line,
+                message,
+                "use an ISO 3166 code such as US, GB or DE",
+            );
             default_region.clone()
         })
     }
@@ -190,10 +209,17 @@ impl<'a> AccountCompiler<'a> {
         let message = format!(
             "{what} {number} is not a valid number according to libphonenumber's data (which can lag new allocations)"
         );
-        self.warning(line, message, "check the number; if it is right, ignore this warning");
+        self.warning(
+            line,
+            message,
+            "check the number; if it is right, ignore this warning",
+        );
     }
 
-    fn users(&mut self, region: &Region) -> (Vec<User>, Vec<UserInfo>, FxHashMap<&'a str, UserIndex>) {
+    fn users(
+        &mut self,
+        region: &Region,
+    ) -> (Vec<User>, Vec<UserInfo>, FxHashMap<&'a str, UserIndex>) {
         let doc: &'a AccountDoc = self.doc;
         let mut users = Vec::with_capacity(doc.users.len());
         let mut infos = Vec::with_capacity(doc.users.len());
@@ -201,7 +227,11 @@ impl<'a> AccountCompiler<'a> {
         for user in &doc.users {
             let id = user.id.value.as_str();
             if id.trim().is_empty() {
-                self.error(user.id.line, format!("a user of account {} has an empty id", self.id()), "give the user an id");
+                self.error(
+                    user.id.line,
+                    format!("a user of account {} has an empty id", self.id()),
+                    "give the user an id",
+                );
                 continue;
             }
             if let Some(&first) = ids.get(id) {
@@ -324,12 +354,13 @@ impl<'a> AccountCompiler<'a> {
                     Some(other) => {
                         let message = format!(
                             "number {number} is assigned to both {} (line {}) and {} (line {})",
-                            users[other as usize].id,
-                            assigned_at[i],
-                            user_doc.id.value,
-                            raw.line
+                            users[other as usize].id, assigned_at[i], user_doc.id.value, raw.line
                         );
-                        self.error(raw.line, message, "a number rings one user: remove it from one of them");
+                        self.error(
+                            raw.line,
+                            message,
+                            "a number rings one user: remove it from one of them",
+                        );
                     }
                 }
             }
@@ -355,7 +386,11 @@ impl<'a> AccountCompiler<'a> {
                 id.value,
                 self.id()
             );
-            self.error(id.line, message, "add the user to the account's users, or correct the id");
+            self.error(
+                id.line,
+                message,
+                "add the user to the account's users, or correct the id",
+            );
         }
         found
     }
@@ -414,10 +449,10 @@ impl<'a> AccountCompiler<'a> {
         let mut first_line: FxHashMap<E164, u32> = FxHashMap::default();
         for contact in docs.iter().filter(|c| c.user.is_some()) {
             for raw in &contact.phones {
-                if let Ok(read) = read_number(&raw.value, region, Check::OnlyAmbiguous) {
-                    if wanted.contains(&read.number) {
-                        first_line.entry(read.number).or_insert(raw.line);
-                    }
+                if let Ok(read) = read_number(&raw.value, region, Check::OnlyAmbiguous)
+                    && wanted.contains(&read.number)
+                {
+                    first_line.entry(read.number).or_insert(raw.line);
                 }
             }
         }
@@ -441,7 +476,9 @@ impl<'a> AccountCompiler<'a> {
                 continue;
             }
             let outcome = match account.when_user_has_no_phone {
-                NoPhonePolicy::Reject => "those calls will fail to connect (480 Temporarily Unavailable)",
+                NoPhonePolicy::Reject => {
+                    "those calls will fail to connect (480 Temporarily Unavailable)"
+                }
                 NoPhonePolicy::Forward => "those calls go to the forwarding number instead",
             };
             let message = format!(
@@ -450,7 +487,10 @@ impl<'a> AccountCompiler<'a> {
                 plural(info.numbers, "number"),
                 plural(info.contacts, "contact"),
             );
-            let fix = format!("add a phone to {}, or assign the numbers and contacts to someone else", user.id);
+            let fix = format!(
+                "add a phone to {}, or assign the numbers and contacts to someone else",
+                user.id
+            );
             self.warning(info.line, message, &fix);
         }
     }
@@ -462,7 +502,9 @@ impl<'a> AccountCompiler<'a> {
         }
         let reaches_rule_3 = |number: &Number| match number.user.and_then(|u| account.user(u)) {
             None => true,
-            Some(user) => user.phone.is_none() && account.when_user_has_no_phone == NoPhonePolicy::Forward,
+            Some(user) => {
+                user.phone.is_none() && account.when_user_has_no_phone == NoPhonePolicy::Forward
+            }
         };
         let stranded: Vec<(&Number, u32)> = account
             .numbers
@@ -501,5 +543,150 @@ fn plural(n: u32, what: &str) -> String {
         format!("1 {what}")
     } else {
         format!("{n} {what}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::report::Severity;
+
+    fn compile(text: &str) -> CompiledFile {
+        let file: Arc<Path> = Arc::from(Path::new("t.yaml"));
+        compile_file(&file, text, &Region::us(), &YamlLimits::default())
+    }
+
+    fn messages(file: &CompiledFile, severity: Severity) -> Vec<(u32, String)> {
+        file.diagnostics
+            .iter()
+            .filter(|d| d.severity == severity)
+            .map(|d| (d.line, d.message.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_contact_phone_of_two_users_warns_and_the_first_wins() {
+        let file = compile(
+            "accounts:
+  - id: a
+    forward_to: \"+14155550000\"
+    users:
+      - id: bob
+        phone: \"+14155550101\"
+      - id: carol
+        phone: \"+14155550102\"
+    contacts:
+      - phones: [\"+16505550123\"]
+        user: bob
+      - phones: [\"650-555-0123\"]
+        user: carol
+",
+        );
+        assert_eq!(
+            messages(&file, Severity::Warning),
+            [(12, "contact phone +16505550123 is listed for both bob (line 10) and carol (line 12); calls from it ring bob, the first".to_owned())]
+        );
+        let account = &file.accounts[0].account;
+        let owner = account.contacts[&E164::parse_plus("+16505550123").unwrap()];
+        assert_eq!(account.users[owner as usize].id.as_ref(), "bob");
+    }
+
+    #[test]
+    fn a_number_listed_twice_and_a_bad_template_are_errors() {
+        let file = compile(
+            "accounts:
+  - id: a
+    forward_to: \"+14155550000\"
+    contact_template: \"sip:{num}@x\"
+    numbers:
+      - number: \"+18005550100\"
+      - number: \"800-555-0100\"
+",
+        );
+        let errors = messages(&file, Severity::Error);
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert_eq!(errors[0].0, 4);
+        assert!(
+            errors[0].1.contains("{num} is not a placeholder"),
+            "{errors:?}"
+        );
+        assert_eq!(
+            errors[1],
+            (
+                7,
+                "number +18005550100 is listed twice in account a (lines 6 and 7)".to_owned()
+            )
+        );
+    }
+
+    #[test]
+    fn phoneless_users_warn_only_when_calls_reach_them() {
+        let file = compile(
+            "accounts:
+  - id: a
+    forward_to: \"+14155550000\"
+    when_user_has_no_phone: forward
+    users:
+      - id: idle
+      - id: busy
+        numbers: [\"+18005550100\"]
+    numbers:
+      - number: \"+18005550100\"
+",
+        );
+        assert_eq!(
+            messages(&file, Severity::Warning),
+            [(7, "user busy has no phone, but 1 number and 0 contacts route calls to them: those calls go to the forwarding number instead".to_owned())]
+        );
+    }
+
+    #[test]
+    fn many_unforwarded_numbers_are_summed_up_in_one_warning() {
+        let mut text = String::from("accounts:\n  - id: a\n    numbers:\n");
+        for i in 0..8 {
+            text.push_str(&format!("      - number: \"+1800555010{i}\"\n"));
+        }
+        let file = compile(&text);
+        let warnings = messages(&file, Severity::Warning);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_eq!(warnings[0].0, 4);
+        assert!(
+            warnings[0]
+                .1
+                .starts_with("8 numbers of account a have no forward_to")
+                && warnings[0]
+                    .1
+                    .ends_with("+18005550104 on line 8 and 3 more)"),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn assignment_on_the_number_and_on_the_user_agree_or_clash() {
+        let file = compile(
+            "accounts:
+  - id: a
+    forward_to: \"+14155550000\"
+    users:
+      - id: bob
+        phone: \"+14155550101\"
+        numbers: [\"+18005550100\", \"+18005550111\"]
+      - id: carol
+        phone: \"+14155550102\"
+    numbers:
+      - number: \"+18005550100\"
+        user: bob
+      - number: \"+18005550111\"
+        user: carol
+",
+        );
+        assert_eq!(
+            messages(&file, Severity::Error),
+            [(
+                7,
+                "number +18005550111 is assigned to both carol (line 14) and bob (line 7)"
+                    .to_owned()
+            )]
+        );
     }
 }

@@ -31,6 +31,17 @@ pub enum NotANumber {
     ImpossibleLength,
     #[error("a SIP URI needs a host after '@' and no spaces, '<', '>' or quotes")]
     BadUri,
+    #[error("no country has the calling code of {0}")]
+    UnknownCountryCode(E164),
+    #[error(
+        "{number} has {digits} digits after its country code +{code}, and numbers there have {possible}"
+    )]
+    WrongLength {
+        number: E164,
+        code: u16,
+        digits: usize,
+        possible: String,
+    },
 }
 
 /// Whether to ask libphonenumber about a number.
@@ -51,7 +62,9 @@ pub fn read_number(raw: &str, region: &Region, check: Check) -> Result<DataNumbe
         [spelling.as_e164(), None, None]
     } else {
         [
-            spelling.after_international_prefix().and_then(E164::from_digits),
+            spelling
+                .after_international_prefix()
+                .and_then(E164::from_digits),
             spelling.as_national(region),
             spelling.as_e164(),
         ]
@@ -65,16 +78,38 @@ pub fn read_number(raw: &str, region: &Region, check: Check) -> Result<DataNumbe
             valid: true,
         });
     }
-    Ok(readings
-        .find(|&n| is_valid(n))
-        .map(|number| DataNumber {
+    // The first reading libphonenumber knows as valid; else the first that
+    // is at least possible, reported as not valid; else the first reading's
+    // impossibility is the error.
+    let mut first_possible = None;
+    let mut first_error = None;
+    for number in std::iter::once(first).chain(readings.skip(1)) {
+        match validity(number) {
+            Ok(true) => {
+                return Ok(DataNumber {
+                    number,
+                    valid: true,
+                });
+            }
+            Ok(false) => {
+                first_possible.get_or_insert(number);
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match (first_possible, first_error) {
+        (Some(number), _) => Ok(DataNumber {
             number,
-            valid: true,
-        })
-        .unwrap_or(DataNumber {
-            number: first,
             valid: check == Check::OnlyAmbiguous,
-        }))
+        }),
+        (None, Some(e)) if check == Check::Validity => Err(e),
+        _ => Ok(DataNumber {
+            number: first,
+            valid: true,
+        }),
+    }
 }
 
 /// Reads a user's phone or a forwarding number: a SIP URI (used as is) or a
@@ -99,11 +134,62 @@ pub fn read_target(raw: &str, region: &Region) -> Result<(Target, bool), NotANum
     Ok((Target::Number(n.number), n.valid))
 }
 
-/// Asks libphonenumber whether `number` is a valid number of its country.
-pub fn is_valid(number: E164) -> bool {
-    phonenumber::parse(None, number.to_string())
-        .map(|parsed| phonenumber::is_valid(&parsed))
-        .unwrap_or(false)
+/// The kinds of number whose lengths libphonenumber's metadata lists (its
+/// general descriptor's list is empty in this crate's data).
+const NUMBER_TYPES: [phonenumber::Type; 10] = {
+    use phonenumber::Type::*;
+    [
+        FixedLine,
+        Mobile,
+        TollFree,
+        PremiumRate,
+        SharedCost,
+        PersonalNumber,
+        Voip,
+        Pager,
+        Uan,
+        Voicemail,
+    ]
+};
+
+/// Asks libphonenumber about `number`: `Ok(true)` valid, `Ok(false)`
+/// possible but not known as valid, `Err` impossible (no such country code,
+/// or a length no number of that country has).
+pub fn validity(number: E164) -> Result<bool, NotANumber> {
+    let parsed = match phonenumber::parse(None, number.to_string()) {
+        Ok(parsed) => parsed,
+        Err(phonenumber::ParseError::InvalidCountryCode) => {
+            return Err(NotANumber::UnknownCountryCode(number));
+        }
+        Err(_) => return Err(NotANumber::ImpossibleLength),
+    };
+    let code = parsed.code().value();
+    let digits = number.to_string().len() - 1 - code.to_string().len();
+    let regions = phonenumber::metadata::DATABASE
+        .by_code(&code)
+        .ok_or(NotANumber::UnknownCountryCode(number))?;
+    let lengths: Vec<u16> = regions
+        .iter()
+        .flat_map(|m| NUMBER_TYPES.iter().filter_map(|&t| m.descriptors().get(t)))
+        .flat_map(|d| d.possible_length().iter().copied())
+        .collect();
+    if !lengths.is_empty() && !lengths.iter().any(|&l| usize::from(l) == digits) {
+        let mut possible: Vec<u16> = lengths;
+        possible.sort_unstable();
+        possible.dedup();
+        let possible = possible
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(" or ");
+        return Err(NotANumber::WrongLength {
+            number,
+            code,
+            digits,
+            possible,
+        });
+    }
+    Ok(phonenumber::is_valid(&parsed))
 }
 
 #[cfg(test)]
@@ -143,9 +229,22 @@ mod tests {
     #[test]
     fn validity_is_reported() {
         let us = Region::us();
-        assert!(read_number("+14155550101", &us, Check::Validity).unwrap().valid);
-        assert!(!read_number("+1999", &us, Check::Validity).unwrap().valid);
-        assert!(read_number("+1999", &us, Check::OnlyAmbiguous).unwrap().valid);
+        assert!(
+            read_number("+14155550101", &us, Check::Validity)
+                .unwrap()
+                .valid
+        );
+        // Possible (ten digits after +1) but not a valid US/NANP number.
+        assert!(
+            !read_number("+11235550100", &us, Check::Validity)
+                .unwrap()
+                .valid
+        );
+        assert!(
+            read_number("+11235550100", &us, Check::OnlyAmbiguous)
+                .unwrap()
+                .valid
+        );
     }
 
     #[test]
@@ -154,6 +253,18 @@ mod tests {
         assert!(read_number("call me", &us, Check::Validity).is_err());
         assert!(read_number("+0123", &us, Check::Validity).is_err());
         assert!(read_number("+1234567890123456", &us, Check::Validity).is_err());
+        let short = read_number("+1800555", &us, Check::Validity).unwrap_err();
+        assert_eq!(
+            short.to_string(),
+            "+1800555 has 6 digits after its country code +1, and numbers there have 7 or 10"
+        );
+        let nowhere = read_number("+999123456", &us, Check::Validity).unwrap_err();
+        assert_eq!(
+            nowhere,
+            NotANumber::UnknownCountryCode(E164::parse_plus("+999123456").unwrap())
+        );
+        // Contacts are not checked this deeply: other people's numbers.
+        assert!(read_number("+1800555", &us, Check::OnlyAmbiguous).is_ok());
     }
 
     #[test]

@@ -139,10 +139,12 @@ impl Loader {
             return true;
         };
         paths.len() != self.seen.len()
-            || paths.iter().any(|p| match (self.seen.get(p), fs::metadata(p)) {
-                (Some(cached), Ok(meta)) => cached.fingerprint != Some(Fingerprint::of(&meta)),
-                _ => true,
-            })
+            || paths
+                .iter()
+                .any(|p| match (self.seen.get(p), fs::metadata(p)) {
+                    (Some(cached), Ok(meta)) => cached.fingerprint != Some(Fingerprint::of(&meta)),
+                    _ => true,
+                })
     }
 
     /// Loads the data: re-reads changed files, reuses the rest, and builds a
@@ -160,7 +162,9 @@ impl Loader {
         let (stale, fresh): (Vec<_>, Vec<_>) = paths
             .into_iter()
             .map(|path| {
-                let fingerprint = fs::metadata(&path).ok().and_then(|m| Fingerprint::settled(&m));
+                let fingerprint = fs::metadata(&path)
+                    .ok()
+                    .and_then(|m| Fingerprint::settled(&m));
                 (path, fingerprint)
             })
             .partition(|(path, fingerprint)| {
@@ -216,7 +220,10 @@ impl Loader {
     /// Reads and compiles changed files, on every core: the first load of a
     /// large directory is the only time they all change at once. Returns
     /// each file and whether it was compiled anew (false: same content).
-    fn refresh(&self, stale: Vec<(PathBuf, Option<Fingerprint>)>) -> Vec<(PathBuf, CachedFile, bool)> {
+    fn refresh(
+        &self,
+        stale: Vec<(PathBuf, Option<Fingerprint>)>,
+    ) -> Vec<(PathBuf, CachedFile, bool)> {
         let next = AtomicUsize::new(0);
         let workers = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
@@ -243,16 +250,21 @@ impl Loader {
         })
     }
 
-    fn refresh_one(&self, path: &Path, fingerprint: Option<Fingerprint>) -> (PathBuf, CachedFile, bool) {
+    fn refresh_one(
+        &self,
+        path: &Path,
+        fingerprint: Option<Fingerprint>,
+    ) -> (PathBuf, CachedFile, bool) {
         let shared: Arc<Path> = Arc::from(path);
         let text = read_text(path, &self.limits);
         let content_hash = text.as_ref().ok().map(|text| hash_bytes(text.as_bytes()));
-        if let Some(cached) = self.seen.get(path) {
-            if content_hash.is_some() && cached.content_hash == content_hash {
-                let mut same = cached.clone();
-                same.fingerprint = fingerprint;
-                return (path.to_owned(), same, false);
-            }
+        if let Some(cached) = self.seen.get(path)
+            && content_hash.is_some()
+            && cached.content_hash == content_hash
+        {
+            let mut same = cached.clone();
+            same.fingerprint = fingerprint;
+            return (path.to_owned(), same, false);
         }
         let compiled = match text {
             Ok(text) => compile_file(&shared, &text, &self.default_region, &self.limits),
@@ -328,12 +340,18 @@ fn read_text(path: &Path, limits: &YamlLimits) -> Result<String, FileProblem> {
         .map_err(unreadable)?;
     if bytes.len() as u64 > limits.max_file_bytes {
         return Err(FileProblem {
-            message: format!("the file grew past the limit of {} bytes while being read", limits.max_file_bytes),
+            message: format!(
+                "the file grew past the limit of {} bytes while being read",
+                limits.max_file_bytes
+            ),
             fix: "split the data into one file per account in a directory",
         });
     }
     String::from_utf8(bytes).map_err(|e| FileProblem {
-        message: format!("the file is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()),
+        message: format!(
+            "the file is not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        ),
         fix: "save the file as UTF-8",
     })
 }

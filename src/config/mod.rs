@@ -5,10 +5,10 @@ pub mod assemble;
 pub mod compile;
 pub mod data_number;
 pub mod loader;
-pub mod settings;
 pub mod reload;
 pub mod report;
 pub mod schema;
+pub mod settings;
 pub mod yaml;
 
 pub use loader::{LoadStats, Loaded, Loader};

@@ -125,7 +125,10 @@ pub struct HotTable {
 impl HotTable {
     /// Loads the data once (failing with its report if it has errors), then
     /// starts watching it. Returns the first load's warnings too.
-    pub fn start(mut loader: Loader, options: ReloadOptions) -> Result<(HotTable, Report), Rejected> {
+    pub fn start(
+        mut loader: Loader,
+        options: ReloadOptions,
+    ) -> Result<(HotTable, Report), Rejected> {
         let Loaded {
             table,
             report,
@@ -189,7 +192,11 @@ impl HotTable {
 
     /// Waits until `done` holds for the reload status, or `timeout` passes;
     /// returns the status either way.
-    pub fn wait_for(&self, timeout: Duration, done: impl Fn(&ReloadStatus) -> bool) -> ReloadStatus {
+    pub fn wait_for(
+        &self,
+        timeout: Duration,
+        done: impl Fn(&ReloadStatus) -> bool,
+    ) -> ReloadStatus {
         let deadline = Instant::now() + timeout;
         let shared = &self.reader.shared;
         let mut status = shared.status();
@@ -225,7 +232,8 @@ impl Drop for HotTable {
 
 fn spawn_failure(e: &std::io::Error) -> Rejected {
     let file: Arc<Path> = Arc::from(Path::new("-"));
-    let diagnostic = super::report::Diagnostic::error(&file, 0, format!("cannot start the reload thread: {e}"));
+    let diagnostic =
+        super::report::Diagnostic::error(&file, 0, format!("cannot start the reload thread: {e}"));
     Rejected {
         report: Report::new(vec![diagnostic]),
     }
@@ -250,12 +258,18 @@ fn watch(
         match result {
             Ok(events) if events.is_empty() => return,
             Ok(events) => debug!(events = events.len(), "routing data directory changed"),
-            Err(errors) => warn!(?errors, "file watcher reported errors; checking the routing data"),
+            Err(errors) => warn!(
+                ?errors,
+                "file watcher reported errors; checking the routing data"
+            ),
         }
         let _ = wake.send(Wake::FileEvent);
     };
-    let started = new_debouncer(debounce, None, handler)
-        .and_then(|mut debouncer| debouncer.watch(&dir, RecursiveMode::NonRecursive).map(|()| debouncer));
+    let started = new_debouncer(debounce, None, handler).and_then(|mut debouncer| {
+        debouncer
+            .watch(&dir, RecursiveMode::NonRecursive)
+            .map(|()| debouncer)
+    });
     match started {
         Ok(debouncer) => Some(debouncer),
         Err(e) => {
@@ -286,7 +300,12 @@ fn on_sighup(wake: Sender<Wake>) -> Option<(signal_hook::iterator::Handle, JoinH
     Some((handle, thread))
 }
 
-fn reload_loop(mut loader: Loader, shared: &Shared, wakes: &Receiver<Wake>, poll: Option<Duration>) {
+fn reload_loop(
+    mut loader: Loader,
+    shared: &Shared,
+    wakes: &Receiver<Wake>,
+    poll: Option<Duration>,
+) {
     loop {
         let first = match poll {
             Some(every) => match wakes.recv_timeout(every) {
@@ -323,7 +342,9 @@ fn reload_once(loader: &mut Loader, shared: &Shared, requested: bool) {
     let mut status = shared.status();
     status.checks += 1;
     match result {
-        Ok(loaded) if loaded.stats.parsed == 0 && Some(loaded.stats.content_hash) == serving_hash => {
+        Ok(loaded)
+            if loaded.stats.parsed == 0 && Some(loaded.stats.content_hash) == serving_hash =>
+        {
             if requested {
                 info!("routing data unchanged");
             } else {
@@ -360,7 +381,8 @@ fn reload_once(loader: &mut Loader, shared: &Shared, requested: bool) {
             status.failures += 1;
             error!(
                 errors = rejected.report.errors().count(),
-                "routing data reload failed; the last good data keeps serving:\n{}", rejected.report
+                "routing data reload failed; the last good data keeps serving:\n{}",
+                rejected.report
             );
             status.last_error = Some(rejected.report);
         }

@@ -76,9 +76,8 @@ pub struct Report {
 
 impl Report {
     pub fn new(mut diagnostics: Vec<Diagnostic>) -> Self {
-        diagnostics.sort_by(|a, b| {
-            (&a.file, a.line, a.severity).cmp(&(&b.file, b.line, b.severity))
-        });
+        diagnostics
+            .sort_by(|a, b| (&a.file, a.line, a.severity).cmp(&(&b.file, b.line, b.severity)));
         Report { diagnostics }
     }
 

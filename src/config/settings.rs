@@ -173,7 +173,10 @@ mod tests {
     #[test]
     fn empty_file_gives_defaults() {
         assert_eq!(Settings::from_yaml("").unwrap(), Settings::default());
-        assert_eq!(Settings::from_yaml("# nothing\n").unwrap(), Settings::default());
+        assert_eq!(
+            Settings::from_yaml("# nothing\n").unwrap(),
+            Settings::default()
+        );
     }
 
     #[test]

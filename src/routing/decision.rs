@@ -139,7 +139,11 @@ impl fmt::Display for ReasonText<'_, '_> {
         let user = Optional(d.user.map(|u| &u.id));
         let target = Optional(d.target);
         if let Some(skipped) = d.passed_over {
-            write!(f, "user {} has no phone, so the call is forwarded; ", skipped.id)?;
+            write!(
+                f,
+                "user {} has no phone, so the call is forwarded; ",
+                skipped.id
+            )?;
         }
         match d.reason {
             Reason::DialedNotANumber => f.write_str("the dialed number is not a phone number"),

@@ -198,7 +198,10 @@ impl Spelling {
             out.push(self.as_e164());
             return out;
         }
-        out.push(self.after_international_prefix().and_then(E164::from_digits));
+        out.push(
+            self.after_international_prefix()
+                .and_then(E164::from_digits),
+        );
         out.push(self.as_e164());
         out.push(self.as_national(region));
         out
@@ -292,7 +295,11 @@ mod tests {
 
     fn first(s: &str, region: &Region) -> Option<String> {
         let spelling = Spelling::parse(s.as_bytes()).ok()?;
-        spelling.candidates(region).iter().next().map(|n| n.to_string())
+        spelling
+            .candidates(region)
+            .iter()
+            .next()
+            .map(|n| n.to_string())
     }
 
     #[test]
@@ -363,7 +370,10 @@ mod tests {
 
     #[test]
     fn non_numbers_are_rejected() {
-        assert_eq!(Spelling::parse(b"anonymous"), Err(SpellingError::BadCharacter('a')));
+        assert_eq!(
+            Spelling::parse(b"anonymous"),
+            Err(SpellingError::BadCharacter('a'))
+        );
         assert_eq!(
             Spelling::parse(b"sip:anonymous@anonymous.invalid"),
             Err(SpellingError::BadCharacter('a'))
@@ -371,7 +381,10 @@ mod tests {
         assert_eq!(Spelling::parse(b""), Err(SpellingError::Empty));
         assert_eq!(Spelling::parse(b"tel:"), Err(SpellingError::Empty));
         assert_eq!(Spelling::parse(b"+-"), Err(SpellingError::Empty));
-        assert_eq!(Spelling::parse(b"1+2"), Err(SpellingError::BadCharacter('+')));
+        assert_eq!(
+            Spelling::parse(b"1+2"),
+            Err(SpellingError::BadCharacter('+'))
+        );
         assert_eq!(Spelling::parse(b"%2"), Err(SpellingError::BadEscape));
         assert_eq!(Spelling::parse(b"%zz1"), Err(SpellingError::BadEscape));
         assert_eq!(

@@ -58,7 +58,8 @@ impl Region {
             .by_id(upper.as_str())
             .ok_or_else(unknown)?;
         let country_code = meta.country_code();
-        let country_code_digits = Digits::from_str(&country_code.to_string()).ok_or_else(unknown)?;
+        let country_code_digits =
+            Digits::from_str(&country_code.to_string()).ok_or_else(unknown)?;
         // Some regions have no national prefix (e.g. IT keeps its leading 0);
         // a prefix we cannot represent as plain digits is treated as none.
         let national_prefix = meta

@@ -95,7 +95,12 @@ fn contact_owner(account: &Account, caller: Option<&[u8]>) -> Option<(UserIndex,
     spelling
         .candidates(&account.region)
         .iter()
-        .find_map(|candidate| account.contacts.get(&candidate).map(|&user| (user, candidate)))
+        .find_map(|candidate| {
+            account
+                .contacts
+                .get(&candidate)
+                .map(|&user| (user, candidate))
+        })
 }
 
 /// Rule 3: the number's forwarding number, else the account's.
@@ -104,7 +109,11 @@ fn forwarding<'t>(account: &'t Account, number: &'t Number) -> Decision<'t> {
         (Some(target), _) => (target, Reason::NumberForwarding),
         (None, Some(target)) => (target, Reason::AccountForwarding),
         (None, None) => {
-            return Decision::new(Status::TemporarilyUnavailable, Rule::None, Reason::NoForwarding);
+            return Decision::new(
+                Status::TemporarilyUnavailable,
+                Rule::None,
+                Reason::NoForwarding,
+            );
         }
     };
     let mut decision = Decision::new(Status::MovedTemporarily, Rule::Forwarding, reason);
