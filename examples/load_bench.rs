@@ -42,8 +42,14 @@ fn main() -> anyhow::Result<()> {
         loaded.report.warnings().count()
     );
     println!("full load:              {:>8.1} ms", ms(full));
-    println!("peak RSS after load:    {:>8.1} MB", status_kb("VmHWM")? as f64 / 1024.0);
-    println!("RSS holding the table:  {:>8.1} MB", status_kb("VmRSS")? as f64 / 1024.0);
+    println!(
+        "peak RSS after load:    {:>8.1} MB",
+        status_kb("VmHWM")? as f64 / 1024.0
+    );
+    println!(
+        "RSS holding the table:  {:>8.1} MB",
+        status_kb("VmRSS")? as f64 / 1024.0
+    );
 
     // One account file changes; the loader re-reads only it.
     let mut times = Vec::new();
@@ -74,7 +80,8 @@ fn main() -> anyhow::Result<()> {
         sighup: false,
         watch: true,
     };
-    let (hot, _) = HotTable::start(Loader::new(&dir, Region::us()), options).map_err(|r| anyhow::anyhow!("{r}"))?;
+    let (hot, _) = HotTable::start(Loader::new(&dir, Region::us()), options)
+        .map_err(|r| anyhow::anyhow!("{r}"))?;
     let mut swaps = Vec::new();
     for i in 1..=RELOADS as u64 {
         std::thread::sleep(Duration::from_millis(100));
@@ -91,7 +98,10 @@ fn main() -> anyhow::Result<()> {
         "write to serving (hot): {:>8.1} ms median, including the 10 ms debounce",
         ms(swaps[RELOADS / 2])
     );
-    println!("peak RSS overall:       {:>8.1} MB", status_kb("VmHWM")? as f64 / 1024.0);
+    println!(
+        "peak RSS overall:       {:>8.1} MB",
+        status_kb("VmHWM")? as f64 / 1024.0
+    );
     Ok(())
 }
 
@@ -107,7 +117,10 @@ fn pick_file(dir: &Path) -> anyhow::Result<PathBuf> {
         .collect();
     files.sort();
     if files.len() < 2 {
-        bail!("{} should hold a generated data set of many account files", dir.display());
+        bail!(
+            "{} should hold a generated data set of many account files",
+            dir.display()
+        );
     }
     Ok(files[files.len() / 2].clone())
 }
@@ -116,9 +129,17 @@ fn pick_file(dir: &Path) -> anyhow::Result<PathBuf> {
 fn toggle(file: &Path) -> anyhow::Result<()> {
     let text = fs::read_to_string(file)?;
     let toggled = if text.contains("ring_number_user_first: true") {
-        text.replacen("ring_number_user_first: true", "ring_number_user_first: false", 1)
+        text.replacen(
+            "ring_number_user_first: true",
+            "ring_number_user_first: false",
+            1,
+        )
     } else {
-        text.replacen("ring_number_user_first: false", "ring_number_user_first: true", 1)
+        text.replacen(
+            "ring_number_user_first: false",
+            "ring_number_user_first: true",
+            1,
+        )
     };
     if toggled == text {
         bail!("{} has no ring_number_user_first to toggle", file.display());
