@@ -5,4 +5,6 @@
 
 pub mod config;
 pub mod routing;
+pub mod server;
+pub mod sip;
 pub mod template;

@@ -1,13 +1,17 @@
 //! The `switchboard` command line (DESIGN §5): argument parsing and output
 //! only; the work happens in the library.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ipnet::IpNet;
+use switchboard::config::settings::{LogFormat, Settings};
 use switchboard::config::{Loader, Report};
 use switchboard::routing::Region;
+use switchboard::server::{Server, ServerError};
 
 #[derive(Parser)]
 #[command(
@@ -22,6 +26,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve SIP on UDP and TCP at each listen address.
+    Serve(ServeArgs),
     /// Validate routing data: every error and warning with file and line.
     /// Exit 0 when it can be served (warnings allowed), 1 when not.
     Check {
@@ -51,9 +57,49 @@ enum Command {
     },
 }
 
+/// Every flag also reads a `SWITCHBOARD_*` variable; both override the
+/// config file (DESIGN §5).
+#[derive(Args)]
+struct ServeArgs {
+    /// Routing data: a YAML file or a directory of them.
+    #[arg(long, env = "SWITCHBOARD_ROUTING")]
+    routing: Option<PathBuf>,
+    /// Listen address (UDP and TCP), repeatable [default: 0.0.0.0:5060].
+    #[arg(long, env = "SWITCHBOARD_LISTEN", value_delimiter = ',')]
+    listen: Vec<SocketAddr>,
+    /// Trusted peer network, repeatable; replaces the loopback default.
+    #[arg(long, env = "SWITCHBOARD_TRUST", value_delimiter = ',')]
+    trust: Vec<IpNet>,
+    /// Admin HTTP address (metrics and health).
+    #[arg(long, env = "SWITCHBOARD_ADMIN")]
+    admin: Option<SocketAddr>,
+    /// Contact URI template for 302s: {number}, {source}, {source_host}.
+    #[arg(long, env = "SWITCHBOARD_CONTACT_TEMPLATE")]
+    contact_template: Option<String>,
+    /// Server settings file (config/switchboard.yaml).
+    #[arg(long, env = "SWITCHBOARD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, env = "SWITCHBOARD_LOG_FORMAT")]
+    log_format: Option<LogFormatArg>,
+    /// Worker threads [default: one per core].
+    #[arg(long, env = "SWITCHBOARD_WORKERS")]
+    workers: Option<usize>,
+    /// Region for national spellings of dialed numbers [default: US].
+    #[arg(long, env = "SWITCHBOARD_DEFAULT_REGION")]
+    default_region: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormatArg {
+    Text,
+    Json,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(args) => serve(args),
         Command::Check {
             path,
             default_region,
@@ -71,6 +117,93 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("switchboard: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// The settings file, then the flags and environment over it.
+fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
+    let mut settings = match &args.config {
+        Some(path) => Settings::from_file(path)?,
+        None => Settings::default(),
+    };
+    if args.routing.is_some() {
+        settings.routing = args.routing;
+    }
+    if !args.listen.is_empty() {
+        settings.listen = args.listen;
+    }
+    if !args.trust.is_empty() {
+        settings.trust = args.trust;
+    }
+    if args.admin.is_some() {
+        settings.admin = args.admin;
+    }
+    if let Some(template) = args.contact_template {
+        settings.contact_template = template;
+    }
+    if let Some(format) = args.log_format {
+        settings.log_format = match format {
+            LogFormatArg::Text => LogFormat::Text,
+            LogFormatArg::Json => LogFormat::Json,
+        };
+    }
+    if args.workers.is_some() {
+        settings.workers = args.workers;
+    }
+    if let Some(region) = args.default_region {
+        settings.default_region = region;
+    }
+    Ok(settings)
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let settings = settings(args)?;
+    init_logging(settings.log_format);
+    let server = match Server::bind(settings) {
+        Ok(server) => server,
+        Err(ServerError::Routing(rejected)) => {
+            eprint!("{}", rejected.report);
+            eprintln!("switchboard: the routing data has errors; not starting");
+            return Ok(ExitCode::FAILURE);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    for warning in server.warnings().warnings() {
+        tracing::warn!("{warning}");
+    }
+    for socket in server.listening() {
+        println!("listening on {} {}", socket.transport, socket.addr);
+    }
+    tracing::info!("switchboard started");
+    server.run(shutdown_signal())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
         }
     }
 }

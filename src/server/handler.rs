@@ -1,0 +1,329 @@
+//! The one seam between the transports and the domain: bytes in, an
+//! answer (or silence) out. Implements the SIP behaviour table of
+//! DESIGN §3 as a stateless UAS (RFC 3261 §8.2): parse, decide, answer.
+
+use std::net::{IpAddr, SocketAddr};
+
+use ipnet::IpNet;
+use tracing::debug;
+
+use crate::config::settings::Untrusted;
+use crate::routing::{Decision, RoutingTable, Status as RouteStatus, Target};
+use crate::sip::uri::each_name_addr;
+use crate::sip::{Framing, Method, NameAddr, Request, Scheme, Status, Uri, write_response};
+use crate::template::{ContactTemplate, Fill};
+
+/// Methods this server answers (RFC 3261 §20.5).
+const ALLOW: &[u8] = b"Allow: INVITE, ACK, CANCEL, BYE, OPTIONS\r\n";
+
+/// What the handler needs besides the routing table, fixed at start-up.
+#[derive(Debug, Clone)]
+pub struct HandlerConfig {
+    pub server_header: String,
+    pub contact_template: ContactTemplate,
+    pub trust: Vec<IpNet>,
+    pub untrusted: Untrusted,
+    /// Add `X-Switchboard-Rule` to routing answers.
+    pub rule_header: bool,
+}
+
+/// Why nothing was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Silence {
+    /// Not a SIP request, or no Via to answer to.
+    NotARequest,
+    /// ACK: absorbed (§17.2.1 / the stateless UAS of §8.2.7).
+    Ack,
+    /// CANCEL: a stateless UAS ignores it (§8.2.7); the INVITE was
+    /// answered at once.
+    Cancel,
+    /// From a peer outside the trust list, with `untrusted: drop`.
+    Untrusted,
+}
+
+/// The handler's verdict on one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The response is in the output buffer; over UDP it goes to `to`
+    /// (§18.2.2), over TCP back on the connection.
+    Reply {
+        to: SocketAddr,
+        status: u16,
+    },
+    Silent(Silence),
+}
+
+/// Where the message came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    pub source: SocketAddr,
+    pub framing: Framing,
+}
+
+/// Handles one message; the response, if any, is written to `out`.
+pub fn handle(
+    config: &HandlerConfig,
+    table: &RoutingTable,
+    message: &[u8],
+    peer: Peer,
+    out: &mut Vec<u8>,
+) -> Outcome {
+    let Some(request) = Request::parse(message, peer.framing) else {
+        return Outcome::Silent(Silence::NotARequest);
+    };
+    let Some(top_via) = request.top_via else {
+        debug!(source = %peer.source, problem = ?request.problem, "dropped: no usable Via");
+        return Outcome::Silent(Silence::NotARequest);
+    };
+    if request.method == Method::Ack {
+        return Outcome::Silent(Silence::Ack);
+    }
+    let trusted = is_trusted(&config.trust, peer.source.ip());
+    let answer = Answer {
+        config,
+        request: &request,
+        source: peer.source,
+        to: top_via.response_address(peer.source),
+    };
+    if !trusted {
+        return match (config.untrusted, request.method) {
+            (_, Method::Cancel) => Outcome::Silent(Silence::Cancel),
+            (Untrusted::Drop, _) => Outcome::Silent(Silence::Untrusted),
+            (Untrusted::Reject, _) => answer.send(out, Status::new(403, "Forbidden"), |_| {}),
+        };
+    }
+    if let Some(problem) = request.problem {
+        debug!(source = %peer.source, ?problem, "malformed request");
+        return answer.send(
+            out,
+            Status::new(problem.status(), problem.reason_phrase()),
+            |_| {},
+        );
+    }
+    match request.method {
+        Method::Cancel => return Outcome::Silent(Silence::Cancel),
+        Method::Other(_) => {
+            return answer.send(out, Status::new(405, "Method Not Allowed"), |o| {
+                o.extend_from_slice(ALLOW)
+            });
+        }
+        _ => {}
+    }
+    // RFC 3261 §16.3 lets the final recipient answer an OPTIONS itself
+    // whatever its Max-Forwards; everything else at 0 goes no further.
+    if request.max_forwards == Some(0) && request.method != Method::Options {
+        return answer.send(out, Status::new(483, "Too Many Hops"), |_| {});
+    }
+    let uri = Uri::parse(request.uri);
+    if !matches!(
+        uri.map(|u| u.scheme),
+        Some(Scheme::Sip | Scheme::Sips | Scheme::Tel)
+    ) {
+        return answer.send(out, Status::new(416, "Unsupported URI Scheme"), |_| {});
+    }
+    if !request.requires().is_empty() {
+        // We support no extensions (§8.2.2.3): list every option tag asked for.
+        let requires = request.requires();
+        return answer.send(out, Status::new(420, "Bad Extension"), |o| {
+            o.extend_from_slice(b"Unsupported: ");
+            for (i, value) in requires.iter().enumerate() {
+                if i > 0 {
+                    o.extend_from_slice(b", ");
+                }
+                o.extend_from_slice(value);
+            }
+            o.extend_from_slice(b"\r\n");
+        });
+    }
+    match request.method {
+        Method::Options => answer.send(out, Status::new(200, "OK"), |o| {
+            o.extend_from_slice(ALLOW);
+            o.extend_from_slice(b"Accept: application/sdp\r\n");
+            o.extend_from_slice(b"Supported: \r\n");
+        }),
+        Method::Bye => answer.send(
+            out,
+            Status::new(481, "Call/Transaction Does Not Exist"),
+            |_| {},
+        ),
+        Method::Invite if has_to_tag(&request) => answer.send(
+            out,
+            Status::new(481, "Call/Transaction Does Not Exist"),
+            |_| {},
+        ),
+        _ => route(&answer, table, uri.and_then(|u| u.user), trusted, out),
+    }
+}
+
+/// Everything needed to write one response.
+struct Answer<'a, 'r> {
+    config: &'a HandlerConfig,
+    request: &'a Request<'r>,
+    source: SocketAddr,
+    to: SocketAddr,
+}
+
+impl Answer<'_, '_> {
+    fn send(&self, out: &mut Vec<u8>, status: Status, extra: impl FnOnce(&mut Vec<u8>)) -> Outcome {
+        write_response(
+            out,
+            self.request,
+            self.source,
+            status,
+            &self.config.server_header,
+            extra,
+        );
+        Outcome::Reply {
+            to: self.to,
+            status: status.code,
+        }
+    }
+}
+
+fn route(
+    answer: &Answer<'_, '_>,
+    table: &RoutingTable,
+    dialed: Option<&[u8]>,
+    trusted: bool,
+    out: &mut Vec<u8>,
+) -> Outcome {
+    let request = answer.request;
+    let caller = caller(request, trusted);
+    let decision = table.decide(dialed.unwrap_or_default(), caller);
+    debug!(
+        source = %answer.source,
+        dialed = %String::from_utf8_lossy(dialed.unwrap_or_default()),
+        caller = %String::from_utf8_lossy(caller.unwrap_or_default()),
+        status = decision.status.code(),
+        rule = decision.rule.as_str(),
+        reason = %decision.reason(),
+        "decision"
+    );
+    let config = answer.config;
+    let rule_header = |o: &mut Vec<u8>| {
+        if config.rule_header {
+            o.extend_from_slice(b"X-Switchboard-Rule: ");
+            o.extend_from_slice(decision.rule.as_str().as_bytes());
+            o.extend_from_slice(b"\r\n");
+        }
+    };
+    match decision.status {
+        RouteStatus::MovedTemporarily => {
+            answer.send(out, Status::new(302, "Moved Temporarily"), |o| {
+                o.extend_from_slice(b"Contact: <");
+                write_contact(o, config, &decision, answer.source);
+                o.extend_from_slice(b">\r\n");
+                rule_header(o);
+            })
+        }
+        RouteStatus::TemporarilyUnavailable => {
+            answer.send(out, Status::new(480, "Temporarily Unavailable"), |o| {
+                // RFC 3326: say why, without naming anyone.
+                o.extend_from_slice(b"Reason: SIP;cause=480;text=\"");
+                o.extend_from_slice(if decision.user.is_some() {
+                    b"User has no phone"
+                } else {
+                    b"No forwarding number"
+                });
+                o.extend_from_slice(b"\"\r\n");
+                rule_header(o);
+            })
+        }
+        RouteStatus::NotFound => answer.send(out, Status::new(404, "Not Found"), rule_header),
+    }
+}
+
+/// The Contact URI for a 302: a SIP URI phone as is; a number through the
+/// account's template, else the server's.
+fn write_contact(
+    out: &mut Vec<u8>,
+    config: &HandlerConfig,
+    decision: &Decision<'_>,
+    source: SocketAddr,
+) {
+    let number = match decision.target {
+        Some(Target::Uri(uri)) => {
+            out.extend_from_slice(uri.as_bytes());
+            return;
+        }
+        Some(Target::Number(number)) => *number,
+        None => return,
+    };
+    let template = decision
+        .account
+        .and_then(|a| a.contact_template.as_ref())
+        .unwrap_or(&config.contact_template);
+    let mut number_text = [0u8; 16];
+    let number_text = e164_text(number.value(), &mut number_text);
+    let mut host_buf = [0u8; 48];
+    let source_host = host_text(source.ip(), &mut host_buf);
+    let mut source_buf = [0u8; 56];
+    let source_text = source_text(source_host, source.port(), &mut source_buf);
+    template.expand_into(
+        &Fill {
+            number: number_text,
+            source: source_text,
+            source_host,
+        },
+        out,
+    );
+}
+
+/// `+` and the digits of an E.164 number, without allocating.
+fn e164_text(value: u64, buf: &mut [u8; 16]) -> &str {
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(value).as_bytes();
+    buf[0] = b'+';
+    buf[1..=digits.len()].copy_from_slice(digits);
+    std::str::from_utf8(&buf[..=digits.len()]).unwrap_or("+")
+}
+
+/// An address as a URI host: IPv6 in brackets (RFC 3261 §25.1).
+fn host_text(ip: IpAddr, buf: &mut [u8; 48]) -> &str {
+    use std::io::Write as _;
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    let _ = match ip {
+        IpAddr::V4(v4) => write!(cursor, "{v4}"),
+        IpAddr::V6(v6) => write!(cursor, "[{v6}]"),
+    };
+    let len = cursor.position() as usize;
+    std::str::from_utf8(&buf[..len]).unwrap_or("")
+}
+
+fn source_text<'b>(host: &str, port: u16, buf: &'b mut [u8; 56]) -> &'b str {
+    use std::io::Write as _;
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    let _ = write!(cursor, "{host}:{port}");
+    let len = cursor.position() as usize;
+    std::str::from_utf8(&buf[..len]).unwrap_or("")
+}
+
+/// The caller's number: P-Asserted-Identity from a trusted peer (RFC 3325
+/// §9.1), else From. The first URI with a user part is used.
+fn caller<'r>(request: &Request<'r>, trusted: bool) -> Option<&'r [u8]> {
+    let asserted = request
+        .p_asserted_identity
+        .filter(|_| trusted)
+        .and_then(|pai| each_name_addr(pai).find_map(|addr| Uri::parse(addr.uri)?.user));
+    asserted.or_else(|| {
+        let from = NameAddr::parse(request.from?)?;
+        Uri::parse(from.uri)?.user
+    })
+}
+
+fn has_to_tag(request: &Request<'_>) -> bool {
+    request
+        .to
+        .and_then(NameAddr::parse)
+        .and_then(|a| a.tag())
+        .is_some()
+}
+
+fn is_trusted(trust: &[IpNet], ip: IpAddr) -> bool {
+    // An IPv4 peer on a dual-stack socket shows as ::ffff:a.b.c.d.
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    trust.iter().any(|net| net.contains(&ip))
+}

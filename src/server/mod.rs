@@ -1,0 +1,229 @@
+//! The network side (DESIGN §3, §5): UDP and TCP listeners on each listen
+//! address, feeding the request handler; hot reload running beside them;
+//! graceful shutdown. It reads as "receive bytes, parse, decide, answer":
+//! the deciding is `handler`'s, the rest is plumbing.
+
+pub mod handler;
+mod tcp;
+mod udp;
+
+use std::future::Future;
+use std::io;
+use std::net::{SocketAddr, TcpListener as StdTcpListener, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::sync::watch;
+use tracing::info;
+
+use crate::config::settings::{Settings, SettingsError};
+use crate::config::{HotTable, Loader, Rejected, ReloadOptions, Report};
+use handler::HandlerConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("no routing data: give --routing PATH (or routing: in the config file)")]
+    NoRouting,
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error("{0}")]
+    Routing(#[from] Rejected),
+    #[error("cannot listen on {transport} {addr}: {source}")]
+    Bind {
+        transport: &'static str,
+        addr: SocketAddr,
+        source: io::Error,
+    },
+    #[error("cannot start: {0}")]
+    Start(#[from] io::Error),
+}
+
+/// A socket being served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listening {
+    pub transport: &'static str,
+    pub addr: SocketAddr,
+}
+
+/// A bound server, ready to run.
+pub struct Server {
+    settings: Settings,
+    hot: HotTable,
+    warnings: Report,
+    /// Per listen address: the UDP sockets (one per worker) and the TCP listener.
+    sockets: Vec<(Vec<UdpSocket>, StdTcpListener)>,
+}
+
+impl Server {
+    /// Loads the routing data and binds every socket; fails with the
+    /// routing report when the data has errors.
+    pub fn bind(settings: Settings) -> Result<Server, ServerError> {
+        let routing = settings.routing.clone().ok_or(ServerError::NoRouting)?;
+        let region = settings.region()?;
+        settings.template()?;
+        let options = ReloadOptions {
+            debounce: Duration::from_millis(settings.reload.debounce_ms),
+            poll: (settings.reload.poll_seconds > 0)
+                .then(|| Duration::from_secs(settings.reload.poll_seconds)),
+            sighup: true,
+            watch: true,
+        };
+        let (hot, warnings) = HotTable::start(Loader::new(routing, region), options)?;
+        let workers = settings.workers.unwrap_or_else(default_workers).max(1);
+        let sockets = settings
+            .listen
+            .iter()
+            .map(|&addr| bind_pair(addr, workers))
+            .collect::<Result<_, _>>()?;
+        Ok(Server {
+            settings,
+            hot,
+            warnings,
+            sockets,
+        })
+    }
+
+    /// The routing data's warnings from the first load.
+    pub fn warnings(&self) -> &Report {
+        &self.warnings
+    }
+
+    /// Every bound socket with its real address (port 0 resolved).
+    pub fn listening(&self) -> Vec<Listening> {
+        let mut all = Vec::new();
+        for (udp, tcp) in &self.sockets {
+            if let Some(Ok(addr)) = udp.first().map(UdpSocket::local_addr) {
+                all.push(Listening {
+                    transport: "udp",
+                    addr,
+                });
+            }
+            if let Ok(addr) = tcp.local_addr() {
+                all.push(Listening {
+                    transport: "tcp",
+                    addr,
+                });
+            }
+        }
+        all
+    }
+
+    /// Serves until `shutdown` completes, then stops every listener.
+    pub fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
+        let config = Arc::new(HandlerConfig {
+            server_header: self.settings.server_header.clone(),
+            contact_template: self.settings.template()?,
+            trust: self.settings.trust.clone(),
+            untrusted: self.settings.untrusted,
+            rule_header: self.settings.rule_header,
+        });
+        let workers = self.settings.workers.unwrap_or_else(default_workers).max(1);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .thread_name("sip-tcp")
+            .enable_all()
+            .build()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (stop_tcp, stopped) = watch::channel(false);
+        let mut threads = Vec::new();
+        let mut listeners = Vec::new();
+        for (udp_sockets, tcp) in self.sockets {
+            for (i, socket) in udp_sockets.into_iter().enumerate() {
+                let name = format!("sip-udp-{i}");
+                threads.push(udp::spawn_worker(
+                    name,
+                    socket,
+                    Arc::clone(&config),
+                    self.hot.reader(),
+                    Arc::clone(&stop),
+                )?);
+            }
+            listeners.push(tcp);
+        }
+        runtime.block_on(async {
+            for listener in listeners {
+                listener.set_nonblocking(true)?;
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                tokio::spawn(tcp::accept_loop(
+                    listener,
+                    Arc::clone(&config),
+                    self.hot.reader(),
+                    stopped.clone(),
+                ));
+            }
+            shutdown.await;
+            Ok::<_, io::Error>(())
+        })?;
+        info!("shutting down");
+        stop.store(true, Ordering::Relaxed);
+        let _ = stop_tcp.send(true);
+        for thread in threads {
+            let _ = thread.join();
+        }
+        runtime.shutdown_timeout(Duration::from_secs(2));
+        drop(self.hot);
+        Ok(())
+    }
+}
+
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Binds UDP (one socket per worker) and TCP on the same address. With
+/// port 0 the UDP port is taken first and TCP asked for the same one,
+/// trying again if another program already has it for TCP.
+fn bind_pair(
+    addr: SocketAddr,
+    workers: usize,
+) -> Result<(Vec<UdpSocket>, StdTcpListener), ServerError> {
+    const ATTEMPTS: usize = 20;
+    let mut last_error = None;
+    for _ in 0..ATTEMPTS {
+        let first = udp::bind(addr).map_err(|source| ServerError::Bind {
+            transport: "udp",
+            addr,
+            source,
+        })?;
+        let bound = first.local_addr()?;
+        let mut sockets = vec![first];
+        for _ in 1..workers {
+            sockets.push(udp::bind(bound).map_err(|source| ServerError::Bind {
+                transport: "udp",
+                addr: bound,
+                source,
+            })?);
+        }
+        match bind_tcp(bound) {
+            Ok(listener) => return Ok((sockets, listener)),
+            Err(e) if addr.port() == 0 && e.kind() == io::ErrorKind::AddrInUse => {
+                last_error = Some(e)
+            }
+            Err(source) => {
+                return Err(ServerError::Bind {
+                    transport: "tcp",
+                    addr: bound,
+                    source,
+                });
+            }
+        }
+    }
+    Err(ServerError::Bind {
+        transport: "tcp",
+        addr,
+        source: last_error.unwrap_or_else(|| io::Error::other("no free port")),
+    })
+}
+
+fn bind_tcp(addr: SocketAddr) -> io::Result<StdTcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}

@@ -1,0 +1,51 @@
+//! Request methods (RFC 3261 §7.1, §27.4): the ones a redirect server acts
+//! on, and any other token, which gets 405 rather than a parse failure.
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method<'a> {
+    Invite,
+    Ack,
+    Cancel,
+    Options,
+    Bye,
+    /// Any other method token (REGISTER, SUBSCRIBE, NEWMETHOD...).
+    Other(&'a [u8]),
+}
+
+impl<'a> Method<'a> {
+    /// Reads a method token; methods are case-sensitive (RFC 3261 §7.1).
+    pub fn from_token(token: &'a [u8]) -> Method<'a> {
+        match token {
+            b"INVITE" => Method::Invite,
+            b"ACK" => Method::Ack,
+            b"CANCEL" => Method::Cancel,
+            b"OPTIONS" => Method::Options,
+            b"BYE" => Method::Bye,
+            other => Method::Other(other),
+        }
+    }
+
+    pub fn as_bytes(&self) -> &'a [u8] {
+        match self {
+            Method::Invite => b"INVITE",
+            Method::Ack => b"ACK",
+            Method::Cancel => b"CANCEL",
+            Method::Options => b"OPTIONS",
+            Method::Bye => b"BYE",
+            Method::Other(token) => token,
+        }
+    }
+}
+
+impl fmt::Display for Method<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&String::from_utf8_lossy(self.as_bytes()))
+    }
+}
+
+/// RFC 3261 §25.1 `token` characters.
+pub fn is_token_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
+}

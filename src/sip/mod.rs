@@ -1,0 +1,19 @@
+//! SIP messages in and out (RFC 3261): parsing the requests a redirect
+//! server reads, framing them on streams, building stateless responses.
+//! Knows nothing of routing.
+
+pub mod framing;
+pub mod header;
+pub mod method;
+pub mod request;
+pub mod response;
+pub mod text;
+pub mod uri;
+pub mod via;
+
+pub use framing::{Frame, FrameError};
+pub use method::Method;
+pub use request::{Framing, Problem, Request};
+pub use response::{Status, write_response};
+pub use uri::{NameAddr, Scheme, Uri};
+pub use via::TopVia;

@@ -1,0 +1,412 @@
+//! Parsing a SIP request (RFC 3261 §7, §8.2) without copying: every field
+//! borrows from the received bytes.
+//!
+//! The parser reads what a redirect server needs and no more. It never
+//! stops at the first problem: it notes the first one and keeps reading,
+//! so that the top Via, From, To, Call-ID and CSeq are known and a `400`
+//! naming the problem can still be sent. Without a usable top Via there is
+//! nobody to answer, and the request is dropped.
+
+use super::header::HeaderName;
+use super::method::{Method, is_token_char};
+use super::text::{parse_u32, trim};
+use super::via::TopVia;
+
+/// Most Via header lines kept (each may hold several values).
+pub const MAX_VIA_LINES: usize = 32;
+/// Most header lines in one request.
+pub const MAX_HEADERS: usize = 128;
+/// Most Require header lines read.
+const MAX_REQUIRE_LINES: usize = 4;
+
+/// How the message was delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// A UDP datagram: the datagram is the message; Content-Length may be
+    /// missing, may trim the body, but may not claim more than is there.
+    Datagram,
+    /// A message cut from a stream by its Content-Length (§18.3), which
+    /// is then required.
+    Stream,
+}
+
+/// What is wrong with a request, as the response says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Problem {
+    BadRequestLine,
+    BadMethod,
+    BadVersion,
+    UnsupportedVersion,
+    BadHeaderLine,
+    TooManyHeaders,
+    TooManyVias,
+    BadVia,
+    MissingFrom,
+    MissingTo,
+    MissingCallId,
+    MissingCSeq,
+    DuplicateFrom,
+    DuplicateTo,
+    DuplicateCallId,
+    DuplicateCSeq,
+    BadFrom,
+    BadTo,
+    BadCSeq,
+    CSeqMethodMismatch,
+    BadMaxForwards,
+    BadContentLength,
+    DuplicateContentLength,
+    MissingContentLength,
+    BodyShorterThanContentLength,
+}
+
+impl Problem {
+    /// The response code: 505 for another SIP version, 400 otherwise.
+    pub fn status(self) -> u16 {
+        match self {
+            Problem::UnsupportedVersion => 505,
+            _ => 400,
+        }
+    }
+
+    /// The reason phrase, saying what is wrong.
+    pub fn reason_phrase(self) -> &'static str {
+        match self {
+            Problem::BadRequestLine => "Bad Request Line",
+            Problem::BadMethod => "Bad Method",
+            Problem::BadVersion => "Bad SIP Version",
+            Problem::UnsupportedVersion => "Version Not Supported",
+            Problem::BadHeaderLine => "Malformed Header Line",
+            Problem::TooManyHeaders => "Too Many Headers",
+            Problem::TooManyVias => "Too Many Via Headers",
+            Problem::BadVia => "Malformed Via",
+            Problem::MissingFrom => "Missing From",
+            Problem::MissingTo => "Missing To",
+            Problem::MissingCallId => "Missing Call-ID",
+            Problem::MissingCSeq => "Missing CSeq",
+            Problem::DuplicateFrom => "Duplicate From",
+            Problem::DuplicateTo => "Duplicate To",
+            Problem::DuplicateCallId => "Duplicate Call-ID",
+            Problem::DuplicateCSeq => "Duplicate CSeq",
+            Problem::BadFrom => "Malformed From",
+            Problem::BadTo => "Malformed To",
+            Problem::BadCSeq => "Malformed CSeq",
+            Problem::CSeqMethodMismatch => "CSeq Method Mismatch",
+            Problem::BadMaxForwards => "Malformed Max-Forwards",
+            Problem::BadContentLength => "Malformed Content-Length",
+            Problem::DuplicateContentLength => "Duplicate Content-Length",
+            Problem::MissingContentLength => "Missing Content-Length",
+            Problem::BodyShorterThanContentLength => "Content-Length Larger Than Body",
+        }
+    }
+}
+
+/// A parsed request. Header values are raw (folding included, surrounding
+/// white space trimmed), ready to be copied into a response.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    pub method: Method<'a>,
+    pub uri: &'a [u8],
+    pub version: &'a [u8],
+    /// Every Via header value, in order.
+    vias: [&'a [u8]; MAX_VIA_LINES],
+    via_count: usize,
+    pub top_via: Option<TopVia<'a>>,
+    pub from: Option<&'a [u8]>,
+    pub to: Option<&'a [u8]>,
+    pub call_id: Option<&'a [u8]>,
+    pub cseq: Option<&'a [u8]>,
+    pub max_forwards: Option<u32>,
+    requires: [&'a [u8]; MAX_REQUIRE_LINES],
+    require_count: usize,
+    pub p_asserted_identity: Option<&'a [u8]>,
+    pub content_length: Option<usize>,
+    pub body: &'a [u8],
+    /// The first problem found, if any.
+    pub problem: Option<Problem>,
+}
+
+impl<'a> Request<'a> {
+    fn empty() -> Self {
+        Request {
+            method: Method::Other(b""),
+            uri: b"",
+            version: b"",
+            vias: [b""; MAX_VIA_LINES],
+            via_count: 0,
+            top_via: None,
+            from: None,
+            to: None,
+            call_id: None,
+            cseq: None,
+            max_forwards: None,
+            requires: [b""; MAX_REQUIRE_LINES],
+            require_count: 0,
+            p_asserted_identity: None,
+            content_length: None,
+            body: b"",
+            problem: None,
+        }
+    }
+
+    /// Every Via header value (one header line each), in order.
+    pub fn vias(&self) -> &[&'a [u8]] {
+        &self.vias[..self.via_count]
+    }
+
+    /// Every Require header value.
+    pub fn requires(&self) -> &[&'a [u8]] {
+        &self.requires[..self.require_count]
+    }
+
+    fn note(&mut self, problem: Problem) {
+        self.problem.get_or_insert(problem);
+    }
+
+    /// Parses one request. Always returns what it could read; check
+    /// `top_via` (none: drop) and `problem` (some: answer 400/505).
+    /// `None` when the bytes are a response or not a request line at all.
+    pub fn parse(buf: &'a [u8], framing: Framing) -> Option<Request<'a>> {
+        let mut request = Request::empty();
+        // §7.5: CRLFs before the start line are ignored.
+        let start = buf.iter().position(|&b| b != b'\r' && b != b'\n')?;
+        let buf = &buf[start..];
+        let (line, mut pos) = next_line(buf, 0)?;
+        if line.starts_with(b"SIP/") {
+            return None; // a response: not ours to answer
+        }
+        request.read_request_line(line);
+        let mut header_count = 0usize;
+        // A header is complete only when the next line does not continue
+        // it (folding, §7.3.1).
+        let mut pending: Option<(&'a [u8], usize, usize)> = None;
+        let body_start = loop {
+            let Some((line, next)) = next_line(buf, pos) else {
+                // No blank line: the headers run to the end of the bytes.
+                if let Some((name, from, to)) = pending.take() {
+                    request.read_header(name, trim(&buf[from..to]));
+                }
+                break buf.len();
+            };
+            let line_start = pos;
+            pos = next;
+            if line.is_empty() {
+                if let Some((name, from, to)) = pending.take() {
+                    request.read_header(name, trim(&buf[from..to]));
+                }
+                break next;
+            }
+            if line[0] == b' ' || line[0] == b'\t' {
+                match &mut pending {
+                    Some((_, _, to)) => *to = line_start + line.len(),
+                    None => request.note(Problem::BadHeaderLine),
+                }
+                continue;
+            }
+            if let Some((name, from, to)) = pending.take() {
+                request.read_header(name, trim(&buf[from..to]));
+            }
+            header_count += 1;
+            if header_count > MAX_HEADERS {
+                request.note(Problem::TooManyHeaders);
+                continue;
+            }
+            let Some(colon) = memchr::memchr(b':', line) else {
+                request.note(Problem::BadHeaderLine);
+                continue;
+            };
+            // White space may precede the colon (§7.3.1).
+            let name = trim(&line[..colon]);
+            if name.is_empty() || !name.iter().all(|&b| is_token_char(b)) {
+                request.note(Problem::BadHeaderLine);
+                continue;
+            }
+            pending = Some((name, line_start + colon + 1, line_start + line.len()));
+        };
+        request.read_body(&buf[body_start.min(buf.len())..], framing);
+        request.check_required();
+        Some(request)
+    }
+
+    fn read_request_line(&mut self, line: &'a [u8]) {
+        let mut parts = line.split(|&b| b == b' ').filter(|p| !p.is_empty());
+        let (Some(method), Some(uri), Some(version), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            self.note(Problem::BadRequestLine);
+            return;
+        };
+        if !method.iter().all(|&b| is_token_char(b)) {
+            self.note(Problem::BadMethod);
+        }
+        self.method = Method::from_token(method);
+        self.uri = uri;
+        self.version = version;
+        if version.eq_ignore_ascii_case(b"SIP/2.0") {
+            return;
+        }
+        let is_sip_version = version.len() > 4
+            && version[..4].eq_ignore_ascii_case(b"SIP/")
+            && version[4..]
+                .iter()
+                .all(|&b| b.is_ascii_digit() || b == b'.')
+            && version[4..].contains(&b'.');
+        self.note(if is_sip_version {
+            Problem::UnsupportedVersion
+        } else {
+            Problem::BadVersion
+        });
+    }
+
+    fn read_header(&mut self, name: &'a [u8], value: &'a [u8]) {
+        match HeaderName::classify(name) {
+            HeaderName::Via => {
+                if self.via_count == MAX_VIA_LINES {
+                    self.note(Problem::TooManyVias);
+                    return;
+                }
+                if self.via_count == 0 {
+                    self.top_via = TopVia::parse(value);
+                    if self.top_via.is_none() {
+                        self.note(Problem::BadVia);
+                    }
+                }
+                self.vias[self.via_count] = value;
+                self.via_count += 1;
+            }
+            HeaderName::From => set_once(
+                &mut self.from,
+                value,
+                Problem::DuplicateFrom,
+                &mut self.problem,
+            ),
+            HeaderName::To => {
+                set_once(&mut self.to, value, Problem::DuplicateTo, &mut self.problem)
+            }
+            HeaderName::CallId => set_once(
+                &mut self.call_id,
+                value,
+                Problem::DuplicateCallId,
+                &mut self.problem,
+            ),
+            HeaderName::CSeq => set_once(
+                &mut self.cseq,
+                value,
+                Problem::DuplicateCSeq,
+                &mut self.problem,
+            ),
+            HeaderName::MaxForwards => match parse_u32(value).filter(|&n| n <= 255) {
+                Some(n) => self.max_forwards = Some(n),
+                None => self.note(Problem::BadMaxForwards),
+            },
+            HeaderName::ContentLength => {
+                if self.content_length.is_some() {
+                    self.note(Problem::DuplicateContentLength);
+                }
+                match parse_u32(value) {
+                    Some(n) => self.content_length = Some(n as usize),
+                    None => self.note(Problem::BadContentLength),
+                }
+            }
+            HeaderName::Require => {
+                if self.require_count < MAX_REQUIRE_LINES {
+                    self.requires[self.require_count] = value;
+                    self.require_count += 1;
+                }
+            }
+            HeaderName::PAssertedIdentity => {
+                self.p_asserted_identity.get_or_insert(value);
+            }
+            HeaderName::Other => {}
+        }
+    }
+
+    fn read_body(&mut self, rest: &'a [u8], framing: Framing) {
+        self.body = match (self.content_length, framing) {
+            (Some(len), _) if len > rest.len() => {
+                self.note(Problem::BodyShorterThanContentLength);
+                rest
+            }
+            (Some(len), _) => &rest[..len],
+            (None, Framing::Datagram) => rest,
+            (None, Framing::Stream) => {
+                self.note(Problem::MissingContentLength);
+                rest
+            }
+        };
+    }
+
+    fn check_required(&mut self) {
+        let missing = [
+            (self.from.is_none(), Problem::MissingFrom),
+            (self.to.is_none(), Problem::MissingTo),
+            (self.call_id.is_none(), Problem::MissingCallId),
+            (self.cseq.is_none(), Problem::MissingCSeq),
+        ];
+        if let Some(&(_, problem)) = missing.iter().find(|(is_missing, _)| *is_missing) {
+            self.note(problem);
+        }
+        if let Some(from) = self.from
+            && super::uri::NameAddr::parse(from).is_none()
+        {
+            self.note(Problem::BadFrom);
+        }
+        if let Some(to) = self.to
+            && super::uri::NameAddr::parse(to).is_none()
+        {
+            self.note(Problem::BadTo);
+        }
+        if let Some(cseq) = self.cseq {
+            match split_cseq(cseq) {
+                None => self.note(Problem::BadCSeq),
+                Some((_, method)) if method != self.method.as_bytes() => {
+                    self.note(Problem::CSeqMethodMismatch)
+                }
+                Some(_) => {}
+            }
+        }
+        if self.call_id.is_some_and(|id| id.is_empty()) {
+            self.note(Problem::MissingCallId);
+        }
+    }
+}
+
+fn set_once<'a>(
+    slot: &mut Option<&'a [u8]>,
+    value: &'a [u8],
+    duplicate: Problem,
+    problem: &mut Option<Problem>,
+) {
+    if slot.is_some() {
+        problem.get_or_insert(duplicate);
+    } else {
+        *slot = Some(value);
+    }
+}
+
+/// `CSeq: 314159 INVITE` → (314159, b"INVITE"); the number below 2**31
+/// (§8.1.1.5).
+pub fn split_cseq(value: &[u8]) -> Option<(u32, &[u8])> {
+    let value = trim(value);
+    let split = value.iter().position(|&b| super::text::is_lws(b))?;
+    let number = parse_u32(&value[..split]).filter(|&n| n < 1 << 31)?;
+    let method = trim(&value[split..]);
+    (!method.is_empty() && method.iter().all(|&b| is_token_char(b))).then_some((number, method))
+}
+
+/// The line starting at `pos` (without its CRLF or bare LF) and where the
+/// next one starts; `None` at the end of the bytes.
+fn next_line(buf: &[u8], pos: usize) -> Option<(&[u8], usize)> {
+    let rest = buf.get(pos..)?;
+    if rest.is_empty() {
+        return None;
+    }
+    match memchr::memchr(b'\n', rest) {
+        Some(nl) => {
+            let line = &rest[..nl];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            Some((line, pos + nl + 1))
+        }
+        None => Some((rest, buf.len())),
+    }
+}

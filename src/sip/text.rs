@@ -1,0 +1,132 @@
+//! Small byte-level helpers for SIP text (RFC 3261 §25.1): linear white
+//! space, quoted strings, top-level comma splitting, parameters.
+
+/// Whether `b` is white space inside a header value (SP, HTAB, or the CR
+/// and LF of a folded line).
+pub fn is_lws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// `s` without leading and trailing linear white space.
+pub fn trim(s: &[u8]) -> &[u8] {
+    let start = s.iter().position(|&b| !is_lws(b)).unwrap_or(s.len());
+    let end = s.iter().rposition(|&b| !is_lws(b)).map_or(start, |i| i + 1);
+    &s[start..end]
+}
+
+/// Splits `s` at the first comma outside quotes and angle brackets: the
+/// first value and, if there is one, the rest after the comma.
+pub fn split_first_value(s: &[u8]) -> (&[u8], Option<&[u8]>) {
+    let mut in_quotes = false;
+    let mut in_angle = false;
+    let mut i = 0;
+    while i < s.len() {
+        match s[i] {
+            b'\\' if in_quotes => i += 1,
+            b'"' => in_quotes = !in_quotes,
+            b'<' if !in_quotes => in_angle = true,
+            b'>' if !in_quotes => in_angle = false,
+            b',' if !in_quotes && !in_angle => return (&s[..i], Some(&s[i + 1..])),
+            _ => {}
+        }
+        i += 1;
+    }
+    (s, None)
+}
+
+/// Iterates the `;name[=value]` parameters in `s` (which starts at or
+/// before the first `;`), yielding trimmed names and values. Semicolons
+/// inside quoted strings do not split.
+pub fn params(s: &[u8]) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
+    let mut rest = match memchr::memchr(b';', s) {
+        Some(i) => &s[i + 1..],
+        None => &s[s.len()..],
+    };
+    let mut done = s.is_empty() || memchr::memchr(b';', s).is_none();
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        let mut in_quotes = false;
+        let end = rest
+            .iter()
+            .position(|&b| {
+                if b == b'"' {
+                    in_quotes = !in_quotes;
+                }
+                b == b';' && !in_quotes
+            })
+            .unwrap_or(rest.len());
+        let param = &rest[..end];
+        if end == rest.len() {
+            done = true;
+        } else {
+            rest = &rest[end + 1..];
+        }
+        Some(match memchr::memchr(b'=', param) {
+            Some(eq) => (trim(&param[..eq]), Some(trim(&param[eq + 1..]))),
+            None => (trim(param), None),
+        })
+    })
+}
+
+/// Parses a decimal number, ignoring surrounding white space; `None` for
+/// anything else (signs, garbage, overflow).
+pub fn parse_u32(s: &[u8]) -> Option<u32> {
+    let digits = trim(s);
+    if digits.is_empty() || digits.len() > 10 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let value = digits
+        .iter()
+        .fold(0u64, |acc, &d| acc * 10 + u64::from(d - b'0'));
+    u32::try_from(value).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trims_folded_white_space() {
+        assert_eq!(trim(b" \t a b \r\n "), b"a b");
+        assert_eq!(trim(b"   "), b"");
+    }
+
+    #[test]
+    fn splits_at_top_level_commas_only() {
+        assert_eq!(split_first_value(b"a, b"), (&b"a"[..], Some(&b" b"[..])));
+        assert_eq!(
+            split_first_value(b"\"x, y\" <sip:a@b>, <tel:1>"),
+            (&b"\"x, y\" <sip:a@b>"[..], Some(&b" <tel:1>"[..]))
+        );
+        assert_eq!(
+            split_first_value(b"<sip:a,b@c>"),
+            (&b"<sip:a,b@c>"[..], None)
+        );
+    }
+
+    #[test]
+    fn iterates_params() {
+        let all: Vec<_> = params(b"SIP/2.0/UDP h;branch=z9;rport; received = 1.2.3.4").collect();
+        assert_eq!(
+            all,
+            vec![
+                (&b"branch"[..], Some(&b"z9"[..])),
+                (&b"rport"[..], None),
+                (&b"received"[..], Some(&b"1.2.3.4"[..])),
+            ]
+        );
+        assert_eq!(params(b"no params").count(), 0);
+        assert_eq!(params(b"x;a=\"q;q\";b").count(), 2);
+    }
+
+    #[test]
+    fn parses_numbers_strictly() {
+        assert_eq!(parse_u32(b" 70 "), Some(70));
+        assert_eq!(parse_u32(b"-1"), None);
+        assert_eq!(parse_u32(b"1e3"), None);
+        assert_eq!(parse_u32(b"99999999999"), None);
+        assert_eq!(parse_u32(b""), None);
+    }
+}

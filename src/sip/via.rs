@@ -1,0 +1,275 @@
+//! The top Via (RFC 3261 §20.42, §18.2.1) and where a UDP response goes
+//! (§18.2.2 with RFC 3581 `rport`).
+
+use std::net::{IpAddr, SocketAddr};
+
+use super::text::{params, parse_u32, split_first_value, trim};
+
+/// The first value of the first Via header: what a response echoes back
+/// with `received`/`rport` filled in, and what decides where it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopVia<'a> {
+    /// The value as written (trimmed).
+    pub raw: &'a [u8],
+    /// The rest of the same Via header line after the first value's comma.
+    pub rest_of_line: Option<&'a [u8]>,
+    /// `UDP`, `TCP`, `TLS`...
+    pub transport: &'a [u8],
+    /// The sent-by host, IPv6 in brackets as written.
+    pub host: &'a [u8],
+    pub port: Option<u16>,
+    pub branch: Option<&'a [u8]>,
+    /// `rport` present (RFC 3581): answer to the source port.
+    pub rport: bool,
+}
+
+impl<'a> TopVia<'a> {
+    /// Parses the first value of a Via header; `None` when it is not a
+    /// usable Via (then no response can be sent).
+    pub fn parse(header_value: &'a [u8]) -> Option<TopVia<'a>> {
+        let (first, rest) = split_first_value(header_value);
+        let raw = trim(first);
+        // sent-protocol: SIP / 2.0 / transport, white space allowed around '/'.
+        let mut parts = raw.splitn(3, |&b| b == b'/');
+        let name = trim(parts.next()?);
+        let version = trim(parts.next()?);
+        let after = parts.next()?;
+        if !name.eq_ignore_ascii_case(b"SIP") || version.is_empty() {
+            return None;
+        }
+        let after = trim_start(after);
+        let transport_end = after.iter().position(|&b| super::text::is_lws(b))?;
+        let transport = &after[..transport_end];
+        let sent_by_and_params = trim_start(&after[transport_end..]);
+        let sent_by_end =
+            memchr::memchr(b';', sent_by_and_params).unwrap_or(sent_by_and_params.len());
+        let (host, port) = split_host_port(trim(&sent_by_and_params[..sent_by_end]))?;
+        if transport.is_empty() || !transport.iter().all(|&b| super::method::is_token_char(b)) {
+            return None;
+        }
+        let mut via = TopVia {
+            raw,
+            rest_of_line: rest,
+            transport,
+            host,
+            port,
+            branch: None,
+            rport: false,
+        };
+        for (name, value) in params(&sent_by_and_params[sent_by_end..]) {
+            if name.eq_ignore_ascii_case(b"branch") {
+                via.branch = value;
+            } else if name.eq_ignore_ascii_case(b"rport") {
+                via.rport = true;
+            }
+        }
+        Some(via)
+    }
+
+    /// Where a UDP response goes (RFC 3261 §18.2.2, RFC 3581 §4): the
+    /// source address and port with `rport`; else the source address
+    /// (`received`) and the sent-by port, 5060 by default.
+    pub fn response_address(&self, source: SocketAddr) -> SocketAddr {
+        if self.rport {
+            return source;
+        }
+        SocketAddr::new(source.ip(), self.port.unwrap_or(5060))
+    }
+
+    /// Whether a response must carry `received` (RFC 3261 §18.2.1: the
+    /// sent-by host is not the source address; RFC 3581: always with rport).
+    pub fn needs_received(&self, source: IpAddr) -> bool {
+        if self.rport {
+            return true;
+        }
+        let host = self
+            .host
+            .strip_prefix(b"[")
+            .and_then(|h| h.strip_suffix(b"]"))
+            .unwrap_or(self.host);
+        let parsed = std::str::from_utf8(host)
+            .ok()
+            .and_then(|h| h.parse::<IpAddr>().ok());
+        parsed != Some(source)
+    }
+
+    /// Appends the top Via value as a response carries it: parameters as
+    /// written, except `rport` filled with the source port and `received`
+    /// set to the source address.
+    pub fn write_echo(&self, source: SocketAddr, out: &mut Vec<u8>) {
+        let params_start = param_start(self.raw);
+        out.extend_from_slice(&self.raw[..params_start]);
+        for (name, value) in params(&self.raw[params_start..]) {
+            if name.eq_ignore_ascii_case(b"received") {
+                continue;
+            }
+            out.push(b';');
+            out.extend_from_slice(name);
+            if name.eq_ignore_ascii_case(b"rport") {
+                out.push(b'=');
+                write_u16(out, source.port());
+            } else if let Some(value) = value {
+                out.push(b'=');
+                out.extend_from_slice(value);
+            }
+        }
+        if self.needs_received(source.ip()) {
+            out.extend_from_slice(b";received=");
+            write_ip(out, source.ip());
+        }
+    }
+}
+
+/// Where the parameters of a Via value start (its first `;`).
+fn param_start(raw: &[u8]) -> usize {
+    memchr::memchr(b';', raw).unwrap_or(raw.len())
+}
+
+fn trim_start(s: &[u8]) -> &[u8] {
+    let start = s
+        .iter()
+        .position(|&b| !super::text::is_lws(b))
+        .unwrap_or(s.len());
+    &s[start..]
+}
+
+/// Splits `host[:port]`, where an IPv6 host is in brackets (RFC 3261
+/// §25.1, RFC 5118). `None` when the host is empty or the port is bad.
+pub fn split_host_port(s: &[u8]) -> Option<(&[u8], Option<u16>)> {
+    let (host, port) = if s.first() == Some(&b'[') {
+        let close = memchr::memchr(b']', s)?;
+        let after = &s[close + 1..];
+        let port = match after {
+            [] => None,
+            [b':', digits @ ..] => Some(digits),
+            _ => return None,
+        };
+        (&s[..=close], port)
+    } else {
+        match memchr::memchr(b':', s) {
+            Some(colon) => (&s[..colon], Some(&s[colon + 1..])),
+            None => (s, None),
+        }
+    };
+    let host = trim(host);
+    if host.is_empty() || host.iter().any(|&b| super::text::is_lws(b) || b == b',') {
+        return None;
+    }
+    let port = match port {
+        None => None,
+        Some(digits) => Some(u16::try_from(parse_u32(digits)?).ok().filter(|&p| p != 0)?),
+    };
+    Some((host, port))
+}
+
+pub(crate) fn write_u16(out: &mut Vec<u8>, n: u16) {
+    let mut buf = itoa::Buffer::new();
+    out.extend_from_slice(buf.format(n).as_bytes());
+}
+
+/// Writes an address as a Via `received` value or URI host: IPv6 without
+/// brackets in `received` (RFC 3261 §20.42, RFC 5118 §4.5).
+pub(crate) fn write_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    use std::io::Write as _;
+    let _ = write!(out, "{ip}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn via(s: &str) -> TopVia<'_> {
+        TopVia::parse(s.as_bytes()).unwrap_or_else(|| panic!("{s}"))
+    }
+
+    fn echo(s: &str, source: &str) -> String {
+        let mut out = Vec::new();
+        via(s).write_echo(source.parse().unwrap(), &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn parses_the_parts() {
+        let v =
+            via("SIP/2.0/UDP pc33.atlanta.com:5066;branch=z9hG4bK776asdhds ;rport, SIP/2.0/TCP x");
+        assert_eq!(v.transport, b"UDP");
+        assert_eq!(v.host, b"pc33.atlanta.com");
+        assert_eq!(v.port, Some(5066));
+        assert_eq!(v.branch, Some(&b"z9hG4bK776asdhds"[..]));
+        assert!(v.rport);
+        assert_eq!(v.rest_of_line, Some(&b" SIP/2.0/TCP x"[..]));
+        let v = via("SIP / 2.0 / TCP [2001:db8::9:1]:5061;branch=z9hG4bKas3");
+        assert_eq!(v.host, b"[2001:db8::9:1]");
+        assert_eq!(v.port, Some(5061));
+        let v = via("SIP/2.0/UDP [2001:db8::9:255];branch=z9");
+        assert_eq!(v.port, None);
+    }
+
+    #[test]
+    fn rejects_unusable_vias() {
+        for bad in [
+            "",
+            "SIP/2.0/UDP",
+            "SIP/2.0/UDP ;branch=x",
+            "HTTP/1.1/TCP h",
+            "SIP/2.0/UDP h:99999",
+            "SIP/2.0/UDP [::1",
+            "SIP/2.0/UDP h:0",
+        ] {
+            assert!(TopVia::parse(bad.as_bytes()).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn responses_go_where_rfc_3581_says() {
+        let source: SocketAddr = "192.0.2.7:40000".parse().unwrap();
+        assert_eq!(
+            via("SIP/2.0/UDP h:5070;rport").response_address(source),
+            source
+        );
+        assert_eq!(
+            via("SIP/2.0/UDP h:5070").response_address(source),
+            "192.0.2.7:5070".parse().unwrap()
+        );
+        assert_eq!(
+            via("SIP/2.0/UDP h").response_address(source),
+            "192.0.2.7:5060".parse().unwrap()
+        );
+    }
+
+    #[test]
+    fn echo_fills_rport_and_received() {
+        assert_eq!(
+            echo(
+                "SIP/2.0/UDP 192.0.2.7:5060;branch=z9hG4bK1",
+                "192.0.2.7:5060"
+            ),
+            "SIP/2.0/UDP 192.0.2.7:5060;branch=z9hG4bK1"
+        );
+        assert_eq!(
+            echo(
+                "SIP/2.0/UDP client.example:5060;branch=z9hG4bK1",
+                "192.0.2.7:5060"
+            ),
+            "SIP/2.0/UDP client.example:5060;branch=z9hG4bK1;received=192.0.2.7"
+        );
+        assert_eq!(
+            echo(
+                "SIP/2.0/UDP 10.0.0.1:5060;rport;branch=z9hG4bK1",
+                "192.0.2.7:40000"
+            ),
+            "SIP/2.0/UDP 10.0.0.1:5060;rport=40000;branch=z9hG4bK1;received=192.0.2.7"
+        );
+        assert_eq!(
+            echo(
+                "SIP/2.0/UDP [2001:db8::1]:5060;branch=z9;received=1.1.1.1",
+                "[2001:db8::2]:5060"
+            ),
+            "SIP/2.0/UDP [2001:db8::1]:5060;branch=z9;received=2001:db8::2"
+        );
+        assert_eq!(
+            echo("SIP/2.0/UDP [2001:db8::1];branch=z9", "[2001:db8::1]:5060"),
+            "SIP/2.0/UDP [2001:db8::1];branch=z9"
+        );
+    }
+}

@@ -1,0 +1,274 @@
+//! Starting the real `switchboard` binary for integration tests: on port 0,
+//! reading its `listening on udp|tcp ADDR` lines, stopped with SIGTERM when
+//! dropped.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a test waits for any one answer.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A running server.
+pub struct Server {
+    child: Child,
+    pub udp: SocketAddr,
+    pub tcp: SocketAddr,
+}
+
+impl Server {
+    /// Starts `switchboard serve` on 127.0.0.1 port 0 with the example data.
+    pub fn start() -> Server {
+        Server::start_with(&["--routing", &example_data()])
+    }
+
+    /// Starts `switchboard serve` with these arguments, plus a loopback
+    /// listen address on port 0 unless `--listen` is among them.
+    pub fn start_with(args: &[&str]) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        command.arg("serve").args(args);
+        if !args.contains(&"--listen") {
+            command.args(["--listen", "127.0.0.1:0"]);
+        }
+        if !args.contains(&"--workers") {
+            command.args(["--workers", "2"]);
+        }
+        let mut child = command
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("switchboard starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (mut udp, mut tcp) = (None, None);
+        let mut lines = BufReader::new(stdout).lines();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while udp.is_none() || tcp.is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "switchboard did not report its sockets"
+            );
+            let Some(Ok(line)) = lines.next() else {
+                let _ = child.kill();
+                panic!("switchboard exited before listening");
+            };
+            let addr = |l: &str| {
+                l.rsplit(' ')
+                    .next()
+                    .and_then(|a| a.parse::<SocketAddr>().ok())
+            };
+            if line.starts_with("listening on udp ") {
+                udp = addr(&line);
+            } else if line.starts_with("listening on tcp ") {
+                tcp = addr(&line);
+            }
+        }
+        Server {
+            child,
+            udp: udp.expect("udp address"),
+            tcp: tcp.expect("tcp address"),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        terminate(&mut self.child)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            terminate(&mut self.child);
+        }
+    }
+}
+
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    // SAFETY-free: signal by pid through the kill command.
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return child.wait().expect("child exits");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn example_data() -> String {
+    project_path("config/routing.yaml").display().to_string()
+}
+
+pub fn project_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// A UDP client on 127.0.0.1.
+pub struct UdpClient {
+    pub socket: UdpSocket,
+}
+
+impl UdpClient {
+    pub fn new() -> UdpClient {
+        UdpClient::bind("127.0.0.1:0")
+    }
+
+    pub fn bind(addr: &str) -> UdpClient {
+        let socket = UdpSocket::bind(addr).expect("bind a client socket");
+        socket
+            .set_read_timeout(Some(ANSWER_TIMEOUT))
+            .expect("timeout");
+        UdpClient { socket }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.socket.local_addr().expect("bound").port()
+    }
+
+    pub fn send(&self, to: SocketAddr, message: &[u8]) {
+        self.socket.send_to(message, to).expect("send");
+    }
+
+    /// The next datagram, or `None` after `wait`.
+    pub fn receive_within(&self, wait: Duration) -> Option<Vec<u8>> {
+        self.socket.set_read_timeout(Some(wait)).expect("timeout");
+        let mut buf = vec![0u8; 65_535];
+        let got = self
+            .socket
+            .recv_from(&mut buf)
+            .ok()
+            .map(|(n, _)| buf[..n].to_vec());
+        self.socket
+            .set_read_timeout(Some(ANSWER_TIMEOUT))
+            .expect("timeout");
+        got
+    }
+
+    /// Sends and waits for one answer.
+    pub fn exchange(&self, to: SocketAddr, message: &[u8]) -> String {
+        self.send(to, message);
+        let answer = self
+            .receive_within(ANSWER_TIMEOUT)
+            .expect("an answer within the timeout");
+        String::from_utf8(answer).expect("UTF-8 answer")
+    }
+}
+
+/// A TCP connection to the server.
+pub struct TcpClient {
+    pub stream: TcpStream,
+}
+
+impl TcpClient {
+    pub fn connect(to: SocketAddr) -> TcpClient {
+        let stream = TcpStream::connect(to).expect("connect");
+        stream
+            .set_read_timeout(Some(ANSWER_TIMEOUT))
+            .expect("timeout");
+        stream.set_nodelay(true).expect("nodelay");
+        TcpClient { stream }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.stream.local_addr().expect("bound").port()
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// Reads until `count` complete responses (each ending with the blank
+    /// line of a Content-Length: 0 message) have arrived.
+    pub fn read_responses(&mut self, count: usize) -> Vec<String> {
+        let mut data = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let text = String::from_utf8_lossy(&data).into_owned();
+            let responses: Vec<String> = text
+                .split_inclusive("\r\n\r\n")
+                .filter(|r| r.ends_with("\r\n\r\n") && r.starts_with("SIP/2.0"))
+                .map(str::to_owned)
+                .collect();
+            if responses.len() >= count {
+                return responses;
+            }
+            let n = self.stream.read(&mut buf).expect("read within the timeout");
+            assert!(
+                n > 0,
+                "connection closed after {} responses: {text:?}",
+                responses.len()
+            );
+            data.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    /// Reads exactly `n` bytes.
+    pub fn read_exact(&mut self, n: usize) -> Vec<u8> {
+        let mut buf = vec![0u8; n];
+        self.stream
+            .read_exact(&mut buf)
+            .expect("read within the timeout");
+        buf
+    }
+}
+
+/// A request with the usual headers; `{port}` in `template` becomes the
+/// client's port. Lines end with CRLF.
+pub fn request(lines: &[&str], port: u16) -> Vec<u8> {
+    let mut text = String::new();
+    for line in lines {
+        text.push_str(&line.replace("{port}", &port.to_string()));
+        text.push_str("\r\n");
+    }
+    text.into_bytes()
+}
+
+/// An INVITE from `caller` to `dialed` over UDP from `port`.
+pub fn invite(dialed: &str, caller: &str, call_id: &str, port: u16) -> Vec<u8> {
+    request(
+        &[
+            &format!("INVITE sip:{dialed}@127.0.0.1 SIP/2.0"),
+            "Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-test-1;rport",
+            "Max-Forwards: 70",
+            &format!("From: <sip:{caller}@127.0.0.1>;tag=from-1"),
+            &format!("To: <sip:{dialed}@127.0.0.1>"),
+            &format!("Call-ID: {call_id}"),
+            "CSeq: 1 INVITE",
+            "Content-Length: 0",
+            "",
+        ],
+        port,
+    )
+}
+
+/// The status code of a response.
+pub fn status(response: &str) -> u16 {
+    response
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not a response: {response:?}"))
+}
+
+/// The value of the first header with this name.
+pub fn header<'a>(response: &'a str, name: &str) -> Option<&'a str> {
+    response.split("\r\n").find_map(|line| {
+        let (n, v) = line.split_once(':')?;
+        n.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
