@@ -1,44 +1,818 @@
 //! `switchboard serve` over real sockets: every row of the SIP behaviour
-//! table of DESIGN §3, over UDP and TCP, with raw bytes.
+//! table of DESIGN §3 over UDP and TCP, golden raw-bytes-in exact-bytes-out
+//! cases, where responses go, trust, settings and hot reload in the running
+//! binary.
 
 mod common;
 
+use std::fs;
+use std::time::Duration;
+
 use common::{Server, TcpClient, UdpClient, header, invite, request, status};
 
-#[test]
-fn invite_over_udp_gets_the_routing_answer() {
-    let server = Server::start();
+/// Silence is checked by waiting this long for an answer that must not come.
+const QUIET: Duration = Duration::from_millis(300);
+
+fn udp_exchange(server: &Server, lines: &[&str]) -> String {
     let client = UdpClient::new();
-    let answer = client.exchange(
-        server.udp,
-        &invite("+18005550100", "+16505550123", "udp-1", client.port()),
+    client.exchange(server.udp, &request(lines, client.port()))
+}
+
+fn assert_silent(server: &Server, client: &UdpClient, message: &[u8]) {
+    client.send(server.udp, message);
+    let got = client.receive_within(QUIET);
+    assert!(
+        got.is_none(),
+        "expected no answer, got {:?}",
+        got.map(|g| String::from_utf8_lossy(&g).into_owned())
     );
-    assert_eq!(status(&answer), 302, "{answer}");
-    assert_eq!(
-        header(&answer, "Contact"),
-        Some("<sip:+14155550101@127.0.0.1;user=phone>")
+}
+
+/// A request of `method` with every mandatory header.
+fn basic(method: &str, uri: &str, extra: &[&str]) -> Vec<String> {
+    let mut lines = vec![
+        format!("{method} {uri} SIP/2.0"),
+        "Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-basic;rport".to_owned(),
+        "Max-Forwards: 70".to_owned(),
+        "From: <sip:+16505550199@127.0.0.1>;tag=f1".to_owned(),
+        "To: <sip:+18005550100@127.0.0.1>".to_owned(),
+        "Call-ID: basic-1".to_owned(),
+        format!("CSeq: 7 {method}"),
+    ];
+    lines.extend(extra.iter().map(|s| s.to_string()));
+    lines.push("Content-Length: 0".to_owned());
+    lines.push(String::new());
+    lines
+}
+
+fn send_basic(server: &Server, method: &str, uri: &str, extra: &[&str]) -> String {
+    let lines = basic(method, uri, extra);
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    udp_exchange(server, &refs)
+}
+
+// ---- golden cases: exact bytes ----------------------------------------
+
+/// Raw request in, exact response out. `{port}` is the client's port.
+fn golden(server: &Server, request_text: &str, response_text: &str) {
+    let client = UdpClient::new();
+    let port = client.port().to_string();
+    let answer = client.exchange(server.udp, request_text.replace("{port}", &port).as_bytes());
+    assert_eq!(answer, response_text.replace("{port}", &port));
+}
+
+#[test]
+fn golden_302() {
+    let server = Server::start();
+    golden(
+        &server,
+        "INVITE sip:+18005550100@127.0.0.1:5060;user=phone SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-g302;rport\r\n\
+         Via: SIP/2.0/UDP 10.1.1.1:5060;branch=z9hG4bK-upstream\r\n\
+         Max-Forwards: 69\r\n\
+         From: \"Dana Lee\" <sip:+16505550123@127.0.0.1>;tag=g302\r\n\
+         To: <sip:+18005550100@127.0.0.1>\r\n\
+         Call-ID: golden-302@127.0.0.1\r\n\
+         CSeq: 1 INVITE\r\n\
+         Contact: <sip:caller@127.0.0.1:{port}>\r\n\
+         Content-Type: application/sdp\r\n\
+         Content-Length: 4\r\n\
+         \r\n\
+         v=0\n",
+        "SIP/2.0 302 Moved Temporarily\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-g302;rport={port};received=127.0.0.1\r\n\
+         Via: SIP/2.0/UDP 10.1.1.1:5060;branch=z9hG4bK-upstream\r\n\
+         From: \"Dana Lee\" <sip:+16505550123@127.0.0.1>;tag=g302\r\n\
+         To: <sip:+18005550100@127.0.0.1>;tag=sb5991e6b57ce68137\r\n\
+         Call-ID: golden-302@127.0.0.1\r\n\
+         CSeq: 1 INVITE\r\n\
+         Contact: <sip:+14155550101@127.0.0.1;user=phone>\r\n\
+         Server: switchboard/0.1.0\r\n\
+         Content-Length: 0\r\n\
+         \r\n",
     );
 }
 
 #[test]
-fn invite_over_tcp_gets_the_routing_answer() {
+fn golden_480() {
+    let server = Server::start();
+    golden(
+        &server,
+        "INVITE sip:+18005550144@127.0.0.1 SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-g480;rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:+19995550123@127.0.0.1>;tag=g480\r\n\
+         To: <sip:+18005550144@127.0.0.1>\r\n\
+         Call-ID: golden-480\r\n\
+         CSeq: 10 INVITE\r\n\
+         Content-Length: 0\r\n\
+         \r\n",
+        "SIP/2.0 480 Temporarily Unavailable\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-g480;rport={port};received=127.0.0.1\r\n\
+         From: <sip:+19995550123@127.0.0.1>;tag=g480\r\n\
+         To: <sip:+18005550144@127.0.0.1>;tag=sbb76d1a1fcae341c5\r\n\
+         Call-ID: golden-480\r\n\
+         CSeq: 10 INVITE\r\n\
+         Reason: SIP;cause=480;text=\"User has no phone\"\r\n\
+         Server: switchboard/0.1.0\r\n\
+         Content-Length: 0\r\n\
+         \r\n",
+    );
+}
+
+#[test]
+fn golden_404() {
+    let server = Server::start();
+    golden(
+        &server,
+        "INVITE tel:+1-999-555-0000 SIP/2.0\r\n\
+         v: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-g404;rport\r\n\
+         Max-Forwards: 70\r\n\
+         f: <sip:+16505550123@127.0.0.1>;tag=g404\r\n\
+         t: <tel:+1-999-555-0000>\r\n\
+         i: golden-404\r\n\
+         CSeq: 2 INVITE\r\n\
+         l: 0\r\n\
+         \r\n",
+        "SIP/2.0 404 Not Found\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-g404;rport={port};received=127.0.0.1\r\n\
+         From: <sip:+16505550123@127.0.0.1>;tag=g404\r\n\
+         To: <tel:+1-999-555-0000>;tag=sb763086af2e360884\r\n\
+         Call-ID: golden-404\r\n\
+         CSeq: 2 INVITE\r\n\
+         Server: switchboard/0.1.0\r\n\
+         Content-Length: 0\r\n\
+         \r\n",
+    );
+}
+
+#[test]
+fn golden_options() {
+    let server = Server::start();
+    golden(
+        &server,
+        "OPTIONS sip:127.0.0.1 SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-gopt\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:ping@127.0.0.1>;tag=gopt\r\n\
+         To: <sip:127.0.0.1>\r\n\
+         Call-ID: golden-options\r\n\
+         CSeq: 1 OPTIONS\r\n\
+         Content-Length: 0\r\n\
+         \r\n",
+        "SIP/2.0 200 OK\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-gopt\r\n\
+         From: <sip:ping@127.0.0.1>;tag=gopt\r\n\
+         To: <sip:127.0.0.1>;tag=sb8d3edd3e687615e1\r\n\
+         Call-ID: golden-options\r\n\
+         CSeq: 1 OPTIONS\r\n\
+         Allow: INVITE, ACK, CANCEL, BYE, OPTIONS\r\n\
+         Accept: application/sdp\r\n\
+         Supported: \r\n\
+         Server: switchboard/0.1.0\r\n\
+         Content-Length: 0\r\n\
+         \r\n",
+    );
+}
+
+#[test]
+fn a_retransmitted_invite_gets_a_byte_identical_answer() {
+    let server = Server::start();
+    let client = UdpClient::new();
+    let message = invite(
+        "+18005550100",
+        "+16505550123",
+        "retransmit-1",
+        client.port(),
+    );
+    let first = client.exchange(server.udp, &message);
+    let second = client.exchange(server.udp, &message);
+    assert_eq!(status(&first), 302);
+    assert_eq!(first, second);
+}
+
+// ---- the DESIGN §3 table, row by row ------------------------------------
+
+#[test]
+fn invite_without_to_tag_gets_the_routing_outcome() {
+    let server = Server::start();
+    let client = UdpClient::new();
+    for (dialed, caller, want, contact) in [
+        (
+            "+18005550100",
+            "+16505550123",
+            302,
+            Some("<sip:+14155550101@127.0.0.1;user=phone>"),
+        ),
+        (
+            "+18005550111",
+            "+16505550155",
+            302,
+            Some("<sip:+14155550101@127.0.0.1;user=phone>"),
+        ),
+        (
+            "+18005550122",
+            "+16505550155",
+            302,
+            Some("<sip:carol@pbx.acme.example>"),
+        ),
+        (
+            "+18005550133",
+            "+19995550123",
+            302,
+            Some("<sip:+14155550000@127.0.0.1;user=phone>"),
+        ),
+        ("+18005550144", "+16505550155", 480, None),
+        (
+            "+442079460100",
+            "+447911555555",
+            302,
+            Some("<sip:+447400123456@sbc.globex.example;user=phone>"),
+        ),
+        ("+19995550000", "+16505550123", 404, None),
+        (
+            "8005550100",
+            "6505550123",
+            302,
+            Some("<sip:+14155550101@127.0.0.1;user=phone>"),
+        ),
+    ] {
+        let answer = client.exchange(
+            server.udp,
+            &invite(dialed, caller, &format!("row1-{dialed}"), client.port()),
+        );
+        assert_eq!(status(&answer), want, "{dialed} from {caller}: {answer}");
+        assert_eq!(
+            header(&answer, "Contact"),
+            contact,
+            "{dialed} from {caller}: {answer}"
+        );
+    }
+}
+
+#[test]
+fn reinvite_with_to_tag_gets_481() {
+    let server = Server::start();
+    let lines = basic("INVITE", "sip:+18005550100@127.0.0.1", &[]);
+    let lines: Vec<String> = lines
+        .into_iter()
+        .map(|l| {
+            if l.starts_with("To:") {
+                format!("{l};tag=existing")
+            } else {
+                l
+            }
+        })
+        .collect();
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let answer = udp_exchange(&server, &refs);
+    assert!(
+        answer.starts_with("SIP/2.0 481 Call/Transaction Does Not Exist\r\n"),
+        "{answer}"
+    );
+    // The existing tag is kept, not a second one added.
+    assert_eq!(
+        header(&answer, "To"),
+        Some("<sip:+18005550100@127.0.0.1>;tag=existing")
+    );
+}
+
+#[test]
+fn ack_and_cancel_get_nothing() {
+    let server = Server::start();
+    let client = UdpClient::new();
+    for method in ["ACK", "CANCEL"] {
+        let lines = basic(method, "sip:+18005550100@127.0.0.1", &[]);
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        assert_silent(&server, &client, &request(&refs, client.port()));
+    }
+    // Still serving.
+    assert_eq!(
+        status(&send_basic(&server, "OPTIONS", "sip:127.0.0.1", &[])),
+        200
+    );
+}
+
+#[test]
+fn options_gets_200_with_allow_accept_supported() {
+    let server = Server::start();
+    let answer = send_basic(&server, "OPTIONS", "sip:127.0.0.1", &[]);
+    assert_eq!(status(&answer), 200);
+    assert_eq!(
+        header(&answer, "Allow"),
+        Some("INVITE, ACK, CANCEL, BYE, OPTIONS")
+    );
+    assert_eq!(header(&answer, "Accept"), Some("application/sdp"));
+    assert!(header(&answer, "Supported").is_some());
+}
+
+#[test]
+fn bye_gets_481() {
+    let server = Server::start();
+    assert_eq!(
+        status(&send_basic(
+            &server,
+            "BYE",
+            "sip:+18005550100@127.0.0.1",
+            &[]
+        )),
+        481
+    );
+}
+
+#[test]
+fn other_methods_get_405_with_allow() {
+    let server = Server::start();
+    for method in ["REGISTER", "SUBSCRIBE", "NEWMETHOD", "invite"] {
+        let answer = send_basic(&server, method, "sip:127.0.0.1", &[]);
+        assert!(
+            answer.starts_with("SIP/2.0 405 Method Not Allowed\r\n"),
+            "{method}: {answer}"
+        );
+        assert_eq!(
+            header(&answer, "Allow"),
+            Some("INVITE, ACK, CANCEL, BYE, OPTIONS"),
+            "{method}"
+        );
+    }
+}
+
+#[test]
+fn max_forwards_zero_gets_483() {
+    let server = Server::start();
+    let lines: Vec<String> = basic("INVITE", "sip:+18005550100@127.0.0.1", &[])
+        .into_iter()
+        .map(|l| {
+            if l.starts_with("Max-Forwards") {
+                "Max-Forwards: 0".to_owned()
+            } else {
+                l
+            }
+        })
+        .collect();
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let answer = udp_exchange(&server, &refs);
+    assert!(
+        answer.starts_with("SIP/2.0 483 Too Many Hops\r\n"),
+        "{answer}"
+    );
+}
+
+#[test]
+fn unsupported_uri_schemes_get_416() {
+    let server = Server::start();
+    for uri in [
+        "http://example.com/+18005550100",
+        "mailto:ops@example.com",
+        "urn:service:sos",
+    ] {
+        let answer = send_basic(&server, "INVITE", uri, &[]);
+        assert!(
+            answer.starts_with("SIP/2.0 416 Unsupported URI Scheme\r\n"),
+            "{uri}: {answer}"
+        );
+    }
+}
+
+#[test]
+fn other_sip_versions_get_505() {
+    let server = Server::start();
+    let lines: Vec<String> = basic("INVITE", "sip:+18005550100@127.0.0.1", &[])
+        .into_iter()
+        .map(|l| {
+            l.replace(" SIP/2.0", " SIP/7.0")
+                .replace("Via: SIP/7.0", "Via: SIP/2.0")
+        })
+        .collect();
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let answer = udp_exchange(&server, &refs);
+    assert!(
+        answer.starts_with("SIP/2.0 505 Version Not Supported\r\n"),
+        "{answer}"
+    );
+}
+
+#[test]
+fn unsupported_require_gets_420_with_unsupported() {
+    let server = Server::start();
+    let answer = send_basic(
+        &server,
+        "INVITE",
+        "sip:+18005550100@127.0.0.1",
+        &["Require: 100rel, foo"],
+    );
+    assert!(
+        answer.starts_with("SIP/2.0 420 Bad Extension\r\n"),
+        "{answer}"
+    );
+    assert_eq!(header(&answer, "Unsupported"), Some("100rel, foo"));
+}
+
+#[test]
+fn malformed_requests_with_a_via_get_400_saying_why() {
+    let server = Server::start();
+    let cases: [(&[&str], &str); 4] = [
+        (&["Call-ID: second"], "400 Duplicate Call-ID"),
+        (&["From: <sip:x@y>;tag=2"], "400 Duplicate From"),
+        (&["Content-Length: 5"], "400 Duplicate Content-Length"),
+        (&["Max-Forwards: many"], "400 Malformed Max-Forwards"),
+    ];
+    for (extra, want) in cases {
+        let answer = send_basic(&server, "INVITE", "sip:+18005550100@127.0.0.1", extra);
+        assert!(
+            answer.starts_with(&format!("SIP/2.0 {want}\r\n")),
+            "{extra:?}: {answer}"
+        );
+        assert_eq!(header(&answer, "Call-ID"), Some("basic-1"), "{answer}");
+    }
+    let mismatch: Vec<String> = basic("INVITE", "sip:+18005550100@127.0.0.1", &[])
+        .into_iter()
+        .map(|l| {
+            if l.starts_with("CSeq") {
+                "CSeq: 7 OPTIONS".to_owned()
+            } else {
+                l
+            }
+        })
+        .collect();
+    let refs: Vec<&str> = mismatch.iter().map(String::as_str).collect();
+    assert!(udp_exchange(&server, &refs).starts_with("SIP/2.0 400 CSeq Method Mismatch\r\n"));
+}
+
+#[test]
+fn no_usable_via_or_not_sip_is_dropped() {
+    let server = Server::start();
+    let client = UdpClient::new();
+    let no_via: Vec<String> = basic("INVITE", "sip:+18005550100@127.0.0.1", &[])
+        .into_iter()
+        .filter(|l| !l.starts_with("Via"))
+        .collect();
+    let refs: Vec<&str> = no_via.iter().map(String::as_str).collect();
+    assert_silent(&server, &client, &request(&refs, client.port()));
+    assert_silent(&server, &client, b"\x00\x01\x02garbage\xff");
+    assert_silent(&server, &client, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_silent(
+        &server,
+        &client,
+        b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:1;branch=z9hG4bKx\r\n\r\n",
+    );
+    assert_eq!(
+        status(&send_basic(&server, "OPTIONS", "sip:127.0.0.1", &[])),
+        200
+    );
+}
+
+// ---- transports ----------------------------------------------------------
+
+#[test]
+fn without_rport_the_answer_goes_to_the_sent_by_port() {
+    // RFC 3261 §18.2.2: received address, Via port; not the source port.
+    let server = Server::start();
+    let sender = UdpClient::new();
+    let listener = UdpClient::new();
+    let message = request(
+        &[
+            "OPTIONS sip:127.0.0.1 SIP/2.0",
+            "Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-sentby",
+            "From: <sip:ping@127.0.0.1>;tag=1",
+            "To: <sip:127.0.0.1>",
+            "Call-ID: sent-by",
+            "CSeq: 1 OPTIONS",
+            "",
+            "",
+        ],
+        listener.port(),
+    );
+    sender.send(server.udp, &message);
+    let answer = listener
+        .receive_within(common::ANSWER_TIMEOUT)
+        .expect("answer at the Via port");
+    assert_eq!(status(&String::from_utf8_lossy(&answer)), 200);
+    assert!(sender.receive_within(QUIET).is_none());
+}
+
+#[test]
+fn tcp_frames_several_messages_split_reads_and_keep_alives() {
+    let server = Server::start();
+    let mut client = TcpClient::connect(server.tcp);
+    let port = client.port();
+    let one = |call: &str| {
+        request(
+            &[
+                "INVITE sip:+18005550100@127.0.0.1 SIP/2.0",
+                "Via: SIP/2.0/TCP 127.0.0.1:{port};branch=z9hG4bK-tcp",
+                "Max-Forwards: 70",
+                "From: <sip:+16505550123@127.0.0.1>;tag=t",
+                "To: <sip:+18005550100@127.0.0.1>",
+                &format!("Call-ID: {call}"),
+                "CSeq: 1 INVITE",
+                "Content-Type: application/sdp",
+                "Content-Length: 10",
+                "",
+                "v=0\r\no=x\r\n",
+            ],
+            port,
+        )
+        .strip_suffix(b"\r\n")
+        .expect("CRLF")
+        .to_vec()
+    };
+    // Two messages in one write.
+    let mut both = one("tcp-a");
+    both.extend_from_slice(&one("tcp-b"));
+    client.send(&both);
+    let answers = client.read_responses(2);
+    assert!(
+        answers[0].contains("Call-ID: tcp-a") && answers[1].contains("Call-ID: tcp-b"),
+        "{answers:?}"
+    );
+    // One message over many writes.
+    for chunk in one("tcp-c").chunks(7) {
+        client.send(chunk);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let answers = client.read_responses(1);
+    assert_eq!(status(&answers[0]), 302);
+    assert!(answers[0].contains("Call-ID: tcp-c"));
+    // Keep-alive: CRLF CRLF gets CRLF.
+    client.send(b"\r\n\r\n");
+    assert_eq!(client.read_exact(2), b"\r\n");
+    // The sent-by host is the source address and there is no rport: the
+    // top Via comes back unchanged.
+    client.send(&one("tcp-d"));
+    let answers = client.read_responses(1);
+    assert!(
+        answers[0].contains(&format!(
+            "Via: SIP/2.0/TCP 127.0.0.1:{port};branch=z9hG4bK-tcp\r\n"
+        )),
+        "{}",
+        answers[0]
+    );
+}
+
+#[test]
+fn a_tcp_message_without_content_length_gets_400() {
     let server = Server::start();
     let mut client = TcpClient::connect(server.tcp);
     let port = client.port();
     client.send(&request(
         &[
-            "INVITE sip:+18005550144@127.0.0.1 SIP/2.0",
-            "Via: SIP/2.0/TCP 127.0.0.1:{port};branch=z9hG4bK-tcp-1",
-            "Max-Forwards: 70",
-            "From: <sip:+19995550000@127.0.0.1>;tag=f",
-            "To: <sip:+18005550144@127.0.0.1>",
-            "Call-ID: tcp-1",
-            "CSeq: 1 INVITE",
-            "Content-Length: 0",
+            "OPTIONS sip:127.0.0.1 SIP/2.0",
+            "Via: SIP/2.0/TCP 127.0.0.1:{port};branch=z9hG4bK-nocl",
+            "From: <sip:ping@127.0.0.1>;tag=1",
+            "To: <sip:127.0.0.1>",
+            "Call-ID: no-cl",
+            "CSeq: 1 OPTIONS",
             "",
         ],
         port,
     ));
     let answers = client.read_responses(1);
-    assert_eq!(status(&answers[0]), 480, "{}", answers[0]);
+    assert!(
+        answers[0].starts_with("SIP/2.0 400 Missing Content-Length\r\n"),
+        "{}",
+        answers[0]
+    );
+}
+
+#[test]
+fn ipv6_loopback_is_served() {
+    if std::net::UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("no IPv6 loopback on this machine; skipping");
+        return;
+    }
+    let data = common::example_data();
+    let server = Server::start_with(&["--routing", &data, "--listen", "[::1]:0"]);
+    let client = UdpClient::bind("[::1]:0");
+    let message = request(
+        &[
+            "INVITE sip:+18005550100@[::1] SIP/2.0",
+            "Via: SIP/2.0/UDP [::1]:{port};branch=z9hG4bK-v6",
+            "From: <sip:+16505550123@[::1]>;tag=6",
+            "To: <sip:+18005550100@[::1]>",
+            "Call-ID: v6",
+            "CSeq: 1 INVITE",
+            "Content-Length: 0",
+            "",
+        ],
+        client.port(),
+    );
+    let answer = client.exchange(server.udp, &message);
+    assert_eq!(status(&answer), 302, "{answer}");
+    assert_eq!(
+        header(&answer, "Contact"),
+        Some("<sip:+14155550101@[::1];user=phone>")
+    );
+}
+
+// ---- trust, settings, reload, lifecycle -----------------------------------
+
+#[test]
+fn untrusted_peers_get_nothing_and_pai_counts_only_from_trusted_ones() {
+    let data = common::example_data();
+    // Only 127.0.0.2 is trusted; 127.0.0.1 is not.
+    let server = Server::start_with(&["--routing", &data, "--trust", "127.0.0.2/32"]);
+    let outsider = UdpClient::new();
+    assert_silent(
+        &server,
+        &outsider,
+        &invite("+18005550100", "+16505550123", "untrusted", outsider.port()),
+    );
+    let trusted = UdpClient::bind("127.0.0.2:0");
+    let with_pai = |pai: &str| {
+        request(
+            &[
+                "INVITE sip:+18005550111@127.0.0.1 SIP/2.0",
+                "Via: SIP/2.0/UDP 127.0.0.2:{port};branch=z9hG4bK-pai;rport",
+                "From: <sip:anonymous@anonymous.invalid>;tag=p",
+                "To: <sip:+18005550111@127.0.0.1>",
+                &format!("P-Asserted-Identity: {pai}"),
+                "Privacy: id",
+                "Call-ID: pai",
+                "CSeq: 1 INVITE",
+                "Content-Length: 0",
+                "",
+            ],
+            trusted.port(),
+        )
+    };
+    // PAI names alice's contact: rule 2.
+    let answer = trusted.exchange(
+        server.udp,
+        &with_pai("\"Eli\" <sip:+16505550155@carrier.example;user=phone>, <tel:+16505550155>"),
+    );
+    assert_eq!(
+        header(&answer, "Contact"),
+        Some("<sip:+14155550101@127.0.0.2;user=phone>"),
+        "{answer}"
+    );
+    // A PAI whose first URI has no number: the tel URI is used.
+    let answer = trusted.exchange(
+        server.udp,
+        &with_pai("<sip:trunk@carrier.example>, <tel:+16505550155>"),
+    );
+    assert_eq!(
+        header(&answer, "Contact"),
+        Some("<sip:+14155550101@127.0.0.2;user=phone>"),
+        "{answer}"
+    );
+}
+
+#[test]
+fn untrusted_reject_mode_answers_403() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("switchboard.yaml");
+    fs::write(
+        &config,
+        format!(
+            "routing: {}\ntrust: [10.0.0.0/8]\nuntrusted: reject\nrule_header: true\n",
+            common::example_data()
+        ),
+    )
+    .unwrap();
+    let server = Server::start_with(&["--config", config.to_str().unwrap()]);
+    let answer = send_basic(&server, "INVITE", "sip:+18005550100@127.0.0.1", &[]);
+    assert!(answer.starts_with("SIP/2.0 403 Forbidden\r\n"), "{answer}");
+}
+
+#[test]
+fn pai_from_an_untrusted_peer_is_ignored() {
+    // Trust 127.0.0.1 only through the config default; reject mode to see answers.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("switchboard.yaml");
+    fs::write(
+        &config,
+        format!(
+            "routing: {}\ntrust: [127.0.0.1/32]\nrule_header: true\n",
+            common::example_data()
+        ),
+    )
+    .unwrap();
+    let server = Server::start_with(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--trust",
+        "127.0.0.1/32",
+    ]);
+    let answer = send_basic(
+        &server,
+        "INVITE",
+        "sip:+18005550111@127.0.0.1",
+        &["P-Asserted-Identity: <sip:+16505550155@x>"],
+    );
+    assert_eq!(
+        header(&answer, "X-Switchboard-Rule"),
+        Some("contact_owner"),
+        "{answer}"
+    );
+}
+
+#[test]
+fn contact_template_flag_and_environment() {
+    let data = common::example_data();
+    let server = Server::start_with(&[
+        "--routing",
+        &data,
+        "--contact-template",
+        "sip:{number}@pstn.example.net;user=phone;src={source}",
+    ]);
+    let client = UdpClient::new();
+    let answer = client.exchange(
+        server.udp,
+        &invite("+18005550100", "+16505550123", "tpl", client.port()),
+    );
+    assert_eq!(
+        header(&answer, "Contact"),
+        Some(
+            format!(
+                "<sip:+14155550101@pstn.example.net;user=phone;src=127.0.0.1:{}>",
+                client.port()
+            )
+            .as_str()
+        )
+    );
+    // An account's own template wins over the server's.
+    let answer = client.exchange(
+        server.udp,
+        &invite("+442079460100", "+447911555555", "tpl2", client.port()),
+    );
+    assert_eq!(
+        header(&answer, "Contact"),
+        Some("<sip:+447400123456@sbc.globex.example;user=phone>")
+    );
+}
+
+#[test]
+fn settings_come_from_the_environment_too() {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    let out = command
+        .args(["serve"])
+        .env(
+            "SWITCHBOARD_ROUTING",
+            common::project_path("tests/fixtures/bad.yaml"),
+        )
+        .env("SWITCHBOARD_LISTEN", "127.0.0.1:0")
+        .output()
+        .expect("runs");
+    // The routing data came from the environment: it is refused with its report.
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bad.yaml:10: error: number +18005550100 is assigned to both alice"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("not starting"), "{stderr}");
+}
+
+#[test]
+fn routing_changes_are_served_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("routing.yaml");
+    let data = |target: &str| {
+        format!(
+            "accounts:\n  - id: a\n    numbers:\n      - number: \"+18005550100\"\n        forward_to: \"{target}\"\n"
+        )
+    };
+    fs::write(&file, data("+14155550001")).unwrap();
+    let server = Server::start_with(&["--routing", file.to_str().unwrap()]);
+    let client = UdpClient::new();
+    let contact = |call: &str| {
+        let answer = client.exchange(
+            server.udp,
+            &invite("+18005550100", "+16505550123", call, client.port()),
+        );
+        header(&answer, "Contact").map(str::to_owned)
+    };
+    assert_eq!(
+        contact("r1").as_deref(),
+        Some("<sip:+14155550001@127.0.0.1;user=phone>")
+    );
+    let tmp = dir.path().join(".new");
+    fs::write(&tmp, data("+14155550002")).unwrap();
+    fs::rename(&tmp, &file).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if contact("r2").as_deref() == Some("<sip:+14155550002@127.0.0.1;user=phone>") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the change was not served"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Broken data: the last good table keeps serving.
+    fs::write(&file, "accounts: [").unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(
+        contact("r3").as_deref(),
+        Some("<sip:+14155550002@127.0.0.1;user=phone>")
+    );
+}
+
+#[test]
+fn sigterm_shuts_down_cleanly() {
+    let server = Server::start();
+    let status = server.stop();
+    assert!(status.success(), "{status:?}");
 }

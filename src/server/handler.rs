@@ -8,7 +8,7 @@ use ipnet::IpNet;
 use tracing::debug;
 
 use crate::config::settings::Untrusted;
-use crate::routing::{Decision, RoutingTable, Status as RouteStatus, Target};
+use crate::routing::{Decision, RoutingTable, Spelling, Status as RouteStatus, Target};
 use crate::sip::uri::each_name_addr;
 use crate::sip::{Framing, Method, NameAddr, Request, Scheme, Status, Uri, write_response};
 use crate::template::{ContactTemplate, Fill};
@@ -299,12 +299,16 @@ fn source_text<'b>(host: &str, port: u16, buf: &'b mut [u8; 56]) -> &'b str {
 }
 
 /// The caller's number: P-Asserted-Identity from a trusted peer (RFC 3325
-/// §9.1), else From. The first URI with a user part is used.
+/// §9.1), else From. Of the asserted identities (often a sip and a tel
+/// URI), the first whose user part is a phone number.
 fn caller<'r>(request: &Request<'r>, trusted: bool) -> Option<&'r [u8]> {
+    let is_number = |user: &&[u8]| Spelling::parse(user).is_ok();
     let asserted = request
         .p_asserted_identity
         .filter(|_| trusted)
-        .and_then(|pai| each_name_addr(pai).find_map(|addr| Uri::parse(addr.uri)?.user));
+        .and_then(|pai| {
+            each_name_addr(pai).find_map(|addr| Uri::parse(addr.uri)?.user.filter(is_number))
+        });
     asserted.or_else(|| {
         let from = NameAddr::parse(request.from?)?;
         Uri::parse(from.uri)?.user
