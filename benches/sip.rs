@@ -1,0 +1,144 @@
+//! Per-request cost of the SIP path (parse, route, build) for one
+//! INVITE → 302, and the allocations it makes, counted by a wrapping
+//! global allocator.
+//!
+//! Run: `cargo bench --bench sip`
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use switchboard::config::Loader;
+use switchboard::config::settings::Untrusted;
+use switchboard::routing::{Region, RoutingTable};
+use switchboard::server::handler::{HandlerConfig, Outcome, Peer, handle};
+use switchboard::sip::{Framing, Request, Status, write_response};
+use switchboard::template::ContactTemplate;
+
+/// Counts every allocation made through the global allocator.
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// A typical trunk INVITE with SDP, as SIPp and carriers send it.
+const INVITE: &[u8] = b"INVITE sip:+18005550111@10.0.0.5:5060;user=phone SIP/2.0\r\n\
+Via: SIP/2.0/UDP 10.0.0.9:5060;branch=z9hG4bK-524287-1---a1b2c3d4;rport\r\n\
+Max-Forwards: 70\r\n\
+Contact: <sip:+16505550155@10.0.0.9:5060>\r\n\
+To: <sip:+18005550111@10.0.0.5>\r\n\
+From: \"Eli Park\" <sip:+16505550155@10.0.0.9>;tag=8a7b6c5d\r\n\
+Call-ID: 3c26700a1c2f-4b7d@10.0.0.9\r\n\
+CSeq: 1 INVITE\r\n\
+Allow: INVITE, ACK, CANCEL, OPTIONS, BYE\r\n\
+Content-Type: application/sdp\r\n\
+User-Agent: bench\r\n\
+Content-Length: 127\r\n\
+\r\n\
+v=0\r\n\
+o=- 1 1 IN IP4 10.0.0.9\r\n\
+s=-\r\n\
+c=IN IP4 10.0.0.9\r\n\
+t=0 0\r\n\
+m=audio 40000 RTP/AVP 0 8 101\r\n\
+a=rtpmap:101 telephone-event/8000\r\n";
+
+fn table() -> RoutingTable {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/routing.yaml");
+    Loader::new(path, Region::us())
+        .load()
+        .expect("example data")
+        .table
+}
+
+fn config() -> HandlerConfig {
+    HandlerConfig {
+        server_header: "switchboard/0.1.0".into(),
+        contact_template: ContactTemplate::parse("sip:{number}@{source_host};user=phone")
+            .expect("template"),
+        trust: vec!["10.0.0.0/8".parse().expect("net")],
+        untrusted: Untrusted::Drop,
+        rule_header: false,
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let table = table();
+    let config = config();
+    let peer = Peer {
+        source: SocketAddr::from(([10, 0, 0, 9], 5060)),
+        framing: Framing::Datagram,
+    };
+    let mut out = Vec::with_capacity(2048);
+    let outcome = handle(&config, &table, INVITE, peer, &mut out);
+    assert!(
+        matches!(outcome, Outcome::Reply { status: 302, .. }),
+        "{outcome:?}"
+    );
+
+    // Allocations per INVITE → 302, the output buffer already grown.
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    const ROUNDS: usize = 1000;
+    for _ in 0..ROUNDS {
+        black_box(handle(&config, &table, black_box(INVITE), peer, &mut out));
+    }
+    let per_request = (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / ROUNDS as f64;
+    println!("allocations per INVITE->302 (parse + route + build): {per_request}");
+
+    c.bench_function("parse_invite", |b| {
+        b.iter(|| black_box(Request::parse(black_box(INVITE), Framing::Datagram)))
+    });
+    c.bench_function("route", |b| {
+        b.iter(|| {
+            black_box(
+                table
+                    .decide(black_box(b"+18005550111"), Some(black_box(b"+16505550155")))
+                    .status,
+            )
+        })
+    });
+    let request = Request::parse(INVITE, Framing::Datagram).expect("parses");
+    c.bench_function("build_302", |b| {
+        b.iter(|| {
+            write_response(
+                &mut out,
+                black_box(&request),
+                peer.source,
+                Status::new(302, "Moved Temporarily"),
+                "switchboard/0.1.0",
+                |o| o.extend_from_slice(b"Contact: <sip:+14155550101@10.0.0.9;user=phone>\r\n"),
+            );
+            black_box(out.len())
+        })
+    });
+    c.bench_function("invite_to_302", |b| {
+        b.iter(|| black_box(handle(&config, &table, black_box(INVITE), peer, &mut out)))
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
