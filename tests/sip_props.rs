@@ -53,6 +53,11 @@ fn token() -> impl Strategy<Value = String> {
     "[A-Za-z0-9.!%*_+`'~-]{1,24}"
 }
 
+/// A host name (RFC 3261 §25.1 `hostname`).
+fn host() -> impl Strategy<Value = String> {
+    "[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?(\\.[a-z]{2,6}){0,2}"
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(3000))]
 
@@ -89,7 +94,7 @@ proptest! {
 
     #[test]
     fn a_302_copies_the_dialog_headers_byte_for_byte(
-        upstream in proptest::collection::vec((token(), 1u16..65535, token()), 0..4),
+        upstream in proptest::collection::vec((host(), 1u16..65535, token()), 0..4),
         branch in token(),
         display in "[A-Za-z ]{0,16}",
         from_tag in token(),
