@@ -27,7 +27,9 @@ impl RoutingTable {
             .find_map(|candidate| self.number(candidate).map(|hit| (candidate, hit)));
         let Some((dialed, (account, number))) = found else {
             let mut decision = Decision::new(Status::NotFound, Rule::None, Reason::UnknownNumber);
-            decision.dialed = spelling.candidates(self.default_region()).iter().next();
+            // Name the reading a person most likely meant: the last one
+            // (national, for a spelling without `+`).
+            decision.dialed = spelling.candidates(self.default_region()).iter().last();
             return decision;
         };
         let mut decision = decide_in_account(account, number, caller);

@@ -1,0 +1,571 @@
+//! The real server under SIPp (Debian package `sip-tester`), the tool trunk
+//! vendors and operators test SIP servers with: the scenarios of
+//! `sipp-scenarios/` over UDP and TCP, each call checked by SIPp itself
+//! (`uac_redirect.xml` fails a call whose status or Contact differs from its
+//! row of `calls.csv`), then SIPp's exit status and statistics file read here.
+//!
+//! SIPp is required: without it these tests fail and say how to install it.
+//! Every sipp process talks to 127.0.0.1 only and is bounded twice: by its own
+//! `-timeout` with `-timeout_error`, and by a hard kill from the test.
+
+mod common;
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::ErrorKind;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::Path;
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Server, example_data, project_path};
+use switchboard::config::Loader;
+use switchboard::routing::Region;
+
+/// SIPp's own global timeout (`-timeout`, seconds; `-timeout_error` makes
+/// reaching it a failure).
+const SIPP_TIMEOUT_SECONDS: u64 = 60;
+/// The test kills a sipp process still running after this.
+const HARD_KILL_AFTER: Duration = Duration::from_secs(90);
+/// How long SIPp waits for any one answer (`-recv_timeout`, ms).
+const RECV_TIMEOUT_MS: u64 = 5_000;
+/// The functional runs go through `calls.csv` this many times.
+const ROUNDS: usize = 3;
+
+#[derive(Debug, Clone, Copy)]
+enum Transport {
+    Udp,
+    Tcp,
+}
+
+impl Transport {
+    /// SIPp's `-t`: one socket (UDP) or one connection (TCP) for all calls.
+    fn flag(self) -> &'static str {
+        match self {
+            Transport::Udp => "u1",
+            Transport::Tcp => "t1",
+        }
+    }
+
+    fn server_addr(self, server: &Server) -> SocketAddr {
+        match self {
+            Transport::Udp => server.udp,
+            Transport::Tcp => server.tcp,
+        }
+    }
+}
+
+/// One sipp run.
+struct Run<'a> {
+    /// A file of `sipp-scenarios/`.
+    scenario: &'a str,
+    /// The injection file's path.
+    injection: Option<&'a str>,
+    calls: usize,
+    rate: u32,
+    transport: Transport,
+    extra: &'a [&'a str],
+}
+
+/// What a sipp run left behind.
+struct Outcome {
+    status: ExitStatus,
+    /// The last row of the `-stf` statistics file, by column name.
+    stats: HashMap<String, String>,
+    /// The command, SIPp's final screens and its error log, for failures.
+    report: String,
+}
+
+impl Outcome {
+    fn count(&self, column: &str) -> u64 {
+        let value = self
+            .stats
+            .get(column)
+            .unwrap_or_else(|| panic!("no column {column} in SIPp's statistics\n{}", self.report));
+        value
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{column} = {value:?} is not a count\n{}", self.report))
+    }
+
+    /// Exit status 0 (SIPp: every call succeeded), `calls` successful calls
+    /// and no failed one.
+    fn assert_all_succeeded(&self, calls: usize) {
+        assert!(
+            self.status.success(),
+            "sipp exited with {} (0: all calls succeeded, 1: some failed, \
+             other: SIPp error)\n{}",
+            self.status,
+            self.report
+        );
+        assert_eq!(
+            self.count("SuccessfulCall(C)"),
+            calls as u64,
+            "successful calls\n{}",
+            self.report
+        );
+        assert_eq!(
+            self.count("FailedCall(C)"),
+            0,
+            "failed calls\n{}",
+            self.report
+        );
+    }
+}
+
+fn sipp_program() -> String {
+    std::env::var("SIPP").unwrap_or_else(|_| "sipp".to_owned())
+}
+
+/// Fails (does not skip) when SIPp is missing.
+fn require_sipp() {
+    let program = sipp_program();
+    match Command::new(&program)
+        .arg("-v")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == ErrorKind::NotFound => panic!(
+            "`{program}` is not installed: these tests drive the server with SIPp 3.6; \
+             install it with `apt-get install -y sip-tester` (CI installs it), \
+             or point SIPP at the binary"
+        ),
+        Err(e) => panic!("cannot run `{program}`: {e}"),
+    }
+}
+
+/// A loopback port free for both UDP and TCP, for SIPp's own socket (`-p`):
+/// without it SIPp takes 5060 or the next free port, which other servers on
+/// the machine may be using.
+fn free_port() -> u16 {
+    for _ in 0..100 {
+        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind a UDP port");
+        let port = udp.local_addr().expect("bound").port();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no loopback port free for both UDP and TCP");
+}
+
+fn scenario_path(file: &str) -> String {
+    project_path("sipp-scenarios")
+        .join(file)
+        .display()
+        .to_string()
+}
+
+/// Runs sipp against `server` and waits for it (hard-killed after
+/// [`HARD_KILL_AFTER`]). Everything SIPp writes goes to a temporary directory.
+fn run_sipp(server: &Server, run: &Run) -> Outcome {
+    require_sipp();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let stat_file = dir.path().join("stat.csv");
+    let error_file = dir.path().join("errors.log");
+    let screen_file = dir.path().join("screen.log");
+    let remote = run.transport.server_addr(server);
+    assert!(remote.ip().is_loopback(), "sipp targets loopback only");
+
+    let mut args: Vec<String> = vec!["-sf".into(), scenario_path(run.scenario)];
+    if let Some(csv) = run.injection {
+        args.extend(["-inf".into(), csv.to_owned()]);
+    }
+    args.extend(
+        [
+            "-t",
+            run.transport.flag(),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &free_port().to_string(),
+            "-m",
+            &run.calls.to_string(),
+            "-r",
+            &run.rate.to_string(),
+            "-timeout",
+            &format!("{SIPP_TIMEOUT_SECONDS}s"),
+            "-timeout_error",
+            "-recv_timeout",
+            &RECV_TIMEOUT_MS.to_string(),
+            "-nostdin",
+            "-trace_stat",
+            "-stf",
+            &stat_file.display().to_string(),
+            "-trace_err",
+            "-error_file",
+            &error_file.display().to_string(),
+            "-trace_screen",
+            "-screen_file",
+            &screen_file.display().to_string(),
+        ]
+        .map(str::to_owned),
+    );
+    args.extend(run.extra.iter().map(|s| s.to_string()));
+    args.push(format!("127.0.0.1:{}", remote.port()));
+
+    let stdout_file = dir.path().join("stdout.txt");
+    let program = sipp_program();
+    let mut child = Command::new(&program)
+        .args(&args)
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(File::create(&stdout_file).expect("stdout file"))
+        .stderr(Stdio::from(
+            File::create(dir.path().join("stderr.txt")).expect("stderr file"),
+        ))
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start `{program}`: {e}"));
+
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for sipp") {
+            break status;
+        }
+        if started.elapsed() > HARD_KILL_AFTER {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "sipp still running after {HARD_KILL_AFTER:?}, killed: {program} {}\n{}",
+                args.join(" "),
+                tail(&read_lossy(&stdout_file), 3_000)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+
+    let report = format!(
+        "command: {program} {}\n--- stderr\n{}\n--- final screens\n{}\n--- error log (start)\n{}",
+        args.join(" "),
+        tail(&read_lossy(&dir.path().join("stderr.txt")), 2_000),
+        final_screens(&read_lossy(&screen_file)),
+        head(&read_lossy(&error_file), 4_000),
+    );
+    let stats = last_stats(&stat_file)
+        .unwrap_or_else(|| panic!("SIPp wrote no statistics (exit {status})\n{report}"));
+    Outcome {
+        status,
+        stats,
+        report,
+    }
+}
+
+/// SIPp's last scenario and statistics screens (message counts, calls
+/// successful and failed), without the response time tables.
+fn final_screens(screens: &str) -> &str {
+    let start = screens.rfind("Scenario Screen").unwrap_or(0);
+    let start = screens[..start].rfind('\n').map_or(0, |i| i + 1);
+    let rest = &screens[start..];
+    let end = rest.find("Repartition Screen").unwrap_or(rest.len());
+    let end = rest[..end].rfind('\n').unwrap_or(end);
+    head(&rest[..end], 6_000)
+}
+
+fn read_lossy(path: &Path) -> String {
+    fs::read(path)
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_default()
+}
+
+fn tail(text: &str, max: usize) -> &str {
+    let mut start = text.len().saturating_sub(max);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
+}
+
+fn head(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// The header and the last row of SIPp's `;`-separated statistics file.
+fn last_stats(path: &Path) -> Option<HashMap<String, String>> {
+    let text = fs::read_to_string(path).ok()?;
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header: Vec<&str> = lines.next()?.split(';').collect();
+    let last: Vec<&str> = lines.next_back()?.split(';').collect();
+    Some(
+        header
+            .iter()
+            .zip(last)
+            .map(|(name, value)| (name.trim().to_owned(), value.to_owned()))
+            .collect(),
+    )
+}
+
+fn calls_csv_path() -> String {
+    scenario_path("calls.csv")
+}
+
+/// One data row of `calls.csv`.
+#[derive(Debug, Clone)]
+struct Row {
+    dialed: String,
+    caller: String,
+    status: u16,
+    contact: String,
+    host: String,
+}
+
+/// The data rows of `sipp-scenarios/calls.csv` (after the SEQUENTIAL line,
+/// without `#` comments), as SIPp reads them.
+fn calls_csv() -> Vec<Row> {
+    let text = fs::read_to_string(calls_csv_path()).expect("sipp-scenarios/calls.csv");
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("SEQUENTIAL"), "calls.csv's first line");
+    let mut rows = Vec::new();
+    for line in lines {
+        // SIPp stops reading at the first empty line.
+        assert!(!line.is_empty(), "calls.csv has an empty line");
+        if line.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = line.split(';').collect();
+        assert!(fields.len() >= 5, "calls.csv: five fields in {line:?}");
+        rows.push(Row {
+            dialed: fields[0].to_owned(),
+            caller: fields[1].to_owned(),
+            status: fields[2]
+                .parse()
+                .unwrap_or_else(|_| panic!("calls.csv: status in {line:?}")),
+            contact: fields[3].to_owned(),
+            host: fields[4].to_owned(),
+        });
+    }
+    assert!(!rows.is_empty(), "calls.csv has no calls");
+    rows
+}
+
+/// Every expectation in calls.csv is what `switchboard route --json` says
+/// for the example data (the same decision, taken in process: the debug
+/// binary spends a second per start loading phone metadata), so the
+/// scenario checks the server against the routing rules, not against
+/// numbers typed by hand, and a change to config/routing.yaml that moves a
+/// call shows up here first.
+#[test]
+fn calls_csv_agrees_with_route() {
+    let region = Region::from_code("US").expect("US");
+    let loaded = Loader::new(example_data(), region)
+        .load()
+        .unwrap_or_else(|rejected| panic!("example data rejected:\n{}", rejected.report));
+    let rows = calls_csv();
+    let mut seen_status = Vec::new();
+    for row in &rows {
+        let summary = loaded
+            .table
+            .decide(row.dialed.as_bytes(), Some(row.caller.as_bytes()))
+            .summary();
+        let json = serde_json::to_value(&summary).expect("summary as JSON");
+        let target = json["target"].as_str().unwrap_or("");
+        assert_eq!(
+            (json["status"].as_u64(), target),
+            (Some(u64::from(row.status)), row.contact.as_str()),
+            "calls.csv row {row:?} disagrees with `switchboard route --to {} --from {} --json`: {json}",
+            row.dialed,
+            row.caller
+        );
+        // The host is checked only for 302s to a number (a sip: phone is
+        // used as is).
+        let to_number = row.status == 302 && target.starts_with('+');
+        assert_eq!(
+            !row.host.is_empty(),
+            to_number,
+            "calls.csv row {row:?}: a Contact host belongs to 302s to a number only"
+        );
+        seen_status.push(row.status);
+    }
+    for status in [302, 480, 404] {
+        assert!(
+            seen_status.contains(&status),
+            "calls.csv has no call answered {status}"
+        );
+    }
+}
+
+fn redirect_run(transport: Transport) {
+    let rows = calls_csv().len();
+    let server = Server::start();
+    let calls = rows * ROUNDS;
+    let outcome = run_sipp(
+        &server,
+        &Run {
+            scenario: "uac_redirect.xml",
+            injection: Some(&calls_csv_path()),
+            calls,
+            rate: 200,
+            transport,
+            extra: &[],
+        },
+    );
+    outcome.assert_all_succeeded(calls);
+}
+
+/// Every row of calls.csv, three times, over UDP: status, Contact and ACK
+/// as SIPp checks them.
+#[test]
+fn redirect_scenario_udp() {
+    redirect_run(Transport::Udp);
+}
+
+/// The same over one TCP connection: answers come back on it.
+#[test]
+fn redirect_scenario_tcp() {
+    redirect_run(Transport::Tcp);
+}
+
+impl Row {
+    fn csv_line(&self) -> String {
+        format!(
+            "{};{};{};{};{};",
+            self.dialed, self.caller, self.status, self.contact, self.host
+        )
+    }
+}
+
+/// The check works: rows of calls.csv with one expectation made wrong each
+/// (the Contact user, the Contact host, a sip: Contact, the status both
+/// ways) fail their calls in SIPp's statistics and its exit status; the one
+/// row left right still succeeds.
+#[test]
+fn redirect_scenario_fails_on_wrong_expectations() {
+    let rows = calls_csv();
+    let find = |what: &str, pick: &dyn Fn(&Row) -> bool| -> Row {
+        rows.iter()
+            .find(|r| pick(r))
+            .unwrap_or_else(|| panic!("calls.csv has no {what}"))
+            .clone()
+    };
+    let to_number = find("302 to a number", &|r| {
+        r.status == 302 && r.contact.starts_with('+')
+    });
+    let to_uri = find("302 to a sip: URI", &|r| {
+        r.status == 302 && r.contact.starts_with("sip:")
+    });
+    let unavailable = find("480", &|r| r.status == 480);
+    let not_found = find("404", &|r| r.status == 404);
+
+    let mut wrong = Vec::new();
+    let mut row = to_number.clone();
+    row.contact.push('9');
+    wrong.push(row);
+    let mut row = to_number.clone();
+    row.host = "wrong.example".into();
+    wrong.push(row);
+    let mut row = to_uri.clone();
+    row.contact = row.contact.replace('@', "x@");
+    wrong.push(row);
+    let mut row = unavailable.clone();
+    row.status = 302;
+    row.contact = to_number.contact.clone();
+    row.host = to_number.host.clone();
+    wrong.push(row);
+    let mut row = to_number.clone();
+    row.status = 480;
+    row.contact.clear();
+    row.host.clear();
+    wrong.push(row);
+    let mut row = not_found.clone();
+    row.status = 480;
+    wrong.push(row);
+
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let csv = dir.path().join("wrong.csv");
+    let mut text = String::from("SEQUENTIAL\n");
+    text.push_str(&to_number.csv_line());
+    text.push('\n');
+    for row in &wrong {
+        text.push_str(&row.csv_line());
+        text.push('\n');
+    }
+    fs::write(&csv, text).expect("write wrong.csv");
+
+    let server = Server::start();
+    let calls = wrong.len() + 1;
+    let outcome = run_sipp(
+        &server,
+        &Run {
+            scenario: "uac_redirect.xml",
+            injection: Some(&csv.display().to_string()),
+            calls,
+            rate: 200,
+            transport: Transport::Udp,
+            extra: &[],
+        },
+    );
+    assert_eq!(
+        outcome.status.code(),
+        Some(1),
+        "SIPp exits 1 when calls failed\n{}",
+        outcome.report
+    );
+    assert_eq!(outcome.count("SuccessfulCall(C)"), 1, "{}", outcome.report);
+    assert_eq!(
+        outcome.count("FailedCall(C)"),
+        wrong.len() as u64,
+        "{}",
+        outcome.report
+    );
+    assert_eq!(
+        outcome.count("FailedStrcmpDoesntMatch(C)"),
+        wrong.len() as u64,
+        "every wrong row fails on its comparison\n{}",
+        outcome.report
+    );
+}
+
+fn options_run(transport: Transport) {
+    let server = Server::start();
+    let calls = 20;
+    let outcome = run_sipp(
+        &server,
+        &Run {
+            scenario: "options_ping.xml",
+            injection: None,
+            calls,
+            rate: 100,
+            transport,
+            extra: &[],
+        },
+    );
+    outcome.assert_all_succeeded(calls);
+}
+
+/// Trunk keep-alive: OPTIONS gets 200 with Allow and Accept, over UDP.
+#[test]
+fn options_ping_udp() {
+    options_run(Transport::Udp);
+}
+
+/// The same over TCP.
+#[test]
+fn options_ping_tcp() {
+    options_run(Transport::Tcp);
+}
+
+/// A short load run: 2,000 calls at 500 per second over UDP, every one
+/// answered 302, 480 or 404 and ACKed. (UDP retransmissions are allowed: the
+/// debug build shares the machine with the rest of the suite.)
+#[test]
+fn load_run_udp() {
+    let server = Server::start();
+    let calls = 2_000;
+    let outcome = run_sipp(
+        &server,
+        &Run {
+            scenario: "uac_load.xml",
+            injection: Some(&calls_csv_path()),
+            calls,
+            rate: 500,
+            transport: Transport::Udp,
+            extra: &["-buff_size", "4194304"],
+        },
+    );
+    outcome.assert_all_succeeded(calls);
+}
