@@ -34,6 +34,7 @@ pub enum Framing {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Problem {
     BadRequestLine,
+    BadRequestUri,
     BadMethod,
     BadVersion,
     UnsupportedVersion,
@@ -73,6 +74,7 @@ impl Problem {
     pub fn reason_phrase(self) -> &'static str {
         match self {
             Problem::BadRequestLine => "Bad Request Line",
+            Problem::BadRequestUri => "Malformed Request-URI",
             Problem::BadMethod => "Bad Method",
             Problem::BadVersion => "Bad SIP Version",
             Problem::UnsupportedVersion => "Version Not Supported",
@@ -243,6 +245,11 @@ impl<'a> Request<'a> {
         self.uri = uri;
         self.version = version;
         if version.eq_ignore_ascii_case(b"SIP/2.0") {
+            // `<sip:...>` (RFC 4475 §3.1.2.7), `sip:2001:db8::10` (RFC 5118
+            // §4.2): 400, not 416, since no scheme is unsupported here.
+            if !super::uri::is_well_formed_request_uri(uri) {
+                self.note(Problem::BadRequestUri);
+            }
             return;
         }
         let is_sip_version = version.len() > 4
@@ -267,9 +274,11 @@ impl<'a> Request<'a> {
                 }
                 if self.via_count == 0 {
                     self.top_via = TopVia::parse(value);
-                    if self.top_via.is_none() {
-                        self.note(Problem::BadVia);
-                    }
+                }
+                // A malformed Via anywhere is a 400, sent by the top Via
+                // when that one is still usable.
+                if !super::via::is_well_formed(value) {
+                    self.note(Problem::BadVia);
                 }
                 self.vias[self.via_count] = value;
                 self.via_count += 1;
@@ -408,5 +417,68 @@ fn next_line(buf: &[u8], pos: usize) -> Option<(&[u8], usize)> {
             Some((line, pos + nl + 1))
         }
         None => Some((rest, buf.len())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(message: &str) -> Option<Problem> {
+        let message = message.replace('\n', "\r\n");
+        let request = Request::parse(message.as_bytes(), Framing::Datagram).expect("a request");
+        assert!(request.top_via.is_some(), "{message}");
+        request.problem
+    }
+
+    fn with(request_line: &str, via: &str) -> String {
+        format!(
+            "{request_line}\nVia: {via}\nFrom: <sip:a@b>;tag=1\nTo: <sip:c@d>\nCall-ID: x\nCSeq: 1 INVITE\n\n"
+        )
+    }
+
+    const VIA: &str = "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK1";
+
+    #[test]
+    fn malformed_request_uris_are_400_not_416() {
+        for uri in [
+            "<sip:+18005550100@example.com>",
+            "sip:+18005550100@2001:db8::10",
+        ] {
+            let line = format!("INVITE {uri} SIP/2.0");
+            assert_eq!(
+                problem(&with(&line, VIA)),
+                Some(Problem::BadRequestUri),
+                "{uri}"
+            );
+        }
+        for uri in ["sip:+18005550100@[2001:db8::10]", "http://example.com"] {
+            let line = format!("INVITE {uri} SIP/2.0");
+            assert_eq!(problem(&with(&line, VIA)), None, "{uri}");
+        }
+        // Another version is a 505 whatever its URI looks like.
+        assert_eq!(
+            problem(&with("INVITE <x> SIP/7.0", VIA)),
+            Some(Problem::UnsupportedVersion)
+        );
+    }
+
+    #[test]
+    fn a_malformed_via_is_a_400_when_the_top_one_is_usable() {
+        let line = "INVITE sip:a@b SIP/2.0";
+        assert_eq!(
+            problem(&with(line, "SIP/2.0/UDP 192.0.2.15:5060;;,;,,")),
+            Some(Problem::BadVia)
+        );
+        assert_eq!(
+            problem(&with(
+                line,
+                "SIP/2.0/UDP [2001:db8:::192.0.2.1]:5060;branch=z9"
+            )),
+            Some(Problem::BadVia)
+        );
+        let second_line = format!("{VIA}\nVia: SIP/2.0/UDP h;branch=");
+        assert_eq!(problem(&with(line, &second_line)), Some(Problem::BadVia));
+        assert_eq!(problem(&with(line, VIA)), None);
     }
 }

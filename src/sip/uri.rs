@@ -1,7 +1,9 @@
 //! The parts of URIs a redirect server reads (RFC 3261 §19.1, RFC 3966):
 //! the scheme and the user part of a Request-URI, and the URI of a
 //! From / To / P-Asserted-Identity value (`name-addr` or `addr-spec`,
-//! §20.10) with its header parameters.
+//! §20.10) with its header parameters. Also the syntax checks that turn a
+//! malformed Request-URI or host into a `400` (RFC 4475 §3.1.2.7,
+//! RFC 5118 §4.2 and §4.10).
 
 use super::text::{params, split_first_value, trim};
 
@@ -26,15 +28,7 @@ pub struct Uri<'a> {
 impl<'a> Uri<'a> {
     /// Splits a bare URI (no angle brackets). `None` when it has no scheme.
     pub fn parse(uri: &'a [u8]) -> Option<Uri<'a>> {
-        let colon = memchr::memchr(b':', uri)?;
-        let (scheme, rest) = (&uri[..colon], &uri[colon + 1..]);
-        if scheme.is_empty()
-            || !scheme
-                .iter()
-                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(b))
-        {
-            return None;
-        }
+        let (scheme, rest) = split_scheme(uri)?;
         let scheme = if scheme.eq_ignore_ascii_case(b"sip") {
             Scheme::Sip
         } else if scheme.eq_ignore_ascii_case(b"sips") {
@@ -70,20 +64,27 @@ pub struct NameAddr<'a> {
 
 impl<'a> NameAddr<'a> {
     /// Parses `"Display" <uri>;params`, `<uri>;params` or `uri;params`.
+    /// `None` when the value is malformed: no URI scheme, an unterminated
+    /// quote or bracket, anything but parameters after the `>` (a second
+    /// value, RFC 4475 §3.3.8), or an addr-spec holding white space, quotes,
+    /// brackets or commas (§20: such URIs must be in brackets).
     pub fn parse(value: &'a [u8]) -> Option<NameAddr<'a>> {
         let value = trim(value);
         if let Some(open) = find_unquoted(value, b'<') {
             let close = memchr::memchr(b'>', &value[open..])? + open;
-            return Some(NameAddr {
-                uri: trim(&value[open + 1..close]),
-                params: &value[close + 1..],
-            });
+            let params = &value[close + 1..];
+            let uri = trim(&value[open + 1..close]);
+            let params_ok = matches!(trim(params).first(), None | Some(b';'));
+            return (params_ok && split_scheme(uri).is_some()).then_some(NameAddr { uri, params });
         }
         // addr-spec: URI parameters would need brackets, so ';' starts the
         // header's own parameters (§20.10).
         let end = memchr::memchr(b';', value).unwrap_or(value.len());
         let uri = trim(&value[..end]);
-        (!uri.is_empty()).then_some(NameAddr {
+        let clean = !uri
+            .iter()
+            .any(|&b| super::text::is_lws(b) || b"\"<>,".contains(&b));
+        (clean && split_scheme(uri).is_some()).then_some(NameAddr {
             uri,
             params: &value[end..],
         })
@@ -95,6 +96,56 @@ impl<'a> NameAddr<'a> {
             .find(|(name, _)| name.eq_ignore_ascii_case(b"tag"))
             .and_then(|(_, value)| value)
     }
+}
+
+/// `scheme ":" rest` with an RFC 3986 §3.1 scheme (a letter, then letters,
+/// digits, `+`, `-`, `.`); `None` when `uri` does not start with one.
+fn split_scheme(uri: &[u8]) -> Option<(&[u8], &[u8])> {
+    let colon = memchr::memchr(b':', uri)?;
+    let scheme = &uri[..colon];
+    let valid = scheme.first().is_some_and(u8::is_ascii_alphabetic)
+        && scheme
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(b));
+    valid.then(|| (scheme, &uri[colon + 1..]))
+}
+
+/// Whether a Request-URI is well formed enough to act on: it has a
+/// scheme, and a sip/sips URI has a valid `host[:port]` after its user
+/// part (an IPv6 address only in brackets, RFC 5118 §4.2, and a valid one,
+/// §4.10). Other schemes are only checked for the scheme (they get 416).
+pub fn is_well_formed_request_uri(uri: &[u8]) -> bool {
+    let Some((scheme, rest)) = split_scheme(uri) else {
+        return false;
+    };
+    if !(scheme.eq_ignore_ascii_case(b"sip") || scheme.eq_ignore_ascii_case(b"sips")) {
+        return true;
+    }
+    let hostport = memchr::memchr(b'@', rest).map_or(rest, |at| &rest[at + 1..]);
+    let end = hostport
+        .iter()
+        .position(|&b| b == b';' || b == b'?')
+        .unwrap_or(hostport.len());
+    let hostport = &hostport[..end];
+    // No white space anywhere in a Request-URI host (it is one token).
+    !hostport.iter().any(|&b| super::text::is_lws(b))
+        && super::via::split_host_port(hostport).is_some_and(|(host, _)| is_valid_host(host))
+}
+
+/// RFC 3261 §25.1 `host`: a bracketed IPv6 reference that really is an
+/// IPv6 address, or a host name / IPv4 address (letters, digits, `-`, `.`;
+/// `_` tolerated, as some deployments use it).
+pub fn is_valid_host(host: &[u8]) -> bool {
+    if let Some(inner) = host.strip_prefix(b"[") {
+        return inner
+            .strip_suffix(b"]")
+            .and_then(|v6| std::str::from_utf8(v6).ok())
+            .is_some_and(|v6| v6.parse::<std::net::Ipv6Addr>().is_ok());
+    }
+    !host.is_empty()
+        && host
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
 }
 
 /// The first `needle` outside a quoted display name.
@@ -169,6 +220,62 @@ mod tests {
         let a = NameAddr::parse(b"<tel:+1415>").unwrap();
         assert_eq!(a.tag(), None);
         assert!(NameAddr::parse(b"<sip:unclosed").is_none());
+    }
+
+    #[test]
+    fn malformed_name_addrs() {
+        for bad in [
+            // RFC 4475 §3.1.2.6: unterminated quote in the display name.
+            "\"Mr. J. User <sip:j.user@example.com>",
+            // Two values in a single-value header (RFC 4475 §3.3.8).
+            "<sip:a@example.com>, <sip:b@example.com>",
+            "<sip:a@example.com> junk;tag=1",
+            "sip:a@example.com, sip:b@example.com",
+            "<>",
+            "<nocolon>",
+            "no-scheme-at-all",
+            "<1sip:a@b>",
+        ] {
+            assert!(NameAddr::parse(bad.as_bytes()).is_none(), "{bad}");
+        }
+        for good in [
+            "\"A \\\"B\\\"\" <sip:a@b> ; tag = x",
+            "caller<sip:caller@example.com>;tag=323",
+            "<isbn:2983792873>",
+            "<http://www.example.com>;tag=3234233",
+            "tel:+14155550101;tag=x",
+        ] {
+            assert!(NameAddr::parse(good.as_bytes()).is_some(), "{good}");
+        }
+    }
+
+    #[test]
+    fn request_uri_syntax() {
+        for good in [
+            "sip:+18005550100@127.0.0.1;user=phone",
+            "sips:%2B1800@h.example:5061;transport=tcp?Subject=x&Priority=urgent",
+            "sip:+1800;isub=12@[2001:db8::10]:5070",
+            "sip:[2001:db8::10:5070]",
+            "sip:u@[::ffff:192.0.2.10]",
+            "tel:+1-800-555-0100",
+            "mailto:a@b.example",
+            "nobodyKnowsThisScheme:totallyopaquecontent",
+        ] {
+            assert!(is_well_formed_request_uri(good.as_bytes()), "{good}");
+        }
+        for bad in [
+            "<sip:user@example.com>",
+            "sip:+18005550100@2001:db8::10",
+            "sip:u@[2001:db8:::192.0.2.1]",
+            "sip:u@[2001:db8::1",
+            "sip:u@host:port",
+            "sip:u@",
+            "sip:",
+            "nocolon",
+            ":empty-scheme",
+        ] {
+            assert!(!is_well_formed_request_uri(bad.as_bytes()), "{bad}");
+        }
     }
 
     #[test]

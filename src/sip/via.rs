@@ -1,5 +1,7 @@
 //! The top Via (RFC 3261 §20.42, §18.2.1) and where a UDP response goes
-//! (§18.2.2 with RFC 3581 `rport`).
+//! (§18.2.2 with RFC 3581 `rport`); and the syntax check of whole Via
+//! lines, so that a malformed one gets a `400` (RFC 4475 §3.1.2.1,
+//! RFC 5118 §4.10) while the top Via still says where to send it.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -120,6 +122,34 @@ impl<'a> TopVia<'a> {
     }
 }
 
+/// Whether every value of a Via header line is a well-formed `via-parm`
+/// (§20.42): a usable sent-protocol and sent-by whose host is a valid host
+/// name, IPv4 address or bracketed IPv6 address, and parameters that each
+/// have a token name and, after an `=`, a value. Empty values between
+/// commas and empty parameters between semicolons are malformed.
+pub fn is_well_formed(header_value: &[u8]) -> bool {
+    let mut rest = Some(header_value);
+    while let Some(line) = rest {
+        let (value, next) = split_first_value(line);
+        rest = next;
+        let Some(via) = TopVia::parse(value) else {
+            return false;
+        };
+        if !super::uri::is_valid_host(via.host) {
+            return false;
+        }
+        let good_params = params(&via.raw[param_start(via.raw)..]).all(|(name, value)| {
+            !name.is_empty()
+                && name.iter().all(|&b| super::method::is_token_char(b))
+                && value.is_none_or(|v| !v.is_empty())
+        });
+        if !good_params {
+            return false;
+        }
+    }
+    true
+}
+
 /// Where the parameters of a Via value start (its first `;`).
 fn param_start(raw: &[u8]) -> usize {
     memchr::memchr(b';', raw).unwrap_or(raw.len())
@@ -138,7 +168,8 @@ fn trim_start(s: &[u8]) -> &[u8] {
 pub fn split_host_port(s: &[u8]) -> Option<(&[u8], Option<u16>)> {
     let (host, port) = if s.first() == Some(&b'[') {
         let close = memchr::memchr(b']', s)?;
-        let after = &s[close + 1..];
+        // COLON is SWS ":" SWS (§25.1): white space may surround it.
+        let after = trim(&s[close + 1..]);
         let port = match after {
             [] => None,
             [b':', digits @ ..] => Some(digits),
@@ -217,6 +248,31 @@ mod tests {
             "SIP/2.0/UDP h:0",
         ] {
             assert!(TopVia::parse(bad.as_bytes()).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn whole_via_lines_are_checked() {
+        for good in [
+            "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK1;rport",
+            "SIP  / 2.0  / TCP     spindle.example.com   ;\r\n  branch  =   z9hG4bK9ikj8  ,\r\n SIP / 2.0 / UDP 192.168.255.111 ; branch=\r\n z9hG4bK30239",
+            "SIP/2.0/UDP [2001:db8::9:1];received=[2001:db8::9:255];branch=z9",
+            "SIP/2.0/UDP [2001:db8::9:1] : 5070;branch=z9",
+            "SIP/2.0/UNKNOWN x.example, SIP/2.0/TLS-SCTP y.example;maddr=\"a;b\"",
+        ] {
+            assert!(is_well_formed(good.as_bytes()), "{good}");
+        }
+        for bad in [
+            // RFC 4475 §3.1.2.1: empty parameters and values.
+            "SIP/2.0/UDP 192.0.2.15;;,;,,",
+            "SIP/2.0/UDP h;branch=z9,",
+            "SIP/2.0/UDP h;branch=",
+            // RFC 5118 §4.10: three colons before the IPv4 part.
+            "SIP/2.0/UDP [2001:db8:::192.0.2.1];branch=z9",
+            "SIP/2.0/UDP [zz];branch=z9",
+            "SIP/2.0/UDP h;branch=z9, SIP/2.0/UDP bad!host",
+        ] {
+            assert!(!is_well_formed(bad.as_bytes()), "{bad}");
         }
     }
 
