@@ -816,3 +816,35 @@ fn sigterm_shuts_down_cleanly() {
     let status = server.stop();
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn tcp_reads_a_folded_content_length_and_bare_line_feeds() {
+    let server = Server::start();
+    let mut client = TcpClient::connect(server.tcp);
+    let port = client.port();
+    let folded = format!(
+        "OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:{port};branch=z9hG4bK-f\r\nFrom: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:127.0.0.1>\r\nCall-ID: folded-cl\r\nCSeq: 1 OPTIONS\r\nContent-Length:\r\n 2\r\n\r\nhi"
+    );
+    let bare = format!(
+        "OPTIONS sip:127.0.0.1 SIP/2.0\nVia: SIP/2.0/TCP 127.0.0.1:{port};branch=z9hG4bK-b\nFrom: <sip:a@127.0.0.1>\n ;tag=2\nTo: <sip:127.0.0.1>\nCall-ID: bare-lf\nCSeq: 1 OPTIONS\nContent-Length: 0\n\n"
+    );
+    client.send(format!("{folded}{bare}").as_bytes());
+    let answers = client.read_responses(2);
+    assert_eq!(status(&answers[0]), 200, "{}", answers[0]);
+    assert!(
+        answers[1].contains("Call-ID: bare-lf\r\n"),
+        "{}",
+        answers[1]
+    );
+    // The folded From comes back on one line, with no bare LF.
+    assert!(
+        answers[1].contains("\r\nFrom: <sip:a@127.0.0.1> ;tag=2\r\n"),
+        "{}",
+        answers[1]
+    );
+    assert!(
+        !answers[1].replace("\r\n", "").contains('\n'),
+        "{:?}",
+        answers[1]
+    );
+}

@@ -44,15 +44,14 @@ pub fn check(buf: &[u8], max_message: usize) -> Result<Option<Frame>, FrameError
     if buf.first() == Some(&b'\n') {
         return Ok(Some(Frame::Skip(1)));
     }
-    let Some(end) = memchr::memmem::find(buf, b"\r\n\r\n") else {
+    let Some((block_end, body_start)) = end_of_headers(buf) else {
         if buf.len() > max_message {
             return Err(FrameError::TooLarge(max_message));
         }
         return Ok(None);
     };
-    let headers_end = end + 4;
-    let body = content_length(&buf[..end])?;
-    let total = headers_end
+    let body = content_length(&buf[..block_end])?;
+    let total = body_start
         .checked_add(body)
         .ok_or(FrameError::TooLarge(max_message))?;
     if total > max_message {
@@ -64,28 +63,76 @@ pub fn check(buf: &[u8], max_message: usize) -> Result<Option<Frame>, FrameError
     Ok(Some(Frame::Message(total)))
 }
 
+/// Where the header block ends (at its last line end) and the body starts:
+/// after the first empty line, CRLF or (leniently, like the parser) bare LF.
+fn end_of_headers(buf: &[u8]) -> Option<(usize, usize)> {
+    memchr::memchr_iter(b'\n', buf).find_map(|nl| match &buf[nl + 1..] {
+        [b'\n', ..] => Some((nl, nl + 2)),
+        [b'\r', b'\n', ..] => Some((nl, nl + 3)),
+        _ => None,
+    })
+}
+
 /// The Content-Length of a header block: 0 when absent (the parser then
 /// answers 400), an error when unusable or given twice with different
-/// values, since then no one knows where the next message starts.
+/// values, since then no one knows where the next message starts. A folded
+/// value (continuation lines, §7.3.1) is read whole.
 fn content_length(headers: &[u8]) -> Result<usize, FrameError> {
     let mut found: Option<u32> = None;
-    for line in headers.split(|&b| b == b'\n') {
+    // The Content-Length value being read: from after its colon to the end
+    // of its last continuation line so far.
+    let mut open: Option<(usize, usize)> = None;
+    let mut settle = |value: (usize, usize)| -> Result<(), FrameError> {
+        let length = parse_u32(&headers[value.0..value.1]).ok_or(FrameError::BadContentLength)?;
+        if found.is_some_and(|earlier| earlier != length) {
+            return Err(FrameError::BadContentLength);
+        }
+        found = Some(length);
+        Ok(())
+    };
+    for (start, end) in line_spans(headers) {
+        let line = &headers[start..end];
+        if line.first().is_some_and(|&b| b == b' ' || b == b'\t') {
+            if let Some(value) = &mut open {
+                value.1 = end;
+            }
+            continue;
+        }
+        if let Some(value) = open.take() {
+            settle(value)?;
+        }
         let Some(colon) = memchr::memchr(b':', line) else {
             continue;
         };
-        if line.first().is_some_and(|&b| b == b' ' || b == b'\t') {
-            continue;
+        if HeaderName::classify(trim(&line[..colon])) == HeaderName::ContentLength {
+            open = Some((start + colon + 1, end));
         }
-        if HeaderName::classify(trim(&line[..colon])) != HeaderName::ContentLength {
-            continue;
-        }
-        let value = parse_u32(&line[colon + 1..]).ok_or(FrameError::BadContentLength)?;
-        if found.is_some_and(|earlier| earlier != value) {
-            return Err(FrameError::BadContentLength);
-        }
-        found = Some(value);
+    }
+    if let Some(value) = open {
+        settle(value)?;
     }
     Ok(found.unwrap_or(0) as usize)
+}
+
+/// The (start, end) of each line, without its line end.
+fn line_spans(block: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        if start > block.len() {
+            return None;
+        }
+        let end = memchr::memchr(b'\n', &block[start..]).map_or(block.len(), |i| start + i);
+        let span = (
+            start,
+            if end > start && block[end - 1] == b'\r' {
+                end - 1
+            } else {
+                end
+            },
+        );
+        start = end + 1;
+        Some(span)
+    })
 }
 
 #[cfg(test)]
@@ -124,6 +171,17 @@ mod tests {
     fn missing_content_length_frames_an_empty_body() {
         let msg = b"BYE sip:a SIP/2.0\r\nVia: x\r\n\r\nNEXT";
         assert_eq!(check(msg, MAX), Ok(Some(Frame::Message(msg.len() - 4))));
+    }
+
+    #[test]
+    fn folded_content_length_and_bare_line_feeds() {
+        let folded = b"A sip:a SIP/2.0\r\nContent-Length:\r\n 3\r\n\r\nabcNEXT";
+        assert_eq!(
+            check(folded, MAX),
+            Ok(Some(Frame::Message(folded.len() - 4)))
+        );
+        let bare = b"A sip:a SIP/2.0\nl: 2\n\nabNEXT";
+        assert_eq!(check(bare, MAX), Ok(Some(Frame::Message(bare.len() - 4))));
     }
 
     #[test]

@@ -318,7 +318,8 @@ impl<'a> Request<'a> {
                 }
             }
             HeaderName::Require => {
-                if self.require_count < MAX_REQUIRE_LINES {
+                // An empty Require asks for nothing.
+                if !value.is_empty() && self.require_count < MAX_REQUIRE_LINES {
                     self.requires[self.require_count] = value;
                     self.require_count += 1;
                 }

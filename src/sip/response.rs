@@ -1,5 +1,6 @@
 //! Building responses as a stateless UAS (RFC 3261 §8.2.6, §8.2.7): Via,
-//! From, To, Call-ID and CSeq copied from the request, a To tag derived
+//! From, To, Call-ID and CSeq copied from the request (folded values on one
+//! line), a To tag derived
 //! from the request when it had none (so a retransmission gets the same
 //! bytes, as Kamailio's `sl` module does), `received`/`rport` on the top
 //! Via (§18.2.1, RFC 3581), then the caller's own headers, `Server` and
@@ -14,6 +15,7 @@ use std::net::SocketAddr;
 use rustc_hash::FxHasher;
 
 use super::request::Request;
+use super::text::write_unfolded;
 use super::uri::NameAddr;
 
 /// The parts of a response that are not copied from the request.
@@ -83,10 +85,10 @@ fn write_vias(out: &mut Vec<u8>, request: &Request<'_>, source: SocketAddr) {
                 top.write_echo(source, out);
                 if let Some(rest) = top.rest_of_line {
                     out.push(b',');
-                    out.extend_from_slice(rest);
+                    write_unfolded(out, rest);
                 }
             }
-            _ => out.extend_from_slice(via),
+            _ => write_unfolded(out, via),
         }
         out.extend_from_slice(b"\r\n");
     }
@@ -99,7 +101,7 @@ fn header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 
 fn header_start(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(name);
-    out.extend_from_slice(value);
+    write_unfolded(out, value);
 }
 
 /// A To tag derived from what identifies the transaction (Call-ID, From

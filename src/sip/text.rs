@@ -14,6 +14,31 @@ pub fn trim(s: &[u8]) -> &[u8] {
     &s[start..end]
 }
 
+/// Appends a header value with any folding (a line end followed by white
+/// space, §7.3.1) replaced by one space: the same value, on one line, so a
+/// response never carries a request's bare LF. Values without line ends,
+/// the usual case, are copied as they are.
+pub fn write_unfolded(out: &mut Vec<u8>, value: &[u8]) {
+    if memchr::memchr2(b'\r', b'\n', value).is_none() {
+        out.extend_from_slice(value);
+        return;
+    }
+    let mut i = 0;
+    while i < value.len() {
+        if matches!(value[i], b'\r' | b'\n') {
+            while i < value.len() && is_lws(value[i]) {
+                i += 1;
+            }
+            if !out.ends_with(b" ") {
+                out.push(b' ');
+            }
+            continue;
+        }
+        out.push(value[i]);
+        i += 1;
+    }
+}
+
 /// Splits `s` at the first comma outside quotes and angle brackets: the
 /// first value and, if there is one, the rest after the comma.
 pub fn split_first_value(s: &[u8]) -> (&[u8], Option<&[u8]>) {
@@ -91,6 +116,19 @@ mod tests {
     fn trims_folded_white_space() {
         assert_eq!(trim(b" \t a b \r\n "), b"a b");
         assert_eq!(trim(b"   "), b"");
+    }
+
+    #[test]
+    fn unfolds_line_ends() {
+        let mut out = Vec::new();
+        write_unfolded(&mut out, b"<sip:a@b>\r\n ;tag=x");
+        assert_eq!(out, b"<sip:a@b> ;tag=x");
+        out.clear();
+        write_unfolded(&mut out, b"a \n\t b\r\n c");
+        assert_eq!(out, b"a b c");
+        out.clear();
+        write_unfolded(&mut out, b"plain value");
+        assert_eq!(out, b"plain value");
     }
 
     #[test]

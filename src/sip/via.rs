@@ -100,7 +100,7 @@ impl<'a> TopVia<'a> {
     /// set to the source address.
     pub fn write_echo(&self, source: SocketAddr, out: &mut Vec<u8>) {
         let params_start = param_start(self.raw);
-        out.extend_from_slice(&self.raw[..params_start]);
+        super::text::write_unfolded(out, &self.raw[..params_start]);
         for (name, value) in params(&self.raw[params_start..]) {
             if name.eq_ignore_ascii_case(b"received") {
                 continue;
