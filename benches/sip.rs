@@ -46,26 +46,7 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 /// A typical trunk INVITE with SDP, as SIPp and carriers send it.
-const INVITE: &[u8] = b"INVITE sip:+18005550111@10.0.0.5:5060;user=phone SIP/2.0\r\n\
-Via: SIP/2.0/UDP 10.0.0.9:5060;branch=z9hG4bK-524287-1---a1b2c3d4;rport\r\n\
-Max-Forwards: 70\r\n\
-Contact: <sip:+16505550155@10.0.0.9:5060>\r\n\
-To: <sip:+18005550111@10.0.0.5>\r\n\
-From: \"Eli Park\" <sip:+16505550155@10.0.0.9>;tag=8a7b6c5d\r\n\
-Call-ID: 3c26700a1c2f-4b7d@10.0.0.9\r\n\
-CSeq: 1 INVITE\r\n\
-Allow: INVITE, ACK, CANCEL, OPTIONS, BYE\r\n\
-Content-Type: application/sdp\r\n\
-User-Agent: bench\r\n\
-Content-Length: 127\r\n\
-\r\n\
-v=0\r\n\
-o=- 1 1 IN IP4 10.0.0.9\r\n\
-s=-\r\n\
-c=IN IP4 10.0.0.9\r\n\
-t=0 0\r\n\
-m=audio 40000 RTP/AVP 0 8 101\r\n\
-a=rtpmap:101 telephone-event/8000\r\n";
+const INVITE: &[u8] = include_bytes!("invite.sip");
 
 fn table() -> RoutingTable {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/routing.yaml");

@@ -97,16 +97,39 @@ impl ContactTemplate {
 
     /// Appends the filled template to `out`.
     pub fn expand_into(&self, fill: &Fill<'_>, out: &mut Vec<u8>) {
-        for piece in &self.pieces {
-            let text: &str = match piece {
-                Piece::Text(t) => t,
-                Piece::Number => fill.number,
-                Piece::Source => fill.source,
-                Piece::SourceHost => fill.source_host,
+        self.expand_with(out, |placeholder, out| {
+            let text = match placeholder {
+                Placeholder::Number => fill.number,
+                Placeholder::Source => fill.source,
+                Placeholder::SourceHost => fill.source_host,
             };
             out.extend_from_slice(text.as_bytes());
+        });
+    }
+
+    /// Appends the template to `out`, with `fill` writing each placeholder
+    /// straight into it: no intermediate strings on the request path.
+    pub fn expand_with(&self, out: &mut Vec<u8>, mut fill: impl FnMut(Placeholder, &mut Vec<u8>)) {
+        for piece in &self.pieces {
+            match piece {
+                Piece::Text(t) => out.extend_from_slice(t.as_bytes()),
+                Piece::Number => fill(Placeholder::Number, out),
+                Piece::Source => fill(Placeholder::Source, out),
+                Piece::SourceHost => fill(Placeholder::SourceHost, out),
+            }
         }
     }
+}
+
+/// A placeholder of a template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placeholder {
+    /// `{number}`: E.164 with `+`.
+    Number,
+    /// `{source}`: the sender's `host:port`.
+    Source,
+    /// `{source_host}`: the sender's host.
+    SourceHost,
 }
 
 impl fmt::Debug for ContactTemplate {

@@ -9,9 +9,10 @@ use tracing::debug;
 
 use crate::config::settings::Untrusted;
 use crate::routing::{Decision, RoutingTable, Spelling, Status as RouteStatus, Target};
+use crate::sip::text::write_ip;
 use crate::sip::uri::each_name_addr;
-use crate::sip::{Framing, Method, NameAddr, Request, Scheme, Status, Uri, write_response};
-use crate::template::{ContactTemplate, Fill};
+use crate::sip::{Framing, Method, Request, Scheme, Status, Uri, write_response};
+use crate::template::{ContactTemplate, Placeholder};
 
 /// Methods this server answers (RFC 3261 §20.5).
 const ALLOW: &[u8] = b"Allow: INVITE, ACK, CANCEL, BYE, OPTIONS\r\n";
@@ -253,49 +254,18 @@ fn write_contact(
         .account
         .and_then(|a| a.contact_template.as_ref())
         .unwrap_or(&config.contact_template);
-    let mut number_text = [0u8; 16];
-    let number_text = e164_text(number.value(), &mut number_text);
-    let mut host_buf = [0u8; 48];
-    let source_host = host_text(source.ip(), &mut host_buf);
-    let mut source_buf = [0u8; 56];
-    let source_text = source_text(source_host, source.port(), &mut source_buf);
-    template.expand_into(
-        &Fill {
-            number: number_text,
-            source: source_text,
-            source_host,
-        },
-        out,
-    );
-}
-
-/// `+` and the digits of an E.164 number, without allocating.
-fn e164_text(value: u64, buf: &mut [u8; 16]) -> &str {
-    let mut digits = itoa::Buffer::new();
-    let digits = digits.format(value).as_bytes();
-    buf[0] = b'+';
-    buf[1..=digits.len()].copy_from_slice(digits);
-    std::str::from_utf8(&buf[..=digits.len()]).unwrap_or("+")
-}
-
-/// An address as a URI host: IPv6 in brackets (RFC 3261 §25.1).
-fn host_text(ip: IpAddr, buf: &mut [u8; 48]) -> &str {
-    use std::io::Write as _;
-    let mut cursor = std::io::Cursor::new(&mut buf[..]);
-    let _ = match ip {
-        IpAddr::V4(v4) => write!(cursor, "{v4}"),
-        IpAddr::V6(v6) => write!(cursor, "[{v6}]"),
-    };
-    let len = cursor.position() as usize;
-    std::str::from_utf8(&buf[..len]).unwrap_or("")
-}
-
-fn source_text<'b>(host: &str, port: u16, buf: &'b mut [u8; 56]) -> &'b str {
-    use std::io::Write as _;
-    let mut cursor = std::io::Cursor::new(&mut buf[..]);
-    let _ = write!(cursor, "{host}:{port}");
-    let len = cursor.position() as usize;
-    std::str::from_utf8(&buf[..len]).unwrap_or("")
+    template.expand_with(out, |placeholder, out| match placeholder {
+        Placeholder::Number => {
+            out.push(b'+');
+            out.extend_from_slice(itoa::Buffer::new().format(number.value()).as_bytes());
+        }
+        Placeholder::Source => {
+            write_ip(out, source.ip(), true);
+            out.push(b':');
+            out.extend_from_slice(itoa::Buffer::new().format(source.port()).as_bytes());
+        }
+        Placeholder::SourceHost => write_ip(out, source.ip(), true),
+    });
 }
 
 /// The caller's number: P-Asserted-Identity from a trusted peer (RFC 3325
@@ -310,17 +280,13 @@ fn caller<'r>(request: &Request<'r>, trusted: bool) -> Option<&'r [u8]> {
             each_name_addr(pai).find_map(|addr| Uri::parse(addr.uri)?.user.filter(is_number))
         });
     asserted.or_else(|| {
-        let from = NameAddr::parse(request.from?)?;
+        let from = request.from_addr?;
         Uri::parse(from.uri)?.user
     })
 }
 
 fn has_to_tag(request: &Request<'_>) -> bool {
-    request
-        .to
-        .and_then(NameAddr::parse)
-        .and_then(|a| a.tag())
-        .is_some()
+    request.to_addr.and_then(|a| a.tag()).is_some()
 }
 
 fn is_trusted(trust: &[IpNet], ip: IpAddr) -> bool {

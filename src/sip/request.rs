@@ -10,6 +10,7 @@
 use super::header::HeaderName;
 use super::method::{Method, is_token_char};
 use super::text::{parse_u32, trim};
+use super::uri::NameAddr;
 use super::via::TopVia;
 
 /// Most Via header lines kept (each may hold several values).
@@ -116,6 +117,9 @@ pub struct Request<'a> {
     pub top_via: Option<TopVia<'a>>,
     pub from: Option<&'a [u8]>,
     pub to: Option<&'a [u8]>,
+    /// From and To split into URI and parameters (when well formed).
+    pub from_addr: Option<NameAddr<'a>>,
+    pub to_addr: Option<NameAddr<'a>>,
     pub call_id: Option<&'a [u8]>,
     pub cseq: Option<&'a [u8]>,
     pub max_forwards: Option<u32>,
@@ -139,6 +143,8 @@ impl<'a> Request<'a> {
             top_via: None,
             from: None,
             to: None,
+            from_addr: None,
+            to_addr: None,
             call_id: None,
             cseq: None,
             max_forwards: None,
@@ -272,12 +278,15 @@ impl<'a> Request<'a> {
                     self.note(Problem::TooManyVias);
                     return;
                 }
-                if self.via_count == 0 {
-                    self.top_via = TopVia::parse(value);
-                }
                 // A malformed Via anywhere is a 400, sent by the top Via
                 // when that one is still usable.
-                if !super::via::is_well_formed(value) {
+                let well_formed = if self.via_count == 0 {
+                    self.top_via = TopVia::parse(value);
+                    self.top_via.is_some_and(|top| top.is_well_formed_line())
+                } else {
+                    super::via::is_well_formed(value)
+                };
+                if !well_formed {
                     self.note(Problem::BadVia);
                 }
                 self.vias[self.via_count] = value;
@@ -356,14 +365,12 @@ impl<'a> Request<'a> {
         if let Some(&(_, problem)) = missing.iter().find(|(is_missing, _)| *is_missing) {
             self.note(problem);
         }
-        if let Some(from) = self.from
-            && super::uri::NameAddr::parse(from).is_none()
-        {
+        self.from_addr = self.from.and_then(NameAddr::parse);
+        if self.from.is_some() && self.from_addr.is_none() {
             self.note(Problem::BadFrom);
         }
-        if let Some(to) = self.to
-            && super::uri::NameAddr::parse(to).is_none()
-        {
+        self.to_addr = self.to.and_then(NameAddr::parse);
+        if self.to.is_some() && self.to_addr.is_none() {
             self.note(Problem::BadTo);
         }
         if let Some(cseq) = self.cseq {

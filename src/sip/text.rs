@@ -39,6 +39,32 @@ pub fn write_unfolded(out: &mut Vec<u8>, value: &[u8]) {
     }
 }
 
+/// Appends an IP address: IPv4 dotted (written by hand: the formatting
+/// machinery costs more than the rest of a response), IPv6 in RFC 5952
+/// form, in brackets when `brackets` (a URI host, RFC 3261 §25.1) and
+/// bare otherwise (a Via `received`, RFC 5118 §4.5).
+pub fn write_ip(out: &mut Vec<u8>, ip: std::net::IpAddr, brackets: bool) {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let mut digits = itoa::Buffer::new();
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                out.extend_from_slice(digits.format(octet).as_bytes());
+            }
+        }
+        std::net::IpAddr::V6(v6) => {
+            use std::io::Write as _;
+            let _ = if brackets {
+                write!(out, "[{v6}]")
+            } else {
+                write!(out, "{v6}")
+            };
+        }
+    }
+}
+
 /// Splits `s` at the first comma outside quotes and angle brackets: the
 /// first value and, if there is one, the rest after the comma.
 pub fn split_first_value(s: &[u8]) -> (&[u8], Option<&[u8]>) {
@@ -116,6 +142,17 @@ mod tests {
     fn trims_folded_white_space() {
         assert_eq!(trim(b" \t a b \r\n "), b"a b");
         assert_eq!(trim(b"   "), b"");
+    }
+
+    #[test]
+    fn writes_addresses() {
+        let mut out = Vec::new();
+        write_ip(&mut out, "192.0.2.255".parse().unwrap(), true);
+        out.push(b' ');
+        write_ip(&mut out, "2001:db8::1".parse().unwrap(), true);
+        out.push(b' ');
+        write_ip(&mut out, "2001:db8::1".parse().unwrap(), false);
+        assert_eq!(out, b"192.0.2.255 [2001:db8::1] 2001:db8::1");
     }
 
     #[test]

@@ -117,7 +117,7 @@ impl<'a> TopVia<'a> {
         }
         if self.needs_received(source.ip()) {
             out.extend_from_slice(b";received=");
-            write_ip(out, source.ip());
+            super::text::write_ip(out, source.ip(), false);
         }
     }
 }
@@ -132,22 +132,29 @@ pub fn is_well_formed(header_value: &[u8]) -> bool {
     while let Some(line) = rest {
         let (value, next) = split_first_value(line);
         rest = next;
-        let Some(via) = TopVia::parse(value) else {
-            return false;
-        };
-        if !super::uri::is_valid_host(via.host) {
-            return false;
-        }
-        let good_params = params(&via.raw[param_start(via.raw)..]).all(|(name, value)| {
-            !name.is_empty()
-                && name.iter().all(|&b| super::method::is_token_char(b))
-                && value.is_none_or(|v| !v.is_empty())
-        });
-        if !good_params {
+        if !TopVia::parse(value).is_some_and(|via| via.is_well_formed()) {
             return false;
         }
     }
     true
+}
+
+impl TopVia<'_> {
+    /// Whether this value is well formed (see [`is_well_formed`]), and so
+    /// is the rest of its header line: the first Via line is checked
+    /// without parsing its top value twice.
+    pub fn is_well_formed_line(&self) -> bool {
+        self.is_well_formed() && self.rest_of_line.is_none_or(is_well_formed)
+    }
+
+    fn is_well_formed(&self) -> bool {
+        super::uri::is_valid_host(self.host)
+            && params(&self.raw[param_start(self.raw)..]).all(|(name, value)| {
+                !name.is_empty()
+                    && name.iter().all(|&b| super::method::is_token_char(b))
+                    && value.is_none_or(|v| !v.is_empty())
+            })
+    }
 }
 
 /// Where the parameters of a Via value start (its first `;`).
@@ -196,13 +203,6 @@ pub fn split_host_port(s: &[u8]) -> Option<(&[u8], Option<u16>)> {
 pub(crate) fn write_u16(out: &mut Vec<u8>, n: u16) {
     let mut buf = itoa::Buffer::new();
     out.extend_from_slice(buf.format(n).as_bytes());
-}
-
-/// Writes an address as a Via `received` value or URI host: IPv6 without
-/// brackets in `received` (RFC 3261 §20.42, RFC 5118 §4.5).
-pub(crate) fn write_ip(out: &mut Vec<u8>, ip: IpAddr) {
-    use std::io::Write as _;
-    let _ = write!(out, "{ip}");
 }
 
 #[cfg(test)]

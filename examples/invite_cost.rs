@@ -1,0 +1,58 @@
+//! Runs the whole INVITE → 302 path (parse, route, build) in process N
+//! times, for instruction counting with callgrind:
+//!
+//! ```sh
+//! cargo build --release --example invite_cost
+//! valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+//!     target/release/examples/invite_cost 1      # setup only
+//! valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+//!     target/release/examples/invite_cost 10001  # setup + 10,000 more
+//! ```
+//!
+//! The difference of the two totals, divided by 10,000, is the
+//! instructions per INVITE → 302 tracked in the README.
+
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use switchboard::config::Loader;
+use switchboard::config::settings::Untrusted;
+use switchboard::routing::Region;
+use switchboard::server::handler::{HandlerConfig, Outcome, Peer, handle};
+use switchboard::sip::Framing;
+use switchboard::template::ContactTemplate;
+
+/// The same trunk INVITE as `benches/sip.rs`.
+const INVITE: &[u8] = include_bytes!("../benches/invite.sip");
+
+fn main() -> anyhow::Result<()> {
+    let rounds: usize = std::env::args().nth(1).map_or(Ok(1), |n| n.parse())?;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/routing.yaml");
+    let table = Loader::new(path, Region::us())
+        .load()
+        .map_err(|r| anyhow::anyhow!("{r}"))?
+        .table;
+    let config = HandlerConfig {
+        server_header: "switchboard/0.1.0".into(),
+        contact_template: ContactTemplate::parse("sip:{number}@{source_host};user=phone")?,
+        trust: vec!["10.0.0.0/8".parse()?],
+        untrusted: Untrusted::Drop,
+        rule_header: false,
+    };
+    let peer = Peer {
+        source: SocketAddr::from(([10, 0, 0, 9], 5060)),
+        framing: Framing::Datagram,
+    };
+    let mut out = Vec::with_capacity(2048);
+    let mut replies = 0usize;
+    for _ in 0..rounds {
+        if let Outcome::Reply { status: 302, .. } =
+            handle(&config, &table, black_box(INVITE), peer, &mut out)
+        {
+            replies += 1;
+        }
+    }
+    anyhow::ensure!(replies == rounds, "expected {rounds} 302s, got {replies}");
+    Ok(())
+}
