@@ -4,6 +4,7 @@
 //! the deciding is `handler`'s, the rest is plumbing.
 
 pub mod handler;
+mod mmsg;
 mod tcp;
 mod udp;
 

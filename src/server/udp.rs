@@ -2,8 +2,10 @@
 //! all bound to the same address with `SO_REUSEPORT` so the kernel spreads
 //! datagrams over the workers, each with a 4 MiB receive buffer.
 //!
-//! Workers are plain threads with blocking sockets: a redirect answer takes
-//! a microsecond or two, so an event loop would only add work.
+//! Workers are plain threads with blocking sockets, reading and writing in
+//! batches (`recvmmsg`/`sendmmsg`): a redirect answer takes a microsecond
+//! or two, so system calls, not parsing, are what an event loop or a call
+//! per datagram would add.
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -16,6 +18,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tracing::{debug, warn};
 
 use super::handler::{HandlerConfig, Outcome, Peer, handle};
+use super::mmsg::{BATCH, Batches};
 use crate::config::TableReader;
 use crate::sip::Framing;
 
@@ -56,11 +59,12 @@ pub fn spawn_worker(
 }
 
 fn serve(socket: &UdpSocket, config: &HandlerConfig, table: &TableReader, stop: &AtomicBool) {
-    let mut datagram = vec![0u8; MAX_DATAGRAM];
-    let mut response = Vec::with_capacity(2048);
+    let mut batches = Batches::new(MAX_DATAGRAM);
+    let mut responses: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(2048)).collect();
+    let mut replies: Vec<(SocketAddr, usize)> = Vec::with_capacity(BATCH);
     while !stop.load(Ordering::Relaxed) {
-        let (len, source) = match socket.recv_from(&mut datagram) {
-            Ok(received) => received,
+        let count = match batches.receive(socket) {
+            Ok(count) => count,
             Err(e)
                 if matches!(
                     e.kind(),
@@ -77,15 +81,35 @@ fn serve(socket: &UdpSocket, config: &HandlerConfig, table: &TableReader, stop: 
                 continue;
             }
         };
-        let peer = Peer {
-            source,
-            framing: Framing::Datagram,
-        };
-        let outcome = handle(config, &table.load(), &datagram[..len], peer, &mut response);
-        if let Outcome::Reply { to, .. } = outcome
-            && let Err(e) = socket.send_to(&response, to)
-        {
-            debug!(error = %e, %to, "UDP send failed");
+        // One table for the whole batch: a reload lands between batches.
+        let table = table.load();
+        replies.clear();
+        for (i, response) in responses.iter_mut().enumerate().take(count) {
+            let datagram = batches.received(i);
+            let Some(source) = datagram.source else {
+                continue;
+            };
+            if datagram.truncated {
+                debug!(%source, "dropped a datagram larger than {MAX_DATAGRAM} bytes");
+                continue;
+            }
+            let peer = Peer {
+                source,
+                framing: Framing::Datagram,
+            };
+            if let Outcome::Reply { to, .. } =
+                handle(config, &table, datagram.bytes, peer, response)
+            {
+                replies.push((to, i));
+            }
+        }
+        if replies.is_empty() {
+            continue;
+        }
+        let outgoing = replies.iter().map(|&(to, i)| (to, responses[i].as_slice()));
+        let failures = batches.send(socket, outgoing);
+        if failures > 0 {
+            debug!(failures, "UDP sends refused");
         }
     }
 }
