@@ -101,7 +101,7 @@ fn content_length(headers: &[u8]) -> Result<usize, FrameError> {
         if let Some(value) = open.take() {
             settle(value)?;
         }
-        let Some(colon) = memchr::memchr(b':', line) else {
+        let Some(colon) = super::text::find(b':', line) else {
             continue;
         };
         if HeaderName::classify(trim(&line[..colon])) == HeaderName::ContentLength {
@@ -121,7 +121,7 @@ fn line_spans(block: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
         if start > block.len() {
             return None;
         }
-        let end = memchr::memchr(b'\n', &block[start..]).map_or(block.len(), |i| start + i);
+        let end = super::text::find(b'\n', &block[start..]).map_or(block.len(), |i| start + i);
         let span = (
             start,
             if end > start && block[end - 1] == b'\r' {

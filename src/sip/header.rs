@@ -31,20 +31,24 @@ impl HeaderName {
                 _ => HeaderName::Other,
             };
         }
-        const LONG: [(&[u8], HeaderName); 9] = [
-            (b"via", HeaderName::Via),
-            (b"from", HeaderName::From),
-            (b"to", HeaderName::To),
-            (b"call-id", HeaderName::CallId),
-            (b"cseq", HeaderName::CSeq),
-            (b"max-forwards", HeaderName::MaxForwards),
-            (b"content-length", HeaderName::ContentLength),
-            (b"require", HeaderName::Require),
-            (b"p-asserted-identity", HeaderName::PAssertedIdentity),
-        ];
-        LONG.iter()
-            .find(|(long, _)| long.eq_ignore_ascii_case(name))
-            .map_or(HeaderName::Other, |&(_, header)| header)
+        // Compare only against the name of the same length.
+        let (long, header): (&[u8], HeaderName) = match name.len() {
+            2 => (b"to", HeaderName::To),
+            3 => (b"via", HeaderName::Via),
+            4 if name[0].eq_ignore_ascii_case(&b'f') => (b"from", HeaderName::From),
+            4 => (b"cseq", HeaderName::CSeq),
+            7 if name[0].eq_ignore_ascii_case(&b'c') => (b"call-id", HeaderName::CallId),
+            7 => (b"require", HeaderName::Require),
+            12 => (b"max-forwards", HeaderName::MaxForwards),
+            14 => (b"content-length", HeaderName::ContentLength),
+            19 => (b"p-asserted-identity", HeaderName::PAssertedIdentity),
+            _ => return HeaderName::Other,
+        };
+        if long.eq_ignore_ascii_case(name) {
+            header
+        } else {
+            HeaderName::Other
+        }
     }
 }
 

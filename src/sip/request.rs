@@ -219,7 +219,7 @@ impl<'a> Request<'a> {
                 request.note(Problem::TooManyHeaders);
                 continue;
             }
-            let Some(colon) = memchr::memchr(b':', line) else {
+            let Some(colon) = super::text::find(b':', line) else {
                 request.note(Problem::BadHeaderLine);
                 continue;
             };
@@ -418,7 +418,7 @@ fn next_line(buf: &[u8], pos: usize) -> Option<(&[u8], usize)> {
     if rest.is_empty() {
         return None;
     }
-    match memchr::memchr(b'\n', rest) {
+    match super::text::find(b'\n', rest) {
         Some(nl) => {
             let line = &rest[..nl];
             let line = line.strip_suffix(b"\r").unwrap_or(line);

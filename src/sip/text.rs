@@ -7,6 +7,18 @@ pub fn is_lws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
+/// The first `needle` in `haystack`. SIP lines and values are short, and
+/// for a few dozen bytes a plain loop beats `memchr`'s vector set-up, so
+/// `memchr` is used only past that.
+#[inline]
+pub fn find(needle: u8, haystack: &[u8]) -> Option<usize> {
+    if haystack.len() < 64 {
+        haystack.iter().position(|&b| b == needle)
+    } else {
+        memchr::memchr(needle, haystack)
+    }
+}
+
 /// `s` without leading and trailing linear white space.
 pub fn trim(s: &[u8]) -> &[u8] {
     let start = s.iter().position(|&b| !is_lws(b)).unwrap_or(s.len());
@@ -89,11 +101,11 @@ pub fn split_first_value(s: &[u8]) -> (&[u8], Option<&[u8]>) {
 /// before the first `;`), yielding trimmed names and values. Semicolons
 /// inside quoted strings do not split.
 pub fn params(s: &[u8]) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
-    let mut rest = match memchr::memchr(b';', s) {
+    let mut rest = match find(b';', s) {
         Some(i) => &s[i + 1..],
         None => &s[s.len()..],
     };
-    let mut done = s.is_empty() || memchr::memchr(b';', s).is_none();
+    let mut done = s.is_empty() || find(b';', s).is_none();
     std::iter::from_fn(move || {
         if done {
             return None;
@@ -114,7 +126,7 @@ pub fn params(s: &[u8]) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
         } else {
             rest = &rest[end + 1..];
         }
-        Some(match memchr::memchr(b'=', param) {
+        Some(match find(b'=', param) {
             Some(eq) => (trim(&param[..eq]), Some(trim(&param[eq + 1..]))),
             None => (trim(param), None),
         })

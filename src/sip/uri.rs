@@ -43,11 +43,11 @@ impl<'a> Uri<'a> {
         };
         let user = match scheme {
             // tel: the number runs to the first parameter (RFC 3966 §3).
-            Scheme::Tel => Some(&rest[..memchr::memchr(b';', rest).unwrap_or(rest.len())]),
+            Scheme::Tel => Some(&rest[..super::text::find(b';', rest).unwrap_or(rest.len())]),
             // sip: userinfo ends at '@' and may itself hold ';', '?', '/'.
-            _ => memchr::memchr(b'@', rest).map(|at| {
+            _ => super::text::find(b'@', rest).map(|at| {
                 let userinfo = &rest[..at];
-                &userinfo[..memchr::memchr(b':', userinfo).unwrap_or(userinfo.len())]
+                &userinfo[..super::text::find(b':', userinfo).unwrap_or(userinfo.len())]
             }),
         };
         Some(Uri { scheme, user })
@@ -71,7 +71,7 @@ impl<'a> NameAddr<'a> {
     pub fn parse(value: &'a [u8]) -> Option<NameAddr<'a>> {
         let value = trim(value);
         if let Some(open) = find_unquoted(value, b'<') {
-            let close = memchr::memchr(b'>', &value[open..])? + open;
+            let close = super::text::find(b'>', &value[open..])? + open;
             let params = &value[close + 1..];
             let uri = trim(&value[open + 1..close]);
             let params_ok = matches!(trim(params).first(), None | Some(b';'));
@@ -79,7 +79,7 @@ impl<'a> NameAddr<'a> {
         }
         // addr-spec: URI parameters would need brackets, so ';' starts the
         // header's own parameters (§20.10).
-        let end = memchr::memchr(b';', value).unwrap_or(value.len());
+        let end = super::text::find(b';', value).unwrap_or(value.len());
         let uri = trim(&value[..end]);
         let clean = !uri
             .iter()
@@ -101,7 +101,7 @@ impl<'a> NameAddr<'a> {
 /// `scheme ":" rest` with an RFC 3986 §3.1 scheme (a letter, then letters,
 /// digits, `+`, `-`, `.`); `None` when `uri` does not start with one.
 fn split_scheme(uri: &[u8]) -> Option<(&[u8], &[u8])> {
-    let colon = memchr::memchr(b':', uri)?;
+    let colon = super::text::find(b':', uri)?;
     let scheme = &uri[..colon];
     let valid = scheme.first().is_some_and(u8::is_ascii_alphabetic)
         && scheme
@@ -121,7 +121,7 @@ pub fn is_well_formed_request_uri(uri: &[u8]) -> bool {
     if !(scheme.eq_ignore_ascii_case(b"sip") || scheme.eq_ignore_ascii_case(b"sips")) {
         return true;
     }
-    let hostport = memchr::memchr(b'@', rest).map_or(rest, |at| &rest[at + 1..]);
+    let hostport = super::text::find(b'@', rest).map_or(rest, |at| &rest[at + 1..]);
     let end = hostport
         .iter()
         .position(|&b| b == b';' || b == b'?')

@@ -44,7 +44,7 @@ impl<'a> TopVia<'a> {
         let transport = &after[..transport_end];
         let sent_by_and_params = trim_start(&after[transport_end..]);
         let sent_by_end =
-            memchr::memchr(b';', sent_by_and_params).unwrap_or(sent_by_and_params.len());
+            super::text::find(b';', sent_by_and_params).unwrap_or(sent_by_and_params.len());
         let (host, port) = split_host_port(trim(&sent_by_and_params[..sent_by_end]))?;
         if transport.is_empty() || !transport.iter().all(|&b| super::method::is_token_char(b)) {
             return None;
@@ -159,7 +159,7 @@ impl TopVia<'_> {
 
 /// Where the parameters of a Via value start (its first `;`).
 fn param_start(raw: &[u8]) -> usize {
-    memchr::memchr(b';', raw).unwrap_or(raw.len())
+    super::text::find(b';', raw).unwrap_or(raw.len())
 }
 
 fn trim_start(s: &[u8]) -> &[u8] {
@@ -174,7 +174,7 @@ fn trim_start(s: &[u8]) -> &[u8] {
 /// §25.1, RFC 5118). `None` when the host is empty or the port is bad.
 pub fn split_host_port(s: &[u8]) -> Option<(&[u8], Option<u16>)> {
     let (host, port) = if s.first() == Some(&b'[') {
-        let close = memchr::memchr(b']', s)?;
+        let close = super::text::find(b']', s)?;
         // COLON is SWS ":" SWS (§25.1): white space may surround it.
         let after = trim(&s[close + 1..]);
         let port = match after {
@@ -184,7 +184,7 @@ pub fn split_host_port(s: &[u8]) -> Option<(&[u8], Option<u16>)> {
         };
         (&s[..=close], port)
     } else {
-        match memchr::memchr(b':', s) {
+        match super::text::find(b':', s) {
             Some(colon) => (&s[..colon], Some(&s[colon + 1..])),
             None => (s, None),
         }
