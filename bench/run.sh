@@ -1,0 +1,593 @@
+#!/usr/bin/env bash
+# Benchmark: switchboard against the wire's limit (sipblast's reflector) and
+# Kamailio 5.6 doing the same job (../shared/anchors/kamailio), same machine,
+# same data, same calls, alternating (issue #4).
+#
+#   bench/run.sh                 # ROUNDS=3 by default, about 5 minutes
+#   ROUNDS=1 bench/run.sh        # one round, under 2 minutes
+#   bench/run.sh --table target/bench-results/<time>   # print a finished run's table again
+#
+# Needs: cargo, python3, taskset (util-linux) and Kamailio (apt-get install -y kamailio).
+# Installs nothing. Only 127.0.0.1 is targeted. Writes only under target/:
+#   target/sipblast/               sipblast and the reflector (built from ../shared/tools/sipblast)
+#   target/bench-data/             the anchor's data set (gen_data.py defaults: 10,000 users,
+#                                  20,000 numbers, 100,000 contacts, 50,000 calls), generated
+#                                  once, and its conversion to switchboard's schema
+#   target/bench-results/<time>/   raw sipblast JSON lines, merged records (results.jsonl),
+#                                  server logs, the table (table.md)
+#
+# Per round, in an order rotated every round:
+#   switchboard --workers 1 on core 0: UDP closed loop (-w 100), UDP open loop at
+#                           OPEN_RATE (50,000/s), TCP closed loop (-t tcp -s 4 -w 100)
+#   reflector on core 0:    UDP closed loop and open loop (it has no TCP)
+#   Kamailio -n 1 -N 1, every process on core 0: UDP closed loop, TCP closed loop
+#   switchboard --workers 2 on cores 0-1, sipblast on cores 0-1 with 16 sockets:
+#                           UDP closed loop, CPU per thread (sip-udp-0, sip-udp-1)
+# sipblast runs on core 1 (except in the two-worker run), DURATION (10) seconds per run,
+# with the anchor's calls.csv rows. Server CPU is utime+stime (schedstat, ns) of the
+# server's whole process tree, before and after, divided by the answered requests.
+#
+# Environment: ROUNDS (3), DURATION (10), WINDOW (100), OPEN_RATE (50000),
+# VERIFY_SAMPLE (2000 rows of calls.csv checked against switchboard before the load runs;
+# 0 = all 50,000), WAIT_QUIET (0; up to this many seconds before each run, wait until the
+# machine uses < 0.15 cores: for shared machines, at the cost of run time), ANCHOR_DIR,
+# SIPBLAST_DIR. Each run prints the load average and the CPU everything else used during it
+# ("others' CPU" in the table): on a busy machine the figures are not comparable.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+TABLE_ONLY=""
+if [[ "${1:-}" == "--table" ]]; then TABLE_ONLY="${2:?usage: bench/run.sh --table RESULTS_DIR}"; fi
+ROUNDS="${ROUNDS:-3}"
+DURATION="${DURATION:-10}"
+WINDOW="${WINDOW:-100}"
+OPEN_RATE="${OPEN_RATE:-50000}"
+VERIFY_SAMPLE="${VERIFY_SAMPLE:-2000}"
+WAIT_QUIET="${WAIT_QUIET:-0}"
+ANCHOR_DIR="$(cd "${ANCHOR_DIR:-$ROOT/../shared/anchors/kamailio}" && pwd)"
+SIPBLAST_DIR="$(cd "${SIPBLAST_DIR:-$ROOT/../shared/tools/sipblast}" && pwd)"
+SWITCHBOARD="$ROOT/target/release/switchboard"
+SIPBLAST="$ROOT/target/sipblast/release/sipblast"
+REFLECTOR="$ROOT/target/sipblast/release/examples/reflector"
+DATA="$ROOT/target/bench-data"
+OUT="$ROOT/target/bench-results/$(date +%Y%m%d-%H%M%S)"
+RESULTS="$OUT/results.jsonl"
+
+die() { echo "bench/run.sh: $*" >&2; exit 1; }
+log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+
+# --- prerequisites (nothing is installed here) ---------------------------------
+command -v python3 >/dev/null || die "python3 is missing: apt-get install -y python3"
+if [[ -z "$TABLE_ONLY" ]]; then
+command -v cargo >/dev/null || die "cargo is missing (a Rust toolchain is needed)"
+command -v taskset >/dev/null || die "taskset is missing: apt-get install -y util-linux"
+KAMAILIO="$(command -v kamailio || true)"
+[[ -z "$KAMAILIO" && -x /usr/sbin/kamailio ]] && KAMAILIO=/usr/sbin/kamailio
+[[ -n "$KAMAILIO" ]] || die "kamailio is missing: apt-get install -y kamailio"
+[[ -x "$ANCHOR_DIR/run_kamailio.sh" ]] || die "Kamailio anchor not found at $ANCHOR_DIR"
+[[ "$(nproc)" -ge 2 ]] || die "needs at least 2 cores (server on core 0, sipblast on core 1)"
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
+fi
+
+# --- helpers in python (stdlib): CPU snapshots, free ports, records, the table --
+read -r -d '' PYTOOL <<'PYEOF' || true
+import json, os, statistics, socket, sys, time
+
+def proc_stat(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        s = f.read()
+    rest = s[s.rindex(")") + 2:].split()
+    return int(rest[1]), int(rest[11]) + int(rest[12])      # ppid, utime+stime
+
+def tree(roots):
+    info = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                info[int(d)] = proc_stat(int(d))[0]
+            except (OSError, ValueError, IndexError):
+                pass
+    kids = {}
+    for pid, ppid in info.items():
+        kids.setdefault(ppid, []).append(pid)
+    seen, todo = [], [r for r in roots if r in info]
+    while todo:
+        p = todo.pop()
+        if p not in seen:
+            seen.append(p)
+            todo.extend(kids.get(p, []))
+    return seen
+
+def snap(pids):
+    """CPU of the process trees: ticks (utime+stime, exited threads included) and
+    schedstat ns summed over live threads, per thread name too."""
+    ticks, sched, threads = 0, 0, {}
+    procs = tree(pids)
+    for p in procs:
+        try:
+            ticks += proc_stat(p)[1]
+            for t in os.listdir("/proc/%d/task" % p):
+                base = "/proc/%d/task/%s/" % (p, t)
+                with open(base + "comm") as f:
+                    comm = f.read().strip()
+                with open(base + "schedstat") as f:
+                    ns = int(f.read().split()[0])
+                with open(base + "stat") as f:
+                    s = f.read()
+                r = s[s.rindex(")") + 2:].split()
+                tt = int(r[11]) + int(r[12])
+                sched += ns
+                e = threads.setdefault(comm, [0, 0, 0])
+                e[0] += ns; e[1] += tt; e[2] += 1
+        except (OSError, ValueError, IndexError):
+            pass
+    with open("/proc/stat") as f:
+        cpu = [int(x) for x in f.readline().split()[1:]]
+    # user+nice+system+irq+softirq: processes' utime+stime include the softirq work done
+    # in their context (loopback delivery), so all five are compared with them; steal apart
+    busy = cpu[0] + cpu[1] + cpu[2] + cpu[5] + cpu[6]
+    irq = cpu[5] + cpu[6]
+    steal = cpu[7] if len(cpu) > 7 else 0
+    with open("/proc/loadavg") as f:
+        load = f.read().split()[:3]
+    return {"t": time.time(), "procs": len(procs), "ticks": ticks, "sched_ns": sched,
+            "threads": threads, "machine_busy_ticks": busy, "machine_irq_ticks": irq,
+            "machine_steal_ticks": steal, "loadavg": load}
+
+def machine_busy():
+    with open("/proc/stat") as f:
+        cpu = [int(x) for x in f.readline().split()[1:]]
+    return cpu[0] + cpu[1] + cpu[2] + cpu[5] + cpu[6] + (cpu[7] if len(cpu) > 7 else 0)
+
+def quiet(max_wait):
+    """Wait (at most max_wait s) until the machine uses < 0.15 cores over 1 s."""
+    clk = os.sysconf("SC_CLK_TCK")
+    t0 = time.time()
+    while True:
+        a = machine_busy(); time.sleep(1.0); b = machine_busy()
+        used = (b - a) / clk
+        if used < 0.15 or time.time() - t0 >= max_wait:
+            print("%.0f s waited, machine at %.2f cores" % (time.time() - t0, used))
+            return
+
+def freeport():
+    for _ in range(100):
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind(("127.0.0.1", 0))
+        port = u.getsockname()[1]
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            t.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            pass
+        finally:
+            u.close(); t.close()
+    sys.exit("no free port")
+
+def read_rows(path):
+    rows = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith("#") or line in ("SEQUENTIAL", "RANDOM", "USER"):
+                continue
+            rows.append(line.split(";")[2].split(":")[0])
+    return rows
+
+def expected_mix(rows, sent):
+    """Expected status counts of rows 0..sent-1 (sipblast sequential order, 1 thread)."""
+    full, part = divmod(sent, len(rows))
+    out = {}
+    for i, e in enumerate(rows):
+        out[e] = out.get(e, 0) + full + (1 if i < part else 0)
+    return out
+
+def record(args):
+    meta = json.loads(args[0])
+    before, after = json.load(open(args[1])), json.load(open(args[2]))
+    sb = json.loads(open(args[3]).read().strip().splitlines()[-1])
+    clk = os.sysconf("SC_CLK_TCK")
+    wall = after["t"] - before["t"]
+    cpu_s = (after["sched_ns"] - before["sched_ns"]) / 1e9
+    cpu_ticks_s = (after["ticks"] - before["ticks"]) / clk
+    if cpu_s <= 0:
+        cpu_s = cpu_ticks_s
+    ans = sb.get("answered") or 0
+    threads = {}
+    for name, (ns, tt, n) in after["threads"].items():
+        b = before["threads"].get(name, [0, 0, 0])
+        threads[name] = {"cpu_s": round((ns - b[0]) / 1e9, 3), "ticks_s": round((tt - b[1]) / clk, 2), "count": n}
+    machine_s = (after["machine_busy_ticks"] - before["machine_busy_ticks"]) / clk
+    irq_s = (after["machine_irq_ticks"] - before["machine_irq_ticks"]) / clk
+    steal_s = (after.get("machine_steal_ticks", 0) - before.get("machine_steal_ticks", 0)) / clk
+    sipblast_s = (sb.get("cpu_user_s") or 0) + (sb.get("cpu_sys_s") or 0)
+    rec = dict(meta)
+    rec.update({
+        "wall_s": round(wall, 3),
+        "server_cpu_s": round(cpu_s, 4),
+        "server_cpu_ticks_s": round(cpu_ticks_s, 2),
+        "server_procs": after["procs"],
+        "server_cpu_us_per_req": round(cpu_s * 1e6 / ans, 3) if ans else None,
+        "server_threads": threads,
+        "sipblast_cpu_s": round(sipblast_s, 3),
+        # CPU of everything else on the machine during the run (other engineers' builds...),
+        # in cores (machine user+nice+system+irq+softirq minus the server and sipblast)
+        "other_cpu_cores": round(max(0.0, machine_s - cpu_s - sipblast_s) / wall, 3) if wall > 0 else None,
+        "irq_softirq_cores": round(irq_s / wall, 3) if wall > 0 else None,
+        "steal_cores": round(steal_s / wall, 3) if wall > 0 else None,
+        "loadavg_before": before["loadavg"], "loadavg_after": after["loadavg"],
+        "sipblast": sb,
+    })
+    if meta.get("mix"):
+        rec["expected_codes"] = expected_mix(read_rows(meta["mix"]), sb.get("sent") or 0)
+    print(json.dumps(rec, sort_keys=True))
+    lat = sb.get("latency_us") or {}
+    sys.stderr.write(
+        "    -> %s %s %s: %s req/s answered, server %s us/req CPU (%.2f cores), p50 %s us, p99 %s us, "
+        "p99.9 %s us, timeouts %s, codes %s, server rx drops %s, load %s -> %s, other CPU %.2f cores\n"
+        % (meta["server"], meta["transport"], meta["mode"], sb.get("rate_answered"),
+           rec["server_cpu_us_per_req"], cpu_s / wall if wall else 0, lat.get("p50"), lat.get("p99"),
+           lat.get("p999"), sb.get("timeouts"), sb.get("codes"), sb.get("target_rx_drops"),
+           before["loadavg"][0], after["loadavg"][0], rec["other_cpu_cores"] or 0))
+    if meta.get("per_thread"):
+        for name, t in sorted(threads.items()):
+            if t["cpu_s"] > 0.01 or name.startswith("sip-udp"):
+                sys.stderr.write("       thread %-16s x%d  %.3f s CPU (%.0f%% of the run)\n"
+                                 % (name, t["count"], t["cpu_s"], 100 * t["cpu_s"] / wall))
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+def fmt(x, nd=0):
+    if x is None:
+        return "—"
+    if nd == 0:
+        return "{:,.0f}".format(x)
+    return "{:,.{}f}".format(x, nd)
+
+def table(args):
+    recs = [json.loads(l) for l in open(args[0]) if l.strip()]
+    keys = []
+    for r in recs:
+        if r["key"] not in keys:
+            keys.append(r["key"])
+    groups = {k: [r for r in recs if r["key"] == k] for k in keys}
+    def mrate(k):
+        g = groups.get(k)
+        return med([r["sipblast"].get("rate_answered") for r in g]) if g else None
+    refl_udp = mrate("reflector/udp/closed")
+    kam = {"udp": mrate("kamailio/udp/closed"), "tcp": mrate("kamailio/tcp/closed")}
+    lines = []
+    lines.append("| server | transport | mode | rate req/s (median) | server CPU µs/req | req/s per server core (10⁶ ÷ CPU µs) | p50 µs | p99 µs | p99.9 µs | timeouts (all rounds) | answers vs calls.csv mix | rate ÷ reflector | rate ÷ Kamailio | others' CPU (cores) | rounds |")
+    lines.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|")
+    summary = {}
+    for k in keys:
+        g = groups[k]
+        r0 = g[0]
+        sbl = [r["sipblast"] for r in g]
+        rate = med([s.get("rate_answered") for s in sbl])
+        cpu = med([r.get("server_cpu_us_per_req") for r in g])
+        p50 = med([(s.get("latency_us") or {}).get("p50") for s in sbl])
+        p99 = med([(s.get("latency_us") or {}).get("p99") for s in sbl])
+        p999 = med([(s.get("latency_us") or {}).get("p999") for s in sbl])
+        tmo = sum(s.get("timeouts") or 0 for s in sbl)
+        drops = sum(s.get("target_rx_drops") or 0 for s in sbl)
+        codes, exp = {}, {}
+        for r in g:
+            for c, n in r["sipblast"].get("codes", {}).items():
+                codes[c] = codes.get(c, 0) + n
+            for c, n in (r.get("expected_codes") or {}).items():
+                exp[c] = exp.get(c, 0) + n
+        total = sum(codes.values()) or 1
+        mix = " ".join("%s:%.1f%%" % (c, 100.0 * n / total) for c, n in sorted(codes.items()))
+        if exp:
+            ok = set(codes) <= set(exp) and all(abs(codes.get(c, 0) - n) <= tmo for c, n in exp.items())
+            mix = ("ok " if ok else "DIFFERS ") + mix
+            if not ok:
+                mix += " (expected " + " ".join("%s:%d" % (c, n) for c, n in sorted(exp.items())) + ", got " + " ".join("%s:%d" % (c, n) for c, n in sorted(codes.items())) + ")"
+        else:
+            mix = "n/a (no routing) " + mix
+        closed = r0["mode"] == "closed"
+        div_r = rate / refl_udp if closed and rate and refl_udp else None
+        k_ref = kam.get(r0["transport"])
+        div_k = rate / k_ref if closed and rate and k_ref else None
+        tmo_s = fmt(tmo) + (" (server rx drops %s)" % fmt(drops) if drops else "")
+        other = med([r.get("other_cpu_cores") for r in g])
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |" % (
+            r0["server_label"], r0["transport"].upper(), r0["mode_label"], fmt(rate), fmt(cpu, 2),
+            fmt(1e6 / cpu) if cpu else "—", fmt(p50), fmt(p99), fmt(p999), tmo_s, mix,
+            fmt(div_r, 2) if div_r else "—", fmt(div_k, 2) if div_k else "—", fmt(other, 2), len(g)))
+        summary[k] = {"rate": rate, "cpu": cpu, "p99": p99, "p999": p999, "timeouts": tmo}
+    print("\n".join(lines))
+    print()
+    s = summary
+    def get(k, f):
+        return (s.get(k) or {}).get(f)
+    sb_u, sb_t = get("switchboard/udp/closed", "rate"), get("switchboard/tcp/closed", "rate")
+    gen = max((r["sipblast"].get("cpu_send_util_max") or 0) for r in recs)
+    if gen > 0.9:
+        print("Note: sipblast's sending thread reached %.0f%% of a core in some runs (see the"
+              " per-run lines): there the generator, not the server, limited the closed-loop"
+              " rate; compare CPU per request (req/s per server core) as well." % (100 * gen))
+    kc, sc = get("kamailio/udp/closed", "cpu"), get("switchboard/udp/closed", "cpu")
+    if kc and sc:
+        print("CPU per request, UDP closed loop: Kamailio / switchboard = %.1f" % (kc / sc))
+    kc, sc = get("kamailio/tcp/closed", "cpu"), get("switchboard/tcp/closed", "cpu")
+    if kc and sc:
+        print("CPU per request, TCP closed loop: Kamailio / switchboard = %.1f" % (kc / sc))
+    print()
+    print("Goals (issue #4):")
+    if sb_u and refl_udp:
+        print("- UDP closed loop >= 60%% of the reflector: %.0f%% -> %s"
+              % (100 * sb_u / refl_udp, "MET" if sb_u >= 0.6 * refl_udp else "NOT MET"))
+        rc, sc = get("reflector/udp/closed", "cpu"), get("switchboard/udp/closed", "cpu")
+        if rc and sc:
+            print("  (by CPU per request, i.e. capacity per core: %.0f%% of the reflector)" % (100 * rc / sc))
+    op99, otmo = get("switchboard/udp/open", "p99"), get("switchboard/udp/open", "timeouts")
+    if op99 is not None:
+        print("- open loop at the fixed rate: p99 %s us (< 1000), timeouts %d (0) -> %s"
+              % (fmt(op99), otmo, "MET" if op99 < 1000 and otmo == 0 else "NOT MET"))
+    if sb_u and sb_t:
+        print("- TCP >= half of UDP: %.0f%% -> %s" % (100 * sb_t / sb_u, "MET" if sb_t >= 0.5 * sb_u else "NOT MET"))
+    two = groups.get("switchboard2/udp/closed")
+    if two:
+        shares = []
+        for r in two:
+            th = r.get("server_threads", {})
+            w = [th.get("sip-udp-%d" % i, {}).get("cpu_s", 0) for i in (0, 1)]
+            shares.append((w, r["wall_s"]))
+        parts = ["round %d: sip-udp-0 %.2f s, sip-udp-1 %.2f s CPU of %.1f s" % (i + 1, w[0], w[1], wall)
+                 for i, (w, wall) in enumerate(shares)]
+        both = all(min(w) > 0.1 * max(sum(w), 1e-9) for w, _ in shares)
+        print("- two workers both loaded (each >= 10%% of the workers' CPU): %s -> %s"
+              % ("; ".join(parts), "MET" if both else "NOT MET"))
+
+cmd, args = sys.argv[1], sys.argv[2:]
+if cmd == "snap":
+    print(json.dumps(snap([int(a) for a in args])))
+elif cmd == "quiet":
+    quiet(float(args[0]))
+elif cmd == "freeport":
+    print(freeport())
+elif cmd == "record":
+    record(args)
+elif cmd == "table":
+    table(args)
+elif cmd == "mkcsv":
+    # sipblast reads every non-empty line after the first as a row: drop the '#' comment
+    with open(args[0]) as f, open(args[1], "w") as o:
+        for line in f:
+            if not line.startswith("#"):
+                o.write(line)
+else:
+    sys.exit("unknown command " + cmd)
+PYEOF
+py() { python3 -c "$PYTOOL" "$@"; }
+
+print_table() {   # $1 results dir
+    local dir="$1"
+    echo "## switchboard vs reflector vs Kamailio ($(date -u -r "$dir/results.jsonl" +%Y-%m-%dT%H:%MZ), $(grep -o 'rounds=[0-9]*' "$dir/machine.txt"))"
+    echo
+    sed 's/^/    /' "$dir/machine.txt"
+    echo
+    echo "Server on core 0, sipblast on core 1, loopback, calls.csv rows" \
+         "(10,000 users, 20,000 numbers, 100,000 contacts). Rates, CPU and latencies are" \
+         "medians over the rounds; CPU is the server's whole process tree per answered request."
+    echo
+    py table "$dir/results.jsonl"
+    echo
+    echo "Load average per round:"
+    sed 's/^/    /' "$dir/loadavg.txt"
+    echo
+    echo "Raw records: $dir/results.jsonl"
+}
+if [[ -n "$TABLE_ONLY" ]]; then
+    print_table "$(cd "$TABLE_ONLY" && pwd)"
+    exit 0
+fi
+
+# --- cleanup: every process started here is stopped on exit ---------------------
+PIDS=()            # switchboard / reflector / sipblast PIDs (direct children)
+KAM_PORT=""        # set while a Kamailio runs
+KAM_RUN_DIR=""
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    for p in "${PIDS[@]}"; do
+        if [[ -n "$p" ]] && kill -0 "$p" 2>/dev/null; then
+            kill -TERM "$p" 2>/dev/null || true
+        fi
+    done
+    if [[ -n "$KAM_PORT" ]]; then
+        PORT="$KAM_PORT" RUN_DIR="$KAM_RUN_DIR" "$ANCHOR_DIR/run_kamailio.sh" stop >/dev/null 2>&1 || true
+        [[ -n "$KAM_RUN_DIR" ]] && rm -rf "$KAM_RUN_DIR"
+    fi
+    sleep 0.3
+    for p in "${PIDS[@]}"; do
+        if [[ -n "$p" ]] && kill -0 "$p" 2>/dev/null; then kill -KILL "$p" 2>/dev/null || true; fi
+    done
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+forget_pid() {
+    local keep=() p
+    for p in "${PIDS[@]}"; do [[ "$p" == "$1" ]] || keep+=("$p"); done
+    PIDS=("${keep[@]+"${keep[@]}"}")
+}
+stop_pid() {    # stop one of our processes and wait for it
+    local p="$1"
+    kill -TERM "$p" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+    forget_pid "$p"
+}
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# --- build ----------------------------------------------------------------------
+mkdir -p "$OUT"
+log "building switchboard (release) and sipblast"
+cargo build --release --quiet --bin switchboard || die "cargo build --release failed"
+CARGO_TARGET_DIR="$ROOT/target/sipblast" cargo build --release --quiet --bins --examples \
+    --manifest-path "$SIPBLAST_DIR/Cargo.toml" || die "building sipblast failed"
+
+# --- data: the anchor's data set, generated once, converted ---------------------
+if [[ ! -f "$DATA/anchor/calls.csv" || ! -f "$DATA/anchor/dbtext/did_fwd" || ! -f "$DATA/anchor/routing.yaml" ]]; then
+    log "generating the anchor data set into $DATA/anchor"
+    python3 "$ANCHOR_DIR/gen_data.py" --out "$DATA/anchor" >&2
+fi
+CONVERTED="$DATA/switchboard.yaml"
+if [[ ! -f "$CONVERTED" || "$CONVERTED" -ot "$DATA/anchor/routing.yaml" || "$CONVERTED" -ot "$ROOT/bench/anchor_to_switchboard.py" ]]; then
+    python3 "$ROOT/bench/anchor_to_switchboard.py" "$DATA/anchor/routing.yaml" "$CONVERTED" >&2
+fi
+CALLS="$DATA/calls.sipblast.csv"
+if [[ ! -f "$CALLS" || "$CALLS" -ot "$DATA/anchor/calls.csv" ]]; then
+    py mkcsv "$DATA/anchor/calls.csv" "$CALLS"
+fi
+"$SWITCHBOARD" check "$CONVERTED" >"$OUT/check.txt" 2>&1 || { tail -20 "$OUT/check.txt" >&2; die "switchboard check failed"; }
+if grep -q ': error:' "$OUT/check.txt"; then die "switchboard check reported errors ($OUT/check.txt)"; fi
+log "$(tail -1 "$OUT/check.txt")"
+log "verifying switchboard against calls.csv (sample $VERIFY_SAMPLE, UDP and TCP)"
+python3 "$ROOT/bench/verify_calls.py" --server "$SWITCHBOARD" --routing "$CONVERTED" \
+    --calls "$DATA/anchor/calls.csv" --sample "$VERIFY_SAMPLE" --tcp \
+    --sipcheck "$ANCHOR_DIR/sipcheck.py" | tee "$OUT/verify.txt" >&2 \
+    || die "switchboard does not answer calls.csv as expected"
+
+# --- servers ----------------------------------------------------------------------
+SERVER_PID=""
+SERVER_PORT=""
+start_switchboard() {   # $1 workers, $2 cpu list
+    local workers="$1" cpus="$2" name="switchboard-w$1-r$ROUND"
+    taskset -c "$cpus" "$SWITCHBOARD" serve --routing "$CONVERTED" --listen 127.0.0.1:0 \
+        --workers "$workers" >"$OUT/$name.out" 2>"$OUT/$name.log" </dev/null &
+    SERVER_PID=$!
+    PIDS+=("$SERVER_PID")
+    SERVER_PORT=""
+    for _ in $(seq 1 300); do
+        if grep -q '^listening on tcp' "$OUT/$name.out" 2>/dev/null \
+            && grep -q '^listening on udp' "$OUT/$name.out" 2>/dev/null; then
+            SERVER_PORT="$(sed -n 's/^listening on udp 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$OUT/$name.out" | head -1)"
+            break
+        fi
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    [[ -n "$SERVER_PORT" ]] || { tail -20 "$OUT/$name.log" >&2; die "switchboard did not start"; }
+}
+start_reflector() {
+    SERVER_PORT="$(py freeport)"
+    taskset -c 0 "$REFLECTOR" "127.0.0.1:$SERVER_PORT" --duration $((DURATION * 3 + 30)) \
+        >"$OUT/reflector-r$ROUND.log" 2>&1 </dev/null &
+    SERVER_PID=$!
+    PIDS+=("$SERVER_PID")
+    python3 "$ANCHOR_DIR/sipcheck.py" --port "$SERVER_PORT" wait --max-wait 10 >/dev/null \
+        || die "reflector did not start"
+}
+start_kamailio() {
+    KAM_PORT="$(py freeport)"
+    KAM_RUN_DIR="$(mktemp -d "${TMPDIR:-/tmp}/bench-kamailio.XXXXXX")"
+    SERVER_PORT="$KAM_PORT"
+    # run_kamailio.sh under taskset: Kamailio and every process it forks stay on core 0
+    SERVER_PID="$(taskset -c 0 env DATA_DIR="$DATA/anchor" PORT="$KAM_PORT" CHILDREN=1 \
+        RUN_DIR="$KAM_RUN_DIR" KAMAILIO="$KAMAILIO" "$ANCHOR_DIR/run_kamailio.sh" start \
+        2>>"$OUT/kamailio-start.log")" || { tail -20 "$OUT/kamailio-start.log" >&2; die "Kamailio did not start"; }
+    tail -1 "$OUT/kamailio-start.log" >&2
+}
+stop_kamailio() {
+    cp "$KAM_RUN_DIR/kamailio.log" "$OUT/kamailio-r$ROUND.log" 2>/dev/null || true
+    PORT="$KAM_PORT" RUN_DIR="$KAM_RUN_DIR" "$ANCHOR_DIR/run_kamailio.sh" stop 2>>"$OUT/kamailio-start.log" || true
+    rm -rf "$KAM_RUN_DIR"
+    KAM_PORT=""
+    KAM_RUN_DIR=""
+}
+
+# --- one measured sipblast run ---------------------------------------------------
+# measure KEY SERVER_LABEL MODE_LABEL MIX(yes|no) PER_THREAD(yes|no) SIPBLAST_CPUS -- sipblast args
+measure() {
+    local key="$1" server_label="$2" mode_label="$3" mix="$4" per_thread="$5" cpus="$6"
+    shift 7
+    local server transport mode tag
+    IFS=/ read -r server transport mode <<<"$key"
+    tag="r$ROUND-${key//\//-}"
+    sleep 1
+    if [[ "$WAIT_QUIET" != 0 ]]; then log "waiting for a quiet machine: $(py quiet "$WAIT_QUIET")"; fi
+    log "round $ROUND: $server_label $transport $mode_label (load $(loadavg))"
+    py snap "$SERVER_PID" >"$OUT/$tag.before.json"
+    local rc=0
+    timeout -k 5 $((DURATION + 30)) taskset -c "$cpus" "$SIPBLAST" "127.0.0.1:$SERVER_PORT" \
+        -f "$CALLS" -d "$DURATION" "$@" >"$OUT/$tag.sipblast.json" 2>"$OUT/$tag.sipblast.err" &
+    local sp=$!
+    PIDS+=("$sp")
+    wait "$sp" || rc=$?
+    forget_pid "$sp"
+    py snap "$SERVER_PID" >"$OUT/$tag.after.json"
+    if [[ $rc -ne 0 && $rc -ne 3 ]] || [[ ! -s "$OUT/$tag.sipblast.json" ]]; then
+        cat "$OUT/$tag.sipblast.err" >&2
+        die "sipblast failed (exit $rc) for $key"
+    fi
+    local meta
+    meta="$(printf '{"round":%d,"key":"%s","server":"%s","transport":"%s","mode":"%s","server_label":"%s","mode_label":"%s","mix":%s,"per_thread":%s,"sipblast_args":"%s"}' \
+        "$ROUND" "$key" "$server" "$transport" "$mode" "$server_label" "$mode_label" \
+        "$([[ $mix == yes ]] && echo "\"$CALLS\"" || echo null)" \
+        "$([[ $per_thread == yes ]] && echo true || echo false)" "$*")"
+    py record "$meta" "$OUT/$tag.before.json" "$OUT/$tag.after.json" "$OUT/$tag.sipblast.json" >>"$RESULTS"
+    grep -v '^$' "$OUT/$tag.sipblast.err" | sed 's/^/       sipblast: /' >&2 || true
+}
+
+group_switchboard() {
+    start_switchboard 1 0
+    measure switchboard/udp/closed "switchboard (1 worker)" "closed -w $WINDOW" yes no 1 -- -w "$WINDOW"
+    measure switchboard/udp/open "switchboard (1 worker)" "open -r $OPEN_RATE" yes no 1 -- -r "$OPEN_RATE"
+    measure switchboard/tcp/closed "switchboard (1 worker)" "closed -w $WINDOW -s 4" yes no 1 -- -t tcp -s 4 -w "$WINDOW"
+    stop_pid "$SERVER_PID"
+}
+group_reflector() {
+    start_reflector
+    measure reflector/udp/closed "reflector (wire limit)" "closed -w $WINDOW" no no 1 -- -w "$WINDOW"
+    # The rig's own tail at the open-loop rate: what "p99 under 1 ms" can mean here.
+    measure reflector/udp/open "reflector (wire limit)" "open -r $OPEN_RATE" no no 1 -- -r "$OPEN_RATE"
+    stop_pid "$SERVER_PID"
+}
+group_kamailio() {
+    start_kamailio
+    if [[ "$ROUND" == 1 ]]; then
+        python3 "$ANCHOR_DIR/sipcheck.py" --port "$SERVER_PORT" verify "$DATA/anchor/calls.csv" --limit 1000 \
+            | tee -a "$OUT/verify.txt" | sed 's/^/    Kamailio /' >&2 || die "Kamailio does not answer calls.csv as expected"
+    fi
+    measure kamailio/udp/closed "Kamailio 5.6 (-n 1)" "closed -w $WINDOW" yes no 1 -- -w "$WINDOW"
+    measure kamailio/tcp/closed "Kamailio 5.6 (-n 1)" "closed -w $WINDOW -s 4" yes no 1 -- -t tcp -s 4 -w "$WINDOW"
+    stop_kamailio
+}
+group_switchboard2() {
+    start_switchboard 2 0,1
+    measure switchboard2/udp/closed "switchboard (2 workers, cores 0-1, shared with sipblast)" \
+        "closed -w $WINDOW -s 16" yes yes 0,1 -- -w "$WINDOW" -s 16
+    stop_pid "$SERVER_PID"
+}
+
+# --- rounds, alternating (the order rotates each round) --------------------------
+GROUPS_ORDER=(group_switchboard group_reflector group_kamailio group_switchboard2)
+{
+    echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), kernel $(uname -r)"
+    echo "switchboard $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'), $("$KAMAILIO" -v 2>/dev/null | head -1)"
+    echo "rounds=$ROUNDS duration=${DURATION}s window=$WINDOW open_rate=$OPEN_RATE wait_quiet=${WAIT_QUIET}s"
+} | tee "$OUT/machine.txt" >&2
+T0=$(date +%s)
+for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
+    echo "round $ROUND: load average before $(loadavg)" | tee -a "$OUT/loadavg.txt" >&2
+    n=${#GROUPS_ORDER[@]}
+    for ((i = 0; i < n; i++)); do
+        "${GROUPS_ORDER[$(((i + ROUND - 1) % n))]}"
+    done
+    echo "round $ROUND: load average after  $(loadavg)" | tee -a "$OUT/loadavg.txt" >&2
+done
+log "load runs took $(($(date +%s) - T0)) s"
+
+# --- the table ----------------------------------------------------------------------
+print_table "$OUT" | tee "$OUT/table.md"
