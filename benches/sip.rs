@@ -12,11 +12,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use switchboard::config::Loader;
-use switchboard::config::settings::Untrusted;
+use switchboard::config::settings::Settings;
 use switchboard::routing::{Region, RoutingTable};
 use switchboard::server::handler::{HandlerConfig, Outcome, Peer, handle};
 use switchboard::sip::{Framing, Request, Status, write_response};
-use switchboard::template::ContactTemplate;
 
 /// Counts every allocation made through the global allocator.
 struct Counting;
@@ -57,14 +56,11 @@ fn table() -> RoutingTable {
 }
 
 fn config() -> HandlerConfig {
-    HandlerConfig {
-        server_header: "switchboard/0.1.0".into(),
-        contact_template: ContactTemplate::parse("sip:{number}@{source_host};user=phone")
-            .expect("template"),
-        trust: vec!["10.0.0.0/8".parse().expect("net")],
-        untrusted: Untrusted::Drop,
-        rule_header: false,
-    }
+    HandlerConfig::from_settings(&Settings {
+        trust: vec!["10.0.0.0/8".parse().expect("network")],
+        ..Settings::default()
+    })
+    .expect("default settings are valid")
 }
 
 fn bench(c: &mut Criterion) {

@@ -17,11 +17,10 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use switchboard::config::Loader;
-use switchboard::config::settings::Untrusted;
+use switchboard::config::settings::Settings;
 use switchboard::routing::Region;
 use switchboard::server::handler::{HandlerConfig, Outcome, Peer, handle};
 use switchboard::sip::Framing;
-use switchboard::template::ContactTemplate;
 
 /// The same trunk INVITE as `benches/sip.rs`.
 const INVITE: &[u8] = include_bytes!("../benches/invite.sip");
@@ -33,13 +32,11 @@ fn main() -> anyhow::Result<()> {
         .load()
         .map_err(|r| anyhow::anyhow!("{r}"))?
         .table;
-    let config = HandlerConfig {
-        server_header: "switchboard/0.1.0".into(),
-        contact_template: ContactTemplate::parse("sip:{number}@{source_host};user=phone")?,
-        trust: vec!["10.0.0.0/8".parse()?],
-        untrusted: Untrusted::Drop,
-        rule_header: false,
-    };
+    let config = HandlerConfig::from_settings(&Settings {
+        trust: vec!["10.0.0.0/8".parse().expect("network")],
+        ..Settings::default()
+    })
+    .expect("default settings are valid");
     let peer = Peer {
         source: SocketAddr::from(([10, 0, 0, 9], 5060)),
         framing: Framing::Datagram,

@@ -7,11 +7,10 @@ use std::path::Path;
 
 use proptest::prelude::*;
 use switchboard::config::Loader;
-use switchboard::config::settings::Untrusted;
+use switchboard::config::settings::{Settings, Untrusted};
 use switchboard::routing::{Region, RoutingTable};
 use switchboard::server::handler::{HandlerConfig, Outcome, Peer, handle};
 use switchboard::sip::Framing;
-use switchboard::template::ContactTemplate;
 
 fn table() -> RoutingTable {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/routing.yaml");
@@ -22,13 +21,12 @@ fn table() -> RoutingTable {
 }
 
 fn config() -> HandlerConfig {
-    HandlerConfig {
-        server_header: "switchboard-test".into(),
-        contact_template: ContactTemplate::parse("sip:{number}@{source_host};user=phone").unwrap(),
-        trust: vec!["127.0.0.0/8".parse().unwrap()],
+    HandlerConfig::from_settings(&Settings {
+        trust: vec!["127.0.0.0/8".parse().expect("network")],
         untrusted: Untrusted::Reject,
-        rule_header: false,
-    }
+        ..Settings::default()
+    })
+    .expect("default settings are valid")
 }
 
 fn peer(framing: Framing) -> Peer {

@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use ipnet::IpNet;
 use tracing::debug;
 
-use crate::config::settings::Untrusted;
+use crate::config::settings::{Settings, SettingsError, Untrusted};
 use crate::routing::{Decision, RoutingTable, Spelling, Status as RouteStatus, Target};
 use crate::sip::text::write_ip;
 use crate::sip::uri::each_name_addr;
@@ -26,6 +26,19 @@ pub struct HandlerConfig {
     pub untrusted: Untrusted,
     /// Add `X-Switchboard-Rule` to routing answers.
     pub rule_header: bool,
+}
+
+impl HandlerConfig {
+    /// The handler's part of the server settings.
+    pub fn from_settings(settings: &Settings) -> Result<HandlerConfig, SettingsError> {
+        Ok(HandlerConfig {
+            server_header: settings.server_header.clone(),
+            contact_template: settings.template()?,
+            trust: settings.trust.clone(),
+            untrusted: settings.untrusted,
+            rule_header: settings.rule_header,
+        })
+    }
 }
 
 /// Why nothing was sent.

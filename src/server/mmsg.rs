@@ -65,15 +65,12 @@ impl Batches {
                 iov_base: self.receive[i * self.datagram_size..].as_mut_ptr().cast(),
                 iov_len: self.datagram_size,
             };
-            let header = &mut self.receive_headers[i];
-            header.msg_hdr.msg_name = (&raw mut self.sources[i]).cast();
-            header.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            header.msg_hdr.msg_iov = &raw mut self.receive_iov[i];
-            header.msg_hdr.msg_iovlen = 1;
-            header.msg_hdr.msg_control = std::ptr::null_mut();
-            header.msg_hdr.msg_controllen = 0;
-            header.msg_hdr.msg_flags = 0;
-            header.msg_len = 0;
+            point(
+                &mut self.receive_headers[i],
+                &mut self.sources[i],
+                size_of::<libc::sockaddr_storage>() as libc::socklen_t,
+                &mut self.receive_iov[i],
+            );
         }
         // SAFETY: the headers point at `BATCH` iovecs and address buffers
         // owned by `self`, each iovec at its own `datagram_size` slice of
@@ -121,15 +118,12 @@ impl Batches {
                 iov_base: bytes.as_ptr().cast_mut().cast(),
                 iov_len: bytes.len(),
             };
-            let header = &mut self.send_headers[i];
-            header.msg_hdr.msg_name = (&raw mut self.destinations[i]).cast();
-            header.msg_hdr.msg_namelen = name_len;
-            header.msg_hdr.msg_iov = &raw mut self.send_iov[i];
-            header.msg_hdr.msg_iovlen = 1;
-            header.msg_hdr.msg_control = std::ptr::null_mut();
-            header.msg_hdr.msg_controllen = 0;
-            header.msg_hdr.msg_flags = 0;
-            header.msg_len = 0;
+            point(
+                &mut self.send_headers[i],
+                &mut self.destinations[i],
+                name_len,
+                &mut self.send_iov[i],
+            );
         }
         let mut failures = 0;
         let mut next = 0;
@@ -155,6 +149,24 @@ impl Batches {
         }
         failures
     }
+}
+
+/// Points a message header at one address and one buffer, clearing what
+/// the kernel writes back.
+fn point(
+    header: &mut libc::mmsghdr,
+    address: &mut libc::sockaddr_storage,
+    address_len: libc::socklen_t,
+    iov: &mut libc::iovec,
+) {
+    header.msg_hdr.msg_name = (address as *mut libc::sockaddr_storage).cast();
+    header.msg_hdr.msg_namelen = address_len;
+    header.msg_hdr.msg_iov = iov;
+    header.msg_hdr.msg_iovlen = 1;
+    header.msg_hdr.msg_control = std::ptr::null_mut();
+    header.msg_hdr.msg_controllen = 0;
+    header.msg_hdr.msg_flags = 0;
+    header.msg_len = 0;
 }
 
 fn from_storage(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<SocketAddr> {

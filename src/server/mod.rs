@@ -113,13 +113,7 @@ impl Server {
 
     /// Serves until `shutdown` completes, then stops every listener.
     pub fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
-        let config = Arc::new(HandlerConfig {
-            server_header: self.settings.server_header.clone(),
-            contact_template: self.settings.template()?,
-            trust: self.settings.trust.clone(),
-            untrusted: self.settings.untrusted,
-            rule_header: self.settings.rule_header,
-        });
+        let config = Arc::new(HandlerConfig::from_settings(&self.settings)?);
         let workers = self.settings.workers.unwrap_or_else(default_workers).max(1);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(workers)
