@@ -334,3 +334,24 @@ fn in_a_directory_only_the_changed_file_is_parsed_again() {
         Some("+14155550444")
     );
 }
+
+#[test]
+fn an_emptied_directory_is_refused_and_the_last_good_data_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("account.yaml");
+    fs::write(&file, account("acme", "+18005550100", "+14155550001")).unwrap();
+    let hot = start(dir.path(), watching());
+    fs::remove_file(&file).unwrap();
+    let status = hot.wait_for(WAIT, |s| s.failures >= 1);
+    let report = status.last_error.expect("refused");
+    assert!(
+        report.to_string().contains("holds no routing files"),
+        "{report}"
+    );
+    assert_eq!(
+        target(&hot, "+18005550100").as_deref(),
+        Some("+14155550001")
+    );
+    // An empty directory cannot start a server either.
+    assert!(Loader::new(dir.path(), Region::us()).load().is_err());
+}

@@ -151,14 +151,27 @@ impl Loader {
     /// table. Fails with every error found.
     pub fn load(&mut self) -> Result<Loaded, Rejected> {
         let started = Instant::now();
-        let paths = list_files(&self.path).map_err(|e| {
+        let refuse = |message: String, fix: &str| {
             let file: Arc<Path> = Arc::from(self.path.as_path());
-            let message = format!("cannot read routing data: {e}");
-            let fix = "check that the path exists and names a YAML file or a directory of them";
             Rejected {
                 report: Report::new(vec![Diagnostic::error(&file, 0, message).fix(fix)]),
             }
+        };
+        let paths = list_files(&self.path).map_err(|e| {
+            refuse(
+                format!("cannot read routing data: {e}"),
+                "check that the path exists and names a YAML file or a directory of them",
+            )
         })?;
+        // An empty directory is far more likely a mount or export gone wrong
+        // than a CRM with no accounts: serving it would answer 404 to every
+        // call, so it is refused like any other bad data.
+        if paths.is_empty() {
+            return Err(refuse(
+                "the directory holds no routing files (*.yaml, *.yml)".to_owned(),
+                "check the mount or the export; to serve no accounts on purpose, use a file with `accounts: []`",
+            ));
+        }
         let (stale, fresh): (Vec<_>, Vec<_>) = paths
             .into_iter()
             .map(|path| {
