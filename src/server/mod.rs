@@ -72,7 +72,7 @@ impl Server {
             watch: true,
         };
         let (hot, warnings) = HotTable::start(Loader::new(routing, region), options)?;
-        let workers = settings.workers.unwrap_or_else(default_workers).max(1);
+        let workers = worker_count(&settings);
         let sockets = settings
             .listen
             .iter()
@@ -114,7 +114,7 @@ impl Server {
     /// Serves until `shutdown` completes, then stops every listener.
     pub fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
         let config = Arc::new(HandlerConfig::from_settings(&self.settings)?);
-        let workers = self.settings.workers.unwrap_or_else(default_workers).max(1);
+        let workers = self.worker_count(&settings);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(workers)
             .thread_name("sip-tcp")
@@ -163,8 +163,12 @@ impl Server {
     }
 }
 
-fn default_workers() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+/// Workers: the setting, else one per core this process may run on.
+fn worker_count(settings: &Settings) -> usize {
+    settings
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1)
 }
 
 /// Binds UDP (one socket per worker) and TCP on the same address. With
