@@ -114,7 +114,7 @@ impl Server {
     /// Serves until `shutdown` completes, then stops every listener.
     pub fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
         let config = Arc::new(HandlerConfig::from_settings(&self.settings)?);
-        let workers = self.worker_count(&settings);
+        let workers = worker_count(&self.settings);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(workers)
             .thread_name("sip-tcp")
