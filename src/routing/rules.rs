@@ -21,15 +21,15 @@ impl RoutingTable {
         let Ok(spelling) = Spelling::parse(dialed) else {
             return Decision::new(Status::NotFound, Rule::None, Reason::DialedNotANumber);
         };
-        let found = spelling
-            .candidates(self.default_region())
+        let candidates = spelling.candidates(self.default_region());
+        let found = candidates
             .iter()
             .find_map(|candidate| self.number(candidate).map(|hit| (candidate, hit)));
         let Some((dialed, (account, number))) = found else {
             let mut decision = Decision::new(Status::NotFound, Rule::None, Reason::UnknownNumber);
             // Name the reading a person most likely meant: the last one
             // (national, for a spelling without `+`).
-            decision.dialed = spelling.candidates(self.default_region()).iter().last();
+            decision.dialed = candidates.iter().last();
             return decision;
         };
         let mut decision = decide_in_account(account, number, caller);

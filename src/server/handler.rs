@@ -160,7 +160,7 @@ pub fn handle(
             Status::new(481, "Call/Transaction Does Not Exist"),
             |_| {},
         ),
-        Method::Invite if has_to_tag(&request) => answer.send(
+        Method::Invite if request.to_tag().is_some() => answer.send(
             out,
             Status::new(481, "Call/Transaction Does Not Exist"),
             |_| {},
@@ -296,10 +296,6 @@ fn caller<'r>(request: &Request<'r>, trusted: bool) -> Option<&'r [u8]> {
         let from = request.from_addr?;
         Uri::parse(from.uri)?.user
     })
-}
-
-fn has_to_tag(request: &Request<'_>) -> bool {
-    request.to_addr.and_then(|a| a.tag()).is_some()
 }
 
 fn is_trusted(trust: &[IpNet], ip: IpAddr) -> bool {

@@ -162,6 +162,16 @@ impl<'a> Request<'a> {
         &self.vias[..self.via_count]
     }
 
+    /// The To tag: present on requests inside a dialog.
+    pub fn to_tag(&self) -> Option<&'a [u8]> {
+        self.to_addr.and_then(|a| a.tag())
+    }
+
+    /// The From tag.
+    pub fn from_tag(&self) -> Option<&'a [u8]> {
+        self.from_addr.and_then(|a| a.tag())
+    }
+
     /// Every Require header value.
     pub fn requires(&self) -> &[&'a [u8]] {
         &self.requires[..self.require_count]

@@ -54,8 +54,7 @@ pub fn write_response(
     }
     if let Some(to) = request.to {
         header_start(out, b"To: ", to);
-        let has_tag = request.to_addr.and_then(|a| a.tag()).is_some();
-        if !has_tag {
+        if request.to_tag().is_none() {
             out.extend_from_slice(b";tag=");
             write_to_tag(out, request);
         }
@@ -110,7 +109,7 @@ fn write_to_tag(out: &mut Vec<u8>, request: &Request<'_>) {
     let mut hasher = FxHasher::default();
     for part in [
         request.call_id.unwrap_or_default(),
-        request.from_addr.and_then(|f| f.tag()).unwrap_or_default(),
+        request.from_tag().unwrap_or_default(),
         request.top_via.and_then(|v| v.branch).unwrap_or_default(),
         request.cseq.unwrap_or_default(),
     ] {
