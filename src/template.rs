@@ -48,19 +48,28 @@ pub struct Fill<'a> {
     pub source_host: &'a str,
 }
 
+/// Whether `text` starts with `sip:` or `sips:` (any case).
+pub fn has_sip_scheme(text: &str) -> bool {
+    let lower = text
+        .get(..5)
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    lower.starts_with("sip:") || lower.starts_with("sips:")
+}
+
+/// The first character that cannot appear in a Contact URI written between
+/// angle brackets: white space, controls, `<`, `>` or `"`.
+pub fn unfit_for_contact(text: &str) -> Option<char> {
+    text.chars()
+        .find(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"'))
+}
+
 impl ContactTemplate {
     pub fn parse(text: &str) -> Result<Self, TemplateError> {
-        let lower = text
-            .get(..5)
-            .map(str::to_ascii_lowercase)
-            .unwrap_or_default();
-        if !(lower.starts_with("sip:") || lower.starts_with("sips:")) {
+        if !has_sip_scheme(text) {
             return Err(TemplateError::NotSipUri);
         }
-        if let Some(c) = text
-            .chars()
-            .find(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"'))
-        {
+        if let Some(c) = unfit_for_contact(text) {
             return Err(TemplateError::BadCharacter(c));
         }
         let mut pieces = Vec::new();

@@ -13,6 +13,7 @@
 //! one account is most likely national.)
 
 use crate::routing::{E164, Region, Spelling, SpellingError, Target};
+use crate::template::{has_sip_scheme, unfit_for_contact};
 
 /// A number read from the data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,16 +117,11 @@ pub fn read_number(raw: &str, region: &Region, check: Check) -> Result<DataNumbe
 /// phone number.
 pub fn read_target(raw: &str, region: &Region) -> Result<(Target, bool), NotANumber> {
     let trimmed = raw.trim();
-    let lower = trimmed
-        .get(..5)
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
-    if lower.starts_with("sip:") || lower.starts_with("sips:") {
+    if has_sip_scheme(trimmed) {
         // A URI with a user part names a phone; the number inside it (if
         // any) is the carrier's business, so it is kept as written.
         let host = trimmed.split_once('@').map(|(_, host)| host).unwrap_or("");
-        let bad = |c: char| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"');
-        if host.is_empty() || trimmed.contains(bad) {
+        if host.is_empty() || unfit_for_contact(trimmed).is_some() {
             return Err(NotANumber::BadUri);
         }
         return Ok((Target::Uri(trimmed.into()), true));
