@@ -70,6 +70,10 @@ struct ServeArgs {
     /// Trusted peer network, repeatable; replaces the loopback default.
     #[arg(long, env = "SWITCHBOARD_TRUST", value_delimiter = ',')]
     trust: Vec<IpNet>,
+    /// Network exempt from flood limits (trunks, proxies, load
+    /// generators), repeatable; replaces the loopback default.
+    #[arg(long, env = "SWITCHBOARD_EXEMPT", value_delimiter = ',')]
+    exempt: Vec<IpNet>,
     /// Admin HTTP address (metrics and health).
     #[arg(long, env = "SWITCHBOARD_ADMIN")]
     admin: Option<SocketAddr>,
@@ -135,6 +139,9 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
     }
     if !args.trust.is_empty() {
         settings.trust = args.trust;
+    }
+    if !args.exempt.is_empty() {
+        settings.flood.exempt = args.exempt;
     }
     if args.admin.is_some() {
         settings.admin = args.admin;

@@ -34,6 +34,17 @@ pub enum Untrusted {
     Reject,
 }
 
+/// What to do with OPTIONS from peers outside the trust list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UntrustedOptions {
+    /// Silence: SIPVicious and its kind find servers with OPTIONS.
+    #[default]
+    Drop,
+    /// 200 OK, for a load balancer's health probe from outside the list.
+    Answer,
+}
+
 /// Every server setting, with its default.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -45,6 +56,7 @@ pub struct Settings {
     /// Peers allowed to ask for routes; replaces the loopback default.
     pub trust: Vec<IpNet>,
     pub untrusted: Untrusted,
+    pub untrusted_options: UntrustedOptions,
     /// Admin HTTP address (metrics, health); off when absent.
     pub admin: Option<SocketAddr>,
     /// Contact URI template for 302s; accounts may override it.
@@ -59,6 +71,78 @@ pub struct Settings {
     /// Add a header naming the rule that decided (reveals routing).
     pub rule_header: bool,
     pub reload: ReloadSettings,
+    pub flood: FloodSettings,
+    pub limits: LimitSettings,
+}
+
+/// Flood protection: a token bucket per source address (DESIGN §4).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FloodSettings {
+    /// Requests per second each source may send, sustained; 0 turns
+    /// flood protection off.
+    pub rate: u32,
+    /// Requests a source may send at once above the rate.
+    pub burst: u32,
+    /// Sources never limited: trunks, proxies, load generators.
+    pub exempt: Vec<IpNet>,
+    /// Most sources tracked at once; past it, new sources are dropped
+    /// until idle ones are evicted (spoofed floods stay bounded).
+    pub max_sources: usize,
+}
+
+impl Default for FloodSettings {
+    fn default() -> Self {
+        FloodSettings {
+            rate: 100,
+            burst: 200,
+            exempt: loopback(),
+            max_sources: 100_000,
+        }
+    }
+}
+
+/// Bounds on what a peer can make the server hold (DESIGN §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitSettings {
+    /// Largest message: bigger UDP datagrams are dropped, a TCP
+    /// connection sending one is closed.
+    pub max_message_bytes: usize,
+    /// Most header lines in a message (answered with 400 past it).
+    pub max_headers: usize,
+    /// Longest request line or header, folded lines included (400 past it).
+    pub max_header_bytes: usize,
+    /// Most TCP connections open at once.
+    pub tcp_max_connections: usize,
+    /// Most TCP connections open at once from one address.
+    pub tcp_max_connections_per_ip: usize,
+    /// A TCP connection with nothing to say for this long is closed.
+    pub tcp_idle_seconds: u64,
+    /// A TCP message must be complete this long after its first byte
+    /// (slowloris), in milliseconds.
+    pub tcp_message_ms: u64,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        LimitSettings {
+            max_message_bytes: 32 * 1024,
+            max_headers: crate::sip::request::MAX_HEADERS,
+            max_header_bytes: crate::sip::request::MAX_HEADER_BYTES,
+            tcp_max_connections: 4096,
+            tcp_max_connections_per_ip: 64,
+            tcp_idle_seconds: 120,
+            tcp_message_ms: 5000,
+        }
+    }
+}
+
+fn loopback() -> Vec<IpNet> {
+    vec![
+        "127.0.0.0/8".parse().expect("literal network"),
+        "::1/128".parse().expect("literal network"),
+    ]
 }
 
 /// How routing data changes are noticed.
@@ -85,11 +169,9 @@ impl Default for Settings {
         Settings {
             routing: None,
             listen: vec![SocketAddr::from(([0, 0, 0, 0], 5060))],
-            trust: vec![
-                "127.0.0.0/8".parse().expect("literal network"),
-                "::1/128".parse().expect("literal network"),
-            ],
+            trust: loopback(),
             untrusted: Untrusted::default(),
+            untrusted_options: UntrustedOptions::default(),
             admin: None,
             contact_template: DEFAULT_CONTACT_TEMPLATE.to_owned(),
             default_region: "US".to_owned(),
@@ -98,6 +180,8 @@ impl Default for Settings {
             server_header: concat!("switchboard/", env!("CARGO_PKG_VERSION")).to_owned(),
             rule_header: false,
             reload: ReloadSettings::default(),
+            flood: FloodSettings::default(),
+            limits: LimitSettings::default(),
         }
     }
 }
@@ -117,6 +201,8 @@ pub enum SettingsError {
     },
     #[error("default_region: {0}")]
     Region(#[from] UnknownRegion),
+    #[error("{0}")]
+    Limit(String),
     #[error("contact_template {template:?}: {source}")]
     Template {
         template: String,
@@ -150,6 +236,28 @@ impl Settings {
                 let message = e.without_snippet().to_string();
                 (line, message.lines().next().unwrap_or("").to_owned())
             })
+    }
+
+    /// Refuses limits that would stop the server from serving at all.
+    pub fn check_limits(&self) -> Result<(), SettingsError> {
+        let l = &self.limits;
+        let bad = |m: &str| Err(SettingsError::Limit(m.to_owned()));
+        if !(512..=65_535).contains(&l.max_message_bytes) {
+            return bad("limits.max_message_bytes: give 512 to 65535");
+        }
+        if l.max_headers < 8 || l.max_header_bytes < 64 {
+            return bad("limits: max_headers must be at least 8 and max_header_bytes at least 64");
+        }
+        if l.tcp_max_connections == 0 || l.tcp_max_connections_per_ip == 0 {
+            return bad("limits: TCP connection limits must be at least 1");
+        }
+        if l.tcp_idle_seconds == 0 || l.tcp_message_ms == 0 {
+            return bad("limits: tcp_idle_seconds and tcp_message_ms must be at least 1");
+        }
+        if self.flood.rate > 0 && self.flood.burst == 0 {
+            return bad("flood.burst must be at least 1 (or flood.rate 0 to turn it off)");
+        }
+        Ok(())
     }
 
     /// The default region, checked.

@@ -3,29 +3,36 @@
 //! DESIGN §3 as a stateless UAS (RFC 3261 §8.2): parse, decide, answer.
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
 
 use ipnet::IpNet;
 use tracing::debug;
 
-use crate::config::settings::{Settings, SettingsError, Untrusted};
+use super::flood::{FloodGuard, Verdict};
+use crate::config::settings::{Settings, SettingsError, Untrusted, UntrustedOptions};
 use crate::routing::{Decision, RoutingTable, Spelling, Status as RouteStatus, Target};
 use crate::sip::text::write_ip;
 use crate::sip::uri::each_name_addr;
-use crate::sip::{Framing, Method, Request, Scheme, Status, Uri, write_response};
+use crate::sip::{Framing, Method, ParseLimits, Request, Scheme, Status, Uri, write_response};
 use crate::template::{ContactTemplate, Placeholder};
 
 /// Methods this server answers (RFC 3261 §20.5).
 const ALLOW: &[u8] = b"Allow: INVITE, ACK, CANCEL, BYE, OPTIONS\r\n";
 
-/// What the handler needs besides the routing table, fixed at start-up.
-#[derive(Debug, Clone)]
+/// What the handler needs besides the routing table: settings fixed at
+/// start-up, and the flood guard's per-source buckets shared by every
+/// worker.
+#[derive(Debug)]
 pub struct HandlerConfig {
     pub server_header: String,
     pub contact_template: ContactTemplate,
     pub trust: Vec<IpNet>,
     pub untrusted: Untrusted,
+    pub untrusted_options: UntrustedOptions,
     /// Add `X-Switchboard-Rule` to routing answers.
     pub rule_header: bool,
+    pub parse_limits: ParseLimits,
+    pub flood: FloodGuard,
 }
 
 impl HandlerConfig {
@@ -36,7 +43,13 @@ impl HandlerConfig {
             contact_template: settings.template()?,
             trust: settings.trust.clone(),
             untrusted: settings.untrusted,
+            untrusted_options: settings.untrusted_options,
             rule_header: settings.rule_header,
+            parse_limits: ParseLimits {
+                max_headers: settings.limits.max_headers,
+                max_header_bytes: settings.limits.max_header_bytes,
+            },
+            flood: FloodGuard::new(&settings.flood),
         })
     }
 }
@@ -53,6 +66,8 @@ pub enum Silence {
     Cancel,
     /// From a peer outside the trust list, with `untrusted: drop`.
     Untrusted,
+    /// From a source over its flood limit, already told so.
+    Flooding,
 }
 
 /// The handler's verdict on one message.
@@ -82,7 +97,12 @@ pub fn handle(
     peer: Peer,
     out: &mut Vec<u8>,
 ) -> Outcome {
-    let Some(request) = Request::parse(message, peer.framing) else {
+    // Before parsing: a flood must cost as little as possible.
+    let verdict = config.flood.admit(peer.source.ip(), Instant::now());
+    if verdict == Verdict::Drop {
+        return Outcome::Silent(Silence::Flooding);
+    }
+    let Some(request) = Request::parse_within(message, peer.framing, config.parse_limits) else {
         return Outcome::Silent(Silence::NotARequest);
     };
     let Some(top_via) = request.top_via else {
@@ -99,12 +119,29 @@ pub fn handle(
         source: peer.source,
         to: top_via.response_address(peer.source),
     };
-    if !trusted {
+    // An OPTIONS answer reveals no routing: it may be let through.
+    let answerable_options =
+        request.method == Method::Options && config.untrusted_options == UntrustedOptions::Answer;
+    if !trusted && !answerable_options {
         return match (config.untrusted, request.method) {
             (_, Method::Cancel) => Outcome::Silent(Silence::Cancel),
-            (Untrusted::Drop, _) => Outcome::Silent(Silence::Untrusted),
+            (_, Method::Options) | (Untrusted::Drop, _) => Outcome::Silent(Silence::Untrusted),
+            (Untrusted::Reject, _) if verdict != Verdict::Admit => {
+                Outcome::Silent(Silence::Flooding)
+            }
             (Untrusted::Reject, _) => answer.send(out, Status::new(403, "Forbidden"), |_| {}),
         };
+    }
+    if let Verdict::Refuse { retry_after } = verdict {
+        if request.method == Method::Cancel {
+            return Outcome::Silent(Silence::Cancel);
+        }
+        debug!(source = %peer.source, "over the flood limit: 503, then silence");
+        return answer.send(out, Status::new(503, "Service Unavailable"), |o| {
+            o.extend_from_slice(b"Retry-After: ");
+            o.extend_from_slice(itoa::Buffer::new().format(retry_after).as_bytes());
+            o.extend_from_slice(b"\r\n");
+        });
     }
     if let Some(problem) = request.problem {
         debug!(source = %peer.source, ?problem, "malformed request");

@@ -3,8 +3,11 @@
 //! graceful shutdown. It reads as "receive bytes, parse, decide, answer":
 //! the deciding is `handler`'s, the rest is plumbing.
 
+mod connections;
+pub mod flood;
 pub mod handler;
 mod mmsg;
+mod supervise;
 mod tcp;
 mod udp;
 
@@ -21,7 +24,11 @@ use tracing::info;
 
 use crate::config::settings::{Settings, SettingsError};
 use crate::config::{HotTable, Loader, Rejected, ReloadOptions, Report};
+use connections::ConnectionLimits;
 use handler::HandlerConfig;
+
+/// How often idle flood buckets are evicted.
+const FLOOD_SWEEP_INTERVAL: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -64,6 +71,7 @@ impl Server {
         let routing = settings.routing.clone().ok_or(ServerError::NoRouting)?;
         let region = settings.region()?;
         settings.template()?;
+        settings.check_limits()?;
         let options = ReloadOptions {
             debounce: Duration::from_millis(settings.reload.debounce_ms),
             poll: (settings.reload.poll_seconds > 0)
@@ -132,22 +140,29 @@ impl Server {
                     socket,
                     Arc::clone(&config),
                     self.hot.reader(),
+                    self.settings.limits.max_message_bytes,
                     Arc::clone(&stop),
                 )?);
             }
             listeners.push(tcp);
         }
+        let limits = &self.settings.limits;
+        let shared = tcp::Shared {
+            config: Arc::clone(&config),
+            table: self.hot.reader(),
+            limits: tcp::StreamLimits::from_settings(limits),
+            connections: ConnectionLimits::new(
+                limits.tcp_max_connections,
+                limits.tcp_max_connections_per_ip,
+            ),
+        };
         runtime.block_on(async {
             for listener in listeners {
                 listener.set_nonblocking(true)?;
                 let listener = tokio::net::TcpListener::from_std(listener)?;
-                tokio::spawn(tcp::accept_loop(
-                    listener,
-                    Arc::clone(&config),
-                    self.hot.reader(),
-                    stopped.clone(),
-                ));
+                tokio::spawn(tcp::accept_loop(listener, shared.clone(), stopped.clone()));
             }
+            tokio::spawn(sweep_flood_buckets(Arc::clone(&config)));
             shutdown.await;
             Ok::<_, io::Error>(())
         })?;
@@ -160,6 +175,15 @@ impl Server {
         runtime.shutdown_timeout(Duration::from_secs(2));
         drop(self.hot);
         Ok(())
+    }
+}
+
+/// Evicts idle flood buckets now and then, so quiet sources cost nothing.
+async fn sweep_flood_buckets(config: Arc<HandlerConfig>) {
+    let mut every = tokio::time::interval(FLOOD_SWEEP_INTERVAL);
+    loop {
+        every.tick().await;
+        config.flood.sweep(std::time::Instant::now());
     }
 }
 

@@ -1,30 +1,65 @@
 //! SIP over TCP (RFC 3261 §18.3): messages framed by Content-Length,
 //! several per read or one over many reads, answered on the same
 //! connection; CRLF CRLF keep-alives answered with CRLF (RFC 5626 §3.5.1).
-//! Each connection's buffer is bounded by the largest message allowed.
+//!
+//! Bounded (DESIGN §4): connections in total and per address, each
+//! connection's buffer by the largest message allowed, the time a
+//! connection may sit idle, and the time one message may take to arrive
+//! once its first byte has (slowloris).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio::time::{Instant, timeout_at};
 use tracing::{debug, warn};
 
+use super::connections::{ConnectionLimits, Slot};
 use super::handler::{HandlerConfig, Outcome, Peer, handle};
+use super::supervise::contain;
 use crate::config::TableReader;
+use crate::config::settings::LimitSettings;
 use crate::sip::Framing;
 use crate::sip::framing::{self, Frame};
 
-/// The largest message accepted on a connection; more closes it.
-pub const MAX_MESSAGE: usize = 65_535;
+/// Per-connection bounds.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamLimits {
+    /// The largest message; more closes the connection.
+    pub max_message: usize,
+    /// Nothing received for this long closes the connection.
+    pub idle: Duration,
+    /// A message not complete this long after its first byte closes it.
+    pub message_deadline: Duration,
+}
+
+impl StreamLimits {
+    pub fn from_settings(limits: &LimitSettings) -> StreamLimits {
+        StreamLimits {
+            max_message: limits.max_message_bytes,
+            idle: Duration::from_secs(limits.tcp_idle_seconds),
+            message_deadline: Duration::from_millis(limits.tcp_message_ms),
+        }
+    }
+}
+
+/// Everything a connection shares with the others.
+#[derive(Clone)]
+pub struct Shared {
+    pub config: Arc<HandlerConfig>,
+    pub table: TableReader,
+    pub limits: StreamLimits,
+    pub connections: Arc<ConnectionLimits>,
+}
 
 /// Accepts connections until `shutdown` turns true.
 pub async fn accept_loop(
     listener: TcpListener,
-    config: Arc<HandlerConfig>,
-    table: TableReader,
+    shared: Shared,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -34,12 +69,21 @@ pub async fn accept_loop(
         };
         match accepted {
             Ok((stream, peer)) => {
+                let slot = match shared.connections.take(peer.ip()) {
+                    Ok(slot) => slot,
+                    Err(full) => {
+                        // Closed at once: the peer learns nothing else.
+                        let open = shared.connections.open();
+                        debug!(%peer, reason = %full, open, "TCP connection refused");
+                        continue;
+                    }
+                };
                 let _ = stream.set_nodelay(true);
                 let connection = Connection {
                     stream,
                     peer,
-                    config: Arc::clone(&config),
-                    table: table.clone(),
+                    shared: shared.clone(),
+                    _slot: slot,
                 };
                 tokio::spawn(connection.serve(shutdown.clone()));
             }
@@ -55,44 +99,74 @@ pub async fn accept_loop(
 struct Connection {
     stream: TcpStream,
     peer: SocketAddr,
-    config: Arc<HandlerConfig>,
-    table: TableReader,
+    shared: Shared,
+    /// Given back to the connection counts when the connection ends.
+    _slot: Slot,
 }
 
 impl Connection {
     async fn serve(mut self, mut shutdown: watch::Receiver<bool>) {
+        let limits = self.shared.limits;
         let mut buffer = BytesMut::with_capacity(4096);
         let mut response = Vec::with_capacity(2048);
+        // When the first byte of the message still incomplete in `buffer`
+        // arrived.
+        let mut partial_since: Option<Instant> = None;
         loop {
-            if let Err(reason) = self.answer_buffered(&mut buffer, &mut response).await {
-                debug!(peer = %self.peer, %reason, "closing TCP connection");
-                return;
+            let framed = match self.answer_buffered(&mut buffer, &mut response).await {
+                Ok(framed) => framed,
+                Err(reason) => {
+                    debug!(peer = %self.peer, %reason, "closing TCP connection");
+                    return;
+                }
+            };
+            if buffer.is_empty() {
+                partial_since = None;
+            } else if framed > 0 || partial_since.is_none() {
+                partial_since = Some(Instant::now());
             }
+            let (deadline, why) = match partial_since {
+                None => (Instant::now() + limits.idle, "idle"),
+                Some(since) => (
+                    since + limits.message_deadline,
+                    "message incomplete at its deadline",
+                ),
+            };
             let read = tokio::select! {
-                read = self.stream.read_buf(&mut buffer) => read,
+                read = timeout_at(deadline, self.stream.read_buf(&mut buffer)) => read,
                 _ = shutdown.changed() => return,
             };
             match read {
-                Ok(0) => return,
-                Ok(_) => {}
-                Err(e) => {
+                Ok(Ok(0)) => return,
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
                     debug!(peer = %self.peer, error = %e, "TCP read failed");
+                    return;
+                }
+                Err(_elapsed) => {
+                    debug!(peer = %self.peer, "closing TCP connection: {why}");
                     return;
                 }
             }
         }
     }
 
-    /// Answers every complete frame in `buffer`, leaving a partial one.
+    /// Answers every complete frame in `buffer`, leaving a partial one;
+    /// how many frames it took.
     async fn answer_buffered(
         &mut self,
         buffer: &mut BytesMut,
         response: &mut Vec<u8>,
-    ) -> Result<(), String> {
+    ) -> Result<usize, String> {
+        let mut framed = 0;
         loop {
-            let frame = framing::check(buffer, MAX_MESSAGE).map_err(|e| e.to_string())?;
+            let frame = framing::check(buffer, self.shared.limits.max_message)
+                .map_err(|e| e.to_string())?;
+            if frame.is_some() {
+                framed += 1;
+            }
             match frame {
-                None => return Ok(()),
+                None => return Ok(framed),
                 Some(Frame::Skip(n)) => buffer.advance(n),
                 Some(Frame::Ping(n)) => {
                     buffer.advance(n);
@@ -104,9 +178,17 @@ impl Connection {
                         source: self.peer,
                         framing: Framing::Stream,
                     };
-                    let outcome =
-                        handle(&self.config, &self.table.load(), &message, peer, response);
-                    if let Outcome::Reply { .. } = outcome {
+                    let shared = &self.shared;
+                    let outcome = contain("a TCP request", || {
+                        handle(
+                            &shared.config,
+                            &shared.table.load(),
+                            &message,
+                            peer,
+                            response,
+                        )
+                    });
+                    if let Some(Outcome::Reply { .. }) = outcome {
                         let bytes = std::mem::take(response);
                         let written = self.write(&bytes).await;
                         *response = bytes;

@@ -19,12 +19,14 @@ use tracing::{debug, warn};
 
 use super::handler::{HandlerConfig, Outcome, Peer, handle};
 use super::mmsg::{BATCH, Batches};
+use super::supervise::{contain, restart_on_panic};
 use crate::config::TableReader;
 use crate::sip::Framing;
 
 /// Receive buffer per socket, as Kamailio's anchor uses.
 const RECEIVE_BUFFER: usize = 4 * 1024 * 1024;
-/// The largest datagram read; larger ones arrive truncated and fail to parse.
+/// The largest datagram read, so that any over the message limit is seen
+/// whole and dropped.
 const MAX_DATAGRAM: usize = 65_535;
 /// How often a blocked worker looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(200);
@@ -45,20 +47,31 @@ pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
     Ok(socket.into())
 }
 
-/// Starts a worker thread answering on `socket` until `stop` is set.
+/// Starts a worker thread answering on `socket` until `stop` is set;
+/// datagrams over `max_message` bytes are dropped unread.
 pub fn spawn_worker(
     name: String,
     socket: UdpSocket,
     config: Arc<HandlerConfig>,
     table: TableReader,
+    max_message: usize,
     stop: Arc<AtomicBool>,
 ) -> io::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name(name)
-        .spawn(move || serve(&socket, &config, &table, &stop))
+    let thread = name.clone();
+    std::thread::Builder::new().name(thread).spawn(move || {
+        restart_on_panic(&name, || {
+            serve(&socket, &config, &table, max_message, &stop)
+        })
+    })
 }
 
-fn serve(socket: &UdpSocket, config: &HandlerConfig, table: &TableReader, stop: &AtomicBool) {
+fn serve(
+    socket: &UdpSocket,
+    config: &HandlerConfig,
+    table: &TableReader,
+    max_message: usize,
+    stop: &AtomicBool,
+) {
     let mut batches = Batches::new(MAX_DATAGRAM);
     let mut responses: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(2048)).collect();
     let mut replies: Vec<(SocketAddr, usize)> = Vec::with_capacity(BATCH);
@@ -89,17 +102,18 @@ fn serve(socket: &UdpSocket, config: &HandlerConfig, table: &TableReader, stop: 
             let Some(source) = datagram.source else {
                 continue;
             };
-            if datagram.truncated {
-                debug!(%source, "dropped a datagram larger than {MAX_DATAGRAM} bytes");
+            if datagram.truncated || datagram.bytes.len() > max_message {
+                debug!(%source, "dropped a datagram larger than {max_message} bytes");
                 continue;
             }
             let peer = Peer {
                 source,
                 framing: Framing::Datagram,
             };
-            if let Outcome::Reply { to, .. } =
+            let outcome = contain("a UDP request", || {
                 handle(config, &table, datagram.bytes, peer, response)
-            {
+            });
+            if let Some(Outcome::Reply { to, .. }) = outcome {
                 replies.push((to, i));
             }
         }

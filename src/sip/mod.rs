@@ -13,7 +13,7 @@ pub mod via;
 
 pub use framing::{Frame, FrameError};
 pub use method::Method;
-pub use request::{Framing, Problem, Request};
+pub use request::{Framing, ParseLimits, Problem, Request};
 pub use response::{Status, write_response};
 pub use uri::{NameAddr, Scheme, Uri};
 pub use via::TopVia;

@@ -15,10 +15,31 @@ use super::via::TopVia;
 
 /// Most Via header lines kept (each may hold several values).
 pub const MAX_VIA_LINES: usize = 32;
-/// Most header lines in one request.
+/// Most header lines in one request, by default.
 pub const MAX_HEADERS: usize = 128;
+/// Longest request line or header (continuation lines included), by default.
+pub const MAX_HEADER_BYTES: usize = 8192;
 /// Most Require header lines read.
 const MAX_REQUIRE_LINES: usize = 4;
+
+/// Bounds on what one request may hold (DESIGN §4). Past them the request
+/// is still read far enough to answer `400`, never further.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParseLimits {
+    /// Most header lines (a folded header counts once).
+    pub max_headers: usize,
+    /// Longest request line or header, continuation lines included.
+    pub max_header_bytes: usize,
+}
+
+impl Default for ParseLimits {
+    fn default() -> Self {
+        ParseLimits {
+            max_headers: MAX_HEADERS,
+            max_header_bytes: MAX_HEADER_BYTES,
+        }
+    }
+}
 
 /// How the message was delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +62,7 @@ pub enum Problem {
     UnsupportedVersion,
     BadHeaderLine,
     TooManyHeaders,
+    HeaderTooLong,
     TooManyVias,
     BadVia,
     MissingFrom,
@@ -81,6 +103,7 @@ impl Problem {
             Problem::UnsupportedVersion => "Version Not Supported",
             Problem::BadHeaderLine => "Malformed Header Line",
             Problem::TooManyHeaders => "Too Many Headers",
+            Problem::HeaderTooLong => "Header Too Long",
             Problem::TooManyVias => "Too Many Via Headers",
             Problem::BadVia => "Malformed Via",
             Problem::MissingFrom => "Missing From",
@@ -181,10 +204,20 @@ impl<'a> Request<'a> {
         self.problem.get_or_insert(problem);
     }
 
+    /// Parses one request within the default limits.
+    pub fn parse(buf: &'a [u8], framing: Framing) -> Option<Request<'a>> {
+        Request::parse_within(buf, framing, ParseLimits::default())
+    }
+
     /// Parses one request. Always returns what it could read; check
     /// `top_via` (none: drop) and `problem` (some: answer 400/505).
     /// `None` when the bytes are a response or not a request line at all.
-    pub fn parse(buf: &'a [u8], framing: Framing) -> Option<Request<'a>> {
+    /// A header past `limits` is skipped and noted as the problem.
+    pub fn parse_within(
+        buf: &'a [u8],
+        framing: Framing,
+        limits: ParseLimits,
+    ) -> Option<Request<'a>> {
         let mut request = Request::empty();
         // §7.5: CRLFs before the start line are ignored.
         let start = buf.iter().position(|&b| b != b'\r' && b != b'\n')?;
@@ -192,6 +225,9 @@ impl<'a> Request<'a> {
         let (line, mut pos) = next_line(buf, 0)?;
         if line.starts_with(b"SIP/") {
             return None; // a response: not ours to answer
+        }
+        if line.len() > limits.max_header_bytes {
+            request.note(Problem::HeaderTooLong);
         }
         request.read_request_line(line);
         let mut header_count = 0usize;
@@ -201,17 +237,13 @@ impl<'a> Request<'a> {
         let body_start = loop {
             let Some((line, next)) = next_line(buf, pos) else {
                 // No blank line: the headers run to the end of the bytes.
-                if let Some((name, from, to)) = pending.take() {
-                    request.read_header(name, trim(&buf[from..to]));
-                }
+                request.finish_header(pending.take(), buf, limits);
                 break buf.len();
             };
             let line_start = pos;
             pos = next;
             if line.is_empty() {
-                if let Some((name, from, to)) = pending.take() {
-                    request.read_header(name, trim(&buf[from..to]));
-                }
+                request.finish_header(pending.take(), buf, limits);
                 break next;
             }
             if line[0] == b' ' || line[0] == b'\t' {
@@ -221,11 +253,9 @@ impl<'a> Request<'a> {
                 }
                 continue;
             }
-            if let Some((name, from, to)) = pending.take() {
-                request.read_header(name, trim(&buf[from..to]));
-            }
+            request.finish_header(pending.take(), buf, limits);
             header_count += 1;
-            if header_count > MAX_HEADERS {
+            if header_count > limits.max_headers {
                 request.note(Problem::TooManyHeaders);
                 continue;
             }
@@ -244,6 +274,24 @@ impl<'a> Request<'a> {
         request.read_body(&buf[body_start.min(buf.len())..], framing);
         request.check_required();
         Some(request)
+    }
+
+    /// Reads a header whose last continuation line has been seen, unless
+    /// it is longer than allowed. `header` is its name and value span.
+    fn finish_header(
+        &mut self,
+        header: Option<(&'a [u8], usize, usize)>,
+        buf: &'a [u8],
+        limits: ParseLimits,
+    ) {
+        let Some((name, from, to)) = header else {
+            return;
+        };
+        if to - from + name.len() > limits.max_header_bytes {
+            self.note(Problem::HeaderTooLong);
+            return;
+        }
+        self.read_header(name, trim(&buf[from..to]));
     }
 
     fn read_request_line(&mut self, line: &'a [u8]) {
@@ -479,6 +527,42 @@ mod tests {
             problem(&with("INVITE <x> SIP/7.0", VIA)),
             Some(Problem::UnsupportedVersion)
         );
+    }
+
+    #[test]
+    fn headers_past_the_limits_are_skipped_and_named() {
+        let limits = ParseLimits {
+            max_headers: 8,
+            max_header_bytes: 64,
+        };
+        let parse = |message: &str| {
+            let message = message.replace('\n', "\r\n");
+            let request = Request::parse_within(message.as_bytes(), Framing::Datagram, limits)
+                .expect("a request");
+            (request.top_via.is_some(), request.problem)
+        };
+        let base = with("INVITE sip:a@b SIP/2.0", VIA);
+        assert_eq!(parse(&base), (true, None));
+        let long = base.replace("Call-ID: x", &format!("Call-ID: {}", "x".repeat(60)));
+        assert_eq!(parse(&long), (true, Some(Problem::HeaderTooLong)));
+        // Folding counts: a header is as long as all its lines.
+        let folded = base.replace("Call-ID: x", &format!("Call-ID: x\n {}", "y".repeat(60)));
+        assert_eq!(parse(&folded), (true, Some(Problem::HeaderTooLong)));
+        let uri = format!("INVITE sip:{}@b SIP/2.0", "1".repeat(60));
+        assert_eq!(
+            parse(&with(&uri, VIA)),
+            (true, Some(Problem::HeaderTooLong))
+        );
+        // Five headers in `base`, four more: nine.
+        let many = base.replace("\n\n", &format!("{}\n\n", "\nX-A: 1".repeat(4)));
+        assert_eq!(parse(&many), (true, Some(Problem::TooManyHeaders)));
+        // The default limits take all of these.
+        let default = |m: &str| {
+            let m = m.replace('\n', "\r\n");
+            Request::parse(m.as_bytes(), Framing::Datagram).and_then(|r| r.problem)
+        };
+        assert_eq!(default(&long), None);
+        assert_eq!(default(&many), None);
     }
 
     #[test]
