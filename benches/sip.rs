@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use switchboard::config::Loader;
-use switchboard::config::settings::Settings;
+use switchboard::config::settings::{FloodSettings, Settings};
 use switchboard::routing::{Region, RoutingTable};
 use switchboard::server::handler::{HandlerConfig, Outcome, Peer, handle};
 use switchboard::sip::{Framing, Request, Status, write_response};
@@ -58,6 +58,11 @@ fn table() -> RoutingTable {
 fn config() -> HandlerConfig {
     HandlerConfig::from_settings(&Settings {
         trust: vec!["10.0.0.0/8".parse().expect("network")],
+        // A trunk: trusted and exempt from flood limits, as deployed.
+        flood: FloodSettings {
+            exempt: vec!["10.0.0.0/8".parse().expect("network")],
+            ..FloodSettings::default()
+        },
         ..Settings::default()
     })
     .expect("default settings are valid")

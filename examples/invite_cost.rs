@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use switchboard::config::Loader;
-use switchboard::config::settings::Settings;
+use switchboard::config::settings::{FloodSettings, Settings};
 use switchboard::routing::Region;
 use switchboard::server::handler::{HandlerConfig, Outcome, Peer, handle};
 use switchboard::sip::Framing;
@@ -34,6 +34,11 @@ fn main() -> anyhow::Result<()> {
         .table;
     let config = HandlerConfig::from_settings(&Settings {
         trust: vec!["10.0.0.0/8".parse().expect("network")],
+        // A trunk: trusted and exempt from flood limits, as deployed.
+        flood: FloodSettings {
+            exempt: vec!["10.0.0.0/8".parse().expect("network")],
+            ..FloodSettings::default()
+        },
         ..Settings::default()
     })
     .expect("default settings are valid");
