@@ -355,3 +355,66 @@ fn an_emptied_directory_is_refused_and_the_last_good_data_serves() {
     // An empty directory cannot start a server either.
     assert!(Loader::new(dir.path(), Region::us()).load().is_err());
 }
+
+/// The classic YAML bombs, each written over the serving file: refused
+/// within the parser's budget with a report that says why, the last good
+/// table serving throughout.
+#[test]
+fn hostile_files_are_refused_within_budget_and_the_last_good_table_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("routing.yaml");
+    fs::write(&file, account("acme", "+18005550100", "+14155550001")).unwrap();
+    let hot = start(&file, watching());
+
+    // A billion laughs: nine levels of nine aliases each.
+    let mut laughs = String::from("accounts:\n  - &a0 [\"lol\"]\n");
+    for level in 1..10 {
+        let refs = vec![format!("*a{}", level - 1); 9].join(", ");
+        laughs.push_str(&format!("  - &a{level} [{refs}]\n"));
+    }
+    // Ten thousand levels of nesting.
+    let deep = format!("accounts: {}{}\n", "[".repeat(10_000), "]".repeat(10_000));
+    let hostile: [(&str, Box<dyn Fn(&Path)>, &str); 3] = [
+        (
+            "alias bomb",
+            Box::new(move |p| fs::write(p, &laughs).unwrap()),
+            "aliases",
+        ),
+        (
+            "deep nesting",
+            Box::new(move |p| fs::write(p, &deep).unwrap()),
+            "recursion limit",
+        ),
+        (
+            "a 10 GB file (sparse: nothing to read)",
+            Box::new(|p| {
+                let f = fs::File::create(p).unwrap();
+                f.set_len(10 << 30).unwrap();
+            }),
+            "over the limit",
+        ),
+    ];
+    for (n, (what, write, says)) in hostile.iter().enumerate() {
+        let next = dir.path().join(".next");
+        write(&next);
+        fs::rename(&next, &file).unwrap();
+        let status = hot.wait_for(WAIT, |s| s.failures > n as u64);
+        assert_eq!(status.failures, n as u64 + 1, "{what}: {status:?}");
+        let report = status.last_error.expect("the failure is kept").to_string();
+        assert!(
+            report.to_lowercase().contains(says),
+            "{what}: the report should say {says:?}: {report}"
+        );
+        assert_eq!(
+            target(&hot, "+18005550100").as_deref(),
+            Some("+14155550001"),
+            "{what}"
+        );
+    }
+    fs::write(&file, account("acme", "+18005550100", "+14155550002")).unwrap();
+    hot.wait_for(WAIT, reloaded(1));
+    assert_eq!(
+        target(&hot, "+18005550100").as_deref(),
+        Some("+14155550002")
+    );
+}

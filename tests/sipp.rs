@@ -18,7 +18,7 @@ use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Server, example_data, project_path};
+use common::{Server, UdpClient, example_data, header, invite, project_path, status};
 use switchboard::config::Loader;
 use switchboard::routing::Region;
 
@@ -568,4 +568,92 @@ fn load_run_udp() {
         },
     );
     outcome.assert_all_succeeded(calls);
+}
+
+/// One version of the example data: the same answers for every row of
+/// calls.csv, plus a number whose forwarding target names the version.
+fn versioned_data(base: &str, version: u32) -> String {
+    const BOB: &str = "      - number: \"+18005550144\"        # bob (no phone: 480)\n";
+    assert!(
+        base.contains(BOB),
+        "the example data changed: update this test"
+    );
+    base.replace(
+        BOB,
+        &format!(
+            "{BOB}      - number: \"+18005550999\"\n        forward_to: \"+1415555{version:04}\"\n"
+        ),
+    )
+}
+
+/// 50 reloads while SIPp makes calls at a steady rate: not one call fails
+/// (SIPp checks every status and Contact), and every reload is seen
+/// serving before the next is written.
+#[test]
+fn reloads_under_load_lose_no_call() {
+    const RELOADS: u32 = 50;
+    let rows = calls_csv().len();
+    let calls = rows * 140;
+    let base = fs::read_to_string(example_data()).expect("example data");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let data = dir.path().join("routing.yaml");
+    fs::write(&data, versioned_data(&base, 0)).expect("write data");
+    let settings = dir.path().join("switchboard.yaml");
+    fs::write(&settings, "reload:\n  debounce_ms: 20\n").expect("write settings");
+    let server = Server::start_with(&[
+        "--routing",
+        &data.display().to_string(),
+        "--config",
+        &settings.display().to_string(),
+    ]);
+    let (outcome, sipp_done, reloads_done) = std::thread::scope(|scope| {
+        let reloader = scope.spawn(|| {
+            let probe = UdpClient::new();
+            // Let SIPp get going first.
+            std::thread::sleep(Duration::from_millis(500));
+            for version in 1..=RELOADS {
+                let next = dir.path().join(".routing.yaml.next");
+                fs::write(&next, versioned_data(&base, version)).expect("write data");
+                fs::rename(&next, &data).expect("replace the data");
+                let expected = format!("+1415555{version:04}");
+                let deadline = Instant::now() + Duration::from_secs(10);
+                loop {
+                    let message = invite("+18005550999", "+12125550100", "probe", probe.port());
+                    let answer = probe.exchange(server.udp, &message);
+                    if status(&answer) == 302
+                        && header(&answer, "Contact").is_some_and(|c| c.contains(&expected))
+                    {
+                        break;
+                    }
+                    assert!(Instant::now() < deadline, "reload {version} not serving");
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                std::thread::sleep(Duration::from_millis(60));
+            }
+            Instant::now()
+        });
+        let outcome = run_sipp(
+            &server,
+            &Run {
+                scenario: "uac_redirect.xml",
+                injection: Some(&calls_csv_path()),
+                calls,
+                rate: 250,
+                transport: Transport::Udp,
+                extra: &["-buff_size", "4194304"],
+            },
+        );
+        let sipp_done = Instant::now();
+        (outcome, sipp_done, reloader.join().expect("the reloads"))
+    });
+    outcome.assert_all_succeeded(calls);
+    assert!(
+        reloads_done < sipp_done,
+        "the {RELOADS} reloads outlasted the SIPp run: make the run longer"
+    );
+    eprintln!(
+        "{RELOADS} reloads during {calls} SIPp calls at 250/s: {} successful, {} failed",
+        outcome.count("SuccessfulCall(C)"),
+        outcome.count("FailedCall(C)")
+    );
 }

@@ -4,6 +4,7 @@
 //! export has no use for them, and they are how YAML bombs work),
 //! duplicate keys rejected, and budgets sized for a million-contact file.
 
+use serde_saphyr::budget::BudgetBreach;
 use serde_saphyr::options::{DuplicateKeyPolicy, MergeKeyPolicy};
 use serde_saphyr::{Budget, Options};
 
@@ -47,8 +48,40 @@ pub fn parse_routing_file(text: &str, limits: &YamlLimits) -> Result<RoutingFile
             .location()
             .map(|l| u32::try_from(l.line()).unwrap_or(u32::MAX))
             .unwrap_or(0),
-        message: first_line(&e.without_snippet().to_string()),
+        message: match e.without_snippet() {
+            serde_saphyr::Error::Budget { breach, .. } => budget_message(breach, limits),
+            other => first_line(&other.to_string()),
+        },
     })
+}
+
+/// What a breached budget means for whoever wrote the file.
+fn budget_message(breach: &BudgetBreach, limits: &YamlLimits) -> String {
+    match breach {
+        BudgetBreach::Aliases { .. }
+        | BudgetBreach::Anchors { .. }
+        | BudgetBreach::AliasAnchorRatio { .. }
+        | BudgetBreach::MergeKeys { .. } => {
+            "YAML anchors, aliases and merge keys (&, *, <<) are not accepted: write each value out"
+                .to_owned()
+        }
+        BudgetBreach::Depth { .. } => format!(
+            "nested deeper than the limit of {} levels (routing data needs 6)",
+            limits.max_depth
+        ),
+        BudgetBreach::Nodes { .. } | BudgetBreach::Events { .. } => format!(
+            "more than the limit of {} YAML values in one file: split it, one account per file",
+            limits.max_nodes
+        ),
+        BudgetBreach::Documents { .. } => {
+            "more than one YAML document (---): give one per file".to_owned()
+        }
+        BudgetBreach::ScalarBytes { .. } | BudgetBreach::InputBytes { .. } => format!(
+            "over the limit of {} bytes: split it, one account per file",
+            limits.max_file_bytes
+        ),
+        other => format!("over a parser budget ({other:?})"),
+    }
 }
 
 fn options(limits: &YamlLimits) -> Options {
@@ -114,8 +147,10 @@ mod tests {
 
     #[test]
     fn aliases_and_merge_keys_are_refused() {
-        let bomb = "a: &a [x, x]\nb: &b [*a, *a]\naccounts: []\n";
-        assert!(parse_routing_file(bomb, &YamlLimits::default()).is_err());
+        let bomb = "accounts:\n  - &a [x, x]\n  - &b [*a, *a]\n";
+        let e = err(bomb);
+        assert_eq!(e.line, 2, "{e:?}");
+        assert!(e.message.contains("aliases"), "{e:?}");
         let merge = "accounts:\n  - &base\n    id: a\n  - <<: *base\n    id: b\n";
         assert!(parse_routing_file(merge, &YamlLimits::default()).is_err());
     }
@@ -123,7 +158,8 @@ mod tests {
     #[test]
     fn deep_nesting_is_refused() {
         let deep = format!("accounts: {}{}", "[".repeat(100), "]".repeat(100));
-        assert!(parse_routing_file(&deep, &YamlLimits::default()).is_err());
+        // Refused at the first level the schema has no room for.
+        assert_eq!(err(&deep).line, 1);
     }
 
     #[test]
