@@ -374,7 +374,8 @@ fn hostile_files_are_refused_within_budget_and_the_last_good_table_serves() {
     }
     // Ten thousand levels of nesting.
     let deep = format!("accounts: {}{}\n", "[".repeat(10_000), "]".repeat(10_000));
-    let hostile: [(&str, Box<dyn Fn(&Path)>, &str); 3] = [
+    type Writer = Box<dyn Fn(&Path)>;
+    let hostile: [(&str, Writer, &str); 3] = [
         (
             "alias bomb",
             Box::new(move |p| fs::write(p, &laughs).unwrap()),
