@@ -120,6 +120,22 @@ fn bench(c: &mut Criterion) {
     c.bench_function("invite_to_302", |b| {
         b.iter(|| black_box(handle(&config, &table, black_box(INVITE), peer, &mut out)))
     });
+    // The same from a peer that is not exempt: one token bucket per
+    // request (a rate so high that every request is admitted).
+    let limited = HandlerConfig::from_settings(&Settings {
+        trust: vec!["10.0.0.0/8".parse().expect("network")],
+        flood: FloodSettings {
+            rate: u32::MAX,
+            burst: u32::MAX,
+            exempt: Vec::new(),
+            ..FloodSettings::default()
+        },
+        ..Settings::default()
+    })
+    .expect("valid settings");
+    c.bench_function("invite_to_302_flood_guarded", |b| {
+        b.iter(|| black_box(handle(&limited, &table, black_box(INVITE), peer, &mut out)))
+    });
 }
 
 criterion_group!(benches, bench);

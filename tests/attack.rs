@@ -530,3 +530,61 @@ fn random_and_mutated_datagrams_leave_the_server_answering_with_flat_memory() {
         Some("<sip:+14155550101@127.0.0.1;user=phone>")
     );
 }
+
+/// `call` padded with `X-Pad` headers to `size` bytes.
+fn padded_call(call_id: &str, port: u16, size: usize, header_bytes: usize) -> Vec<u8> {
+    let mut text = String::from_utf8(call(call_id, port)).unwrap();
+    let mut pad = String::new();
+    while text.len() + pad.len() < size {
+        let room = size - text.len() - pad.len();
+        let value = header_bytes.min(room.saturating_sub(9)).max(1);
+        pad.push_str(&format!("X-Pad: {}\r\n", "p".repeat(value)));
+    }
+    text.insert_str(text.find("Content-Length").unwrap(), &pad);
+    text.into_bytes()
+}
+
+#[test]
+fn message_and_header_bounds_hold_on_the_wire() {
+    let (server, _dir) =
+        start("limits:\n  max_message_bytes: 2048\n  max_headers: 20\n  max_header_bytes: 200\n");
+    let client = UdpClient::new();
+    let port = client.port();
+    // Within the bounds: served.
+    let fits = padded_call("fits", port, 2000, 150);
+    assert!(fits.len() <= 2048);
+    let answer = client.exchange(server.udp, &fits);
+    assert_eq!(status(&answer), 302, "{answer}");
+    // A datagram over the size: dropped unread.
+    client.send(server.udp, &padded_call("big", port, 3000, 150));
+    assert_eq!(client.receive_within(SILENCE), None);
+    // Too many headers, a header too long: 400 saying which.
+    let many = padded_call("many", port, 1200, 20);
+    let answer = client.exchange(server.udp, &many);
+    assert_eq!(status(&answer), 400, "{answer}");
+    assert!(
+        answer.starts_with("SIP/2.0 400 Too Many Headers\r\n"),
+        "{answer}"
+    );
+    let long = padded_call("long", port, 800, 300);
+    let answer = client.exchange(server.udp, &long);
+    assert!(
+        answer.starts_with("SIP/2.0 400 Header Too Long\r\n"),
+        "{answer}"
+    );
+
+    // Over TCP, a message over the size closes the connection, after the
+    // ones before it are answered.
+    let mut tcp = TcpClient::connect(server.tcp);
+    let tcp_port = tcp.port();
+    let over_tcp = |m: Vec<u8>| {
+        String::from_utf8(m)
+            .unwrap()
+            .replace("SIP/2.0/UDP", "SIP/2.0/TCP")
+            .into_bytes()
+    };
+    tcp.send(&over_tcp(padded_call("tcp-fits", tcp_port, 2000, 150)));
+    assert_eq!(status(&tcp.read_responses(1)[0]), 302);
+    tcp.send(&over_tcp(padded_call("tcp-big", tcp_port, 5000, 150)));
+    assert!(closed_within(&mut tcp.stream, Duration::from_secs(3)));
+}

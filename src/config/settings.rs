@@ -304,9 +304,38 @@ mod tests {
     }
 
     #[test]
+    fn bounds_are_read_and_unusable_ones_refused() {
+        let s = Settings::from_yaml(
+            "flood:\n  rate: 5\n  exempt: [192.0.2.0/24]\nlimits:\n  tcp_idle_seconds: 7\n",
+        )
+        .unwrap();
+        assert_eq!(s.flood.rate, 5);
+        assert_eq!(s.flood.burst, FloodSettings::default().burst);
+        assert_eq!(s.flood.exempt.len(), 1);
+        assert_eq!(s.limits.tcp_idle_seconds, 7);
+        s.check_limits().unwrap();
+        Settings::default().check_limits().unwrap();
+        for bad in [
+            "limits:\n  max_message_bytes: 100\n",
+            "limits:\n  max_message_bytes: 70000\n",
+            "limits:\n  max_headers: 2\n",
+            "limits:\n  tcp_max_connections: 0\n",
+            "limits:\n  tcp_message_ms: 0\n",
+            "flood:\n  burst: 0\n",
+        ] {
+            let settings = Settings::from_yaml(bad).unwrap();
+            assert!(settings.check_limits().is_err(), "{bad}");
+        }
+        assert!(Settings::from_yaml("limits:\n  max_mesage_bytes: 1\n").is_err());
+    }
+
+    #[test]
     fn the_shipped_example_parses() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/switchboard.yaml");
         let settings = Settings::from_file(&path).unwrap();
+        settings.check_limits().unwrap();
+        assert_eq!(settings.flood, FloodSettings::default());
+        assert_eq!(settings.limits, LimitSettings::default());
         settings.region().unwrap();
         settings.template().unwrap();
     }
