@@ -97,17 +97,22 @@ impl<'a> TopVia<'a> {
 
     /// Appends the top Via value as a response carries it: parameters as
     /// written, except `rport` filled with the source port and `received`
-    /// set to the source address.
+    /// set to the source address. Repeated `rport` parameters are written
+    /// once: filling each would let a request full of them make an answer
+    /// much larger than itself (found by the `datagram` fuzz target).
     pub fn write_echo(&self, source: SocketAddr, out: &mut Vec<u8>) {
         let params_start = param_start(self.raw);
         super::text::write_unfolded(out, &self.raw[..params_start]);
+        let mut rport_written = false;
         for (name, value) in params(&self.raw[params_start..]) {
-            if name.eq_ignore_ascii_case(b"received") {
+            let is_rport = name.eq_ignore_ascii_case(b"rport");
+            if name.eq_ignore_ascii_case(b"received") || (is_rport && rport_written) {
                 continue;
             }
             out.push(b';');
             out.extend_from_slice(name);
-            if name.eq_ignore_ascii_case(b"rport") {
+            if is_rport {
+                rport_written = true;
                 out.push(b'=');
                 write_u16(out, source.port());
             } else if let Some(value) = value {
@@ -290,6 +295,18 @@ mod tests {
         assert_eq!(
             via("SIP/2.0/UDP h").response_address(source),
             "192.0.2.7:5060".parse().unwrap()
+        );
+    }
+
+    #[test]
+    fn a_repeated_rport_is_echoed_once() {
+        let source: SocketAddr = "192.0.2.7:40000".parse().unwrap();
+        let mut out = Vec::new();
+        via("SIP/2.0/UDP 192.0.2.7:5060;rport;branch=z9hG4bK1;rport;RPORT=1")
+            .write_echo(source, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "SIP/2.0/UDP 192.0.2.7:5060;rport=40000;branch=z9hG4bK1;received=192.0.2.7"
         );
     }
 

@@ -1,0 +1,100 @@
+//! What the fuzz targets check, in one place: `fuzz_targets/` run it under
+//! libFuzzer (nightly), `tests/fuzz_corpus.rs` replays the committed corpus
+//! through it on stable with the rest of the suite.
+
+use std::net::SocketAddr;
+
+use switchboard::config::settings::{FloodSettings, Settings, Untrusted};
+use switchboard::routing::RoutingTable;
+use switchboard::server::handler::{HandlerConfig, Outcome, Peer, handle};
+use switchboard::sip::framing::{self, Frame};
+use switchboard::sip::{Framing, ParseLimits, Request};
+
+/// Headers and text the server adds to any answer, at most.
+const OVERHEAD: usize = 1024;
+
+/// The parser and the TCP framer on arbitrary bytes: no panic, and what
+/// they report stays inside the input.
+pub fn parse(data: &[u8]) {
+    // The first byte picks tight limits sometimes, so the limit paths run too.
+    let limits = match data.first() {
+        Some(b) if b % 4 == 0 => ParseLimits {
+            max_headers: usize::from(b % 16),
+            max_header_bytes: usize::from(*b),
+        },
+        _ => ParseLimits::default(),
+    };
+    for framing in [Framing::Datagram, Framing::Stream] {
+        if let Some(request) = Request::parse_within(data, framing, limits) {
+            assert!(request.body.len() <= data.len());
+            let _ = request.to_tag();
+            let _ = request.from_tag();
+            let _ = request.requires();
+            if let Some(via) = request.top_via {
+                let _ = via.response_address(SocketAddr::from(([127, 0, 0, 1], 5060)));
+            }
+        }
+    }
+    let mut rest = data;
+    while let Ok(Some(frame)) = framing::check(rest, 4096) {
+        let n = match frame {
+            Frame::Message(n) | Frame::Ping(n) | Frame::Skip(n) => n,
+        };
+        assert!(n > 0 && n <= rest.len() && n <= 4096);
+        rest = &rest[n..];
+    }
+}
+
+/// The handler the datagram target drives: untrusted peers rejected (so
+/// 403s are built too), the rule header on, flood protection off (buckets
+/// would make one input's outcome depend on the inputs before it).
+pub fn datagram_config() -> HandlerConfig {
+    HandlerConfig::from_settings(&Settings {
+        untrusted: Untrusted::Reject,
+        rule_header: true,
+        flood: FloodSettings {
+            rate: 0,
+            ..FloodSettings::default()
+        },
+        ..Settings::default()
+    })
+    .expect("valid settings")
+}
+
+/// The whole datagram → response path. The first byte picks the peer
+/// (trusted or not, IPv4 or IPv6) and the framing; the rest is the
+/// message. No panic, and an answer is a SIP response no larger than the
+/// request plus a bounded overhead (no reflection amplification).
+pub fn datagram(data: &[u8], config: &HandlerConfig, table: &RoutingTable) {
+    let Some((&selector, message)) = data.split_first() else {
+        return;
+    };
+    let source: SocketAddr = match selector % 4 {
+        0 => SocketAddr::from(([127, 0, 0, 1], 5062)),
+        1 => SocketAddr::from(([192, 0, 2, 7], 5060)),
+        2 => "[::1]:5062".parse().expect("literal address"),
+        _ => "[2001:db8::7]:5060".parse().expect("literal address"),
+    };
+    let framing = if selector & 4 == 0 {
+        Framing::Datagram
+    } else {
+        Framing::Stream
+    };
+    let mut out = Vec::new();
+    let outcome = handle(config, table, message, Peer { source, framing }, &mut out);
+    if let Outcome::Reply { status, .. } = outcome {
+        assert!(
+            out.starts_with(b"SIP/2.0 "),
+            "{:?}",
+            String::from_utf8_lossy(&out)
+        );
+        assert!(out.ends_with(b"\r\n\r\n"));
+        assert!((100..700).contains(&status));
+        assert!(
+            out.len() <= message.len() + OVERHEAD,
+            "{} bytes answered to {}",
+            out.len(),
+            message.len()
+        );
+    }
+}

@@ -1,0 +1,50 @@
+//! Replays the fuzzers' corpus (`fuzz/corpus/`, minimised, committed)
+//! through the same checks the fuzz targets make, on the stable toolchain:
+//! every input that once found new code paths keeps passing. The fuzzing
+//! itself needs nightly and time: `cargo +nightly fuzz run parse` (README).
+
+#[path = "../fuzz/checks.rs"]
+mod checks;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use switchboard::config::Loader;
+use switchboard::routing::Region;
+
+fn corpus(target: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(target);
+    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.expect("a directory entry").path())
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 50,
+        "the {target} corpus is missing: {}",
+        dir.display()
+    );
+    files
+}
+
+#[test]
+fn the_parse_corpus_passes() {
+    for file in corpus("parse") {
+        checks::parse(&fs::read(&file).expect("a corpus file"));
+    }
+}
+
+#[test]
+fn the_datagram_corpus_passes() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/routing.yaml");
+    let table = Loader::new(path, Region::us())
+        .load()
+        .expect("example data")
+        .table;
+    let config = checks::datagram_config();
+    for file in corpus("datagram") {
+        checks::datagram(&fs::read(&file).expect("a corpus file"), &config, &table);
+    }
+}
