@@ -3,6 +3,7 @@
 //! `routing` holds the CRM domain (the rules, numbers, the table);
 //! `config` loads, validates and hot-reloads routing data from YAML.
 
+pub mod admin;
 pub mod config;
 pub mod routing;
 pub mod server;

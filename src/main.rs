@@ -179,9 +179,6 @@ fn init_logging(format: LogFormat) {
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let settings = settings(args)?;
     init_logging(settings.log_format);
-    if let Some(admin) = settings.admin {
-        tracing::warn!(%admin, "the admin HTTP endpoints are not available in this version; the setting is ignored");
-    }
     let server = match Server::bind(settings) {
         Ok(server) => server,
         Err(ServerError::Routing(rejected)) => {

@@ -96,6 +96,12 @@ pub struct TableReader {
     shared: Arc<Shared>,
 }
 
+impl std::fmt::Debug for TableReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableReader").finish_non_exhaustive()
+    }
+}
+
 impl TableReader {
     /// The current table. Holding the guard keeps that table alive; a
     /// request sees one table from start to end.

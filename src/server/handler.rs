@@ -10,10 +10,12 @@ use tracing::debug;
 
 use super::flood::{FloodGuard, Verdict};
 use crate::config::settings::{Settings, SettingsError, Untrusted, UntrustedOptions};
-use crate::routing::{Decision, RoutingTable, Spelling, Status as RouteStatus, Target};
+use crate::routing::{Decision, RoutingTable, Rule, Spelling, Status as RouteStatus, Target};
 use crate::sip::text::write_ip;
 use crate::sip::uri::each_name_addr;
-use crate::sip::{Framing, Method, ParseLimits, Request, Scheme, Status, Uri, write_response};
+use crate::sip::{
+    Framing, Method, MethodKind, ParseLimits, Request, Scheme, Status, Uri, write_response,
+};
 use crate::template::{ContactTemplate, Placeholder};
 
 /// Methods this server answers (RFC 3261 §20.5).
@@ -78,6 +80,10 @@ pub enum Outcome {
     Reply {
         to: SocketAddr,
         status: u16,
+        method: MethodKind,
+        /// The routing rule behind a 302/480/404 to an INVITE; `None` for
+        /// every other answer.
+        decided_by: Option<Rule>,
     },
     Silent(Silence),
 }
@@ -227,6 +233,8 @@ impl Answer<'_, '_> {
         Outcome::Reply {
             to: self.to,
             status: status.code,
+            method: self.request.method.kind(),
+            decided_by: None,
         }
     }
 }
@@ -251,6 +259,17 @@ fn route(
         "decision"
     );
     let config = answer.config;
+    let decided = |outcome: Outcome| match outcome {
+        Outcome::Reply {
+            to, status, method, ..
+        } => Outcome::Reply {
+            to,
+            status,
+            method,
+            decided_by: Some(decision.rule),
+        },
+        silent => silent,
+    };
     let rule_header = |o: &mut Vec<u8>| {
         if config.rule_header {
             o.extend_from_slice(b"X-Switchboard-Rule: ");
@@ -258,7 +277,7 @@ fn route(
             o.extend_from_slice(b"\r\n");
         }
     };
-    match decision.status {
+    let outcome = match decision.status {
         RouteStatus::MovedTemporarily => {
             answer.send(out, Status::new(302, "Moved Temporarily"), |o| {
                 o.extend_from_slice(b"Contact: <");
@@ -281,7 +300,8 @@ fn route(
             })
         }
         RouteStatus::NotFound => answer.send(out, Status::new(404, "Not Found"), rule_header),
-    }
+    };
+    decided(outcome)
 }
 
 /// The Contact URI for a 302: a SIP URI phone as is; a number through the

@@ -6,6 +6,7 @@
 mod connections;
 pub mod flood;
 pub mod handler;
+pub mod metrics;
 mod mmsg;
 mod supervise;
 mod tcp;
@@ -26,6 +27,7 @@ use crate::config::settings::{Settings, SettingsError};
 use crate::config::{HotTable, Loader, Rejected, ReloadOptions, Report};
 use connections::ConnectionLimits;
 use handler::HandlerConfig;
+use metrics::Metrics;
 
 /// How often idle flood buckets are evicted.
 const FLOOD_SWEEP_INTERVAL: Duration = Duration::from_secs(10);
@@ -62,6 +64,8 @@ pub struct Server {
     warnings: Report,
     /// Per listen address: the UDP sockets (one per worker) and the TCP listener.
     sockets: Vec<(Vec<UdpSocket>, StdTcpListener)>,
+    /// The admin HTTP listener, when asked for.
+    admin: Option<StdTcpListener>,
 }
 
 impl Server {
@@ -86,11 +90,22 @@ impl Server {
             .iter()
             .map(|&addr| bind_pair(addr, workers))
             .collect::<Result<_, _>>()?;
+        let admin = settings
+            .admin
+            .map(|addr| {
+                bind_tcp(addr).map_err(|source| ServerError::Bind {
+                    transport: "http",
+                    addr,
+                    source,
+                })
+            })
+            .transpose()?;
         Ok(Server {
             settings,
             hot,
             warnings,
             sockets,
+            admin,
         })
     }
 
@@ -116,6 +131,12 @@ impl Server {
                 });
             }
         }
+        if let Some(Ok(addr)) = self.admin.as_ref().map(StdTcpListener::local_addr) {
+            all.push(Listening {
+                transport: "http",
+                addr,
+            });
+        }
         all
     }
 
@@ -130,6 +151,12 @@ impl Server {
             .build()?;
         let stop = Arc::new(AtomicBool::new(false));
         let (stop_tcp, stopped) = watch::channel(false);
+        let limits = &self.settings.limits;
+        let connections = ConnectionLimits::new(
+            limits.tcp_max_connections,
+            limits.tcp_max_connections_per_ip,
+        );
+        let mut metrics = Metrics::new(self.hot.reader(), Arc::clone(&connections));
         let mut threads = Vec::new();
         let mut listeners = Vec::new();
         for (udp_sockets, tcp) in self.sockets {
@@ -141,21 +168,20 @@ impl Server {
                     Arc::clone(&config),
                     self.hot.reader(),
                     self.settings.limits.max_message_bytes,
+                    metrics.shard(),
                     Arc::clone(&stop),
                 )?);
             }
             listeners.push(tcp);
         }
-        let limits = &self.settings.limits;
         let shared = tcp::Shared {
             config: Arc::clone(&config),
             table: self.hot.reader(),
             limits: tcp::StreamLimits::from_settings(limits),
-            connections: ConnectionLimits::new(
-                limits.tcp_max_connections,
-                limits.tcp_max_connections_per_ip,
-            ),
+            connections,
+            metrics: metrics.shard(),
         };
+        let metrics = Arc::new(metrics);
         runtime.block_on(async {
             for listener in listeners {
                 listener.set_nonblocking(true)?;
@@ -163,6 +189,16 @@ impl Server {
                 tokio::spawn(tcp::accept_loop(listener, shared.clone(), stopped.clone()));
             }
             tokio::spawn(sweep_flood_buckets(Arc::clone(&config)));
+            if let Some(admin) = self.admin {
+                admin.set_nonblocking(true)?;
+                let admin = tokio::net::TcpListener::from_std(admin)?;
+                tokio::spawn(crate::admin::serve(
+                    admin,
+                    Arc::clone(&metrics),
+                    stopped.clone(),
+                ));
+            }
+            metrics.set_ready();
             shutdown.await;
             Ok::<_, io::Error>(())
         })?;

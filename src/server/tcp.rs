@@ -20,11 +20,12 @@ use tracing::{debug, warn};
 
 use super::connections::{ConnectionLimits, Slot};
 use super::handler::{HandlerConfig, Outcome, Peer, handle};
+use super::metrics::{Dropped, Shard};
 use super::supervise::contain;
 use crate::config::TableReader;
 use crate::config::settings::LimitSettings;
 use crate::sip::Framing;
-use crate::sip::framing::{self, Frame};
+use crate::sip::framing::{self, Frame, FrameError};
 
 /// Per-connection bounds.
 #[derive(Debug, Clone, Copy)]
@@ -54,6 +55,7 @@ pub struct Shared {
     pub table: TableReader,
     pub limits: StreamLimits,
     pub connections: Arc<ConnectionLimits>,
+    pub metrics: Arc<Shard>,
 }
 
 /// Accepts connections until `shutdown` turns true.
@@ -160,8 +162,13 @@ impl Connection {
     ) -> Result<usize, String> {
         let mut framed = 0;
         loop {
-            let frame = framing::check(buffer, self.shared.limits.max_message)
-                .map_err(|e| e.to_string())?;
+            let frame = framing::check(buffer, self.shared.limits.max_message).map_err(|e| {
+                self.shared.metrics.dropped(match e {
+                    FrameError::TooLarge(_) => Dropped::Oversize,
+                    FrameError::BadContentLength => Dropped::Malformed,
+                });
+                e.to_string()
+            })?;
             if frame.is_some() {
                 framed += 1;
             }

@@ -12,12 +12,13 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tracing::{debug, warn};
 
 use super::handler::{HandlerConfig, Outcome, Peer, handle};
+use super::metrics::{Dropped, Shard};
 use super::mmsg::{BATCH, Batches};
 use super::supervise::{contain, restart_on_panic};
 use crate::config::TableReader;
@@ -55,12 +56,13 @@ pub fn spawn_worker(
     config: Arc<HandlerConfig>,
     table: TableReader,
     max_message: usize,
+    metrics: Arc<Shard>,
     stop: Arc<AtomicBool>,
 ) -> io::Result<JoinHandle<()>> {
     let thread = name.clone();
     std::thread::Builder::new().name(thread).spawn(move || {
         restart_on_panic(&name, || {
-            serve(&socket, &config, &table, max_message, &stop)
+            serve(&socket, &config, &table, max_message, &metrics, &stop)
         })
     })
 }
@@ -70,6 +72,7 @@ fn serve(
     config: &HandlerConfig,
     table: &TableReader,
     max_message: usize,
+    metrics: &Shard,
     stop: &AtomicBool,
 ) {
     let mut batches = Batches::new(MAX_DATAGRAM);
@@ -94,6 +97,7 @@ fn serve(
                 continue;
             }
         };
+        let received_at = Instant::now();
         // One table for the whole batch: a reload lands between batches.
         let table = table.load();
         replies.clear();
@@ -104,6 +108,7 @@ fn serve(
             };
             if datagram.truncated || datagram.bytes.len() > max_message {
                 debug!(%source, "dropped a datagram larger than {max_message} bytes");
+                metrics.dropped(Dropped::Oversize);
                 continue;
             }
             let peer = Peer {
@@ -113,8 +118,14 @@ fn serve(
             let outcome = contain("a UDP request", || {
                 handle(config, &table, datagram.bytes, peer, response)
             });
-            if let Some(Outcome::Reply { to, .. }) = outcome {
-                replies.push((to, i));
+            match outcome {
+                Some(outcome) => {
+                    metrics.record(&outcome);
+                    if let Outcome::Reply { to, .. } = outcome {
+                        replies.push((to, i));
+                    }
+                }
+                None => metrics.dropped(Dropped::Panic),
             }
         }
         if replies.is_empty() {
@@ -125,5 +136,6 @@ fn serve(
         if failures > 0 {
             debug!(failures, "UDP sends refused");
         }
+        metrics.latency(received_at.elapsed(), replies.len() as u64);
     }
 }

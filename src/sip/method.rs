@@ -3,6 +3,39 @@
 
 use std::fmt;
 
+/// A method as a fixed label: the five this server acts on, or other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MethodKind {
+    Invite,
+    Ack,
+    Cancel,
+    Options,
+    Bye,
+    Other,
+}
+
+impl MethodKind {
+    pub const ALL: [MethodKind; 6] = [
+        MethodKind::Invite,
+        MethodKind::Ack,
+        MethodKind::Cancel,
+        MethodKind::Options,
+        MethodKind::Bye,
+        MethodKind::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MethodKind::Invite => "INVITE",
+            MethodKind::Ack => "ACK",
+            MethodKind::Cancel => "CANCEL",
+            MethodKind::Options => "OPTIONS",
+            MethodKind::Bye => "BYE",
+            MethodKind::Other => "other",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method<'a> {
     Invite,
@@ -24,6 +57,18 @@ impl<'a> Method<'a> {
             b"OPTIONS" => Method::Options,
             b"BYE" => Method::Bye,
             other => Method::Other(other),
+        }
+    }
+
+    /// The method without its token: what metrics count by.
+    pub fn kind(&self) -> MethodKind {
+        match self {
+            Method::Invite => MethodKind::Invite,
+            Method::Ack => MethodKind::Ack,
+            Method::Cancel => MethodKind::Cancel,
+            Method::Options => MethodKind::Options,
+            Method::Bye => MethodKind::Bye,
+            Method::Other(_) => MethodKind::Other,
         }
     }
 

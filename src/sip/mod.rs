@@ -12,7 +12,7 @@ pub mod uri;
 pub mod via;
 
 pub use framing::{Frame, FrameError};
-pub use method::Method;
+pub use method::{Method, MethodKind};
 pub use request::{Framing, ParseLimits, Problem, Request};
 pub use response::{Status, write_response};
 pub use uri::{NameAddr, Scheme, Uri};

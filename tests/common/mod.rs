@@ -18,6 +18,8 @@ pub struct Server {
     child: Child,
     pub udp: SocketAddr,
     pub tcp: SocketAddr,
+    /// The admin HTTP address, when `--admin` was given.
+    pub admin: Option<SocketAddr>,
 }
 
 impl Server {
@@ -44,10 +46,11 @@ impl Server {
             .spawn()
             .expect("switchboard starts");
         let stdout = child.stdout.take().expect("piped stdout");
-        let (mut udp, mut tcp) = (None, None);
+        let (mut udp, mut tcp, mut admin) = (None, None, None);
+        let wants_admin = args.contains(&"--admin");
         let mut lines = BufReader::new(stdout).lines();
         let deadline = Instant::now() + Duration::from_secs(30);
-        while udp.is_none() || tcp.is_none() {
+        while udp.is_none() || tcp.is_none() || (wants_admin && admin.is_none()) {
             assert!(
                 Instant::now() < deadline,
                 "switchboard did not report its sockets"
@@ -65,12 +68,15 @@ impl Server {
                 udp = addr(&line);
             } else if line.starts_with("listening on tcp ") {
                 tcp = addr(&line);
+            } else if line.starts_with("listening on http ") {
+                admin = addr(&line);
             }
         }
         Server {
             child,
             udp: udp.expect("udp address"),
             tcp: tcp.expect("tcp address"),
+            admin,
         }
     }
 

@@ -1,0 +1,392 @@
+//! What the server counts, for the admin endpoint's `/metrics` (DESIGN §5),
+//! encoded in the Prometheus/OpenMetrics text format by prometheus-client.
+//!
+//! Counters are plain atomics in shards, one per UDP worker and one for
+//! TCP, so workers never write the same cache line; a scrape sums the
+//! shards. Nothing on the request path looks a metric up by name or label:
+//! a counter is an array index. Gauges (table sizes, reloads, open TCP
+//! connections) are read from their owners at scrape time.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+
+use super::connections::ConnectionLimits;
+use super::handler::{Outcome, Silence};
+use crate::config::TableReader;
+use crate::routing::Rule;
+use crate::sip::MethodKind;
+
+/// Response codes counted by name; any other is counted as `other`.
+const CODES: [u16; 13] = [
+    200, 302, 400, 403, 404, 405, 416, 420, 480, 481, 483, 503, 505,
+];
+/// `CODES`, then `other`, then `none` (absorbed: ACK, CANCEL).
+const CODE_SLOTS: usize = CODES.len() + 2;
+const OTHER_CODE: usize = CODES.len();
+const NO_CODE: usize = CODES.len() + 1;
+
+const RULES: [Rule; 4] = [
+    Rule::NumberUser,
+    Rule::ContactOwner,
+    Rule::Forwarding,
+    Rule::None,
+];
+/// The statuses a routing decision ends in.
+const DECISION_CODES: [u16; 3] = [302, 404, 480];
+
+/// Upper bounds of the latency histogram's buckets, in seconds.
+const LATENCY_BOUNDS: [f64; 13] = [
+    0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025,
+    0.05, 0.1,
+];
+
+/// Why a message got no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dropped {
+    /// Not SIP, a response, or no usable Via; or a TCP stream that cannot
+    /// be framed.
+    Malformed,
+    /// From a peer outside the trust list.
+    Untrusted,
+    /// Over its source's flood limit.
+    RateLimited,
+    /// Over the message size limit.
+    Oversize,
+    /// The handler panicked (it never should: fuzzed).
+    Panic,
+}
+
+impl Dropped {
+    const ALL: [Dropped; 5] = [
+        Dropped::Malformed,
+        Dropped::Untrusted,
+        Dropped::RateLimited,
+        Dropped::Oversize,
+        Dropped::Panic,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Dropped::Malformed => "malformed",
+            Dropped::Untrusted => "untrusted",
+            Dropped::RateLimited => "rate_limited",
+            Dropped::Oversize => "oversize",
+            Dropped::Panic => "panic",
+        }
+    }
+}
+
+/// One writer's counters.
+#[derive(Debug, Default)]
+pub struct Shard {
+    requests: [[AtomicU64; CODE_SLOTS]; MethodKind::ALL.len()],
+    decisions: [[AtomicU64; DECISION_CODES.len()]; RULES.len()],
+    dropped: [AtomicU64; Dropped::ALL.len()],
+    /// Observations per bucket (not cumulative); the last is +Inf.
+    latency: [AtomicU64; LATENCY_BOUNDS.len() + 1],
+    latency_sum_ns: AtomicU64,
+}
+
+fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+impl Shard {
+    /// Counts what the handler did with one message.
+    pub fn record(&self, outcome: &Outcome) {
+        match *outcome {
+            Outcome::Reply {
+                status,
+                method,
+                decided_by,
+                ..
+            } => {
+                let code = CODES.iter().position(|&c| c == status);
+                add(
+                    &self.requests[method_index(method)][code.unwrap_or(OTHER_CODE)],
+                    1,
+                );
+                if let Some(rule) = decided_by {
+                    let rule = RULES.iter().position(|&r| r == rule).unwrap_or(3);
+                    if let Some(code) = DECISION_CODES.iter().position(|&c| c == status) {
+                        add(&self.decisions[rule][code], 1);
+                    }
+                }
+            }
+            Outcome::Silent(Silence::Ack) => {
+                add(&self.requests[method_index(MethodKind::Ack)][NO_CODE], 1)
+            }
+            Outcome::Silent(Silence::Cancel) => {
+                add(&self.requests[method_index(MethodKind::Cancel)][NO_CODE], 1)
+            }
+            Outcome::Silent(Silence::NotARequest) => self.dropped(Dropped::Malformed),
+            Outcome::Silent(Silence::Untrusted) => self.dropped(Dropped::Untrusted),
+            Outcome::Silent(Silence::Flooding) => self.dropped(Dropped::RateLimited),
+        }
+    }
+
+    pub fn dropped(&self, reason: Dropped) {
+        let index = Dropped::ALL.iter().position(|&r| r == reason).unwrap_or(0);
+        add(&self.dropped[index], 1);
+    }
+
+    /// `count` answers that took `elapsed` from receipt to sending.
+    pub fn latency(&self, elapsed: Duration, count: u64) {
+        let seconds = elapsed.as_secs_f64();
+        let bucket = LATENCY_BOUNDS
+            .iter()
+            .position(|&bound| seconds <= bound)
+            .unwrap_or(LATENCY_BOUNDS.len());
+        add(&self.latency[bucket], count);
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        add(&self.latency_sum_ns, nanos.saturating_mul(count));
+    }
+}
+
+fn method_index(method: MethodKind) -> usize {
+    MethodKind::ALL
+        .iter()
+        .position(|&m| m == method)
+        .unwrap_or(MethodKind::ALL.len() - 1)
+}
+
+/// Every shard and the owners of the gauges: what a scrape reads.
+#[derive(Debug)]
+pub struct Metrics {
+    shards: Vec<Arc<Shard>>,
+    table: TableReader,
+    connections: Arc<ConnectionLimits>,
+    /// Set once every listener is serving.
+    ready: AtomicBool,
+}
+
+impl Metrics {
+    pub fn new(table: TableReader, connections: Arc<ConnectionLimits>) -> Metrics {
+        Metrics {
+            shards: Vec::new(),
+            table,
+            connections,
+            ready: AtomicBool::new(false),
+        }
+    }
+
+    /// A new shard for one writer. Call before sharing `Metrics`.
+    pub fn shard(&mut self) -> Arc<Shard> {
+        let shard = Arc::new(Shard::default());
+        self.shards.push(Arc::clone(&shard));
+        shard
+    }
+
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::Release);
+    }
+
+    /// A table is loaded and every listener is serving.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    fn sum(&self, counter: impl Fn(&Shard) -> &AtomicU64) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| counter(s).load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
+/// Encodes one metric family's sample with these labels.
+fn sample(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    metric_type: MetricType,
+    samples: &[(Vec<(&'static str, String)>, f64)],
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(name, help, None, metric_type)?;
+    for (labels, value) in samples {
+        let labels: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let metric = family.encode_family(&labels)?;
+        match metric_type {
+            MetricType::Counter => ConstCounter::new(*value as u64).encode(metric)?,
+            _ => ConstGauge::new(*value).encode(metric)?,
+        }
+    }
+    Ok(())
+}
+
+impl Collector for Metrics {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let mut requests = Vec::new();
+        for (m, method) in MethodKind::ALL.iter().enumerate() {
+            for slot in 0..CODE_SLOTS {
+                let n = self.sum(|s| &s.requests[m][slot]);
+                if n == 0 {
+                    continue;
+                }
+                let code = match slot {
+                    OTHER_CODE => "other".to_owned(),
+                    NO_CODE => "none".to_owned(),
+                    i => CODES[i].to_string(),
+                };
+                requests.push((
+                    vec![("method", method.as_str().to_owned()), ("code", code)],
+                    n as f64,
+                ));
+            }
+        }
+        sample(
+            &mut encoder,
+            "switchboard_requests",
+            "SIP requests handled, by method and response code (none: absorbed)",
+            MetricType::Counter,
+            &requests,
+        )?;
+
+        let mut decisions = Vec::new();
+        for (r, rule) in RULES.iter().enumerate() {
+            for (c, code) in DECISION_CODES.iter().enumerate() {
+                decisions.push((
+                    vec![
+                        ("rule", rule.as_str().to_owned()),
+                        ("code", code.to_string()),
+                    ],
+                    self.sum(|s| &s.decisions[r][c]) as f64,
+                ));
+            }
+        }
+        sample(
+            &mut encoder,
+            "switchboard_decisions",
+            "Routing decisions, by the rule that decided and the response code",
+            MetricType::Counter,
+            &decisions,
+        )?;
+
+        let dropped: Vec<_> = Dropped::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, reason)| {
+                (
+                    vec![("reason", reason.as_str().to_owned())],
+                    self.sum(|s| &s.dropped[i]) as f64,
+                )
+            })
+            .collect();
+        sample(
+            &mut encoder,
+            "switchboard_dropped",
+            "Messages dropped without an answer, by reason",
+            MetricType::Counter,
+            &dropped,
+        )?;
+
+        self.encode_latency(&mut encoder)?;
+        self.encode_reloads(&mut encoder)?;
+
+        sample(
+            &mut encoder,
+            "switchboard_tcp_connections",
+            "TCP connections open",
+            MetricType::Gauge,
+            &[(Vec::new(), self.connections.open() as f64)],
+        )?;
+        let mut info = encoder.encode_descriptor(
+            "switchboard_build",
+            "Build information",
+            None,
+            MetricType::Info,
+        )?;
+        info.encode_info(&[("version", env!("CARGO_PKG_VERSION"))])?;
+        Ok(())
+    }
+}
+
+impl Metrics {
+    fn encode_latency(&self, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        // Per-bucket counts: the encoder makes them cumulative.
+        let mut count = 0;
+        let mut buckets = Vec::with_capacity(LATENCY_BOUNDS.len() + 1);
+        for (i, bound) in LATENCY_BOUNDS
+            .iter()
+            .copied()
+            .chain([f64::INFINITY])
+            .enumerate()
+        {
+            let n = self.sum(|s| &s.latency[i]);
+            count += n;
+            buckets.push((bound, n));
+        }
+        let sum = self.sum(|s| &s.latency_sum_ns) as f64 / 1e9;
+        let mut metric = encoder.encode_descriptor(
+            "switchboard_response_seconds",
+            "Time from receiving a request to sending its answer",
+            None,
+            MetricType::Histogram,
+        )?;
+        metric.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+    }
+
+    fn encode_reloads(&self, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let status = self.table.status();
+        sample(
+            encoder,
+            "switchboard_reloads",
+            "Routing data reloads, by result (failed: the last good data kept serving)",
+            MetricType::Counter,
+            &[
+                (vec![("result", "ok".to_owned())], status.reloads as f64),
+                (
+                    vec![("result", "failed".to_owned())],
+                    status.failures as f64,
+                ),
+            ],
+        )?;
+        let age = status
+            .serving_since
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .unwrap_or_default();
+        sample(
+            encoder,
+            "switchboard_routing_data_age_seconds",
+            "Time since the serving routing data was loaded",
+            MetricType::Gauge,
+            &[(Vec::new(), age.as_secs_f64())],
+        )?;
+        let Some(stats) = status.serving else {
+            return Ok(());
+        };
+        let counts = stats.counts;
+        sample(
+            encoder,
+            "switchboard_routing_entries",
+            "Entries in the serving routing table",
+            MetricType::Gauge,
+            &[
+                (
+                    vec![("kind", "accounts".to_owned())],
+                    counts.accounts as f64,
+                ),
+                (vec![("kind", "users".to_owned())], counts.users as f64),
+                (vec![("kind", "numbers".to_owned())], counts.numbers as f64),
+                (
+                    vec![("kind", "contacts".to_owned())],
+                    counts.contacts as f64,
+                ),
+            ],
+        )?;
+        let mut info = encoder.encode_descriptor(
+            "switchboard_routing_data",
+            "The serving routing data's content hash (equal hashes, equal data)",
+            None,
+            MetricType::Info,
+        )?;
+        info.encode_info(&[("hash", format!("{:016x}", stats.content_hash).as_str())])
+    }
+}

@@ -1,0 +1,254 @@
+//! The admin endpoint over real HTTP on a running server: `/healthz`,
+//! `/readyz`, and `/metrics` counters that move with SIP traffic and with
+//! reloads of the routing data.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::{Server, TcpClient, UdpClient, example_data, invite, request, status};
+
+/// One HTTP/1.1 request; the status code and body.
+fn http(admin: SocketAddr, method: &str, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(admin).expect("connect to the admin endpoint");
+    stream
+        .set_read_timeout(Some(common::ANSWER_TIMEOUT))
+        .expect("timeout");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: switchboard\r\nUser-Agent: test\r\n\r\n"
+    )
+    .expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read to close");
+    let (head, body) = response.split_once("\r\n\r\n").expect("a head");
+    let code = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("a status code");
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .and_then(|v| v.parse().ok())
+        .expect("Content-Length");
+    if method != "HEAD" {
+        assert_eq!(body.len(), length, "{response}");
+    }
+    (code, body.to_owned())
+}
+
+fn metrics(admin: SocketAddr) -> String {
+    let (code, body) = http(admin, "GET", "/metrics");
+    assert_eq!(code, 200);
+    body
+}
+
+/// The value of the sample whose name and labels are exactly `series`.
+fn value(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map(|v| v.trim().parse().expect("a number"))
+        .unwrap_or(0.0)
+}
+
+/// Waits (bounded) for a metric to reach `at_least`.
+fn wait_for(admin: SocketAddr, series: &str, at_least: f64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let text = metrics(admin);
+        if value(&text, series) >= at_least {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{series} did not reach {at_least}:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn health_and_readiness_answer_and_other_requests_are_refused() {
+    let server = Server::start_with(&["--routing", &example_data(), "--admin", "127.0.0.1:0"]);
+    let admin = server.admin.expect("the admin address");
+    assert_eq!(http(admin, "GET", "/healthz"), (200, "ok\n".to_owned()));
+    assert_eq!(http(admin, "GET", "/readyz"), (200, "ready\n".to_owned()));
+    assert_eq!(http(admin, "HEAD", "/healthz").0, 200);
+    assert_eq!(http(admin, "GET", "/metrics?format=text").0, 200);
+    assert_eq!(http(admin, "GET", "/admin").0, 404);
+    assert_eq!(http(admin, "POST", "/metrics").0, 405);
+    // Not HTTP at all: a 400, and the endpoint keeps working.
+    let mut stream = TcpStream::connect(admin).unwrap();
+    stream.write_all(b"SSH-2.0-OpenSSH_9.2\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+    assert_eq!(http(admin, "GET", "/healthz").0, 200);
+}
+
+#[test]
+fn counters_move_with_sip_traffic() {
+    let server = Server::start_with(&[
+        "--routing",
+        &example_data(),
+        "--admin",
+        "127.0.0.1:0",
+        "--trust",
+        "127.0.0.1/32",
+    ]);
+    let admin = server.admin.expect("the admin address");
+    let before = metrics(admin);
+    assert_eq!(
+        value(
+            &before,
+            r#"switchboard_requests_total{method="INVITE",code="302"}"#
+        ),
+        0.0
+    );
+    assert!(
+        before.contains(r#"switchboard_build_info{version=""#),
+        "{before}"
+    );
+    assert_eq!(
+        value(&before, r#"switchboard_routing_entries{kind="accounts"}"#),
+        2.0
+    );
+
+    let client = UdpClient::new();
+    let port = client.port();
+    for i in 0..3 {
+        let answer = client.exchange(
+            server.udp,
+            &invite("+18005550100", "+16505550123", &format!("m{i}"), port),
+        );
+        assert_eq!(status(&answer), 302);
+    }
+    // Bob has no phone: a 480 decided by rule 1.
+    let answer = client.exchange(
+        server.udp,
+        &invite("+18005550144", "+12125550100", "m-bob", port),
+    );
+    assert_eq!(status(&answer), 480);
+    let options = request(
+        &[
+            "OPTIONS sip:switchboard@127.0.0.1 SIP/2.0",
+            "Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-o;rport",
+            "From: <sip:ping@127.0.0.1>;tag=p",
+            "To: <sip:switchboard@127.0.0.1>",
+            "Call-ID: m-options",
+            "CSeq: 1 OPTIONS",
+            "Content-Length: 0",
+            "",
+        ],
+        port,
+    );
+    assert_eq!(status(&client.exchange(server.udp, &options)), 200);
+    client.send(server.udp, b"not SIP at all\r\n\r\n");
+    // An untrusted peer (only 127.0.0.1 is trusted): dropped.
+    let outsider = UdpClient::bind("127.0.0.2:0");
+    outsider.send(
+        server.udp,
+        &invite("+18005550100", "+16505550123", "m-out", outsider.port()),
+    );
+    // A TCP connection held open shows in the gauge.
+    let _tcp = TcpClient::connect(server.tcp);
+
+    let text = wait_for(
+        admin,
+        r#"switchboard_dropped_total{reason="untrusted"}"#,
+        1.0,
+    );
+    let text = if value(&text, r#"switchboard_dropped_total{reason="malformed"}"#) >= 1.0 {
+        text
+    } else {
+        wait_for(
+            admin,
+            r#"switchboard_dropped_total{reason="malformed"}"#,
+            1.0,
+        )
+    };
+    for (series, expected) in [
+        (
+            r#"switchboard_requests_total{method="INVITE",code="302"}"#,
+            3.0,
+        ),
+        (
+            r#"switchboard_requests_total{method="INVITE",code="480"}"#,
+            1.0,
+        ),
+        (
+            r#"switchboard_requests_total{method="OPTIONS",code="200"}"#,
+            1.0,
+        ),
+        (
+            r#"switchboard_decisions_total{rule="number_user",code="302"}"#,
+            3.0,
+        ),
+        (
+            r#"switchboard_decisions_total{rule="number_user",code="480"}"#,
+            1.0,
+        ),
+        (r#"switchboard_dropped_total{reason="untrusted"}"#, 1.0),
+        (r#"switchboard_dropped_total{reason="malformed"}"#, 1.0),
+        ("switchboard_response_seconds_count", 5.0),
+    ] {
+        assert_eq!(value(&text, series), expected, "{series}\n{text}");
+    }
+    assert!(value(&text, "switchboard_response_seconds_sum") > 0.0);
+    let text = wait_for(admin, "switchboard_tcp_connections", 1.0);
+    assert_eq!(value(&text, "switchboard_tcp_connections"), 1.0);
+}
+
+#[test]
+fn reloads_show_in_the_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("routing.yaml");
+    let base = std::fs::read_to_string(example_data()).unwrap();
+    std::fs::write(&data, &base).unwrap();
+    let settings = dir.path().join("switchboard.yaml");
+    std::fs::write(&settings, "reload:\n  debounce_ms: 20\n").unwrap();
+    let server = Server::start_with(&[
+        "--routing",
+        &data.display().to_string(),
+        "--config",
+        &settings.display().to_string(),
+        "--admin",
+        "127.0.0.1:0",
+    ]);
+    let admin = server.admin.expect("the admin address");
+    let hash = |text: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(r#"switchboard_routing_data_info{hash=""#))
+            .map(|rest| rest[..16].to_owned())
+            .expect("the data hash")
+    };
+    let first = metrics(admin);
+
+    // One more account: a good reload, a new hash, new counts.
+    let more = format!(
+        "{base}\n  - id: extra\n    numbers:\n      - number: \"+18005550177\"\n        forward_to: \"+14155550177\"\n"
+    );
+    let next = dir.path().join(".next");
+    std::fs::write(&next, &more).unwrap();
+    std::fs::rename(&next, &data).unwrap();
+    let text = wait_for(admin, r#"switchboard_reloads_total{result="ok"}"#, 1.0);
+    assert_ne!(hash(&first), hash(&text));
+    assert_eq!(
+        value(&text, r#"switchboard_routing_entries{kind="accounts"}"#),
+        3.0
+    );
+
+    // Broken data: counted as failed, the last good data still counted.
+    std::fs::write(&next, "accounts: [\n").unwrap();
+    std::fs::rename(&next, &data).unwrap();
+    let text = wait_for(admin, r#"switchboard_reloads_total{result="failed"}"#, 1.0);
+    assert_eq!(
+        value(&text, r#"switchboard_routing_entries{kind="accounts"}"#),
+        3.0
+    );
+    assert!(value(&text, "switchboard_routing_data_age_seconds") >= 0.0);
+}
