@@ -1,6 +1,7 @@
 //! The `switchboard` command line (DESIGN §5): argument parsing and output
 //! only; the work happens in the library.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -191,10 +192,33 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     for warning in server.warnings().warnings() {
         tracing::warn!("{warning}");
     }
+    // Written, not printed: a closed stdout must not stop the server.
+    let mut stdout = std::io::stdout().lock();
     for socket in server.listening() {
-        println!("listening on {} {}", socket.transport, socket.addr);
+        let _ = writeln!(stdout, "listening on {} {}", socket.transport, socket.addr);
     }
-    tracing::info!("switchboard started");
+    let _ = stdout.flush();
+    drop(stdout);
+    let counts = server
+        .routing_status()
+        .serving
+        .map(|s| s.counts)
+        .unwrap_or_default();
+    let sockets: Vec<String> = server
+        .listening()
+        .iter()
+        .map(|s| format!("{} {}", s.transport, s.addr))
+        .collect();
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        listening = sockets.join(", "),
+        workers = server.workers(),
+        accounts = counts.accounts,
+        users = counts.users,
+        numbers = counts.numbers,
+        contacts = counts.contacts,
+        "switchboard started"
+    );
     server.run(shutdown_signal())?;
     Ok(ExitCode::SUCCESS)
 }

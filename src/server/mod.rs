@@ -109,6 +109,16 @@ impl Server {
         })
     }
 
+    /// The routing data's load status: what is serving, reloads so far.
+    pub fn routing_status(&self) -> crate::config::ReloadStatus {
+        self.hot.status()
+    }
+
+    /// Worker threads this server runs.
+    pub fn workers(&self) -> usize {
+        worker_count(&self.settings)
+    }
+
     /// The routing data's warnings from the first load.
     pub fn warnings(&self) -> &Report {
         &self.warnings
@@ -210,6 +220,7 @@ impl Server {
         }
         runtime.shutdown_timeout(Duration::from_secs(2));
         drop(self.hot);
+        info!("stopped");
         Ok(())
     }
 }
