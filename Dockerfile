@@ -1,0 +1,32 @@
+# switchboard: build with cargo, run from a slim image as a non-root user.
+#   docker build -t switchboard .
+#   docker run --rm -p 5060:5060/udp -p 5060:5060/tcp -v "$PWD/config:/app/config:ro" switchboard
+FROM rust:1.95-slim-bookworm AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY src ./src
+COPY benches ./benches
+COPY examples ./examples
+RUN cargo build --release --locked --bin switchboard
+
+FROM debian:bookworm-slim
+# curl only for the health check below.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends curl \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin switchboard
+COPY --from=build /src/target/release/switchboard /usr/local/bin/switchboard
+WORKDIR /app
+COPY config ./config
+USER switchboard
+# In a container: listen on every interface, admin on 9060 for the health
+# check and Prometheus. Trust and flood exemptions stay loopback-only until
+# you set them (SWITCHBOARD_TRUST, SWITCHBOARD_EXEMPT or the settings file).
+ENV SWITCHBOARD_LISTEN=0.0.0.0:5060 \
+    SWITCHBOARD_ADMIN=0.0.0.0:9060 \
+    SWITCHBOARD_LOG_FORMAT=json
+EXPOSE 5060/udp 5060/tcp 9060/tcp
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+    CMD curl -fsS http://127.0.0.1:9060/healthz || exit 1
+ENTRYPOINT ["switchboard"]
+CMD ["serve", "--config", "config/switchboard.yaml"]
