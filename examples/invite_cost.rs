@@ -27,6 +27,9 @@ const INVITE: &[u8] = include_bytes!("../benches/invite.sip");
 
 fn main() -> anyhow::Result<()> {
     let rounds: usize = std::env::args().nth(1).map_or(Ok(1), |n| n.parse())?;
+    // `guarded`: the peer is not exempt, so every request takes a token
+    // from its flood bucket (at a rate that never runs out).
+    let guarded = std::env::args().nth(2).as_deref() == Some("guarded");
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/routing.yaml");
     let table = Loader::new(path, Region::us())
         .load()
@@ -35,9 +38,18 @@ fn main() -> anyhow::Result<()> {
     let config = HandlerConfig::from_settings(&Settings {
         trust: vec!["10.0.0.0/8".parse().expect("network")],
         // A trunk: trusted and exempt from flood limits, as deployed.
-        flood: FloodSettings {
-            exempt: vec!["10.0.0.0/8".parse().expect("network")],
-            ..FloodSettings::default()
+        flood: if guarded {
+            FloodSettings {
+                rate: u32::MAX,
+                burst: u32::MAX,
+                exempt: Vec::new(),
+                ..FloodSettings::default()
+            }
+        } else {
+            FloodSettings {
+                exempt: vec!["10.0.0.0/8".parse().expect("network")],
+                ..FloodSettings::default()
+            }
         },
         ..Settings::default()
     })

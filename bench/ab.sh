@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# A/B two switchboard builds under the same closed-loop UDP load, alternating,
+# so that a change's cost is measured side by side on a noisy machine.
+#
+#   bench/ab.sh OLD_BINARY NEW_BINARY [PAIRS]      # PAIRS=3 by default, ~20 s per pair
+#
+# e.g. build the old commit elsewhere:
+#   git worktree add /tmp/sb-old COMMIT
+#   (cd /tmp/sb-old && CARGO_TARGET_DIR=$PWD/target/ab-old cargo build --release --bin switchboard)
+#   bench/ab.sh target/ab-old/release/switchboard target/release/switchboard 6
+#
+# Needs what bench/run.sh builds and generates first (target/sipblast, target/bench-data).
+# Each run: the server with --workers 1 on core 0, sipblast -w 100 for 8 s on core 1,
+# loopback only; prints the rate and the server's CPU per answered request.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OLD="$1" NEW="$2" PAIRS="${3:-3}"
+SIPBLAST=target/sipblast/release/sipblast
+DATA=target/bench-data/switchboard.yaml
+CALLS=target/bench-data/calls.sipblast.csv
+for f in "$OLD" "$NEW" "$SIPBLAST" "$DATA" "$CALLS"; do
+    [[ -e "$f" ]] || { echo "ab.sh: $f is missing (run bench/run.sh once first)" >&2; exit 1; }
+done
+
+run() {   # $1 binary, $2 label
+    local out pid port t0 t1 json
+    out="$(mktemp)"
+    taskset -c 0 "$1" serve --routing "$DATA" --listen 127.0.0.1:0 --workers 1 >"$out" 2>/dev/null &
+    pid=$!
+    for _ in $(seq 1 100); do grep -q '^listening on udp' "$out" && break; sleep 0.1; done
+    port="$(sed -n 's/^listening on udp 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$out")"
+    sleep 0.5
+    t0="$(awk '{print $14 + $15}' "/proc/$pid/stat")"
+    json="$(taskset -c 1 "$SIPBLAST" "127.0.0.1:$port" -f "$CALLS" -d 8 -w 100 2>/dev/null | tail -1)"
+    t1="$(awk '{print $14 + $15}' "/proc/$pid/stat")"
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    rm -f "$out"
+    python3 - "$2" "$json" "$t0" "$t1" "$(getconf CLK_TCK)" <<'PY'
+import json, sys
+label, record, t0, t1, hz = sys.argv[1], json.loads(sys.argv[2]), *map(int, sys.argv[3:])
+answered = record["answered"]
+cpu = (t1 - t0) / hz
+print(f"{label}: {answered / record['elapsed_s']:>9,.0f} req/s  "
+      f"{cpu * 1e6 / max(answered, 1):6.2f} us CPU/req  timeouts {record['timeouts']}")
+PY
+}
+
+for _ in $(seq 1 "$PAIRS"); do
+    run "$OLD" old
+    run "$NEW" new
+done
