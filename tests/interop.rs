@@ -1,0 +1,306 @@
+//! Real SIP software nobody on this project wrote, acting on switchboard's
+//! answers (issue #7), all on loopback and bounded in time:
+//!
+//! - Kamailio as a stateful proxy following the 302s with `uac_redirect`
+//!   (`tests/interop/kamailio-follow-redirect.cfg`), a SIPp UAS as the phone
+//!   network at the Contact template's address, a SIPp UAC placing calls;
+//! - a carrier-style SIPp scenario (P-Asserted-Identity, Privacy: id, tel:
+//!   and user=phone URIs, SDP) straight at switchboard;
+//! - sipsak pinging switchboard with OPTIONS.
+//!
+//! SIPp, Kamailio and sipsak are required (`apt-get install -y sip-tester
+//! kamailio sipsak`): without them these tests fail and say so.
+
+mod common;
+
+use std::fs::{self, File};
+use std::net::UdpSocket;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Server, UdpClient, example_data, project_path, request};
+
+/// A process is killed if still running after this.
+const HARD_LIMIT: Duration = Duration::from_secs(90);
+
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn require(program: &str, package: &str) {
+    if Command::new(program)
+        .arg("-v")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_err()
+    {
+        panic!("`{program}` not found: apt-get install -y {package}");
+    }
+}
+
+/// Waits for `child`, killing it after [`HARD_LIMIT`].
+fn wait(child: &mut Child, what: &str) -> ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if started.elapsed() > HARD_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} still running after {HARD_LIMIT:?}: killed");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Starts SIPp with these arguments, bounded by its own `-timeout` too;
+/// everything it writes goes to `dir`.
+fn sipp(dir: &Path, name: &str, args: &[String]) -> Child {
+    require("sipp", "sip-tester");
+    Command::new("sipp")
+        .args(args)
+        .args(["-timeout", "60s", "-timeout_error", "-nostdin"])
+        .args(["-trace_err", "-error_file"])
+        .arg(dir.join(format!("{name}.errors.log")))
+        .args(["-trace_screen", "-screen_file"])
+        .arg(dir.join(format!("{name}.screen.log")))
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(File::create(dir.join(format!("{name}.stdout"))).expect("stdout file"))
+        .stderr(File::create(dir.join(format!("{name}.stderr"))).expect("stderr file"))
+        .spawn()
+        .expect("sipp starts")
+}
+
+/// SIPp's screen and error log, for a failure message.
+fn report(dir: &Path, name: &str) -> String {
+    let read =
+        |suffix: &str| fs::read_to_string(dir.join(format!("{name}.{suffix}"))).unwrap_or_default();
+    let screen = read("screen.log");
+    let start = screen.len().saturating_sub(4000);
+    let errors = read("errors.log");
+    format!(
+        "--- {name} screen (end)\n{}\n--- {name} errors (start)\n{}\n--- stderr\n{}",
+        &screen[start..],
+        &errors[..errors.len().min(3000)],
+        read("stderr")
+    )
+}
+
+/// The rows of `sipp-scenarios/calls.csv` whose 302 names a number at the
+/// default template's host (the proxy can follow those to the phone
+/// network), and its 480 and 404 rows, as `uac_via_proxy.xml` expects them.
+fn proxy_rows() -> Vec<String> {
+    let csv = fs::read_to_string(project_path("sipp-scenarios/calls.csv")).expect("calls.csv");
+    csv.lines()
+        .skip(1)
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split(';').collect();
+            match (f.get(2).copied(), f.get(4).copied()) {
+                (Some("302"), Some("127.0.0.1")) => {
+                    Some(format!("{};{};486;{};", f[0], f[1], f[3]))
+                }
+                (Some(code @ ("480" | "404")), _) => Some(format!("{};{};{code};;", f[0], f[1])),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn kamailio_follows_the_redirects_to_the_phone_network() {
+    require("kamailio", "kamailio");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let uas_port = free_udp_port();
+    let switchboard = Server::start_with(&[
+        "--routing",
+        &example_data(),
+        "--contact-template",
+        &format!("sip:{{number}}@127.0.0.1:{uas_port};user=phone"),
+    ]);
+    let rows = proxy_rows();
+    let followed = rows.iter().filter(|r| r.contains(";486;")).count();
+    assert!(followed >= 5 && rows.len() > followed, "{rows:?}");
+    let rounds = 3;
+    let csv = dir.path().join("calls.csv");
+    fs::write(&csv, format!("SEQUENTIAL\n{}\n", rows.join("\n"))).expect("write the calls");
+
+    // The phone network: answers every call that reaches it.
+    let mut uas = sipp(
+        dir.path(),
+        "uas",
+        &[
+            "-sf".into(),
+            project_path("tests/interop/uas_phone_network.xml")
+                .display()
+                .to_string(),
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            uas_port.to_string(),
+            "-m".into(),
+            (followed * rounds).to_string(),
+        ],
+    );
+
+    // The proxy in front, asking switchboard.
+    let kamailio_port = free_udp_port();
+    let run = dir.path().display().to_string();
+    let mut kamailio = Command::new("kamailio")
+        .arg("-f")
+        .arg(project_path("tests/interop/kamailio-follow-redirect.cfg"))
+        .args(["-DD", "-E", "--atexit=no", "-n", "2", "-m", "64", "-M", "8"])
+        .args(["-Y", &run, "-w", &run, "-P", &format!("{run}/kamailio.pid")])
+        .args(["-A", &format!("SIP_PORT={kamailio_port}")])
+        .args([
+            "-A",
+            &format!("REDIRECT_SERVER=\"sip:{}\"", switchboard.udp),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(File::create(dir.path().join("kamailio.log")).expect("log"))
+        .spawn()
+        .expect("kamailio starts");
+    std::thread::sleep(Duration::from_millis(500));
+    if let Some(status) = kamailio.try_wait().expect("wait") {
+        panic!(
+            "Kamailio exited at start ({status}):\n{}",
+            fs::read_to_string(dir.path().join("kamailio.log")).unwrap_or_default()
+        );
+    }
+
+    // The caller: every row, three times, each answer checked by SIPp.
+    let calls = rows.len() * rounds;
+    let mut uac = sipp(
+        dir.path(),
+        "uac",
+        &[
+            "-sf".into(),
+            project_path("tests/interop/uac_via_proxy.xml")
+                .display()
+                .to_string(),
+            "-inf".into(),
+            csv.display().to_string(),
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            free_udp_port().to_string(),
+            "-m".into(),
+            calls.to_string(),
+            "-r".into(),
+            "20".into(),
+            "-recv_timeout".into(),
+            "10000".into(),
+            format!("127.0.0.1:{kamailio_port}"),
+        ],
+    );
+    let uac_status = wait(&mut uac, "the SIPp caller");
+    let uas_status = wait(&mut uas, "the SIPp phone network");
+    let _ = kamailio.kill();
+    let _ = kamailio.wait();
+    let kamailio_log = fs::read_to_string(dir.path().join("kamailio.log")).unwrap_or_default();
+    assert!(
+        uac_status.success(),
+        "the caller saw a wrong answer (exit {uac_status})\n{}\n--- kamailio\n{kamailio_log}",
+        report(dir.path(), "uac")
+    );
+    assert!(
+        uas_status.success(),
+        "the phone network did not get every followed call (exit {uas_status})\n{}",
+        report(dir.path(), "uas")
+    );
+    eprintln!(
+        "{calls} calls through Kamailio: {} followed to the phone network at the chosen number, \
+         {} answered 480/404 by switchboard",
+        followed * rounds,
+        calls - followed * rounds
+    );
+}
+
+#[test]
+fn a_carrier_style_trunk_gets_the_right_contacts() {
+    let switchboard = Server::start();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let calls = fs::read_to_string(project_path("sipp-scenarios/trunk_calls.csv"))
+        .expect("trunk_calls.csv")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty() && *l != "SEQUENTIAL")
+        .count();
+    let mut uac = sipp(
+        dir.path(),
+        "trunk",
+        &[
+            "-sf".into(),
+            project_path("sipp-scenarios/uac_trunk.xml")
+                .display()
+                .to_string(),
+            "-inf".into(),
+            project_path("sipp-scenarios/trunk_calls.csv")
+                .display()
+                .to_string(),
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            free_udp_port().to_string(),
+            "-m".into(),
+            (calls * 2).to_string(),
+            "-r".into(),
+            "50".into(),
+            "-recv_timeout".into(),
+            "5000".into(),
+            switchboard.udp.to_string(),
+        ],
+    );
+    let status = wait(&mut uac, "the SIPp trunk");
+    assert!(
+        status.success(),
+        "a trunk call got a wrong answer (exit {status})\n{}",
+        report(dir.path(), "trunk")
+    );
+}
+
+#[test]
+fn sipsak_pings_it() {
+    require("sipsak", "sipsak");
+    let switchboard = Server::start();
+    let output = Command::new("sipsak")
+        .args(["-v", "-s"])
+        .arg(format!("sip:ping@{}", switchboard.udp))
+        .args(["-l", &free_udp_port().to_string()])
+        .output()
+        .expect("sipsak runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "sipsak exit {}: {stdout}",
+        output.status
+    );
+    assert!(stdout.contains("200 OK"), "{stdout}");
+    // And switchboard still answers the next peer.
+    let client = UdpClient::new();
+    let ping = request(
+        &[
+            "OPTIONS sip:ping@127.0.0.1 SIP/2.0",
+            "Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-after;rport",
+            "From: <sip:t@127.0.0.1>;tag=a",
+            "To: <sip:ping@127.0.0.1>",
+            "Call-ID: after-sipsak",
+            "CSeq: 1 OPTIONS",
+            "Content-Length: 0",
+            "",
+        ],
+        client.port(),
+    );
+    assert!(
+        client
+            .exchange(switchboard.udp, &ping)
+            .starts_with("SIP/2.0 200 OK")
+    );
+}
