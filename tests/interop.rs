@@ -224,6 +224,47 @@ fn kamailio_follows_the_redirects_to_the_phone_network() {
     );
 }
 
+/// Every expectation in trunk_calls.csv is what the routing rules decide
+/// for the example data (taken in process, as `switchboard route` does),
+/// so the trunk scenario checks the server against the rules.
+#[test]
+fn trunk_calls_csv_agrees_with_route() {
+    use switchboard::config::Loader;
+    use switchboard::routing::{Region, Target};
+    let table = Loader::new(example_data(), Region::us())
+        .load()
+        .unwrap_or_else(|rejected| panic!("example data rejected:\n{}", rejected.report))
+        .table;
+    let csv = fs::read_to_string(project_path("sipp-scenarios/trunk_calls.csv")).expect("csv");
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty() && *l != "SEQUENTIAL")
+        .map(|l| l.split(';').collect())
+        .collect();
+    assert!(rows.len() >= 5);
+    for row in rows {
+        let (uri, caller, status, contact) = (row[0], row[2], row[3], row[4]);
+        let decision = table.decide(uri.as_bytes(), Some(caller.as_bytes()));
+        assert_eq!(decision.status.code().to_string(), status, "{row:?}");
+        let target = match decision.target {
+            Some(Target::Number(n)) => format!("+{}", n.value()),
+            Some(Target::Uri(uri)) => uri.to_string(),
+            None => String::new(),
+        };
+        // The Contact names the target: its number as the user part, or a
+        // sip: phone as is.
+        let expected_user = contact
+            .strip_prefix("sip:")
+            .and_then(|rest| rest.split('@').next())
+            .unwrap_or("");
+        if target.starts_with('+') {
+            assert_eq!(expected_user, target, "{row:?}");
+        } else {
+            assert_eq!(contact, target, "{row:?}");
+        }
+    }
+}
+
 #[test]
 fn a_carrier_style_trunk_gets_the_right_contacts() {
     let switchboard = Server::start();
