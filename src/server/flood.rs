@@ -78,8 +78,9 @@ impl FloodGuard {
         })
     }
 
-    /// Takes one token from the source's bucket.
-    pub fn admit(&self, ip: IpAddr, now: Instant) -> Verdict {
+    /// Takes one token from the source's bucket. `now` is read only for
+    /// sources that have one: exempt peers do not pay for the clock.
+    pub fn admit(&self, ip: IpAddr, now: impl FnOnce() -> Instant) -> Verdict {
         if self.rate == 0.0 {
             return Verdict::Admit;
         }
@@ -87,6 +88,7 @@ impl FloodGuard {
         if self.exempt.iter().any(|net| net.contains(&ip)) {
             return Verdict::Admit;
         }
+        let now = now();
         let key = key(ip);
         if let Some(mut bucket) = self.buckets.get_mut(&key) {
             return self.take(&mut bucket, now);
@@ -195,18 +197,18 @@ mod tests {
         let at = |ms| t0 + Duration::from_millis(ms);
         let peer = ip("192.0.2.1");
         for _ in 0..3 {
-            assert_eq!(guard.admit(peer, t0), Verdict::Admit);
+            assert_eq!(guard.admit(peer, || t0), Verdict::Admit);
         }
-        assert_eq!(guard.admit(peer, t0), Verdict::Refuse { retry_after: 1 });
-        assert_eq!(guard.admit(peer, t0), Verdict::Drop);
+        assert_eq!(guard.admit(peer, || t0), Verdict::Refuse { retry_after: 1 });
+        assert_eq!(guard.admit(peer, || t0), Verdict::Drop);
         // 100 ms at 10/s is one token, but the bucket is not full yet.
-        assert_eq!(guard.admit(peer, at(100)), Verdict::Drop);
-        assert_eq!(guard.admit(peer, at(299)), Verdict::Drop);
+        assert_eq!(guard.admit(peer, || at(100)), Verdict::Drop);
+        assert_eq!(guard.admit(peer, || at(299)), Verdict::Drop);
         // Dropped messages took nothing: full at 300 ms.
-        assert_eq!(guard.admit(peer, at(300)), Verdict::Admit);
-        assert_eq!(guard.admit(peer, at(300)), Verdict::Admit);
+        assert_eq!(guard.admit(peer, || at(300)), Verdict::Admit);
+        assert_eq!(guard.admit(peer, || at(300)), Verdict::Admit);
         // Other sources have their own buckets.
-        assert_eq!(guard.admit(ip("192.0.2.2"), at(300)), Verdict::Admit);
+        assert_eq!(guard.admit(ip("192.0.2.2"), || at(300)), Verdict::Admit);
     }
 
     #[test]
@@ -215,16 +217,16 @@ mod tests {
         let t0 = Instant::now();
         let peer = ip("192.0.2.1");
         for _ in 0..9 {
-            assert_eq!(guard.admit(peer, t0), Verdict::Admit);
+            assert_eq!(guard.admit(peer, || t0), Verdict::Admit);
         }
         // 9 tokens at 2/s: 4.5 s, rounded up.
-        assert_eq!(guard.admit(peer, t0), Verdict::Refuse { retry_after: 5 });
+        assert_eq!(guard.admit(peer, || t0), Verdict::Refuse { retry_after: 5 });
         assert_eq!(
-            guard.admit(peer, t0 + Duration::from_secs(4)),
+            guard.admit(peer, || t0 + Duration::from_secs(4)),
             Verdict::Drop
         );
         assert_eq!(
-            guard.admit(peer, t0 + Duration::from_millis(4500)),
+            guard.admit(peer, || t0 + Duration::from_millis(4500)),
             Verdict::Admit
         );
     }
@@ -234,13 +236,13 @@ mod tests {
         let guard = guard(1, 1, 100);
         let t0 = Instant::now();
         for _ in 0..1000 {
-            assert_eq!(guard.admit(ip("10.1.2.3"), t0), Verdict::Admit);
-            assert_eq!(guard.admit(ip("::ffff:10.1.2.3"), t0), Verdict::Admit);
+            assert_eq!(guard.admit(ip("10.1.2.3"), || t0), Verdict::Admit);
+            assert_eq!(guard.admit(ip("::ffff:10.1.2.3"), || t0), Verdict::Admit);
         }
         assert_eq!(guard.tracked(), 0);
         let off = FloodGuard::off();
         for _ in 0..1000 {
-            assert_eq!(off.admit(ip("192.0.2.1"), t0), Verdict::Admit);
+            assert_eq!(off.admit(ip("192.0.2.1"), || t0), Verdict::Admit);
         }
         assert_eq!(off.tracked(), 0);
     }
@@ -249,13 +251,13 @@ mod tests {
     fn ipv6_sources_share_a_bucket_per_64() {
         let guard = guard(1, 2, 100);
         let t0 = Instant::now();
-        assert_eq!(guard.admit(ip("2001:db8::1"), t0), Verdict::Admit);
-        assert_eq!(guard.admit(ip("2001:db8::ffff:2"), t0), Verdict::Admit);
+        assert_eq!(guard.admit(ip("2001:db8::1"), || t0), Verdict::Admit);
+        assert_eq!(guard.admit(ip("2001:db8::ffff:2"), || t0), Verdict::Admit);
         assert!(matches!(
-            guard.admit(ip("2001:db8::3"), t0),
+            guard.admit(ip("2001:db8::3"), || t0),
             Verdict::Refuse { .. }
         ));
-        assert_eq!(guard.admit(ip("2001:db8:0:1::1"), t0), Verdict::Admit);
+        assert_eq!(guard.admit(ip("2001:db8:0:1::1"), || t0), Verdict::Admit);
     }
 
     #[test]
@@ -264,13 +266,13 @@ mod tests {
         let t0 = Instant::now();
         for i in 0..50_000u32 {
             let source = IpAddr::V4((0xC000_0000 + i).into());
-            let _ = guard.admit(source, t0);
+            let _ = guard.admit(source, || t0);
             assert!(guard.tracked() <= 1000);
         }
         // Once they have refilled, a sweep frees them all and new sources
         // are tracked again.
         let later = t0 + Duration::from_secs(2);
-        assert_eq!(guard.admit(ip("198.51.100.1"), later), Verdict::Admit);
+        assert_eq!(guard.admit(ip("198.51.100.1"), || later), Verdict::Admit);
         guard.sweep(later + Duration::from_secs(2));
         assert_eq!(guard.tracked(), 0);
     }
@@ -281,10 +283,10 @@ mod tests {
         let t0 = Instant::now();
         let peer = ip("192.0.2.9");
         for _ in 0..5 {
-            guard.admit(peer, t0);
+            guard.admit(peer, || t0);
         }
         guard.sweep(t0);
         assert_eq!(guard.tracked(), 1);
-        assert!(matches!(guard.admit(peer, t0), Verdict::Refuse { .. }));
+        assert!(matches!(guard.admit(peer, || t0), Verdict::Refuse { .. }));
     }
 }

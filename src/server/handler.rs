@@ -104,7 +104,7 @@ pub fn handle(
     out: &mut Vec<u8>,
 ) -> Outcome {
     // Before parsing: a flood must cost as little as possible.
-    let verdict = config.flood.admit(peer.source.ip(), Instant::now());
+    let verdict = config.flood.admit(peer.source.ip(), Instant::now);
     if verdict == Verdict::Drop {
         return Outcome::Silent(Silence::Flooding);
     }
