@@ -9,95 +9,24 @@
 mod common;
 
 use std::fs;
-use std::net::{SocketAddr, UdpSocket};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::kamailio::Kamailio;
 use common::{Server, UdpClient, example_data, header, project_path, request, status};
 
-/// Kamailio, stopped when dropped.
-struct Kamailio {
-    child: Child,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Kamailio {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_udp_port() -> u16 {
-    let socket = UdpSocket::bind("127.0.0.1:0").expect("a free port");
-    socket.local_addr().expect("bound").port()
-}
-
-/// Starts Kamailio dispatching to `replicas`, and waits until it answers.
-fn start_kamailio(replicas: &[SocketAddr]) -> Kamailio {
-    let program = std::env::var("KAMAILIO").unwrap_or_else(|_| "kamailio".to_owned());
-    if Command::new(&program).arg("-v").output().is_err() {
-        panic!("`{program}` not found: apt-get install -y kamailio (or set KAMAILIO)");
-    }
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let list = dir.path().join("dispatcher.list");
+/// Kamailio dispatching to `replicas`, answering.
+fn start_kamailio(replicas: &[SocketAddr], dir: &Path) -> Kamailio {
+    let list = dir.join("dispatcher.list");
     let lines: String = replicas
         .iter()
         .map(|addr| format!("1 sip:{addr}\n"))
         .collect();
     fs::write(&list, lines).expect("write the dispatcher list");
-    let port = free_udp_port();
-    let run = dir.path().display().to_string();
-    let child = Command::new(&program)
-        .arg("-f")
-        .arg(project_path("deploy/kamailio/dispatcher.cfg"))
-        .args(["-DD", "-E", "--atexit=no", "-n", "2", "-m", "64", "-M", "8"])
-        .args(["-Y", &run, "-w", &run, "-P", &format!("{run}/kamailio.pid")])
-        .args([
-            "-A",
-            &format!("SIP_PORT={port}"),
-            "-A",
-            "LISTEN_IP=127.0.0.1",
-        ])
-        .args(["-A", &format!("DISPATCHER_LIST=\"{}\"", list.display())])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(fs::File::create(dir.path().join("kamailio.log")).expect("log file"))
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
-    let kamailio = Kamailio {
-        child,
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        _dir: dir,
-    };
-    // Up when it answers an OPTIONS addressed to itself.
-    let probe = UdpClient::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let ping = options(port, probe.port());
-        probe.send(kamailio.addr, &ping);
-        if probe.receive_within(Duration::from_millis(200)).is_some() {
-            return kamailio;
-        }
-        assert!(Instant::now() < deadline, "Kamailio did not start");
-    }
-}
-
-fn options(kamailio_port: u16, port: u16) -> Vec<u8> {
-    request(
-        &[
-            &format!("OPTIONS sip:127.0.0.1:{kamailio_port} SIP/2.0"),
-            "Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-ping;rport",
-            "Max-Forwards: 70",
-            "From: <sip:test@127.0.0.1>;tag=ping",
-            "To: <sip:127.0.0.1>",
-            "Call-ID: kamailio-ping",
-            "CSeq: 1 OPTIONS",
-            "Content-Length: 0",
-            "",
-        ],
-        port,
+    Kamailio::start(
+        &project_path("deploy/kamailio/dispatcher.cfg"),
+        &[format!("DISPATCHER_LIST=\"{}\"", list.display())],
     )
 }
 
@@ -162,7 +91,8 @@ fn replica(name: &str) -> Server {
 fn calls_through_the_dispatcher_reach_both_replicas_and_survive_one_stopping() {
     let a = replica("a");
     let b = replica("b");
-    let kamailio = start_kamailio(&[a.udp, b.udp]);
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let kamailio = start_kamailio(&[a.udp, b.udp], dir.path());
     let client = UdpClient::new();
 
     let hosts: Vec<String> = (0..20).map(|n| call(&client, kamailio.addr, n)).collect();

@@ -19,6 +19,7 @@ use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use common::kamailio::Kamailio;
 use common::{Server, UdpClient, example_data, project_path, request};
 
 /// A process is killed if still running after this.
@@ -116,7 +117,6 @@ fn proxy_rows() -> Vec<String> {
 
 #[test]
 fn kamailio_follows_the_redirects_to_the_phone_network() {
-    require("kamailio", "kamailio");
     let dir = tempfile::tempdir().expect("a temporary directory");
     let uas_port = free_udp_port();
     let switchboard = Server::start_with(&[
@@ -151,30 +151,10 @@ fn kamailio_follows_the_redirects_to_the_phone_network() {
     );
 
     // The proxy in front, asking switchboard.
-    let kamailio_port = free_udp_port();
-    let run = dir.path().display().to_string();
-    let mut kamailio = Command::new("kamailio")
-        .arg("-f")
-        .arg(project_path("tests/interop/kamailio-follow-redirect.cfg"))
-        .args(["-DD", "-E", "--atexit=no", "-n", "2", "-m", "64", "-M", "8"])
-        .args(["-Y", &run, "-w", &run, "-P", &format!("{run}/kamailio.pid")])
-        .args(["-A", &format!("SIP_PORT={kamailio_port}")])
-        .args([
-            "-A",
-            &format!("REDIRECT_SERVER=\"sip:{}\"", switchboard.udp),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(File::create(dir.path().join("kamailio.log")).expect("log"))
-        .spawn()
-        .expect("kamailio starts");
-    std::thread::sleep(Duration::from_millis(500));
-    if let Some(status) = kamailio.try_wait().expect("wait") {
-        panic!(
-            "Kamailio exited at start ({status}):\n{}",
-            fs::read_to_string(dir.path().join("kamailio.log")).unwrap_or_default()
-        );
-    }
+    let kamailio = Kamailio::start(
+        &project_path("tests/interop/kamailio-follow-redirect.cfg"),
+        &[format!("REDIRECT_SERVER=\"sip:{}\"", switchboard.udp)],
+    );
 
     // The caller: every row, three times, each answer checked by SIPp.
     let calls = rows.len() * rounds;
@@ -198,14 +178,13 @@ fn kamailio_follows_the_redirects_to_the_phone_network() {
             "20".into(),
             "-recv_timeout".into(),
             "10000".into(),
-            format!("127.0.0.1:{kamailio_port}"),
+            kamailio.addr.to_string(),
         ],
     );
     let uac_status = wait(&mut uac, "the SIPp caller");
     let uas_status = wait(&mut uas, "the SIPp phone network");
-    let _ = kamailio.kill();
-    let _ = kamailio.wait();
-    let kamailio_log = fs::read_to_string(dir.path().join("kamailio.log")).unwrap_or_default();
+    let kamailio_log = kamailio.log();
+    drop(kamailio);
     assert!(
         uac_status.success(),
         "the caller saw a wrong answer (exit {uac_status})\n{}\n--- kamailio\n{kamailio_log}",

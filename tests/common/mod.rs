@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod kamailio;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
