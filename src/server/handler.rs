@@ -88,6 +88,23 @@ pub enum Outcome {
     Silent(Silence),
 }
 
+impl Outcome {
+    /// The same outcome, marked as the routing rules' answer.
+    fn decided_by(self, rule: Rule) -> Outcome {
+        match self {
+            Outcome::Reply {
+                to, status, method, ..
+            } => Outcome::Reply {
+                to,
+                status,
+                method,
+                decided_by: Some(rule),
+            },
+            silent => silent,
+        }
+    }
+}
+
 /// Where the message came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Peer {
@@ -259,17 +276,6 @@ fn route(
         "decision"
     );
     let config = answer.config;
-    let decided = |outcome: Outcome| match outcome {
-        Outcome::Reply {
-            to, status, method, ..
-        } => Outcome::Reply {
-            to,
-            status,
-            method,
-            decided_by: Some(decision.rule),
-        },
-        silent => silent,
-    };
     let rule_header = |o: &mut Vec<u8>| {
         if config.rule_header {
             o.extend_from_slice(b"X-Switchboard-Rule: ");
@@ -301,7 +307,7 @@ fn route(
         }
         RouteStatus::NotFound => answer.send(out, Status::new(404, "Not Found"), rule_header),
     };
-    decided(outcome)
+    outcome.decided_by(decision.rule)
 }
 
 /// The Contact URI for a 302: a SIP URI phone as is; a number through the
