@@ -1,10 +1,15 @@
 //! Running Kamailio (Debian package `kamailio`) for a test: on loopback, its
-//! pid file, runtime files and log in a temporary directory, killed when
+//! pid file, runtime files and log in a temporary directory, stopped when
 //! dropped. Required, not optional: a missing binary fails the test with
 //! the install command.
+//!
+//! Kamailio forks its workers; killing the main process alone would leave
+//! them running. It is started in a process group of its own, and the whole
+//! group is stopped: SIGTERM, then SIGKILL for whatever is left.
 
 use std::fs::{self, File};
 use std::net::{SocketAddr, UdpSocket};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -48,6 +53,7 @@ impl Kamailio {
             command.args(["-A", define]);
         }
         let child = command
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(File::create(dir.path().join("kamailio.log")).expect("log file"))
@@ -103,7 +109,20 @@ impl Kamailio {
 
 impl Drop for Kamailio {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let group = format!("-{}", self.child.id());
+        let signal = |name: &str| {
+            let _ = Command::new("kill")
+                .args([name, "--", &group])
+                .stderr(Stdio::null())
+                .status();
+        };
+        signal("-TERM");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // The workers, and the main process if it did not stop.
+        signal("-KILL");
         let _ = self.child.wait();
     }
 }
