@@ -192,6 +192,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     for warning in server.warnings().warnings() {
         tracing::warn!("{warning}");
     }
+    // Listening for SIGTERM before saying we listen: whoever reads the
+    // `listening on` lines may signal at once.
+    let shutdown = shutdown_signal()?;
     // Written, not printed: a closed stdout must not stop the server.
     let mut stdout = std::io::stdout().lock();
     for socket in server.listening() {
@@ -219,24 +222,30 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         contacts = counts.contacts,
         "switchboard started"
     );
-    server.run(shutdown_signal())?;
+    server.run(shutdown)?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
+/// SIGTERM or SIGINT, listened for from the moment this returns: a signal
+/// that arrives before the server runs (say, right after the `listening on`
+/// lines) still stops it cleanly instead of killing it.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
+        .context("cannot listen for SIGTERM and SIGINT")?;
+    let (signalled, received) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name("shutdown-signal".into())
+        .spawn(move || {
+            if signals.forever().next().is_some() {
+                let _ = signalled.send(());
             }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
+        })
+        .context("cannot start the signal thread")?;
+    Ok(async move {
+        let _ = received.await;
+    })
 }
 
 fn check(path: PathBuf, default_region: &str) -> anyhow::Result<ExitCode> {
