@@ -252,3 +252,35 @@ fn reloads_show_in_the_metrics() {
     );
     assert!(value(&text, "switchboard_routing_data_age_seconds") >= 0.0);
 }
+
+#[test]
+fn tcp_requests_are_counted_like_udp_ones() {
+    let server = Server::start_with(&["--routing", &example_data(), "--admin", "127.0.0.1:0"]);
+    let admin = server.admin.expect("the admin address");
+    let mut tcp = TcpClient::connect(server.tcp);
+    for i in 0..2 {
+        let message = String::from_utf8(invite(
+            "+18005550100",
+            "+16505550123",
+            &format!("tcp-{i}"),
+            tcp.port(),
+        ))
+        .unwrap()
+        .replace("SIP/2.0/UDP", "SIP/2.0/TCP");
+        tcp.send(message.as_bytes());
+        assert_eq!(status(&tcp.read_responses(1)[0]), 302);
+    }
+    let text = wait_for(
+        admin,
+        r#"switchboard_requests_total{method="INVITE",code="302"}"#,
+        2.0,
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"switchboard_decisions_total{rule="number_user",code="302"}"#
+        ),
+        2.0
+    );
+    assert_eq!(value(&text, "switchboard_response_seconds_count"), 2.0);
+}

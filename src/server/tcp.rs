@@ -185,6 +185,7 @@ impl Connection {
                         source: self.peer,
                         framing: Framing::Stream,
                     };
+                    let received_at = Instant::now();
                     let shared = &self.shared;
                     let outcome = contain("a TCP request", || {
                         handle(
@@ -195,11 +196,17 @@ impl Connection {
                             response,
                         )
                     });
-                    if let Some(Outcome::Reply { .. }) = outcome {
+                    let Some(outcome) = outcome else {
+                        shared.metrics.dropped(Dropped::Panic);
+                        continue;
+                    };
+                    shared.metrics.record(&outcome);
+                    if let Outcome::Reply { .. } = outcome {
                         let bytes = std::mem::take(response);
                         let written = self.write(&bytes).await;
                         *response = bytes;
                         written?;
+                        self.shared.metrics.latency(received_at.elapsed(), 1);
                     }
                 }
             }
