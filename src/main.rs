@@ -196,9 +196,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // `listening on` lines may signal at once.
     let shutdown = shutdown_signal()?;
     // Written, not printed: a closed stdout must not stop the server.
+    let sockets: Vec<String> = server
+        .listening()
+        .iter()
+        .map(|s| format!("{} {}", s.transport, s.addr))
+        .collect();
     let mut stdout = std::io::stdout().lock();
-    for socket in server.listening() {
-        let _ = writeln!(stdout, "listening on {} {}", socket.transport, socket.addr);
+    for socket in &sockets {
+        let _ = writeln!(stdout, "listening on {socket}");
     }
     let _ = stdout.flush();
     drop(stdout);
@@ -207,11 +212,6 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .serving
         .map(|s| s.counts)
         .unwrap_or_default();
-    let sockets: Vec<String> = server
-        .listening()
-        .iter()
-        .map(|s| format!("{} {}", s.transport, s.addr))
-        .collect();
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         listening = sockets.join(", "),

@@ -385,12 +385,7 @@ fn reload_once(loader: &mut Loader, shared: &Shared, requested: bool) {
         }
         // The same broken data seen again (another event in its directory,
         // or within the modification-time window): said once already.
-        Err(rejected)
-            if status
-                .last_error
-                .as_ref()
-                .is_some_and(|last| last.to_string() == rejected.report.to_string()) =>
-        {
+        Err(rejected) if status.last_error.as_ref() == Some(&rejected.report) => {
             debug!("routing data still has the same errors");
         }
         Err(rejected) => {

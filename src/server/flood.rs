@@ -21,6 +21,7 @@ use dashmap::DashMap;
 use ipnet::IpNet;
 use rustc_hash::FxBuildHasher;
 
+use super::address::{canonical, listed};
 use crate::config::settings::FloodSettings;
 
 /// The least time between two sweeps forced by a full map, so a spoofed
@@ -84,12 +85,11 @@ impl FloodGuard {
         if self.rate == 0.0 {
             return Verdict::Admit;
         }
-        let ip = canonical(ip);
-        if self.exempt.iter().any(|net| net.contains(&ip)) {
+        if listed(&self.exempt, ip) {
             return Verdict::Admit;
         }
         let now = now();
-        let key = key(ip);
+        let key = key(canonical(ip));
         if let Some(mut bucket) = self.buckets.get_mut(&key) {
             return self.take(&mut bucket, now);
         }
@@ -154,14 +154,6 @@ impl FloodGuard {
             self.sweep(now);
         }
         self.buckets.len() < self.max_sources
-    }
-}
-
-/// An IPv4 peer on a dual-stack socket shows as ::ffff:a.b.c.d.
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
     }
 }
 

@@ -2,12 +2,13 @@
 //! answer (or silence) out. Implements the SIP behaviour table of
 //! DESIGN §3 as a stateless UAS (RFC 3261 §8.2): parse, decide, answer.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use ipnet::IpNet;
 use tracing::debug;
 
+use super::address::listed;
 use super::flood::{FloodGuard, Verdict};
 use crate::config::settings::{Settings, SettingsError, Untrusted, UntrustedOptions};
 use crate::routing::{Decision, RoutingTable, Rule, Spelling, Status as RouteStatus, Target};
@@ -135,7 +136,7 @@ pub fn handle(
     if request.method == Method::Ack {
         return Outcome::Silent(Silence::Ack);
     }
-    let trusted = is_trusted(&config.trust, peer.source.ip());
+    let trusted = listed(&config.trust, peer.source.ip());
     let answer = Answer {
         config,
         request: &request,
@@ -359,13 +360,4 @@ fn caller<'r>(request: &Request<'r>, trusted: bool) -> Option<&'r [u8]> {
         let from = request.from_addr?;
         Uri::parse(from.uri)?.user
     })
-}
-
-fn is_trusted(trust: &[IpNet], ip: IpAddr) -> bool {
-    // An IPv4 peer on a dual-stack socket shows as ::ffff:a.b.c.d.
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    };
-    trust.iter().any(|net| net.contains(&ip))
 }

@@ -3,6 +3,7 @@
 //! graceful shutdown. It reads as "receive bytes, parse, decide, answer":
 //! the deciding is `handler`'s, the rest is plumbing.
 
+mod address;
 mod connections;
 pub mod flood;
 pub mod handler;
@@ -177,7 +178,7 @@ impl Server {
                     socket,
                     Arc::clone(&config),
                     self.hot.reader(),
-                    self.settings.limits.max_message_bytes,
+                    limits.max_message_bytes,
                     metrics.shard(),
                     Arc::clone(&stop),
                 )?);
