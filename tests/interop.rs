@@ -14,7 +14,7 @@
 mod common;
 
 use std::fs::{self, File};
-use std::net::UdpSocket;
+use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -77,6 +77,39 @@ fn sipp(dir: &Path, name: &str, args: &[String]) -> Child {
         .stderr(File::create(dir.join(format!("{name}.stderr"))).expect("stderr file"))
         .spawn()
         .expect("sipp starts")
+}
+
+/// A SIPp caller placing `calls` calls from a row-per-call injection file.
+struct Caller<'a> {
+    /// A scenario file, from the project root.
+    scenario: &'a str,
+    injection: &'a Path,
+    calls: usize,
+    rate: u32,
+    recv_timeout_ms: u32,
+    target: SocketAddr,
+}
+
+impl Caller<'_> {
+    fn args(&self) -> Vec<String> {
+        vec![
+            "-sf".into(),
+            project_path(self.scenario).display().to_string(),
+            "-inf".into(),
+            self.injection.display().to_string(),
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            free_udp_port().to_string(),
+            "-m".into(),
+            self.calls.to_string(),
+            "-r".into(),
+            self.rate.to_string(),
+            "-recv_timeout".into(),
+            self.recv_timeout_ms.to_string(),
+            self.target.to_string(),
+        ]
+    }
 }
 
 /// SIPp's screen and error log, for a failure message.
@@ -161,25 +194,15 @@ fn kamailio_follows_the_redirects_to_the_phone_network() {
     let mut uac = sipp(
         dir.path(),
         "uac",
-        &[
-            "-sf".into(),
-            project_path("tests/interop/uac_via_proxy.xml")
-                .display()
-                .to_string(),
-            "-inf".into(),
-            csv.display().to_string(),
-            "-i".into(),
-            "127.0.0.1".into(),
-            "-p".into(),
-            free_udp_port().to_string(),
-            "-m".into(),
-            calls.to_string(),
-            "-r".into(),
-            "20".into(),
-            "-recv_timeout".into(),
-            "10000".into(),
-            kamailio.addr.to_string(),
-        ],
+        &Caller {
+            scenario: "tests/interop/uac_via_proxy.xml",
+            injection: &csv,
+            calls,
+            rate: 20,
+            recv_timeout_ms: 10_000,
+            target: kamailio.addr,
+        }
+        .args(),
     );
     let uac_status = wait(&mut uac, "the SIPp caller");
     let uas_status = wait(&mut uas, "the SIPp phone network");
@@ -256,27 +279,15 @@ fn a_carrier_style_trunk_gets_the_right_contacts() {
     let mut uac = sipp(
         dir.path(),
         "trunk",
-        &[
-            "-sf".into(),
-            project_path("sipp-scenarios/uac_trunk.xml")
-                .display()
-                .to_string(),
-            "-inf".into(),
-            project_path("sipp-scenarios/trunk_calls.csv")
-                .display()
-                .to_string(),
-            "-i".into(),
-            "127.0.0.1".into(),
-            "-p".into(),
-            free_udp_port().to_string(),
-            "-m".into(),
-            (calls * 2).to_string(),
-            "-r".into(),
-            "50".into(),
-            "-recv_timeout".into(),
-            "5000".into(),
-            switchboard.udp.to_string(),
-        ],
+        &Caller {
+            scenario: "sipp-scenarios/uac_trunk.xml",
+            injection: &project_path("sipp-scenarios/trunk_calls.csv"),
+            calls: calls * 2,
+            rate: 50,
+            recv_timeout_ms: 5_000,
+            target: switchboard.udp,
+        }
+        .args(),
     );
     let status = wait(&mut uac, "the SIPp trunk");
     assert!(
