@@ -1,6 +1,8 @@
 //! Small byte-level helpers for SIP text (RFC 3261 §25.1): linear white
 //! space, quoted strings, top-level comma splitting, parameters.
 
+use std::ops::Range;
+
 /// Whether `b` is white space inside a header value (SP, HTAB, or the CR
 /// and LF of a folded line).
 pub fn is_lws(b: u8) -> bool {
@@ -97,21 +99,15 @@ pub fn split_first_value(s: &[u8]) -> (&[u8], Option<&[u8]>) {
     (s, None)
 }
 
-/// Iterates the `;name[=value]` parameters in `s` (which starts at or
-/// before the first `;`), yielding trimmed names and values. Semicolons
-/// inside quoted strings do not split.
-pub fn params(s: &[u8]) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
-    let mut rest = match find(b';', s) {
-        Some(i) => &s[i + 1..],
-        None => &s[s.len()..],
-    };
-    let mut done = s.is_empty() || find(b';', s).is_none();
+/// Where each `;`-separated parameter of `s` (which starts at or before
+/// the first `;`) is: the range of its text after the `;`, untrimmed.
+/// Semicolons inside quoted strings do not split.
+pub fn param_spans(s: &[u8]) -> impl Iterator<Item = Range<usize>> + '_ {
+    let mut next = find(b';', s).map(|semicolon| semicolon + 1);
     std::iter::from_fn(move || {
-        if done {
-            return None;
-        }
+        let start = next?;
         let mut in_quotes = false;
-        let end = rest
+        let len = s[start..]
             .iter()
             .position(|&b| {
                 if b == b'"' {
@@ -119,18 +115,27 @@ pub fn params(s: &[u8]) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
                 }
                 b == b';' && !in_quotes
             })
-            .unwrap_or(rest.len());
-        let param = &rest[..end];
-        if end == rest.len() {
-            done = true;
-        } else {
-            rest = &rest[end + 1..];
-        }
-        Some(match find(b'=', param) {
-            Some(eq) => (trim(&param[..eq]), Some(trim(&param[eq + 1..]))),
-            None => (trim(param), None),
-        })
+            .unwrap_or(s.len() - start);
+        let end = start + len;
+        next = (end < s.len()).then_some(end + 1);
+        Some(start..end)
     })
+}
+
+/// One parameter's text split into its trimmed name and, after an `=`,
+/// its trimmed value.
+pub fn split_param(param: &[u8]) -> (&[u8], Option<&[u8]>) {
+    match find(b'=', param) {
+        Some(eq) => (trim(&param[..eq]), Some(trim(&param[eq + 1..]))),
+        None => (trim(param), None),
+    }
+}
+
+/// Iterates the `;name[=value]` parameters in `s` (which starts at or
+/// before the first `;`), yielding trimmed names and values. Semicolons
+/// inside quoted strings do not split.
+pub fn params(s: &[u8]) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
+    param_spans(s).map(move |span| split_param(&s[span]))
 }
 
 /// Parses a decimal number, ignoring surrounding white space; `None` for
@@ -206,6 +211,10 @@ mod tests {
         );
         assert_eq!(params(b"no params").count(), 0);
         assert_eq!(params(b"x;a=\"q;q\";b").count(), 2);
+        assert_eq!(params(b"x;").collect::<Vec<_>>(), vec![(&b""[..], None)]);
+        let s = b"h;a=1; b ;c";
+        let spans: Vec<_> = param_spans(s).map(|span| &s[span]).collect();
+        assert_eq!(spans, vec![&b"a=1"[..], b" b ", b"c"]);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use super::text::{params, parse_u32, split_first_value, trim};
+use super::text::{is_lws, param_spans, params, parse_u32, split_first_value, split_param, trim};
 
 /// The first value of the first Via header: what a response echoes back
 /// with `received`/`rport` filled in, and what decides where it goes.
@@ -23,6 +23,24 @@ pub struct TopVia<'a> {
     pub branch: Option<&'a [u8]>,
     /// `rport` present (RFC 3581): answer to the source port.
     pub rport: bool,
+    /// Where the parameters start in `raw` (the `;` after sent-by).
+    params_start: usize,
+    /// Every parameter has a token name and, after an `=`, a value.
+    params_well_formed: bool,
+    echo: ParamEcho,
+}
+
+/// How the top Via's parameters are echoed, decided while parsing them so
+/// that a response does not walk them again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ParamEcho {
+    /// Byte for byte, with the value of the `rport` parameter (where its
+    /// name ends, where it ends, relative to the parameters) set to the
+    /// source port: the usual case of no white space, no `received` and
+    /// at most one `rport`.
+    AsWritten { rport: Option<(usize, usize)> },
+    /// One by one, trimmed, without `received`, `rport` written once.
+    Rewritten,
 }
 
 impl<'a> TopVia<'a> {
@@ -49,6 +67,9 @@ impl<'a> TopVia<'a> {
         if transport.is_empty() || !transport.iter().all(|&b| super::method::is_token_char(b)) {
             return None;
         }
+        // Every slice since `raw` was cut from its front, so this is where
+        // the parameters start in `raw`.
+        let params_start = raw.len() - sent_by_and_params.len() + sent_by_end;
         let mut via = TopVia {
             raw,
             rest_of_line: rest,
@@ -57,15 +78,40 @@ impl<'a> TopVia<'a> {
             port,
             branch: None,
             rport: false,
+            params_start,
+            params_well_formed: true,
+            echo: ParamEcho::Rewritten,
         };
-        for (name, value) in params(&sent_by_and_params[sent_by_end..]) {
+        via.read_params();
+        Some(via)
+    }
+
+    /// One pass over the parameters: `branch`, `rport`, whether they are
+    /// well formed and how a response echoes them.
+    fn read_params(&mut self) {
+        let params = &self.raw[self.params_start..];
+        let mut first_rport = None;
+        let mut rports = 0;
+        let mut has_received = false;
+        for span in param_spans(params) {
+            let (name, value) = split_param(&params[span.clone()]);
+            self.params_well_formed &= !name.is_empty()
+                && name.iter().all(|&b| super::method::is_token_char(b))
+                && value.is_none_or(|v| !v.is_empty());
             if name.eq_ignore_ascii_case(b"branch") {
-                via.branch = value;
+                self.branch = value;
             } else if name.eq_ignore_ascii_case(b"rport") {
-                via.rport = true;
+                rports += 1;
+                first_rport.get_or_insert((span.start + name.len(), span.end));
+            } else if name.eq_ignore_ascii_case(b"received") {
+                has_received = true;
             }
         }
-        Some(via)
+        self.rport = rports > 0;
+        // Without white space the trimmed names start where their spans do.
+        if rports <= 1 && !has_received && !params.iter().any(|&b| is_lws(b)) {
+            self.echo = ParamEcho::AsWritten { rport: first_rport };
+        }
     }
 
     /// Where a UDP response goes (RFC 3261 §18.2.2, RFC 3581 §4): the
@@ -101,24 +147,19 @@ impl<'a> TopVia<'a> {
     /// once: filling each would let a request full of them make an answer
     /// much larger than itself (found by the `datagram` fuzz target).
     pub fn write_echo(&self, source: SocketAddr, out: &mut Vec<u8>) {
-        let params_start = param_start(self.raw);
-        super::text::write_unfolded(out, &self.raw[..params_start]);
-        let mut rport_written = false;
-        for (name, value) in params(&self.raw[params_start..]) {
-            let is_rport = name.eq_ignore_ascii_case(b"rport");
-            if name.eq_ignore_ascii_case(b"received") || (is_rport && rport_written) {
-                continue;
-            }
-            out.push(b';');
-            out.extend_from_slice(name);
-            if is_rport {
-                rport_written = true;
+        let (sent_by, params) = self.raw.split_at(self.params_start);
+        super::text::write_unfolded(out, sent_by);
+        match self.echo {
+            ParamEcho::AsWritten { rport: None } => out.extend_from_slice(params),
+            ParamEcho::AsWritten {
+                rport: Some((name_end, end)),
+            } => {
+                out.extend_from_slice(&params[..name_end]);
                 out.push(b'=');
                 write_u16(out, source.port());
-            } else if let Some(value) = value {
-                out.push(b'=');
-                out.extend_from_slice(value);
+                out.extend_from_slice(&params[end..]);
             }
+            ParamEcho::Rewritten => write_params_rewritten(params, source.port(), out),
         }
         if self.needs_received(source.ip()) {
             out.extend_from_slice(b";received=");
@@ -153,18 +194,30 @@ impl TopVia<'_> {
     }
 
     fn is_well_formed(&self) -> bool {
-        super::uri::is_valid_host(self.host)
-            && params(&self.raw[param_start(self.raw)..]).all(|(name, value)| {
-                !name.is_empty()
-                    && name.iter().all(|&b| super::method::is_token_char(b))
-                    && value.is_none_or(|v| !v.is_empty())
-            })
+        self.params_well_formed && super::uri::is_valid_host(self.host)
     }
 }
 
-/// Where the parameters of a Via value start (its first `;`).
-fn param_start(raw: &[u8]) -> usize {
-    super::text::find(b';', raw).unwrap_or(raw.len())
+/// Writes Via parameters one by one, trimmed and unfolded, without
+/// `received`, with the first `rport` set to `port` and any other dropped.
+fn write_params_rewritten(written: &[u8], port: u16, out: &mut Vec<u8>) {
+    let mut rport_written = false;
+    for (name, value) in params(written) {
+        let is_rport = name.eq_ignore_ascii_case(b"rport");
+        if name.eq_ignore_ascii_case(b"received") || (is_rport && rport_written) {
+            continue;
+        }
+        out.push(b';');
+        super::text::write_unfolded(out, name);
+        if is_rport {
+            rport_written = true;
+            out.push(b'=');
+            write_u16(out, port);
+        } else if let Some(value) = value {
+            out.push(b'=');
+            super::text::write_unfolded(out, value);
+        }
+    }
 }
 
 fn trim_start(s: &[u8]) -> &[u8] {
@@ -308,6 +361,52 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "SIP/2.0/UDP 192.0.2.7:5060;rport=40000;branch=z9hG4bK1;received=192.0.2.7"
         );
+    }
+
+    /// The echo as the parameter-by-parameter path writes it.
+    fn echo_rewritten(s: &str, source: SocketAddr) -> String {
+        let v = via(s);
+        let mut out = Vec::new();
+        let (sent_by, written) = v.raw.split_at(v.params_start);
+        crate::sip::text::write_unfolded(&mut out, sent_by);
+        write_params_rewritten(written, source.port(), &mut out);
+        if v.needs_received(source.ip()) {
+            out.extend_from_slice(b";received=");
+            crate::sip::text::write_ip(&mut out, source.ip(), false);
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// Echoing the parameters as written (the usual case) gives the
+        /// same bytes as rewriting them one by one.
+        #[test]
+        fn echo_as_written_equals_echo_rewritten(
+            params in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec!["rport", "RPort", "branch", "received", "maddr"]),
+                    proptest::option::of("[a-zA-Z0-9.!%*_+`'~-]{1,8}"),
+                    // Mostly no white space: the as-written path.
+                    proptest::sample::select(vec!["", "", "", "", " ", "\t"]),
+                ),
+                0..6,
+            ),
+            port in 1u16..,
+        ) {
+            let mut line = String::from("SIP/2.0/UDP 192.0.2.1:5060");
+            for (name, value, space) in &params {
+                line.push(';');
+                line.push_str(space);
+                line.push_str(name);
+                if let Some(value) = value {
+                    line.push('=');
+                    line.push_str(value);
+                }
+            }
+            let source = SocketAddr::from(([198, 51, 100, 7], port));
+            proptest::prop_assert_eq!(echo(&line, &source.to_string()), echo_rewritten(&line, source));
+        }
     }
 
     #[test]
