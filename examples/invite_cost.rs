@@ -10,7 +10,9 @@
 //! ```
 //!
 //! The difference of the two totals, divided by 10,000, is the
-//! instructions per INVITE → 302 tracked in the README.
+//! instructions per INVITE → 302 tracked in the README;
+//! `bench/instructions.sh` does this. A second argument `guarded` makes
+//! the source take a flood token on every request.
 
 use std::hint::black_box;
 use std::net::SocketAddr;
