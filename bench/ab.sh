@@ -3,6 +3,7 @@
 # so that a change's cost is measured side by side on a noisy machine.
 #
 #   bench/ab.sh OLD_BINARY NEW_BINARY [PAIRS]      # PAIRS=3 by default, ~20 s per pair
+#   TRANSPORT=tcp bench/ab.sh OLD NEW [PAIRS]       # over TCP (sipblast -t tcp -s 4)
 #
 # e.g. build the old commit elsewhere:
 #   git worktree add /tmp/sb-old COMMIT
@@ -15,6 +16,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OLD="$1" NEW="$2" PAIRS="${3:-3}"
+TRANSPORT="${TRANSPORT:-udp}"
+case "$TRANSPORT" in
+    udp) LOAD=() ;;
+    tcp) LOAD=(-t tcp -s 4) ;;
+    *) echo "ab.sh: TRANSPORT is udp or tcp" >&2; exit 1 ;;
+esac
+RESULTS="$(mktemp)"
 SIPBLAST=target/sipblast/release/sipblast
 DATA=target/bench-data/switchboard.yaml
 CALLS=target/bench-data/calls.sipblast.csv
@@ -31,7 +39,7 @@ run() {   # $1 binary, $2 label
     port="$(sed -n 's/^listening on udp 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$out")"
     sleep 0.5
     t0="$(awk '{print $14 + $15}' "/proc/$pid/stat")"
-    json="$(taskset -c 1 "$SIPBLAST" "127.0.0.1:$port" -f "$CALLS" -d 8 -w 100 2>/dev/null | tail -1)"
+    json="$(taskset -c 1 "$SIPBLAST" "127.0.0.1:$port" -f "$CALLS" -d 8 -w 100 "${LOAD[@]}" 2>/dev/null | tail -1)"
     t1="$(awk '{print $14 + $15}' "/proc/$pid/stat")"
     kill "$pid"; wait "$pid" 2>/dev/null || true
     rm -f "$out"
@@ -46,6 +54,19 @@ PY
 }
 
 for _ in $(seq 1 "$PAIRS"); do
-    run "$OLD" old
-    run "$NEW" new
+    run "$OLD" old | tee -a "$RESULTS"
+    run "$NEW" new | tee -a "$RESULTS"
 done
+python3 - "$RESULTS" "$TRANSPORT" <<'PY'
+import sys
+rows = {}
+for line in open(sys.argv[1]):
+    label, rest = line.split(":", 1)
+    fields = rest.split()
+    rows.setdefault(label, []).append((float(fields[0].replace(",", "")), float(fields[2])))
+for label, runs in rows.items():
+    rate = sum(r for r, _ in runs) / len(runs)
+    cpu = sum(c for _, c in runs) / len(runs)
+    print(f"mean {label} ({sys.argv[2]}, {len(runs)} runs): {rate:,.0f} req/s, {cpu:.2f} us CPU/req")
+PY
+rm -f "$RESULTS"

@@ -6,6 +6,7 @@
 mod common;
 
 use std::fs;
+use std::io::Read;
 use std::time::Duration;
 
 use common::{Server, TcpClient, UdpClient, header, invite, request, status};
@@ -547,6 +548,52 @@ fn tcp_frames_several_messages_split_reads_and_keep_alives() {
         )),
         "{}",
         answers[0]
+    );
+}
+
+#[test]
+fn tcp_answers_what_came_before_a_framing_error_then_closes() {
+    let server = Server::start();
+    let mut client = TcpClient::connect(server.tcp);
+    let port = client.port();
+    let message = |call: &str, length: &str| {
+        request(
+            &[
+                "OPTIONS sip:127.0.0.1 SIP/2.0",
+                "Via: SIP/2.0/TCP 127.0.0.1:{port};branch=z9hG4bK-fe",
+                "Max-Forwards: 70",
+                "From: <sip:ping@127.0.0.1>;tag=t",
+                "To: <sip:127.0.0.1>",
+                &format!("Call-ID: {call}"),
+                "CSeq: 1 OPTIONS",
+                &format!("Content-Length: {length}"),
+                "",
+            ],
+            port,
+        )
+    };
+    // Two requests, a keep-alive and a message whose length cannot be
+    // read, in one write: the answers go out (in one write, in order),
+    // then the connection closes.
+    let mut all = message("fe-a", "0");
+    all.extend_from_slice(b"\r\n\r\n");
+    all.extend_from_slice(&message("fe-b", "0"));
+    all.extend_from_slice(&message("fe-c", "many"));
+    client.send(&all);
+    let mut received = Vec::new();
+    client
+        .stream
+        .read_to_end(&mut received)
+        .expect("closed within the timeout");
+    let text = String::from_utf8_lossy(&received);
+    let a = text.find("Call-ID: fe-a").expect("fe-a answered");
+    let b = text.find("Call-ID: fe-b").expect("fe-b answered");
+    assert!(a < b, "{text}");
+    assert_eq!(text.matches("SIP/2.0 200 OK\r\n").count(), 2, "{text}");
+    assert!(!text.contains("fe-c"), "{text}");
+    assert!(
+        text.contains("\r\n\r\n\r\nSIP/2.0 200 OK"),
+        "the keep-alive's CRLF between: {text}"
     );
 }
 

@@ -27,6 +27,9 @@ use crate::config::settings::LimitSettings;
 use crate::sip::Framing;
 use crate::sip::framing::{self, Frame, FrameError};
 
+/// Answers queued for one write are written out early past this size.
+const FLUSH_AT: usize = 64 * 1024;
+
 /// Per-connection bounds.
 #[derive(Debug, Clone, Copy)]
 pub struct StreamLimits {
@@ -111,11 +114,15 @@ impl Connection {
         let limits = self.shared.limits;
         let mut buffer = BytesMut::with_capacity(4096);
         let mut response = Vec::with_capacity(2048);
+        let mut outgoing = Vec::with_capacity(4096);
         // When the first byte of the message still incomplete in `buffer`
         // arrived.
         let mut partial_since: Option<Instant> = None;
         loop {
-            let framed = match self.answer_buffered(&mut buffer, &mut response).await {
+            let answered = self
+                .answer_buffered(&mut buffer, &mut response, &mut outgoing)
+                .await;
+            let framed = match answered {
                 Ok(framed) => framed,
                 Err(reason) => {
                     debug!(peer = %self.peer, %reason, "closing TCP connection");
@@ -154,63 +161,92 @@ impl Connection {
     }
 
     /// Answers every complete frame in `buffer`, leaving a partial one;
-    /// how many frames it took.
+    /// how many frames it took. The answers to what one read brought go
+    /// out in one write: a pipelining peer costs one system call per read,
+    /// not one per request.
     async fn answer_buffered(
         &mut self,
         buffer: &mut BytesMut,
         response: &mut Vec<u8>,
+        outgoing: &mut Vec<u8>,
     ) -> Result<usize, String> {
+        let started = Instant::now();
         let mut framed = 0;
-        loop {
-            let frame = framing::check(buffer, self.shared.limits.max_message).map_err(|e| {
-                self.shared.metrics.dropped(match e {
-                    FrameError::TooLarge(_) => Dropped::Oversize,
-                    FrameError::BadContentLength => Dropped::Malformed,
-                });
-                e.to_string()
-            })?;
-            if frame.is_some() {
-                framed += 1;
-            }
+        let mut answered = 0;
+        let closing = loop {
+            let frame = match framing::check(buffer, self.shared.limits.max_message) {
+                Ok(frame) => frame,
+                Err(e) => {
+                    self.shared.metrics.dropped(match e {
+                        FrameError::TooLarge(_) => Dropped::Oversize,
+                        FrameError::BadContentLength => Dropped::Malformed,
+                    });
+                    break Some(e.to_string());
+                }
+            };
             match frame {
-                None => return Ok(framed),
+                None => break None,
                 Some(Frame::Skip(n)) => buffer.advance(n),
                 Some(Frame::Ping(n)) => {
                     buffer.advance(n);
-                    self.write(b"\r\n").await?;
+                    outgoing.extend_from_slice(b"\r\n");
                 }
                 Some(Frame::Message(n)) => {
                     let message = buffer.split_to(n);
-                    let peer = Peer {
-                        source: self.peer,
-                        framing: Framing::Stream,
-                    };
-                    let received_at = Instant::now();
-                    let shared = &self.shared;
-                    let outcome = contain("a TCP request", || {
-                        handle(
-                            &shared.config,
-                            &shared.table.load(),
-                            &message,
-                            peer,
-                            response,
-                        )
-                    });
-                    let Some(outcome) = outcome else {
-                        shared.metrics.dropped(Dropped::Panic);
-                        continue;
-                    };
-                    shared.metrics.record(&outcome);
-                    if let Outcome::Reply { .. } = outcome {
-                        let bytes = std::mem::take(response);
-                        let written = self.write(&bytes).await;
-                        *response = bytes;
-                        written?;
-                        self.shared.metrics.latency(received_at.elapsed(), 1);
+                    if self.answer(&message, response) {
+                        outgoing.extend_from_slice(response);
+                        answered += 1;
                     }
                 }
             }
+            framed += 1;
+            if outgoing.len() >= FLUSH_AT {
+                self.flush(outgoing).await?;
+            }
+        };
+        // Answers to the requests before a framing error still go out.
+        self.flush(outgoing).await?;
+        if answered > 0 {
+            self.shared.metrics.latency(started.elapsed(), answered);
         }
+        match closing {
+            Some(reason) => Err(reason),
+            None => Ok(framed),
+        }
+    }
+
+    /// Handles one framed message; whether `response` holds an answer.
+    fn answer(&self, message: &[u8], response: &mut Vec<u8>) -> bool {
+        let peer = Peer {
+            source: self.peer,
+            framing: Framing::Stream,
+        };
+        let shared = &self.shared;
+        let outcome = contain("a TCP request", || {
+            handle(
+                &shared.config,
+                &shared.table.load(),
+                message,
+                peer,
+                response,
+            )
+        });
+        let Some(outcome) = outcome else {
+            shared.metrics.dropped(Dropped::Panic);
+            return false;
+        };
+        shared.metrics.record(&outcome);
+        matches!(outcome, Outcome::Reply { .. })
+    }
+
+    /// Writes out and empties `outgoing`.
+    async fn flush(&mut self, outgoing: &mut Vec<u8>) -> Result<(), String> {
+        if outgoing.is_empty() {
+            return Ok(());
+        }
+        let written = self.write(outgoing).await;
+        outgoing.clear();
+        written
     }
 
     async fn write(&mut self, bytes: &[u8]) -> Result<(), String> {
