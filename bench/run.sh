@@ -226,11 +226,12 @@ def record(args):
     lat = sb.get("latency_us") or {}
     sys.stderr.write(
         "    -> %s %s %s: %s req/s answered, server %s us/req CPU (%.2f cores), p50 %s us, p99 %s us, "
-        "p99.9 %s us, timeouts %s, codes %s, server rx drops %s, load %s -> %s, other CPU %.2f cores\n"
+        "p99.9 %s us, timeouts %s, codes %s, server rx drops %s, load %s -> %s, other CPU %.2f cores, "
+        "steal %.0f ms\n"
         % (meta["server"], meta["transport"], meta["mode"], sb.get("rate_answered"),
            rec["server_cpu_us_per_req"], cpu_s / wall if wall else 0, lat.get("p50"), lat.get("p99"),
            lat.get("p999"), sb.get("timeouts"), sb.get("codes"), sb.get("target_rx_drops"),
-           before["loadavg"][0], after["loadavg"][0], rec["other_cpu_cores"] or 0))
+           before["loadavg"][0], after["loadavg"][0], rec["other_cpu_cores"] or 0, 1000 * steal_s))
     if meta.get("per_thread"):
         for name, t in sorted(threads.items()):
             if t["cpu_s"] > 0.01 or name.startswith("sip-udp"):
@@ -330,6 +331,15 @@ def table(args):
     if op99 is not None:
         print("- open loop at the fixed rate: p99 %s us (< 1000), timeouts %d (0) -> %s"
               % (fmt(op99), otmo, "MET" if op99 < 1000 and otmo == 0 else "NOT MET"))
+        # The tail is where a busy host shows: each round's p99 and timeouts
+        # beside the CPU time the hypervisor took from this VM meanwhile.
+        for kind in ("switchboard", "reflector"):
+            per_round = ["r%s p99 %s us, %s timeouts, steal %s ms" % (
+                r["round"], fmt((r["sipblast"].get("latency_us") or {}).get("p99")),
+                fmt(r["sipblast"].get("timeouts")), fmt(1000 * (r.get("steal_cores") or 0) * r["wall_s"]))
+                for r in groups.get(kind + "/udp/open", [])]
+            if per_round:
+                print("  %s per round: %s" % (kind, "; ".join(per_round)))
     if sb_u and sb_t:
         print("- TCP >= half of UDP: %.0f%% -> %s" % (100 * sb_t / sb_u, "MET" if sb_t >= 0.5 * sb_u else "NOT MET"))
     two = groups.get("switchboard2/udp/closed")
