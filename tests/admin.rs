@@ -171,6 +171,13 @@ fn counters_move_with_sip_traffic() {
             1.0,
         )
     };
+    // A worker records a latency after its answer is sent, so perhaps
+    // after the client read it: wait for those too (counters only grow).
+    let text = if value(&text, "switchboard_response_seconds_count") >= 5.0 {
+        text
+    } else {
+        wait_for(admin, "switchboard_response_seconds_count", 5.0)
+    };
     for (series, expected) in [
         (
             r#"switchboard_requests_total{method="INVITE",code="302"}"#,
@@ -270,10 +277,15 @@ fn tcp_requests_are_counted_like_udp_ones() {
         tcp.send(message.as_bytes());
         assert_eq!(status(&tcp.read_responses(1)[0]), 302);
     }
-    let text = wait_for(
-        admin,
-        r#"switchboard_requests_total{method="INVITE",code="302"}"#,
-        2.0,
+    // The latency is recorded once an answer is written, so possibly after
+    // the client has read it: wait for it; the counters come before.
+    let text = wait_for(admin, "switchboard_response_seconds_count", 2.0);
+    assert_eq!(
+        value(
+            &text,
+            r#"switchboard_requests_total{method="INVITE",code="302"}"#
+        ),
+        2.0
     );
     assert_eq!(
         value(
@@ -283,4 +295,64 @@ fn tcp_requests_are_counted_like_udp_ones() {
         2.0
     );
     assert_eq!(value(&text, "switchboard_response_seconds_count"), 2.0);
+}
+
+/// Datagrams the kernel drops because the server is not reading (stopped
+/// with SIGSTOP here, as a host that does not run it would) show in
+/// `/metrics` and in a warning: requests no other counter can see.
+#[test]
+fn kernel_receive_drops_show_in_the_metrics_and_the_log() {
+    let log_dir = tempfile::tempdir().expect("a temporary directory");
+    let log = log_dir.path().join("server.log");
+    let data = example_data();
+    let server = Server::start_logging(
+        &[
+            "--routing",
+            &data,
+            "--admin",
+            "127.0.0.1:0",
+            "--workers",
+            "1",
+        ],
+        &log,
+    );
+    let admin = server.admin.expect("admin address");
+    let before = metrics(admin);
+    assert!(
+        before.contains("switchboard_udp_receive_drops_total 0"),
+        "{before}"
+    );
+    let signal = |name: &str| {
+        let status = std::process::Command::new("kill")
+            .args([name, &server.pid().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill {name}");
+    };
+    signal("-STOP");
+    // Far more than a 4 MiB buffer holds: each takes a kernel buffer of
+    // about 1 KiB whatever its size. Bounded: 20,000 sends on loopback.
+    let client = UdpClient::new();
+    let message = invite("+18005550100", "+16505550123", "drops", client.port());
+    for _ in 0..20_000 {
+        client.send(server.udp, &message);
+    }
+    signal("-CONT");
+    let text = wait_for(admin, "switchboard_udp_receive_drops_total", 1.0);
+    let dropped = value(&text, "switchboard_udp_receive_drops_total");
+    assert!(dropped < 20_000.0, "{dropped}");
+    // The warning comes within the 5 s between looks.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let written = std::fs::read_to_string(&log).unwrap_or_default();
+        if written.contains("the kernel dropped") {
+            assert!(written.contains("SIP datagrams"), "{written}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no warning in the log:\n{written}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -19,6 +19,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 
 use super::connections::ConnectionLimits;
 use super::handler::{Outcome, Silence};
+use super::receive_drops::ReceiveDrops;
 use crate::config::TableReader;
 use crate::routing::Rule;
 use crate::sip::MethodKind;
@@ -163,16 +164,22 @@ pub struct Metrics {
     shards: Vec<Arc<Shard>>,
     table: TableReader,
     connections: Arc<ConnectionLimits>,
+    receive_drops: ReceiveDrops,
     /// Set once every listener is serving.
     ready: AtomicBool,
 }
 
 impl Metrics {
-    pub fn new(table: TableReader, connections: Arc<ConnectionLimits>) -> Metrics {
+    pub fn new(
+        table: TableReader,
+        connections: Arc<ConnectionLimits>,
+        receive_drops: ReceiveDrops,
+    ) -> Metrics {
         Metrics {
             shards: Vec::new(),
             table,
             connections,
+            receive_drops,
             ready: AtomicBool::new(false),
         }
     }
@@ -286,6 +293,16 @@ impl Collector for Metrics {
             MetricType::Counter,
             &dropped,
         )?;
+
+        if let Some(total) = self.receive_drops.total() {
+            sample(
+                &mut encoder,
+                "switchboard_udp_receive_drops",
+                "SIP datagrams the kernel dropped because the UDP receive buffers were full",
+                MetricType::Counter,
+                &[(Vec::new(), total as f64)],
+            )?;
+        }
 
         self.encode_latency(&mut encoder)?;
         self.encode_reloads(&mut encoder)?;

@@ -9,6 +9,7 @@ pub mod flood;
 pub mod handler;
 pub mod metrics;
 mod mmsg;
+mod receive_drops;
 mod supervise;
 mod tcp;
 mod udp;
@@ -22,16 +23,19 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::watch;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::config::settings::{Settings, SettingsError};
 use crate::config::{HotTable, Loader, Rejected, ReloadOptions, Report};
 use connections::ConnectionLimits;
 use handler::HandlerConfig;
 use metrics::Metrics;
+use receive_drops::ReceiveDrops;
 
 /// How often idle flood buckets are evicted.
 const FLOOD_SWEEP_INTERVAL: Duration = Duration::from_secs(10);
+/// How often the kernel's UDP drop counts are looked at for the log.
+const RECEIVE_DROPS_INTERVAL: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -167,7 +171,12 @@ impl Server {
             limits.tcp_max_connections,
             limits.tcp_max_connections_per_ip,
         );
-        let mut metrics = Metrics::new(self.hot.reader(), Arc::clone(&connections));
+        let receive_drops = ReceiveDrops::of(self.sockets.iter().flat_map(|(udp, _)| udp));
+        let mut metrics = Metrics::new(
+            self.hot.reader(),
+            Arc::clone(&connections),
+            receive_drops.clone(),
+        );
         let mut threads = Vec::new();
         let mut listeners = Vec::new();
         for (udp_sockets, tcp) in self.sockets {
@@ -200,6 +209,7 @@ impl Server {
                 tokio::spawn(tcp::accept_loop(listener, shared.clone(), stopped.clone()));
             }
             tokio::spawn(sweep_flood_buckets(Arc::clone(&config)));
+            tokio::spawn(warn_of_receive_drops(receive_drops));
             if let Some(admin) = self.admin {
                 admin.set_nonblocking(true)?;
                 let admin = tokio::net::TcpListener::from_std(admin)?;
@@ -232,6 +242,34 @@ async fn sweep_flood_buckets(config: Arc<HandlerConfig>) {
     loop {
         every.tick().await;
         config.flood.sweep(std::time::Instant::now());
+    }
+}
+
+/// Logs a warning when the kernel dropped SIP datagrams since the last
+/// look: requests nobody answered, which no other log line can show.
+async fn warn_of_receive_drops(drops: ReceiveDrops) {
+    let Some(mut seen) = drops.total() else {
+        return;
+    };
+    let mut every = tokio::time::interval(RECEIVE_DROPS_INTERVAL);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let Some(now) = drops.total() else {
+            return;
+        };
+        if now > seen {
+            warn!(
+                dropped = now - seen,
+                total = now,
+                "the kernel dropped {} SIP datagrams in the last {} s: the UDP receive buffers \
+                 were full (the workers did not keep up, or were not run); add cores or \
+                 workers, or raise net.core.rmem_max above 4 MiB",
+                now - seen,
+                RECEIVE_DROPS_INTERVAL.as_secs()
+            );
+        }
+        seen = now;
     }
 }
 

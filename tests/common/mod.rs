@@ -33,6 +33,16 @@ impl Server {
     /// Starts `switchboard serve` with these arguments, plus a loopback
     /// listen address on port 0 unless `--listen` is among them.
     pub fn start_with(args: &[&str]) -> Server {
+        Server::spawn(args, Stdio::null())
+    }
+
+    /// As [`Server::start_with`], with the server's log (stderr) in `log`.
+    pub fn start_logging(args: &[&str], log: &std::path::Path) -> Server {
+        let file = std::fs::File::create(log).expect("a log file");
+        Server::spawn(args, Stdio::from(file))
+    }
+
+    fn spawn(args: &[&str], stderr: Stdio) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
         command.arg("serve").args(args);
         if !args.contains(&"--listen") {
@@ -44,7 +54,7 @@ impl Server {
         let mut child = command
             .env_remove("RUST_LOG")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("switchboard starts");
         let stdout = child.stdout.take().expect("piped stdout");
