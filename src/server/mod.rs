@@ -306,7 +306,10 @@ fn bind_pair(
             })?);
         }
         match bind_tcp(bound) {
-            Ok(listener) => return Ok((sockets, listener)),
+            Ok(listener) => {
+                warn_if_short_receive_buffer(&sockets[0], bound);
+                return Ok((sockets, listener));
+            }
             Err(e) if addr.port() == 0 && e.kind() == io::ErrorKind::AddrInUse => {
                 last_error = Some(e)
             }
@@ -324,6 +327,20 @@ fn bind_pair(
         addr,
         source: last_error.unwrap_or_else(|| io::Error::other("no free port")),
     })
+}
+
+/// Says at start when the kernel gave the UDP socket less receive buffer
+/// than asked: bursts it cannot hold are then lost without a trace.
+fn warn_if_short_receive_buffer(socket: &UdpSocket, bound: SocketAddr) {
+    if let Some(granted) = udp::short_receive_buffer(socket) {
+        warn!(
+            "the UDP receive buffer on {bound} is {granted} bytes, not {}: \
+             net.core.rmem_max caps it, and bursts longer than it holds are dropped \
+             by the kernel (raise it: sysctl -w net.core.rmem_max={})",
+            udp::RECEIVE_BUFFER,
+            udp::RECEIVE_BUFFER
+        );
+    }
 }
 
 fn bind_tcp(addr: SocketAddr) -> io::Result<StdTcpListener> {

@@ -25,7 +25,7 @@ use crate::config::TableReader;
 use crate::sip::Framing;
 
 /// Receive buffer per socket, as Kamailio's anchor uses.
-const RECEIVE_BUFFER: usize = 4 * 1024 * 1024;
+pub const RECEIVE_BUFFER: usize = 4 * 1024 * 1024;
 /// The largest datagram read, so that any over the message limit is seen
 /// whole and dropped.
 const MAX_DATAGRAM: usize = 65_535;
@@ -46,6 +46,24 @@ pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
     socket.bind(&addr.into())?;
     socket.set_read_timeout(Some(STOP_POLL))?;
     Ok(socket.into())
+}
+
+/// The receive buffer the kernel granted `socket`, when it is smaller
+/// than asked: Linux caps it at `net.core.rmem_max` without an error.
+pub fn short_receive_buffer(socket: &UdpSocket) -> Option<usize> {
+    let reported = socket2::SockRef::from(socket).recv_buffer_size().ok()?;
+    let granted = granted_from_reported(reported);
+    (granted < RECEIVE_BUFFER).then_some(granted)
+}
+
+/// Linux reports twice the size it granted (the rest is its bookkeeping
+/// allowance, socket(7)); other systems report what they granted.
+fn granted_from_reported(reported: usize) -> usize {
+    if cfg!(target_os = "linux") {
+        reported / 2
+    } else {
+        reported
+    }
 }
 
 /// Starts a worker thread answering on `socket` until `stop` is set;
@@ -137,5 +155,22 @@ fn serve(
             debug!(failures, "UDP sends refused");
         }
         metrics.latency(received_at.elapsed(), replies.len() as u64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_smaller_buffer_than_asked_is_reported() {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket2::SockRef::from(&socket)
+            .set_recv_buffer_size(64 * 1024)
+            .unwrap();
+        let granted = short_receive_buffer(&socket).expect("64 KiB is short of 4 MiB");
+        if cfg!(target_os = "linux") {
+            assert_eq!(granted, 64 * 1024);
+        }
     }
 }
