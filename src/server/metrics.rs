@@ -133,6 +133,16 @@ impl Shard {
         }
     }
 
+    /// Counts a request run under `contain`: its outcome, or a panic when
+    /// it has none. The outcome is handed back for the transport.
+    pub fn record_contained(&self, outcome: Option<Outcome>) -> Option<Outcome> {
+        match &outcome {
+            Some(outcome) => self.record(outcome),
+            None => self.dropped(Dropped::Panic),
+        }
+        outcome
+    }
+
     pub fn dropped(&self, reason: Dropped) {
         let index = Dropped::ALL.iter().position(|&r| r == reason).unwrap_or(0);
         add(&self.dropped[index], 1);

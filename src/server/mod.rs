@@ -264,9 +264,10 @@ async fn warn_of_receive_drops(drops: ReceiveDrops) {
                 total = now,
                 "the kernel dropped {} SIP datagrams in the last {} s: the UDP receive buffers \
                  were full (the workers did not keep up, or were not run); add cores or \
-                 workers, or raise net.core.rmem_max above 4 MiB",
+                 workers, or raise net.core.rmem_max above {} MiB",
                 now - seen,
-                RECEIVE_DROPS_INTERVAL.as_secs()
+                RECEIVE_DROPS_INTERVAL.as_secs(),
+                udp::RECEIVE_BUFFER >> 20
             );
         }
         seen = now;

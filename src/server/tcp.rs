@@ -231,12 +231,10 @@ impl Connection {
                 response,
             )
         });
-        let Some(outcome) = outcome else {
-            shared.metrics.dropped(Dropped::Panic);
-            return false;
-        };
-        shared.metrics.record(&outcome);
-        matches!(outcome, Outcome::Reply { .. })
+        matches!(
+            shared.metrics.record_contained(outcome),
+            Some(Outcome::Reply { .. })
+        )
     }
 
     /// Writes out and empties `outgoing`.

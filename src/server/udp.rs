@@ -136,14 +136,8 @@ fn serve(
             let outcome = contain("a UDP request", || {
                 handle(config, &table, datagram.bytes, peer, response)
             });
-            match outcome {
-                Some(outcome) => {
-                    metrics.record(&outcome);
-                    if let Outcome::Reply { to, .. } = outcome {
-                        replies.push((to, i));
-                    }
-                }
-                None => metrics.dropped(Dropped::Panic),
+            if let Some(Outcome::Reply { to, .. }) = metrics.record_contained(outcome) {
+                replies.push((to, i));
             }
         }
         if replies.is_empty() {
