@@ -6,7 +6,7 @@
 //!     [--numbers 20000] [--contacts 1000000] [--calls 10000] [--seed 42] [--single-file]
 //! ```
 //!
-//! It writes routing data in the YAML shape of DESIGN.md §2:
+//! It writes routing data in the YAML shape of docs/routing.md:
 //!
 //! - by default one file per account, `DIR/account-000.yaml`, `DIR/account-001.yaml`, ...,
 //!   each holding `accounts:` with exactly one account;

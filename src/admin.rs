@@ -1,4 +1,4 @@
-//! The admin HTTP endpoint (DESIGN §5): `/metrics` (OpenMetrics text, which
+//! The admin HTTP endpoint (docs/operations.md): `/metrics` (OpenMetrics text, which
 //! Prometheus scrapes), `/healthz` (the process is up) and `/readyz` (a
 //! routing table is loaded and every SIP listener is serving).
 //!

@@ -1,4 +1,4 @@
-//! The `switchboard` command line (DESIGN §5): argument parsing and output
+//! The `switchboard` command line (docs/operations.md): argument parsing and output
 //! only; the work happens in the library.
 
 use std::io::Write as _;
@@ -59,7 +59,7 @@ enum Command {
 }
 
 /// Every flag also reads a `SWITCHBOARD_*` variable; both override the
-/// config file (DESIGN §5).
+/// config file (docs/operations.md).
 #[derive(Args)]
 struct ServeArgs {
     /// Routing data: a YAML file or a directory of them.

@@ -1,4 +1,4 @@
-//! Contact templates (DESIGN §5): the text of a 302's Contact URI, with
+//! Contact templates (docs/operations.md): the text of a 302's Contact URI, with
 //! placeholders filled per request.
 //!
 //! `{number}` is the E.164 target with `+`, `{source}` the sender's

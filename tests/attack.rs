@@ -1,5 +1,5 @@
 //! Attacks on the real binary, the ways a server on the internet meets
-//! them (DESIGN §4): scanners outside the trust list, a flooding peer,
+//! them (docs/security.md): scanners outside the trust list, a flooding peer,
 //! thousands of idle TCP connections, a slowloris, and a stream of random
 //! and mutated datagrams. Loopback only: 127.0.0.2, 127.0.0.3 ... are
 //! distinct peers on Linux. Each prints the figures the README quotes.

@@ -1,5 +1,5 @@
 //! `switchboard check` and `switchboard route`, run as the real binary the
-//! way operators and scripts run them (DESIGN §5).
+//! way operators and scripts run them (docs/operations.md).
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -111,7 +111,7 @@ fn route(args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).expect("one JSON object")
 }
 
-/// The JSON of DESIGN §5, without the free-text reason.
+/// The JSON of docs/operations.md, without the free-text reason.
 fn decision(
     status: u16,
     account: Option<&str>,

@@ -1,4 +1,4 @@
-//! Property tests for number normalisation (DESIGN §1): it never panics,
+//! Property tests for number normalisation (docs/routing.md): it never panics,
 //! it is idempotent, and every spelling of a number reaches the same E.164
 //! key.
 

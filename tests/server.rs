@@ -1,5 +1,5 @@
 //! `switchboard serve` over real sockets: every row of the SIP behaviour
-//! table of DESIGN §3 over UDP and TCP, golden raw-bytes-in exact-bytes-out
+//! table of docs/sip.md over UDP and TCP, golden raw-bytes-in exact-bytes-out
 //! cases, where responses go, trust, settings and hot reload in the running
 //! binary.
 
@@ -192,7 +192,7 @@ fn a_retransmitted_invite_gets_a_byte_identical_answer() {
     assert_eq!(first, second);
 }
 
-// ---- the DESIGN §3 table, row by row ------------------------------------
+// ---- the docs/sip.md table, row by row ------------------------------------
 
 #[test]
 fn invite_without_to_tag_gets_the_routing_outcome() {

@@ -6,7 +6,7 @@
 //! +19995550000 is nobody's number (404).
 //!
 //! Every test starts the real binary once and sends it raw bytes over UDP
-//! (some over TCP), checking the exact outcome DESIGN §3 demands: valid
+//! (some over TCP), checking the exact outcome docs/sip.md demands: valid
 //! but tricky messages are routed, malformed ones with a usable Via get a
 //! `400` whose reason phrase says what is wrong, and messages without a
 //! usable Via, responses and garbage get no answer at all, after which the
@@ -638,7 +638,7 @@ fn compact_forms_odd_case_and_folding_are_read() {
     assert_eq!(answer.one("Call-ID"), "folded-call-id");
     assert_eq!(squash(&answer.one("CSeq")), "6 INVITE");
 
-    // A folded Max-Forwards of 0 is still 0 (RFC 3261 §16.3 / DESIGN §3).
+    // A folded Max-Forwards of 0 is still 0 (RFC 3261 §16.3 / docs/sip.md).
     let answer = t.ask(&[
         "INVITE sip:+18005550100@127.0.0.1;user=phone SIP/2.0",
         "Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-foldmf;rport",
@@ -1107,7 +1107,7 @@ fn rfc4475_request_uri_forms() {
     }
 }
 
-/// The rows of DESIGN §3's table that are not routing, with the RFC 4475
+/// The rows of docs/sip.md's table that are not routing, with the RFC 4475
 /// messages that exercise them: unknown and odd-case methods (§3.1.1.2),
 /// other SIP versions (§3.1.2.16), Max-Forwards 0 (§3.3.11), Require
 /// (§3.3.5), dialog requests, CANCEL and ACK, and the RFC 2543 syntax of
@@ -1624,7 +1624,7 @@ fn rfc4475_3_1_2_malformed_messages_get_400_with_a_reason() {
         }
     }
 
-    // Bounded everything (DESIGN §4): too many headers, too many Vias.
+    // Bounded everything (docs/security.md): too many headers, too many Vias.
     let mut lines = standard(invite, &[], &[]);
     lines.pop();
     for i in 0..130 {

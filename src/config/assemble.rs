@@ -1,6 +1,6 @@
 //! Joining compiled files into one routing table, with the checks that span
 //! accounts and files: an account id used twice, a number owned by two
-//! accounts (DESIGN §2).
+//! accounts (docs/routing.md).
 
 use std::path::Path;
 use std::sync::Arc;

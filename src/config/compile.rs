@@ -1,5 +1,5 @@
 //! Turning one parsed file into routing accounts, checking everything that
-//! can be checked inside an account (DESIGN §2): unknown users, numbers
+//! can be checked inside an account (docs/routing.md): unknown users, numbers
 //! assigned twice, numbers a user has that the account does not, duplicate
 //! ids, impossible phone numbers, and the warnings.
 //!
@@ -54,7 +54,7 @@ pub fn compile_file(
                 e.line,
                 format!("not valid routing data: {}", e.message),
             )
-            .fix("correct the YAML at that line; DESIGN §2 and the README show the format");
+            .fix("correct the YAML at that line; docs/routing.md shows the format");
             return CompiledFile {
                 accounts: Vec::new(),
                 diagnostics: vec![diagnostic],

@@ -1,6 +1,6 @@
 //! Reading the phone numbers written in routing data.
 //!
-//! Data numbers may use any spelling the wire does (DESIGN §2) and are read
+//! Data numbers may use any spelling the wire does (docs/routing.md) and are read
 //! with the account's region. Unlike the request path, load time can afford
 //! libphonenumber: it settles spellings without `+` and flags numbers its
 //! data does not know as valid.

@@ -1,5 +1,5 @@
 //! Loading routing data from a file or a directory of `*.yaml` files,
-//! re-reading only what changed since the last load (DESIGN §2: a change to
+//! re-reading only what changed since the last load (docs/routing.md: a change to
 //! one account in a million-contact data set must not cost a full re-parse).
 //!
 //! A file is known by its metadata (device, inode, size, modification

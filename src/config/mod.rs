@@ -1,5 +1,5 @@
 //! Routing data on disk: the YAML schema, loading and validation with a
-//! report naming file and line, and hot reload (DESIGN §2).
+//! report naming file and line, and hot reload (docs/routing.md).
 
 pub mod assemble;
 pub mod compile;

@@ -1,4 +1,4 @@
-//! Hot reload (DESIGN §2): the routing table behind an `ArcSwap`, replaced
+//! Hot reload (docs/routing.md): the routing table behind an `ArcSwap`, replaced
 //! whole when the data changes, by one reload thread.
 //!
 //! Three things wake the reload thread: file events in the watched

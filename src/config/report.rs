@@ -1,6 +1,6 @@
 //! The validation report: every error and warning found in routing data,
 //! each with its file, line, a plain sentence and, where there is one, the
-//! fix (DESIGN §2: report every problem, not just the first).
+//! fix (docs/routing.md: report every problem, not just the first).
 
 use std::fmt;
 use std::path::Path;

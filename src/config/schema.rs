@@ -1,4 +1,4 @@
-//! The routing data file format (DESIGN §2): what the CRM exports.
+//! The routing data file format (docs/routing.md): what the CRM exports.
 //!
 //! Field names are a contract: unknown fields are rejected, new fields come
 //! only with defaults. Values whose problems we report carry their line.
@@ -95,7 +95,7 @@ pub struct NumberDoc {
     #[serde(default)]
     pub forward_to: Option<Lined<String>>,
     /// The user the number is assigned to: the same as listing it in that
-    /// user's `numbers` (an addition to the DESIGN §2 shape, defaulting to
+    /// user's `numbers` (an addition to the original data shape, defaulting to
     /// none, for exports that record the assignment on the number).
     #[serde(default)]
     pub user: Option<Lined<String>>,

@@ -1,4 +1,4 @@
-//! Server settings: `config/switchboard.yaml` (DESIGN §5). Flags and
+//! Server settings: `config/switchboard.yaml` (docs/operations.md). Flags and
 //! `SWITCHBOARD_*` environment variables override the file; `serve` joins
 //! them. Unknown fields are rejected, like the routing data's.
 
@@ -12,7 +12,7 @@ use crate::routing::{Region, UnknownRegion};
 use crate::template::{ContactTemplate, TemplateError};
 
 /// The Contact a 302 carries when neither the flag, the file nor the
-/// account sets one: the number at the host that asked (DESIGN §3).
+/// account sets one: the number at the host that asked (docs/sip.md).
 pub const DEFAULT_CONTACT_TEMPLATE: &str = "sip:{number}@{source_host};user=phone";
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -75,7 +75,7 @@ pub struct Settings {
     pub limits: LimitSettings,
 }
 
-/// Flood protection: a token bucket per source address (DESIGN §4).
+/// Flood protection: a token bucket per source address (docs/security.md).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FloodSettings {
@@ -102,7 +102,7 @@ impl Default for FloodSettings {
     }
 }
 
-/// Bounds on what a peer can make the server hold (DESIGN §4).
+/// Bounds on what a peer can make the server hold (docs/security.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitSettings {

@@ -1,4 +1,4 @@
-//! Parsing routing data YAML with explicit safety budgets (DESIGN §6).
+//! Parsing routing data YAML with explicit safety budgets (docs/security.md).
 //!
 //! serde-saphyr with aliases, anchors and merge keys refused (the CRM's
 //! export has no use for them, and they are how YAML bombs work),

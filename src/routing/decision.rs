@@ -6,7 +6,7 @@ use std::fmt;
 use super::number::E164;
 use super::table::{Account, Target, User};
 
-/// The response a decision leads to (DESIGN §1, outcomes).
+/// The response a decision leads to (docs/routing.md, outcomes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     /// 302: send the call to the target.
@@ -186,7 +186,7 @@ impl<T: fmt::Display> fmt::Display for Optional<T> {
 }
 
 /// A decision as plain data, for `switchboard route --json` and logs
-/// (DESIGN §5): `rule` is one of `number_user`, `contact_owner`,
+/// (docs/operations.md): `rule` is one of `number_user`, `contact_owner`,
 /// `forwarding`, `none`; absent fields are null.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DecisionSummary {

@@ -1,5 +1,5 @@
 //! The CRM domain: accounts, users, numbers and contacts, and the routing
-//! rules of DESIGN §1. Knows nothing of SIP, files or sockets.
+//! rules of docs/routing.md. Knows nothing of SIP, files or sockets.
 
 mod decision;
 mod number;

@@ -7,7 +7,7 @@
 //! `%2B14155550101`, `0014155550101` / `01114155550101` (international
 //! prefixes). [`Spelling::parse`] reads any of them into a fixed-size digit
 //! buffer without allocating, and [`Spelling::candidates`] lists the E.164
-//! numbers it may mean, in the order DESIGN §1 tries them.
+//! numbers it may mean, in the order docs/routing.md tries them.
 
 use std::fmt;
 
@@ -102,7 +102,7 @@ impl fmt::Debug for Spelling {
 }
 
 impl Spelling {
-    /// Reads a number in any spelling DESIGN §1 lists. A `sip:`/`sips:` URI
+    /// Reads a number in any spelling docs/routing.md lists. A `sip:`/`sips:` URI
     /// contributes its user part, a `tel:` URI its number; URI parameters
     /// (`;user=phone`, `;phone-context=...`) are ignored.
     pub fn parse(input: &[u8]) -> Result<Spelling, SpellingError> {
@@ -189,7 +189,7 @@ impl Spelling {
     }
 
     /// The E.164 numbers this spelling may mean on the wire, most likely
-    /// first (DESIGN §1): a `+` spelling means exactly one number; otherwise
+    /// first (docs/routing.md): a `+` spelling means exactly one number; otherwise
     /// the digits after an international prefix, then the digits as E.164,
     /// then the digits as a national number of `region`.
     pub fn candidates(&self, region: &Region) -> Candidates {

@@ -77,7 +77,7 @@ impl Region {
         })
     }
 
-    /// The United States, the default region of DESIGN §1.
+    /// The United States, the default region of docs/routing.md.
     pub fn us() -> Region {
         // The metadata is compiled into the phonenumber crate; US is in it.
         Region::from_code("US").expect("libphonenumber metadata knows US")

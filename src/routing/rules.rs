@@ -1,4 +1,4 @@
-//! The three routing rules of DESIGN §1, applied to one call.
+//! The three routing rules of docs/routing.md, applied to one call.
 //!
 //! 1. the dialed number is assigned to a user → that user's phone;
 //! 2. else the caller is a contact of the account, assigned to a user →
@@ -91,7 +91,7 @@ fn decide_in_account<'t>(
 }
 
 /// Rule 2's lookup: the user owning the contact whose phone is `caller`,
-/// trying the caller's spellings in order (DESIGN §1).
+/// trying the caller's spellings in order (docs/routing.md).
 fn contact_owner(account: &Account, caller: Option<&[u8]>) -> Option<(UserIndex, E164)> {
     let spelling = Spelling::parse(caller?).ok()?;
     spelling

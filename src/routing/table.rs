@@ -125,7 +125,7 @@ pub struct RoutingTable {
 
 impl RoutingTable {
     /// Indexes `accounts`. `default_region` reads national spellings of
-    /// dialed numbers (DESIGN §1).
+    /// dialed numbers (docs/routing.md).
     pub fn new(accounts: Vec<Arc<Account>>, default_region: Region) -> Result<Self, NumberClash> {
         let total: usize = accounts.iter().map(|a| a.numbers.len()).sum();
         let mut numbers = FxHashMap::with_capacity_and_hasher(total, Default::default());

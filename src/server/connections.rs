@@ -1,5 +1,5 @@
 //! Counting open TCP connections, in total and per source address
-//! (DESIGN §4), so a peer cannot hold every file descriptor. A slot is
+//! (docs/security.md), so a peer cannot hold every file descriptor. A slot is
 //! taken at accept and given back when the connection's task ends.
 
 use std::net::IpAddr;

@@ -1,4 +1,4 @@
-//! Flood protection (DESIGN §4): a token bucket per source address.
+//! Flood protection (docs/security.md): a token bucket per source address.
 //!
 //! Each source may send `rate` messages a second, `burst` at once. The
 //! first message over the limit is answered `503 Service Unavailable` with

@@ -1,6 +1,6 @@
 //! The one seam between the transports and the domain: bytes in, an
 //! answer (or silence) out. Implements the SIP behaviour table of
-//! DESIGN §3 as a stateless UAS (RFC 3261 §8.2): parse, decide, answer.
+//! docs/sip.md as a stateless UAS (RFC 3261 §8.2): parse, decide, answer.
 
 use std::net::SocketAddr;
 use std::time::Instant;

@@ -1,4 +1,4 @@
-//! What the server counts, for the admin endpoint's `/metrics` (DESIGN §5),
+//! What the server counts, for the admin endpoint's `/metrics` (docs/operations.md),
 //! encoded in the Prometheus/OpenMetrics text format by prometheus-client.
 //!
 //! Counters are plain atomics in shards, one per UDP worker and one for

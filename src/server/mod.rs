@@ -1,4 +1,4 @@
-//! The network side (DESIGN §3, §5): UDP and TCP listeners on each listen
+//! The network side (docs/sip.md, docs/operations.md): UDP and TCP listeners on each listen
 //! address, feeding the request handler; hot reload running beside them;
 //! graceful shutdown. It reads as "receive bytes, parse, decide, answer":
 //! the deciding is `handler`'s, the rest is plumbing.

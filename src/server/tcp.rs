@@ -2,7 +2,7 @@
 //! several per read or one over many reads, answered on the same
 //! connection; CRLF CRLF keep-alives answered with CRLF (RFC 5626 §3.5.1).
 //!
-//! Bounded (DESIGN §4): connections in total and per address, each
+//! Bounded (docs/security.md): connections in total and per address, each
 //! connection's buffer by the largest message allowed, the time a
 //! connection may sit idle, and the time one message may take to arrive
 //! once its first byte has (slowloris).

@@ -22,7 +22,7 @@ pub const MAX_HEADER_BYTES: usize = 8192;
 /// Most Require header lines read.
 const MAX_REQUIRE_LINES: usize = 4;
 
-/// Bounds on what one request may hold (DESIGN §4). Past them the request
+/// Bounds on what one request may hold (docs/security.md). Past them the request
 /// is still read far enough to answer `400`, never further.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ParseLimits {
