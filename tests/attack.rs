@@ -555,8 +555,31 @@ fn message_and_header_bounds_hold_on_the_wire() {
     assert!(fits.len() <= 2048);
     let answer = client.exchange(server.udp, &fits);
     assert_eq!(status(&answer), 302, "{answer}");
-    // A datagram over the size: dropped unread.
-    client.send(server.udp, &padded_call("big", port, 3000, 150));
+    // A datagram over the size: 513 from its head alone (RFC 3261
+    // §21.4.24), no larger than the answer to a message that fits.
+    let big = padded_call("big", port, 3000, 150);
+    let too_large = client.exchange(server.udp, &big);
+    assert!(
+        too_large.starts_with("SIP/2.0 513 Message Too Large\r\n"),
+        "{too_large}"
+    );
+    assert!(too_large.contains("Call-ID: big\r\n"), "{too_large}");
+    assert!(!too_large.contains("X-Pad"), "{too_large}");
+    let not_found = client.exchange(
+        server.udp,
+        &String::from_utf8(padded_call("big", port, 2000, 150))
+            .unwrap()
+            .replace("+18005550100", "+19995550000")
+            .into_bytes(),
+    );
+    assert_eq!(status(&not_found), 404, "{not_found}");
+    assert!(
+        too_large.len() <= not_found.len() + 8,
+        "{too_large}\n{not_found}"
+    );
+    // Over the size with no readable head (no line ends within the limit):
+    // nobody to answer.
+    client.send(server.udp, &[b'x'; 3000]);
     assert_eq!(client.receive_within(SILENCE), None);
     // Too many headers, a header too long: 400 saying which.
     let many = padded_call("many", port, 1200, 20);
@@ -573,8 +596,8 @@ fn message_and_header_bounds_hold_on_the_wire() {
         "{answer}"
     );
 
-    // Over TCP, a message over the size closes the connection, after the
-    // ones before it are answered.
+    // Over TCP, a message over the size gets 513 and closes the
+    // connection, after the ones before it are answered.
     let mut tcp = TcpClient::connect(server.tcp);
     let tcp_port = tcp.port();
     let over_tcp = |m: Vec<u8>| {
@@ -586,5 +609,11 @@ fn message_and_header_bounds_hold_on_the_wire() {
     tcp.send(&over_tcp(padded_call("tcp-fits", tcp_port, 2000, 150)));
     assert_eq!(status(&tcp.read_responses(1)[0]), 302);
     tcp.send(&over_tcp(padded_call("tcp-big", tcp_port, 5000, 150)));
+    let too_large = &tcp.read_responses(1)[0];
+    assert!(
+        too_large.starts_with("SIP/2.0 513 Message Too Large\r\n"),
+        "{too_large}"
+    );
+    assert!(too_large.contains("Call-ID: tcp-big\r\n"), "{too_large}");
     assert!(closed_within(&mut tcp.stream, Duration::from_secs(3)));
 }

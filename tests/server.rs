@@ -94,6 +94,41 @@ fn golden_302() {
     );
 }
 
+/// Over the size limit (32 KiB by default): `513 Message Too Large` from
+/// the head alone (RFC 3261 §21.4.24), the same headers an error answer
+/// copies and nothing of the body.
+#[test]
+fn golden_513() {
+    let server = Server::start();
+    let body = "a=x-padding\r\n".repeat(3000);
+    golden(
+        &server,
+        &format!(
+            "INVITE sip:+18005550100@127.0.0.1 SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 127.0.0.1:{{port}};branch=z9hG4bK-g513;rport\r\n\
+             Max-Forwards: 70\r\n\
+             From: <sip:+16505550123@127.0.0.1>;tag=g513\r\n\
+             To: <sip:+18005550100@127.0.0.1>\r\n\
+             Call-ID: golden-513\r\n\
+             CSeq: 1 INVITE\r\n\
+             Content-Type: application/sdp\r\n\
+             Content-Length: {}\r\n\
+             \r\n\
+             {body}",
+            body.len()
+        ),
+        "SIP/2.0 513 Message Too Large\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-g513;rport={port};received=127.0.0.1\r\n\
+         From: <sip:+16505550123@127.0.0.1>;tag=g513\r\n\
+         To: <sip:+18005550100@127.0.0.1>;tag=sb5a4f0514b408aa29\r\n\
+         Call-ID: golden-513\r\n\
+         CSeq: 1 INVITE\r\n\
+         Server: switchboard/0.1.0\r\n\
+         Content-Length: 0\r\n\
+         \r\n",
+    );
+}
+
 #[test]
 fn golden_480() {
     let server = Server::start();

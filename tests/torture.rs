@@ -813,6 +813,43 @@ fn rfc4475_3_1_1_7_long_values() {
     assert_eq!(vias[1], via_values.join(","));
 }
 
+/// RFC 4475 §3.1.1.7 also reached its UAS through a long chain of
+/// proxies: one Via line per hop, 34 of them. A request may carry as many
+/// as it can have hops (Max-Forwards starts at 70), each copied into the
+/// answer in order.
+#[test]
+fn rfc4475_3_1_1_7_a_long_chain_of_proxies() {
+    let t = Torture::start();
+    for hops in [33, 69] {
+        let mut lines = vec![
+            "INVITE sip:+18005550100@127.0.0.1;user=phone SIP/2.0".to_owned(),
+            "Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-chain;rport".to_owned(),
+        ];
+        let proxies: Vec<String> = (1..=hops)
+            .rev()
+            .map(|i| format!("SIP/2.0/TCP sip{i}.example.com;branch=z9hG4bK-hop{i}"))
+            .collect();
+        lines.extend(proxies.iter().map(|via| format!("Via: {via}")));
+        lines.extend(
+            [
+                "Max-Forwards: 70",
+                "From: <sip:+16505550100@127.0.0.1>;tag=chain",
+                "To: <sip:+18005550100@127.0.0.1>",
+                "Call-ID: a-long-chain",
+                "CSeq: 1 INVITE",
+                "Content-Length: 0",
+                "",
+            ]
+            .map(str::to_owned),
+        );
+        let answer = t.ask(&refs(&lines));
+        answer.assert_alice(ALICE);
+        let vias = answer.vias();
+        assert_eq!(vias.len(), hops + 1, "{}", answer.text);
+        assert_eq!(&vias[1..], proxies.as_slice());
+    }
+}
+
 /// RFC 4475 §3.1.1.8 (extra octets after the message in a UDP datagram),
 /// §3.1.1.11 (a multipart body with binary parts), and Content-Length over
 /// UDP (RFC 3261 §18.3: may be missing; a smaller one trims the body).
@@ -1593,6 +1630,27 @@ fn rfc4475_3_1_2_malformed_messages_get_400_with_a_reason() {
             standard("INVITE <sip:+18005550100@127.0.0.1> SIP/2.0", &[], &[]),
             "Request-URI",
         ),
+        // Raw control octets in the Request-URI (RFC 3986 §2: escaped,
+        // never raw): a NUL, a C0 octet, DEL.
+        (
+            "NUL in the Request-URI",
+            standard("INVITE sip:+1800555\u{0}0100@127.0.0.1 SIP/2.0", &[], &[]),
+            "Request-URI",
+        ),
+        (
+            "a C0 octet in a Request-URI parameter",
+            standard(
+                "INVITE sip:+18005550100@127.0.0.1;user=phone\u{1b} SIP/2.0",
+                &[],
+                &[],
+            ),
+            "Request-URI",
+        ),
+        (
+            "DEL in a tel: Request-URI",
+            standard("INVITE tel:+1800555\u{7f}0100 SIP/2.0", &[], &[]),
+            "Request-URI",
+        ),
         (
             "Request-URI without a scheme",
             standard("INVITE +18005550100 SIP/2.0", &[], &[]),
@@ -1624,7 +1682,8 @@ fn rfc4475_3_1_2_malformed_messages_get_400_with_a_reason() {
         }
     }
 
-    // Bounded everything (docs/security.md): too many headers, too many Vias.
+    // Bounded everything (docs/security.md): too many headers, more Via
+    // lines than a request can have hops (70, Max-Forwards' initial value).
     let mut lines = standard(invite, &[], &[]);
     lines.pop();
     for i in 0..130 {
@@ -1634,7 +1693,7 @@ fn rfc4475_3_1_2_malformed_messages_get_400_with_a_reason() {
     t.ask(&refs(&lines)).assert_bad_request("Too Many Headers");
     let mut lines = standard(invite, &[], &[]);
     lines.pop();
-    for i in 0..40 {
+    for i in 0..70 {
         lines.push(format!(
             "Via: SIP/2.0/UDP hop{i}.example.net;branch=z9hG4bK{i}"
         ));

@@ -71,6 +71,8 @@ pub enum Silence {
     Untrusted,
     /// From a source over its flood limit, already told so.
     Flooding,
+    /// Over the size limit, with no readable head naming a transaction.
+    Oversize,
 }
 
 /// The handler's verdict on one message.
@@ -121,52 +123,11 @@ pub fn handle(
     peer: Peer,
     out: &mut Vec<u8>,
 ) -> Outcome {
-    // Before parsing: a flood must cost as little as possible.
-    let verdict = config.flood.admit(peer.source.ip(), Instant::now);
-    if verdict == Verdict::Drop {
-        return Outcome::Silent(Silence::Flooding);
-    }
-    let Some(request) = Request::parse_within(message, peer.framing, config.parse_limits) else {
-        return Outcome::Silent(Silence::NotARequest);
+    let Admitted { request, trusted } = match admit(config, message, peer, out) {
+        Ok(admitted) => admitted,
+        Err(outcome) => return outcome,
     };
-    let Some(top_via) = request.top_via else {
-        debug!(source = %peer.source, problem = ?request.problem, "dropped: no usable Via");
-        return Outcome::Silent(Silence::NotARequest);
-    };
-    if request.method == Method::Ack {
-        return Outcome::Silent(Silence::Ack);
-    }
-    let trusted = listed(&config.trust, peer.source.ip());
-    let answer = Answer {
-        config,
-        request: &request,
-        source: peer.source,
-        to: top_via.response_address(peer.source),
-    };
-    // An OPTIONS answer reveals no routing: it may be let through.
-    let answerable_options =
-        request.method == Method::Options && config.untrusted_options == UntrustedOptions::Answer;
-    if !trusted && !answerable_options {
-        return match (config.untrusted, request.method) {
-            (_, Method::Cancel) => Outcome::Silent(Silence::Cancel),
-            (_, Method::Options) | (Untrusted::Drop, _) => Outcome::Silent(Silence::Untrusted),
-            (Untrusted::Reject, _) if verdict != Verdict::Admit => {
-                Outcome::Silent(Silence::Flooding)
-            }
-            (Untrusted::Reject, _) => answer.send(out, Status::new(403, "Forbidden"), |_| {}),
-        };
-    }
-    if let Verdict::Refuse { retry_after } = verdict {
-        if request.method == Method::Cancel {
-            return Outcome::Silent(Silence::Cancel);
-        }
-        debug!(source = %peer.source, "over the flood limit: 503, then silence");
-        return answer.send(out, Status::new(503, "Service Unavailable"), |o| {
-            o.extend_from_slice(b"Retry-After: ");
-            o.extend_from_slice(itoa::Buffer::new().format(retry_after).as_bytes());
-            o.extend_from_slice(b"\r\n");
-        });
-    }
+    let answer = Answer::new(config, &request, peer.source);
     if let Some(problem) = request.problem {
         debug!(source = %peer.source, ?problem, "malformed request");
         return answer.send(
@@ -230,6 +191,109 @@ pub fn handle(
     }
 }
 
+/// A request that passed the flood guard and the trust list, with no
+/// answer yet.
+struct Admitted<'r> {
+    request: Request<'r>,
+    trusted: bool,
+}
+
+/// What every message goes through before its content matters: the flood
+/// guard, parsing as far as the top Via, ACKs absorbed, the trust list.
+/// `Err` holds the outcome when it ends there.
+fn admit<'r>(
+    config: &HandlerConfig,
+    message: &'r [u8],
+    peer: Peer,
+    out: &mut Vec<u8>,
+) -> Result<Admitted<'r>, Outcome> {
+    // Before parsing: a flood must cost as little as possible.
+    let verdict = config.flood.admit(peer.source.ip(), Instant::now);
+    if verdict == Verdict::Drop {
+        return Err(Outcome::Silent(Silence::Flooding));
+    }
+    let Some(request) = Request::parse_within(message, peer.framing, config.parse_limits) else {
+        return Err(Outcome::Silent(Silence::NotARequest));
+    };
+    if request.top_via.is_none() {
+        debug!(source = %peer.source, problem = ?request.problem, "dropped: no usable Via");
+        return Err(Outcome::Silent(Silence::NotARequest));
+    }
+    if request.method == Method::Ack {
+        return Err(Outcome::Silent(Silence::Ack));
+    }
+    let trusted = listed(&config.trust, peer.source.ip());
+    let answer = || Answer::new(config, &request, peer.source);
+    // An OPTIONS answer reveals no routing: it may be let through.
+    let answerable_options =
+        request.method == Method::Options && config.untrusted_options == UntrustedOptions::Answer;
+    if !trusted && !answerable_options {
+        return Err(match (config.untrusted, request.method) {
+            (_, Method::Cancel) => Outcome::Silent(Silence::Cancel),
+            (_, Method::Options) | (Untrusted::Drop, _) => Outcome::Silent(Silence::Untrusted),
+            (Untrusted::Reject, _) if verdict != Verdict::Admit => {
+                Outcome::Silent(Silence::Flooding)
+            }
+            (Untrusted::Reject, _) => answer().send(out, Status::new(403, "Forbidden"), |_| {}),
+        });
+    }
+    if let Verdict::Refuse { retry_after } = verdict {
+        if request.method == Method::Cancel {
+            return Err(Outcome::Silent(Silence::Cancel));
+        }
+        debug!(source = %peer.source, "over the flood limit: 503, then silence");
+        return Err(
+            answer().send(out, Status::new(503, "Service Unavailable"), |o| {
+                o.extend_from_slice(b"Retry-After: ");
+                o.extend_from_slice(itoa::Buffer::new().format(retry_after).as_bytes());
+                o.extend_from_slice(b"\r\n");
+            }),
+        );
+    }
+    Ok(Admitted { request, trusted })
+}
+
+/// Handles a message over the size limit, of which only `head` (see
+/// [`readable_head`](crate::sip::oversize::readable_head)) is read:
+/// admitted like any request, then `513 Message Too Large` (RFC 3261
+/// §21.4.24) when the head names a transaction to answer (a top Via,
+/// From, To, Call-ID and CSeq), silence otherwise.
+pub fn handle_oversize(
+    config: &HandlerConfig,
+    head: &[u8],
+    peer: Peer,
+    out: &mut Vec<u8>,
+) -> Outcome {
+    // The head alone: a body, if any, is past the limit and unread.
+    let peer = Peer {
+        framing: Framing::Datagram,
+        ..peer
+    };
+    let request = match admit(config, head, peer, out) {
+        Ok(admitted) => admitted.request,
+        Err(Outcome::Silent(Silence::NotARequest)) => {
+            return Outcome::Silent(Silence::Oversize);
+        }
+        Err(outcome) => return outcome,
+    };
+    if request.method == Method::Cancel {
+        return Outcome::Silent(Silence::Cancel);
+    }
+    let identified = request.from.is_some()
+        && request.to.is_some()
+        && request.call_id.is_some_and(|id| !id.is_empty())
+        && request.cseq.is_some();
+    if !identified {
+        return Outcome::Silent(Silence::Oversize);
+    }
+    debug!(source = %peer.source, "a request over the size limit: 513");
+    Answer::new(config, &request, peer.source).send(
+        out,
+        Status::new(513, "Message Too Large"),
+        |_| {},
+    )
+}
+
 /// Everything needed to write one response.
 struct Answer<'a, 'r> {
     config: &'a HandlerConfig,
@@ -238,7 +302,20 @@ struct Answer<'a, 'r> {
     to: SocketAddr,
 }
 
-impl Answer<'_, '_> {
+impl<'a, 'r> Answer<'a, 'r> {
+    /// The answer to `request`, which has a usable top Via.
+    fn new(config: &'a HandlerConfig, request: &'a Request<'r>, source: SocketAddr) -> Self {
+        let to = request
+            .top_via
+            .map_or(source, |via| via.response_address(source));
+        Answer {
+            config,
+            request,
+            source,
+            to,
+        }
+    }
+
     fn send(&self, out: &mut Vec<u8>, status: Status, extra: impl FnOnce(&mut Vec<u8>)) -> Outcome {
         write_response(
             out,

@@ -25,8 +25,8 @@ use crate::routing::Rule;
 use crate::sip::MethodKind;
 
 /// Response codes counted by name; any other is counted as `other`.
-const CODES: [u16; 13] = [
-    200, 302, 400, 403, 404, 405, 416, 420, 480, 481, 483, 503, 505,
+const CODES: [u16; 14] = [
+    200, 302, 400, 403, 404, 405, 416, 420, 480, 481, 483, 503, 505, 513,
 ];
 /// `CODES`, then `other`, then `none` (absorbed: ACK, CANCEL).
 const CODE_SLOTS: usize = CODES.len() + 2;
@@ -130,6 +130,7 @@ impl Shard {
             Outcome::Silent(Silence::NotARequest) => self.dropped(Dropped::Malformed),
             Outcome::Silent(Silence::Untrusted) => self.dropped(Dropped::Untrusted),
             Outcome::Silent(Silence::Flooding) => self.dropped(Dropped::RateLimited),
+            Outcome::Silent(Silence::Oversize) => self.dropped(Dropped::Oversize),
         }
     }
 

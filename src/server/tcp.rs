@@ -19,13 +19,14 @@ use tokio::time::{Instant, timeout_at};
 use tracing::{debug, warn};
 
 use super::connections::{ConnectionLimits, Slot};
-use super::handler::{HandlerConfig, Outcome, Peer, handle};
+use super::handler::{HandlerConfig, Outcome, Peer, handle, handle_oversize};
 use super::metrics::{Dropped, Shard};
 use super::supervise::contain;
 use crate::config::TableReader;
 use crate::config::settings::LimitSettings;
 use crate::sip::Framing;
 use crate::sip::framing::{self, Frame, FrameError};
+use crate::sip::oversize::readable_head;
 
 /// Answers queued for one write are written out early past this size.
 const FLUSH_AT: usize = 64 * 1024;
@@ -33,7 +34,8 @@ const FLUSH_AT: usize = 64 * 1024;
 /// Per-connection bounds.
 #[derive(Debug, Clone, Copy)]
 pub struct StreamLimits {
-    /// The largest message; more closes the connection.
+    /// The largest message; more is answered `513` and closes the
+    /// connection.
     pub max_message: usize,
     /// Nothing received for this long closes the connection.
     pub idle: Duration,
@@ -174,13 +176,20 @@ impl Connection {
         let mut framed = 0;
         let mut answered = 0;
         let closing = loop {
-            let frame = match framing::check(buffer, self.shared.limits.max_message) {
+            let max_message = self.shared.limits.max_message;
+            let frame = match framing::check(buffer, max_message) {
                 Ok(frame) => frame,
-                Err(e) => {
-                    self.shared.metrics.dropped(match e {
-                        FrameError::TooLarge(_) => Dropped::Oversize,
-                        FrameError::BadContentLength => Dropped::Malformed,
-                    });
+                Err(e @ FrameError::TooLarge(_)) => {
+                    // Say 513 from the head, then close: the stream cannot
+                    // be followed past a message it will not read.
+                    if self.answer_oversize(readable_head(buffer, max_message), response) {
+                        outgoing.extend_from_slice(response);
+                        answered += 1;
+                    }
+                    break Some(e.to_string());
+                }
+                Err(e @ FrameError::BadContentLength) => {
+                    self.shared.metrics.dropped(Dropped::Malformed);
                     break Some(e.to_string());
                 }
             };
@@ -230,6 +239,23 @@ impl Connection {
                 peer,
                 response,
             )
+        });
+        matches!(
+            shared.metrics.record_contained(outcome),
+            Some(Outcome::Reply { .. })
+        )
+    }
+
+    /// Handles the readable head of a message over the size limit; whether
+    /// `response` holds an answer.
+    fn answer_oversize(&self, head: &[u8], response: &mut Vec<u8>) -> bool {
+        let peer = Peer {
+            source: self.peer,
+            framing: Framing::Stream,
+        };
+        let shared = &self.shared;
+        let outcome = contain("a TCP request over the size limit", || {
+            handle_oversize(&shared.config, head, peer, response)
         });
         matches!(
             shared.metrics.record_contained(outcome),

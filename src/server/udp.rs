@@ -17,17 +17,18 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, Protocol, Socket, Type};
 use tracing::{debug, warn};
 
-use super::handler::{HandlerConfig, Outcome, Peer, handle};
-use super::metrics::{Dropped, Shard};
+use super::handler::{HandlerConfig, Outcome, Peer, handle, handle_oversize};
+use super::metrics::Shard;
 use super::mmsg::{BATCH, Batches};
 use super::supervise::{contain, restart_on_panic};
 use crate::config::TableReader;
 use crate::sip::Framing;
+use crate::sip::oversize::readable_head;
 
 /// Receive buffer per socket, as Kamailio's anchor uses.
 pub const RECEIVE_BUFFER: usize = 4 * 1024 * 1024;
-/// The largest datagram read, so that any over the message limit is seen
-/// whole and dropped.
+/// The largest datagram read: any over the message limit is seen as such
+/// (the limit is at most 65,535).
 const MAX_DATAGRAM: usize = 65_535;
 /// How often a blocked worker looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(200);
@@ -67,7 +68,7 @@ fn granted_from_reported(reported: usize) -> usize {
 }
 
 /// Starts a worker thread answering on `socket` until `stop` is set;
-/// datagrams over `max_message` bytes are dropped unread.
+/// datagrams over `max_message` bytes get `513` from their head alone.
 pub fn spawn_worker(
     name: String,
     socket: UdpSocket,
@@ -124,18 +125,22 @@ fn serve(
             let Some(source) = datagram.source else {
                 continue;
             };
-            if datagram.truncated || datagram.bytes.len() > max_message {
-                debug!(%source, "dropped a datagram larger than {max_message} bytes");
-                metrics.dropped(Dropped::Oversize);
-                continue;
-            }
             let peer = Peer {
                 source,
                 framing: Framing::Datagram,
             };
-            let outcome = contain("a UDP request", || {
-                handle(config, &table, datagram.bytes, peer, response)
-            });
+            let outcome = if datagram.truncated || datagram.bytes.len() > max_message {
+                // Only the head within the limit is read, to say 513.
+                debug!(%source, "a datagram larger than {max_message} bytes");
+                let head = readable_head(datagram.bytes, max_message);
+                contain("a UDP request over the size limit", || {
+                    handle_oversize(config, head, peer, response)
+                })
+            } else {
+                contain("a UDP request", || {
+                    handle(config, &table, datagram.bytes, peer, response)
+                })
+            };
             if let Some(Outcome::Reply { to, .. }) = metrics.record_contained(outcome) {
                 replies.push((to, i));
             }

@@ -65,7 +65,7 @@ pub fn check(buf: &[u8], max_message: usize) -> Result<Option<Frame>, FrameError
 
 /// Where the header block ends (at its last line end) and the body starts:
 /// after the first empty line, CRLF or (leniently, like the parser) bare LF.
-fn end_of_headers(buf: &[u8]) -> Option<(usize, usize)> {
+pub(super) fn end_of_headers(buf: &[u8]) -> Option<(usize, usize)> {
     memchr::memchr_iter(b'\n', buf).find_map(|nl| match &buf[nl + 1..] {
         [b'\n', ..] => Some((nl, nl + 2)),
         [b'\r', b'\n', ..] => Some((nl, nl + 3)),

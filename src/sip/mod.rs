@@ -5,11 +5,13 @@
 pub mod framing;
 pub mod header;
 pub mod method;
+pub mod oversize;
 pub mod request;
 pub mod response;
 pub mod text;
 pub mod uri;
 pub mod via;
+pub mod via_lines;
 
 pub use framing::{Frame, FrameError};
 pub use method::{Method, MethodKind};

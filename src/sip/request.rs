@@ -12,9 +12,9 @@ use super::method::{Method, is_token_char};
 use super::text::{parse_u32, trim};
 use super::uri::NameAddr;
 use super::via::TopVia;
+pub use super::via_lines::MAX_VIA_LINES;
+use super::via_lines::ViaLines;
 
-/// Most Via header lines kept (each may hold several values).
-pub const MAX_VIA_LINES: usize = 32;
 /// Most header lines in one request, by default.
 pub const MAX_HEADERS: usize = 128;
 /// Longest request line or header (continuation lines included), by default.
@@ -134,9 +134,8 @@ pub struct Request<'a> {
     pub method: Method<'a>,
     pub uri: &'a [u8],
     pub version: &'a [u8],
-    /// Every Via header value, in order.
-    vias: [&'a [u8]; MAX_VIA_LINES],
-    via_count: usize,
+    /// Every Via header line, in order.
+    vias: ViaLines<'a>,
     pub top_via: Option<TopVia<'a>>,
     pub from: Option<&'a [u8]>,
     pub to: Option<&'a [u8]>,
@@ -161,8 +160,7 @@ impl<'a> Request<'a> {
             method: Method::Other(b""),
             uri: b"",
             version: b"",
-            vias: [b""; MAX_VIA_LINES],
-            via_count: 0,
+            vias: ViaLines::default(),
             top_via: None,
             from: None,
             to: None,
@@ -182,7 +180,7 @@ impl<'a> Request<'a> {
 
     /// Every Via header value (one header line each), in order.
     pub fn vias(&self) -> &[&'a [u8]] {
-        &self.vias[..self.via_count]
+        self.vias.as_slice()
     }
 
     /// The To tag: present on requests inside a dialog.
@@ -310,8 +308,12 @@ impl<'a> Request<'a> {
         self.version = version;
         if version.eq_ignore_ascii_case(b"SIP/2.0") {
             // `<sip:...>` (RFC 4475 §3.1.2.7), `sip:2001:db8::10` (RFC 5118
-            // §4.2): 400, not 416, since no scheme is unsupported here.
-            if !super::uri::is_well_formed_request_uri(uri) {
+            // §4.2): 400, not 416, since no scheme is unsupported here. A
+            // control octet (NUL, CR, ...) has no place in any URI (RFC 3986
+            // §2: escaped, never raw) and would otherwise reach the logs.
+            if uri.iter().any(|&b| b < 0x20 || b == 0x7f)
+                || !super::uri::is_well_formed_request_uri(uri)
+            {
                 self.note(Problem::BadRequestUri);
             }
             return;
@@ -332,13 +334,13 @@ impl<'a> Request<'a> {
     fn read_header(&mut self, name: &'a [u8], value: &'a [u8]) {
         match HeaderName::classify(name) {
             HeaderName::Via => {
-                if self.via_count == MAX_VIA_LINES {
+                if self.vias.len() == MAX_VIA_LINES {
                     self.note(Problem::TooManyVias);
                     return;
                 }
                 // A malformed Via anywhere is a 400, sent by the top Via
                 // when that one is still usable.
-                let well_formed = if self.via_count == 0 {
+                let well_formed = if self.vias.is_empty() {
                     self.top_via = TopVia::parse(value);
                     self.top_via.is_some_and(|top| top.is_well_formed_line())
                 } else {
@@ -347,8 +349,7 @@ impl<'a> Request<'a> {
                 if !well_formed {
                     self.note(Problem::BadVia);
                 }
-                self.vias[self.via_count] = value;
-                self.via_count += 1;
+                self.vias.push(value);
             }
             HeaderName::From => set_once(
                 &mut self.from,
@@ -516,6 +517,21 @@ mod tests {
                 problem(&with(&line, VIA)),
                 Some(Problem::BadRequestUri),
                 "{uri}"
+            );
+        }
+        // Raw control octets, in any scheme and in any part.
+        for uri in [
+            "sip:+1800555\u{0}0100@example.com",
+            "sip:+18005550100@example.com;x=\u{1}",
+            "tel:+1800\u{1f}5550100",
+            "sip:+18005550100\u{7f}@example.com",
+            "sip:+18005550100\r@example.com",
+        ] {
+            let line = format!("INVITE {uri} SIP/2.0");
+            assert_eq!(
+                problem(&with(&line, VIA)),
+                Some(Problem::BadRequestUri),
+                "{uri:?}"
             );
         }
         for uri in ["sip:+18005550100@[2001:db8::10]", "http://example.com"] {
