@@ -40,7 +40,9 @@ fn require(program: &str, package: &str) {
         .status()
         .is_err()
     {
-        panic!("`{program}` not found: apt-get install -y {package}");
+        panic!(
+            "`{program}` not found: `scripts/test` installs it (or `apt-get install -y {package}`)"
+        );
     }
 }
 

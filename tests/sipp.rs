@@ -130,7 +130,7 @@ fn require_sipp() {
         Ok(_) => {}
         Err(e) if e.kind() == ErrorKind::NotFound => panic!(
             "`{program}` is not installed: these tests drive the server with SIPp 3.6; \
-             install it with `apt-get install -y sip-tester` (CI installs it), \
+             `scripts/test` installs it (or `apt-get install -y sip-tester`), \
              or point SIPP at the binary"
         ),
         Err(e) => panic!("cannot run `{program}`: {e}"),

@@ -29,7 +29,10 @@ impl Kamailio {
     pub fn start(config: &Path, defines: &[String]) -> Kamailio {
         let program = std::env::var("KAMAILIO").unwrap_or_else(|_| "kamailio".to_owned());
         if Command::new(&program).arg("-v").output().is_err() {
-            panic!("`{program}` not found: apt-get install -y kamailio (or set KAMAILIO)");
+            panic!(
+                "`{program}` not found: `scripts/test` installs it \
+                 (or `apt-get install -y kamailio`, or set KAMAILIO)"
+            );
         }
         let dir = tempfile::tempdir().expect("a temporary directory");
         let port = UdpSocket::bind("127.0.0.1:0")
