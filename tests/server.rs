@@ -95,7 +95,7 @@ fn golden_302() {
 }
 
 /// Over the size limit (32 KiB by default): `513 Message Too Large` from
-/// the head alone (RFC 3261 §21.4.24), the same headers an error answer
+/// the head alone (RFC 3261 §21.5.7), the same headers an error answer
 /// copies and nothing of the body.
 #[test]
 fn golden_513() {

@@ -256,7 +256,7 @@ fn admit<'r>(
 /// Handles a message over the size limit, of which only `head` (see
 /// [`readable_head`](crate::sip::oversize::readable_head)) is read:
 /// admitted like any request, then `513 Message Too Large` (RFC 3261
-/// §21.4.24) when the head names a transaction to answer (a top Via,
+/// §21.5.7) when the head names a transaction to answer (a top Via,
 /// From, To, Call-ID and CSeq), silence otherwise.
 pub fn handle_oversize(
     config: &HandlerConfig,

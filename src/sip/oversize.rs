@@ -1,4 +1,4 @@
-//! Messages over the size limit: RFC 3261 §21.4.24 lets a server refuse a
+//! Messages over the size limit: RFC 3261 §21.5.7 lets a server refuse a
 //! request "because the message length exceeded the capabilities of the
 //! server" with `513 Message Too Large`. Saying so beats silence, which a
 //! UDP sender would take for loss and retransmit into. The answer is built
