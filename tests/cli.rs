@@ -385,3 +385,24 @@ fn route_refuses_invalid_data() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("run `switchboard check`"));
 }
+
+#[test]
+fn serve_names_a_bad_contact_template_once() {
+    let output = switchboard(&[
+        "serve",
+        "--routing",
+        "config/routing.yaml",
+        "--listen",
+        "127.0.0.1:0",
+        "--contact-template",
+        "sip:nobody@example.com",
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("sip:nobody@example.com"), "{stderr}");
+    assert_eq!(
+        stderr.matches("no {number} placeholder").count(),
+        1,
+        "{stderr}"
+    );
+}

@@ -203,10 +203,12 @@ pub enum SettingsError {
     Region(#[from] UnknownRegion),
     #[error("{0}")]
     Limit(String),
-    #[error("contact_template {template:?}: {source}")]
+    /// The problem is in the message, not a `source`: printed as a chain
+    /// it would otherwise be said twice.
+    #[error("contact_template {template:?}: {problem}")]
     Template {
         template: String,
-        source: TemplateError,
+        problem: TemplateError,
     },
 }
 
@@ -267,9 +269,9 @@ impl Settings {
 
     /// The Contact template, checked.
     pub fn template(&self) -> Result<ContactTemplate, SettingsError> {
-        ContactTemplate::parse(&self.contact_template).map_err(|source| SettingsError::Template {
+        ContactTemplate::parse(&self.contact_template).map_err(|problem| SettingsError::Template {
             template: self.contact_template.clone(),
-            source,
+            problem,
         })
     }
 }
