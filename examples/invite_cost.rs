@@ -10,7 +10,7 @@
 //! ```
 //!
 //! The difference of the two totals, divided by 10,000, is the
-//! instructions per INVITE → 302 tracked in the README;
+//! instructions per INVITE → 302 tracked in docs/performance.md;
 //! `bench/instructions.sh` does this. A second argument `guarded` makes
 //! the source take a flood token on every request.
 

@@ -2,7 +2,7 @@
 //! them (docs/security.md): scanners outside the trust list, a flooding peer,
 //! thousands of idle TCP connections, a slowloris, and a stream of random
 //! and mutated datagrams. Loopback only: 127.0.0.2, 127.0.0.3 ... are
-//! distinct peers on Linux. Each prints the figures the README quotes.
+//! distinct peers on Linux. Each prints the figures docs/security.md quotes.
 
 mod common;
 
@@ -556,7 +556,7 @@ fn message_and_header_bounds_hold_on_the_wire() {
     let answer = client.exchange(server.udp, &fits);
     assert_eq!(status(&answer), 302, "{answer}");
     // A datagram over the size: 513 from its head alone (RFC 3261
-    // §21.4.24), no larger than the answer to a message that fits.
+    // §21.5.7), no larger than the answer to a message that fits.
     let big = padded_call("big", port, 3000, 150);
     let too_large = client.exchange(server.udp, &big);
     assert!(

@@ -1,7 +1,7 @@
 //! Replays the fuzzers' corpus (`fuzz/corpus/`, minimised, committed)
 //! through the same checks the fuzz targets make, on the stable toolchain:
 //! every input that once found new code paths keeps passing. The fuzzing
-//! itself needs nightly and time: `cargo +nightly fuzz run parse` (README).
+//! itself needs nightly and time: `cargo +nightly fuzz run parse` (docs/security.md).
 
 #[path = "../fuzz/checks.rs"]
 mod checks;
