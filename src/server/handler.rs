@@ -123,8 +123,15 @@ pub fn handle(
     peer: Peer,
     out: &mut Vec<u8>,
 ) -> Outcome {
-    let Admitted { request, trusted } = match admit(config, message, peer, out) {
-        Ok(admitted) => admitted,
+    let verdict = match flood_verdict(config, peer) {
+        Ok(verdict) => verdict,
+        Err(outcome) => return outcome,
+    };
+    let Some(request) = Request::parse_within(message, peer.framing, config.parse_limits) else {
+        return Outcome::Silent(Silence::NotARequest);
+    };
+    let trusted = match screen(config, &request, peer, verdict, out) {
+        Ok(trusted) => trusted,
         Err(outcome) => return outcome,
     };
     let answer = Answer::new(config, &request, peer.source);
@@ -191,30 +198,26 @@ pub fn handle(
     }
 }
 
-/// A request that passed the flood guard and the trust list, with no
-/// answer yet.
-struct Admitted<'r> {
-    request: Request<'r>,
-    trusted: bool,
+/// The flood guard's word on a message, before it is parsed: a flood
+/// must cost as little as possible.
+fn flood_verdict(config: &HandlerConfig, peer: Peer) -> Result<Verdict, Outcome> {
+    match config.flood.admit(peer.source.ip(), Instant::now) {
+        Verdict::Drop => Err(Outcome::Silent(Silence::Flooding)),
+        verdict => Ok(verdict),
+    }
 }
 
-/// What every message goes through before its content matters: the flood
-/// guard, parsing as far as the top Via, ACKs absorbed, the trust list.
-/// `Err` holds the outcome when it ends there.
-fn admit<'r>(
+/// What every parsed request goes through before its content matters:
+/// a usable top Via, ACKs absorbed, the trust list, the flood guard's
+/// 503. Whether the peer is trusted, or the outcome when it ends here.
+/// Takes the request by reference: it is large, and moving it costs.
+fn screen(
     config: &HandlerConfig,
-    message: &'r [u8],
+    request: &Request<'_>,
     peer: Peer,
+    verdict: Verdict,
     out: &mut Vec<u8>,
-) -> Result<Admitted<'r>, Outcome> {
-    // Before parsing: a flood must cost as little as possible.
-    let verdict = config.flood.admit(peer.source.ip(), Instant::now);
-    if verdict == Verdict::Drop {
-        return Err(Outcome::Silent(Silence::Flooding));
-    }
-    let Some(request) = Request::parse_within(message, peer.framing, config.parse_limits) else {
-        return Err(Outcome::Silent(Silence::NotARequest));
-    };
+) -> Result<bool, Outcome> {
     if request.top_via.is_none() {
         debug!(source = %peer.source, problem = ?request.problem, "dropped: no usable Via");
         return Err(Outcome::Silent(Silence::NotARequest));
@@ -223,7 +226,7 @@ fn admit<'r>(
         return Err(Outcome::Silent(Silence::Ack));
     }
     let trusted = listed(&config.trust, peer.source.ip());
-    let answer = || Answer::new(config, &request, peer.source);
+    let answer = || Answer::new(config, request, peer.source);
     // An OPTIONS answer reveals no routing: it may be let through.
     let answerable_options =
         request.method == Method::Options && config.untrusted_options == UntrustedOptions::Answer;
@@ -250,7 +253,7 @@ fn admit<'r>(
             }),
         );
     }
-    Ok(Admitted { request, trusted })
+    Ok(trusted)
 }
 
 /// Handles a message over the size limit, of which only `head` (see
@@ -269,13 +272,18 @@ pub fn handle_oversize(
         framing: Framing::Datagram,
         ..peer
     };
-    let request = match admit(config, head, peer, out) {
-        Ok(admitted) => admitted.request,
-        Err(Outcome::Silent(Silence::NotARequest)) => {
-            return Outcome::Silent(Silence::Oversize);
-        }
+    let verdict = match flood_verdict(config, peer) {
+        Ok(verdict) => verdict,
         Err(outcome) => return outcome,
     };
+    let Some(request) = Request::parse_within(head, peer.framing, config.parse_limits) else {
+        return Outcome::Silent(Silence::Oversize);
+    };
+    match screen(config, &request, peer, verdict, out) {
+        Ok(_) => {}
+        Err(Outcome::Silent(Silence::NotARequest)) => return Outcome::Silent(Silence::Oversize),
+        Err(outcome) => return outcome,
+    }
     if request.method == Method::Cancel {
         return Outcome::Silent(Silence::Cancel);
     }
