@@ -7,6 +7,8 @@ COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY benches ./benches
 COPY examples ./examples
+# A workspace member: cargo reads every member's manifest, even to build one binary.
+COPY bench/sipload ./bench/sipload
 RUN cargo build --release --locked --bin switchboard
 
 FROM debian:bookworm-slim

@@ -1,38 +1,46 @@
 #!/usr/bin/env bash
-# Benchmark: switchboard against the wire's limit (sipblast's reflector) and
-# Kamailio 5.6 doing the same job (../shared/anchors/kamailio), same machine,
-# same data, same calls, alternating (issue #4).
+# Benchmark: switchboard against the wire's limit (sipreflect, a canned-302 reflector)
+# and Kamailio 5.6 doing the same job (bench/kamailio/redirect.cfg), same machine,
+# same data, same calls, alternating (issue #4). Everything it uses is in this
+# repository, except public packages.
 #
-#   bench/run.sh                 # ROUNDS=3 by default, about 5 minutes
-#   ROUNDS=1 bench/run.sh        # one round, under 2 minutes
+#   bench/run.sh                 # ROUNDS=3 by default, about 6 minutes
+#   ROUNDS=1 bench/run.sh        # one round, about 2 minutes
 #   bench/run.sh --table target/bench-results/<time>   # print a finished run's table again
 #
-# Needs: cargo, python3, taskset (util-linux) and Kamailio (apt-get install -y kamailio).
-# Installs nothing. Only 127.0.0.1 is targeted. Writes only under target/:
-#   target/sipblast/               sipblast and the reflector (built from ../shared/tools/sipblast)
-#   target/bench-data/             the anchor's data set (gen_data.py defaults: 10,000 users,
-#                                  20,000 numbers, 100,000 contacts, 50,000 calls), generated
-#                                  once, and its conversion to switchboard's schema
-#   target/bench-results/<time>/   raw sipblast JSON lines, merged records (results.jsonl),
-#                                  server logs, the table (table.md)
+# Needs: cargo (a Rust toolchain), python3, taskset (util-linux) and Kamailio 5.6
+# (Debian/Ubuntu: apt-get install -y kamailio). Installs nothing. Only 127.0.0.1 is
+# targeted. Writes only under target/ (and Kamailio's run dir under ${TMPDIR:-/tmp}):
+#   target/release/{switchboard,sipload,sipreflect}   cargo build --release -p switchboard
+#                                  -p sipload (bench/sipload: the load generator, its
+#                                  `verify`, and the reflector)
+#   target/bench-data/             bench/gen_data.py's data set (defaults: 10,000 users,
+#                                  20,000 numbers, 100,000 contacts, 50,000 calls):
+#                                  routing.yaml for switchboard, kamailio/ for Kamailio,
+#                                  calls.csv; generated once (again when gen_data.py changes)
+#   target/bench-results/<time>/   raw sipload JSON lines, merged records (results.jsonl),
+#                                  server logs, verification, the table (table.md)
 #
+# Before the load runs, `sipload verify` checks that switchboard (UDP and TCP) and, in
+# round 1, Kamailio (UDP and TCP) answer a sample of calls.csv as its third column says.
 # Per round, in an order rotated every round:
 #   switchboard --workers 1 on core 0: UDP closed loop (-w 100), UDP open loop at
 #                           OPEN_RATE (50,000/s), TCP closed loop (-t tcp -s 4 -w 100)
-#   reflector on core 0:    UDP closed loop and open loop (it has no TCP)
+#   reflector on core 0:    UDP closed loop and open loop, TCP closed loop
 #   Kamailio -n 1 -N 1, every process on core 0: UDP closed loop, TCP closed loop
-#   switchboard --workers 2 on cores 0-1, sipblast on cores 0-1 with 16 sockets:
+#   switchboard --workers 2 on cores 0-1, sipload on cores 0-1 with 16 sockets:
 #                           UDP closed loop, CPU per thread (sip-udp-0, sip-udp-1)
-# sipblast runs on core 1 (except in the two-worker run), DURATION (10) seconds per run,
-# with the anchor's calls.csv rows. Server CPU is utime+stime (schedstat, ns) of the
-# server's whole process tree, before and after, divided by the answered requests.
+# sipload runs on core 1 (except in the two-worker run), DURATION (10) seconds per run,
+# with calls.csv's rows. Server CPU is utime+stime (schedstat, ns) of the server's whole
+# process tree, before and after, divided by the answered requests. Server UDP receive
+# drops are the kernel's per-socket counters (/proc/net/udp) of the server's port.
 #
 # Environment: ROUNDS (3), DURATION (10), WINDOW (100), OPEN_RATE (50000),
-# VERIFY_SAMPLE (2000 rows of calls.csv checked against switchboard before the load runs;
-# 0 = all 50,000), WAIT_QUIET (0; up to this many seconds before each run, wait until the
-# machine uses < 0.15 cores: for shared machines, at the cost of run time), ANCHOR_DIR,
-# SIPBLAST_DIR. Each run prints the load average and the CPU everything else used during it
-# ("others' CPU" in the table): on a busy machine the figures are not comparable.
+# VERIFY_SAMPLE (2000 rows of calls.csv checked per server and transport before the load
+# runs; 0 = all 50,000), WAIT_QUIET (0; up to this many seconds before each run, wait
+# until the machine uses < 0.15 cores: for busy machines, at the cost of run time).
+# Each run prints the load average and the CPU everything else used during it ("others'
+# CPU" in the table): on a busy machine the figures are not comparable.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -45,12 +53,13 @@ WINDOW="${WINDOW:-100}"
 OPEN_RATE="${OPEN_RATE:-50000}"
 VERIFY_SAMPLE="${VERIFY_SAMPLE:-2000}"
 WAIT_QUIET="${WAIT_QUIET:-0}"
-ANCHOR_DIR="$(cd "${ANCHOR_DIR:-$ROOT/../shared/anchors/kamailio}" && pwd)"
-SIPBLAST_DIR="$(cd "${SIPBLAST_DIR:-$ROOT/../shared/tools/sipblast}" && pwd)"
 SWITCHBOARD="$ROOT/target/release/switchboard"
-SIPBLAST="$ROOT/target/sipblast/release/sipblast"
-REFLECTOR="$ROOT/target/sipblast/release/examples/reflector"
+SIPLOAD="$ROOT/target/release/sipload"
+REFLECTOR="$ROOT/target/release/sipreflect"
+KAMAILIO_SH="$ROOT/bench/kamailio/kamailio.sh"
 DATA="$ROOT/target/bench-data"
+ROUTING="$DATA/routing.yaml"
+CALLS="$DATA/calls.csv"
 OUT="$ROOT/target/bench-results/$(date +%Y%m%d-%H%M%S)"
 RESULTS="$OUT/results.jsonl"
 
@@ -65,9 +74,9 @@ command -v taskset >/dev/null || die "taskset is missing: apt-get install -y uti
 KAMAILIO="$(command -v kamailio || true)"
 [[ -z "$KAMAILIO" && -x /usr/sbin/kamailio ]] && KAMAILIO=/usr/sbin/kamailio
 [[ -n "$KAMAILIO" ]] || die "kamailio is missing: apt-get install -y kamailio"
-[[ -x "$ANCHOR_DIR/run_kamailio.sh" ]] || die "Kamailio anchor not found at $ANCHOR_DIR"
-[[ "$(nproc)" -ge 2 ]] || die "needs at least 2 cores (server on core 0, sipblast on core 1)"
+[[ "$(nproc)" -ge 2 ]] || die "needs at least 2 cores (server on core 0, sipload on core 1)"
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
+[[ "$VERIFY_SAMPLE" =~ ^[0-9]+$ ]] || die "VERIFY_SAMPLE must be a number (0 = all rows)"
 fi
 
 # --- helpers in python (stdlib): CPU snapshots, free ports, records, the table --
@@ -99,9 +108,28 @@ def tree(roots):
             todo.extend(kids.get(p, []))
     return seen
 
-def snap(pids):
+def udp_drops(port):
+    """Receive drops the kernel counted on the UDP sockets bound to port (all of them:
+    SO_REUSEPORT workers share one port), or None when no socket has that port."""
+    if not port:
+        return None
+    total, found = 0, False
+    for path in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            with open(path) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                        total += int(fields[-1])
+                        found = True
+        except (OSError, ValueError, IndexError, StopIteration):
+            pass
+    return total if found else None
+
+def snap(pids, port):
     """CPU of the process trees: ticks (utime+stime, exited threads included) and
-    schedstat ns summed over live threads, per thread name too."""
+    schedstat ns summed over live threads, per thread name too; the port's UDP drops."""
     ticks, sched, threads = 0, 0, {}
     procs = tree(pids)
     for p in procs:
@@ -133,7 +161,7 @@ def snap(pids):
         load = f.read().split()[:3]
     return {"t": time.time(), "procs": len(procs), "ticks": ticks, "sched_ns": sched,
             "threads": threads, "machine_busy_ticks": busy, "machine_irq_ticks": irq,
-            "machine_steal_ticks": steal, "loadavg": load}
+            "machine_steal_ticks": steal, "loadavg": load, "udp_drops": udp_drops(port)}
 
 def machine_busy():
     with open("/proc/stat") as f:
@@ -167,6 +195,7 @@ def freeport():
     sys.exit("no free port")
 
 def read_rows(path):
+    """Expected status of each row of calls.csv, in file order (what sipload sends)."""
     rows = []
     with open(path) as f:
         for line in f:
@@ -177,24 +206,32 @@ def read_rows(path):
     return rows
 
 def expected_mix(rows, sent):
-    """Expected status counts of rows 0..sent-1 (sipblast sequential order, 1 thread)."""
+    """Expected status counts of the first `sent` requests, rows taken in order,
+    wrapping around."""
     full, part = divmod(sent, len(rows))
     out = {}
     for i, e in enumerate(rows):
         out[e] = out.get(e, 0) + full + (1 if i < part else 0)
     return out
 
+def gen_cores(sl):
+    el = sl.get("elapsed_s") or 0
+    return ((sl.get("cpu_user_s") or 0) + (sl.get("cpu_sys_s") or 0)) / el if el else 0.0
+
 def record(args):
     meta = json.loads(args[0])
     before, after = json.load(open(args[1])), json.load(open(args[2]))
-    sb = json.loads(open(args[3]).read().strip().splitlines()[-1])
+    sl = json.loads(open(args[3]).read().strip().splitlines()[-1])
     clk = os.sysconf("SC_CLK_TCK")
     wall = after["t"] - before["t"]
     cpu_s = (after["sched_ns"] - before["sched_ns"]) / 1e9
     cpu_ticks_s = (after["ticks"] - before["ticks"]) / clk
-    if cpu_s <= 0:
-        cpu_s = cpu_ticks_s
-    ans = sb.get("answered") or 0
+    # schedstat counts live threads only: when threads ended during the run (a
+    # thread per connection...), the process-wide ticks, which keep them, are used
+    cpu_source = "schedstat"
+    if cpu_ticks_s - cpu_s > max(0.05, 0.05 * cpu_s):
+        cpu_s, cpu_source = cpu_ticks_s, "ticks"
+    ans = sl.get("answered") or 0
     threads = {}
     for name, (ns, tt, n) in after["threads"].items():
         b = before["threads"].get(name, [0, 0, 0])
@@ -202,36 +239,44 @@ def record(args):
     machine_s = (after["machine_busy_ticks"] - before["machine_busy_ticks"]) / clk
     irq_s = (after["machine_irq_ticks"] - before["machine_irq_ticks"]) / clk
     steal_s = (after.get("machine_steal_ticks", 0) - before.get("machine_steal_ticks", 0)) / clk
-    sipblast_s = (sb.get("cpu_user_s") or 0) + (sb.get("cpu_sys_s") or 0)
+    sipload_s = (sl.get("cpu_user_s") or 0) + (sl.get("cpu_sys_s") or 0)
+    drops = None
+    if before.get("udp_drops") is not None and after.get("udp_drops") is not None:
+        drops = after["udp_drops"] - before["udp_drops"]
     rec = dict(meta)
     rec.update({
         "wall_s": round(wall, 3),
         "server_cpu_s": round(cpu_s, 4),
         "server_cpu_ticks_s": round(cpu_ticks_s, 2),
+        "server_cpu_source": cpu_source,
         "server_procs": after["procs"],
         "server_cpu_us_per_req": round(cpu_s * 1e6 / ans, 3) if ans else None,
         "server_threads": threads,
-        "sipblast_cpu_s": round(sipblast_s, 3),
+        "server_udp_rx_drops": drops,
+        "sipload_cpu_s": round(sipload_s, 3),
+        "sipload_cores": round(gen_cores(sl), 3),
         # CPU of everything else on the machine during the run (other engineers' builds...),
-        # in cores (machine user+nice+system+irq+softirq minus the server and sipblast)
-        "other_cpu_cores": round(max(0.0, machine_s - cpu_s - sipblast_s) / wall, 3) if wall > 0 else None,
+        # in cores (machine user+nice+system+irq+softirq minus the server and sipload)
+        "other_cpu_cores": round(max(0.0, machine_s - cpu_s - sipload_s) / wall, 3) if wall > 0 else None,
         "irq_softirq_cores": round(irq_s / wall, 3) if wall > 0 else None,
         "steal_cores": round(steal_s / wall, 3) if wall > 0 else None,
         "loadavg_before": before["loadavg"], "loadavg_after": after["loadavg"],
-        "sipblast": sb,
+        "sipload": sl,
     })
     if meta.get("mix"):
-        rec["expected_codes"] = expected_mix(read_rows(meta["mix"]), sb.get("sent") or 0)
+        rec["expected_codes"] = expected_mix(read_rows(meta["mix"]), sl.get("sent") or 0)
     print(json.dumps(rec, sort_keys=True))
-    lat = sb.get("latency_us") or {}
+    lat = sl.get("latency_us") or {}
     sys.stderr.write(
         "    -> %s %s %s: %s req/s answered, server %s us/req CPU (%.2f cores), p50 %s us, p99 %s us, "
-        "p99.9 %s us, timeouts %s, codes %s, server rx drops %s, load %s -> %s, other CPU %.2f cores, "
-        "steal %.0f ms\n"
-        % (meta["server"], meta["transport"], meta["mode"], sb.get("rate_answered"),
+        "p99.9 %s us, timeouts %s, errors %s, unparsable %s, stray %s, codes %s, server UDP rx drops %s, sipload %.2f cores, "
+        "load %s -> %s, other CPU %.2f cores, steal %.0f ms\n"
+        % (meta["server"], meta["transport"], meta["mode"], sl.get("rate_answered"),
            rec["server_cpu_us_per_req"], cpu_s / wall if wall else 0, lat.get("p50"), lat.get("p99"),
-           lat.get("p999"), sb.get("timeouts"), sb.get("codes"), sb.get("target_rx_drops"),
-           before["loadavg"][0], after["loadavg"][0], rec["other_cpu_cores"] or 0, 1000 * steal_s))
+           lat.get("p999"), sl.get("timeouts"), sl.get("errors"), sl.get("unparsable"), sl.get("stray"),
+           sl.get("codes"), drops,
+           rec["sipload_cores"], before["loadavg"][0], after["loadavg"][0],
+           rec["other_cpu_cores"] or 0, 1000 * steal_s))
     if meta.get("per_thread"):
         for name, t in sorted(threads.items()):
             if t["cpu_s"] > 0.01 or name.startswith("sip-udp"):
@@ -249,6 +294,31 @@ def fmt(x, nd=0):
         return "{:,.0f}".format(x)
     return "{:,.{}f}".format(x, nd)
 
+def mix_check(g):
+    """Answers by status over a group's runs against what calls.csv expects for the
+    requests sent. A request still unanswered at the end (timeouts, errors, and at
+    most one window per socket in flight when the run stopped) may be any row."""
+    codes, exp, slack = {}, {}, 0
+    for r in g:
+        sl = r["sipload"]
+        for c, n in (sl.get("codes") or {}).items():
+            codes[c] = codes.get(c, 0) + n
+        for c, n in (r.get("expected_codes") or {}).items():
+            exp[c] = exp.get(c, 0) + n
+        unanswered = max(0, (sl.get("sent") or 0) - (sl.get("answered") or 0))
+        slack += unanswered + (sl.get("errors") or 0)
+    total = sum(codes.values()) or 1
+    mix = " ".join("%s:%.1f%%" % (c, 100.0 * n / total) for c, n in sorted(codes.items()))
+    if not exp:
+        return "n/a (no routing) " + mix
+    ok = set(codes) <= set(exp) and all(abs(codes.get(c, 0) - n) <= slack for c, n in exp.items())
+    out = ("ok " if ok else "DIFFERS ") + mix
+    if not ok:
+        out += " (expected " + " ".join("%s:%d" % (c, n) for c, n in sorted(exp.items())) + \
+               ", got " + " ".join("%s:%d" % (c, n) for c, n in sorted(codes.items())) + \
+               ", unanswered %d)" % slack
+    return out
+
 def table(args):
     recs = [json.loads(l) for l in open(args[0]) if l.strip()]
     keys = []
@@ -258,49 +328,42 @@ def table(args):
     groups = {k: [r for r in recs if r["key"] == k] for k in keys}
     def mrate(k):
         g = groups.get(k)
-        return med([r["sipblast"].get("rate_answered") for r in g]) if g else None
-    refl_udp = mrate("reflector/udp/closed")
+        return med([r["sipload"].get("rate_answered") for r in g]) if g else None
+    refl = {"udp": mrate("reflector/udp/closed"), "tcp": mrate("reflector/tcp/closed")}
     kam = {"udp": mrate("kamailio/udp/closed"), "tcp": mrate("kamailio/tcp/closed")}
     lines = []
-    lines.append("| server | transport | mode | rate req/s (median) | server CPU µs/req | req/s per server core (10⁶ ÷ CPU µs) | p50 µs | p99 µs | p99.9 µs | timeouts (all rounds) | answers vs calls.csv mix | rate ÷ reflector | rate ÷ Kamailio | others' CPU (cores) | rounds |")
-    lines.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|")
+    lines.append("| server | transport | mode | rate req/s (median) | server CPU µs/req | req/s per server core (10⁶ ÷ CPU µs) | p50 µs | p99 µs | p99.9 µs | timeouts (all rounds) | answers vs calls.csv mix | rate ÷ reflector | rate ÷ Kamailio | sipload cores | others' CPU (cores) | rounds |")
+    lines.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|")
     summary = {}
     for k in keys:
         g = groups[k]
         r0 = g[0]
-        sbl = [r["sipblast"] for r in g]
-        rate = med([s.get("rate_answered") for s in sbl])
+        sls = [r["sipload"] for r in g]
+        rate = med([s.get("rate_answered") for s in sls])
         cpu = med([r.get("server_cpu_us_per_req") for r in g])
-        p50 = med([(s.get("latency_us") or {}).get("p50") for s in sbl])
-        p99 = med([(s.get("latency_us") or {}).get("p99") for s in sbl])
-        p999 = med([(s.get("latency_us") or {}).get("p999") for s in sbl])
-        tmo = sum(s.get("timeouts") or 0 for s in sbl)
-        drops = sum(s.get("target_rx_drops") or 0 for s in sbl)
-        codes, exp = {}, {}
-        for r in g:
-            for c, n in r["sipblast"].get("codes", {}).items():
-                codes[c] = codes.get(c, 0) + n
-            for c, n in (r.get("expected_codes") or {}).items():
-                exp[c] = exp.get(c, 0) + n
-        total = sum(codes.values()) or 1
-        mix = " ".join("%s:%.1f%%" % (c, 100.0 * n / total) for c, n in sorted(codes.items()))
-        if exp:
-            ok = set(codes) <= set(exp) and all(abs(codes.get(c, 0) - n) <= tmo for c, n in exp.items())
-            mix = ("ok " if ok else "DIFFERS ") + mix
-            if not ok:
-                mix += " (expected " + " ".join("%s:%d" % (c, n) for c, n in sorted(exp.items())) + ", got " + " ".join("%s:%d" % (c, n) for c, n in sorted(codes.items())) + ")"
-        else:
-            mix = "n/a (no routing) " + mix
+        p50 = med([(s.get("latency_us") or {}).get("p50") for s in sls])
+        p99 = med([(s.get("latency_us") or {}).get("p99") for s in sls])
+        p999 = med([(s.get("latency_us") or {}).get("p999") for s in sls])
+        tmo = sum(s.get("timeouts") or 0 for s in sls)
+        errs = sum(s.get("errors") or 0 for s in sls)
+        drops = sum(r.get("server_udp_rx_drops") or 0 for r in g)
         closed = r0["mode"] == "closed"
-        div_r = rate / refl_udp if closed and rate and refl_udp else None
+        r_ref = refl.get(r0["transport"])
+        div_r = rate / r_ref if closed and rate and r_ref else None
         k_ref = kam.get(r0["transport"])
         div_k = rate / k_ref if closed and rate and k_ref else None
-        tmo_s = fmt(tmo) + (" (server rx drops %s)" % fmt(drops) if drops else "")
+        tmo_s = fmt(tmo)
+        if errs:
+            tmo_s += " (errors %s)" % fmt(errs)
+        if drops:
+            tmo_s += " (server UDP rx drops %s)" % fmt(drops)
         other = med([r.get("other_cpu_cores") for r in g])
-        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |" % (
+        gen = med([r.get("sipload_cores") for r in g])
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |" % (
             r0["server_label"], r0["transport"].upper(), r0["mode_label"], fmt(rate), fmt(cpu, 2),
-            fmt(1e6 / cpu) if cpu else "—", fmt(p50), fmt(p99), fmt(p999), tmo_s, mix,
-            fmt(div_r, 2) if div_r else "—", fmt(div_k, 2) if div_k else "—", fmt(other, 2), len(g)))
+            fmt(1e6 / cpu) if cpu else "—", fmt(p50), fmt(p99), fmt(p999), tmo_s, mix_check(g),
+            fmt(div_r, 2) if div_r else "—", fmt(div_k, 2) if div_k else "—", fmt(gen, 2),
+            fmt(other, 2), len(g)))
         summary[k] = {"rate": rate, "cpu": cpu, "p99": p99, "p999": p999, "timeouts": tmo}
     print("\n".join(lines))
     print()
@@ -308,11 +371,14 @@ def table(args):
     def get(k, f):
         return (s.get(k) or {}).get(f)
     sb_u, sb_t = get("switchboard/udp/closed", "rate"), get("switchboard/tcp/closed", "rate")
-    gen = max((r["sipblast"].get("cpu_send_util_max") or 0) for r in recs)
-    if gen > 0.9:
-        print("Note: sipblast's sending thread reached %.0f%% of a core in some runs (see the"
-              " per-run lines): there the generator, not the server, limited the closed-loop"
-              " rate; compare CPU per request (req/s per server core) as well." % (100 * gen))
+    refl_udp = refl["udp"]
+    # sipload alone on core 1: near a whole core, the generator is the limit
+    busy = [r for r in recs if r["mode"] == "closed" and r.get("sipload_cpus") == "1"
+            and (r.get("sipload_cores") or 0) > 0.9]
+    if busy:
+        print("Note: sipload used more than 90%% of its core in %d closed-loop run(s) (%s): there the"
+              " generator, not the server, limited the rate; compare CPU per request (req/s per"
+              " server core) as well." % (len(busy), ", ".join(sorted(set(r["key"] for r in busy)))))
     kc, sc = get("kamailio/udp/closed", "cpu"), get("switchboard/udp/closed", "cpu")
     if kc and sc:
         print("CPU per request, UDP closed loop: Kamailio / switchboard = %.1f" % (kc / sc))
@@ -335,8 +401,8 @@ def table(args):
         # beside the CPU time the hypervisor took from this VM meanwhile.
         for kind in ("switchboard", "reflector"):
             per_round = ["r%s p99 %s us, %s timeouts, steal %s ms" % (
-                r["round"], fmt((r["sipblast"].get("latency_us") or {}).get("p99")),
-                fmt(r["sipblast"].get("timeouts")), fmt(1000 * (r.get("steal_cores") or 0) * r["wall_s"]))
+                r["round"], fmt((r["sipload"].get("latency_us") or {}).get("p99")),
+                fmt(r["sipload"].get("timeouts")), fmt(1000 * (r.get("steal_cores") or 0) * r["wall_s"]))
                 for r in groups.get(kind + "/udp/open", [])]
             if per_round:
                 print("  %s per round: %s" % (kind, "; ".join(per_round)))
@@ -357,7 +423,7 @@ def table(args):
 
 cmd, args = sys.argv[1], sys.argv[2:]
 if cmd == "snap":
-    print(json.dumps(snap([int(a) for a in args])))
+    print(json.dumps(snap([int(args[0])], int(args[1]))))
 elif cmd == "quiet":
     quiet(float(args[0]))
 elif cmd == "freeport":
@@ -366,12 +432,6 @@ elif cmd == "record":
     record(args)
 elif cmd == "table":
     table(args)
-elif cmd == "mkcsv":
-    # sipblast reads every non-empty line after the first as a row: drop the '#' comment
-    with open(args[0]) as f, open(args[1], "w") as o:
-        for line in f:
-            if not line.startswith("#"):
-                o.write(line)
 else:
     sys.exit("unknown command " + cmd)
 PYEOF
@@ -383,12 +443,26 @@ print_table() {   # $1 results dir
     echo
     sed 's/^/    /' "$dir/machine.txt"
     echo
-    echo "Server on core 0, sipblast on core 1, loopback, calls.csv rows" \
-         "(10,000 users, 20,000 numbers, 100,000 contacts). Rates, CPU and latencies are" \
-         "medians over the rounds; CPU is the server's whole process tree per answered request."
+    echo "Server on core 0, sipload on core 1, loopback, calls.csv rows of bench/gen_data.py" \
+         "($(sed -n 's/^users: \([0-9]*\).*/\1/p' "$dir/data-summary.txt" 2>/dev/null || echo '?') users," \
+         "$(sed -n 's/^numbers: \([0-9]*\).*/\1/p' "$dir/data-summary.txt" 2>/dev/null || echo '?') numbers," \
+         "$(sed -n 's/^contacts: \([0-9]*\).*/\1/p' "$dir/data-summary.txt" 2>/dev/null || echo '?') contacts)." \
+         "Rates, CPU and latencies are medians over the rounds; CPU is the server's whole" \
+         "process tree per answered request; \"rate ÷ reflector\" divides by the reflector's" \
+         "closed-loop rate over the same transport; \"sipload cores\" is the generator's CPU."
     echo
     py table "$dir/results.jsonl"
     echo
+    if [[ -f "$dir/data-summary.txt" ]]; then
+        echo "Data and call mix:"
+        sed 's/^/    /' "$dir/data-summary.txt"
+        echo
+    fi
+    if [[ -f "$dir/verify.txt" ]]; then
+        echo "Answers checked against calls.csv before the load runs (sipload verify):"
+        sed 's/^/    /' "$dir/verify.txt"
+        echo
+    fi
     echo "Load average per round:"
     sed 's/^/    /' "$dir/loadavg.txt"
     echo
@@ -400,9 +474,8 @@ if [[ -n "$TABLE_ONLY" ]]; then
 fi
 
 # --- cleanup: every process started here is stopped on exit ---------------------
-PIDS=()            # switchboard / reflector / sipblast PIDs (direct children)
-KAM_PORT=""        # set while a Kamailio runs
-KAM_RUN_DIR=""
+PIDS=()            # switchboard / reflector / sipload PIDs (direct children)
+KAM_RUN_DIR=""     # set while a Kamailio runs
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
@@ -411,9 +484,9 @@ cleanup() {
             kill -TERM "$p" 2>/dev/null || true
         fi
     done
-    if [[ -n "$KAM_PORT" ]]; then
-        PORT="$KAM_PORT" RUN_DIR="$KAM_RUN_DIR" "$ANCHOR_DIR/run_kamailio.sh" stop >/dev/null 2>&1 || true
-        [[ -n "$KAM_RUN_DIR" ]] && rm -rf "$KAM_RUN_DIR"
+    if [[ -n "$KAM_RUN_DIR" ]]; then
+        RUN_DIR="$KAM_RUN_DIR" "$KAMAILIO_SH" stop >/dev/null 2>&1 || true
+        rm -rf "$KAM_RUN_DIR"
     fi
     sleep 0.3
     for p in "${PIDS[@]}"; do
@@ -442,151 +515,174 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 # --- build ----------------------------------------------------------------------
 mkdir -p "$OUT"
-log "building switchboard (release) and sipblast"
-cargo build --release --quiet --bin switchboard || die "cargo build --release failed"
-CARGO_TARGET_DIR="$ROOT/target/sipblast" cargo build --release --quiet --bins --examples \
-    --manifest-path "$SIPBLAST_DIR/Cargo.toml" || die "building sipblast failed"
+log "building switchboard and sipload (release)"
+cargo build --release --quiet -p switchboard -p sipload || die "cargo build --release -p switchboard -p sipload failed"
+for b in "$SWITCHBOARD" "$SIPLOAD" "$REFLECTOR"; do [[ -x "$b" ]] || die "$b was not built"; done
 
-# --- data: the anchor's data set, generated once, converted ---------------------
-if [[ ! -f "$DATA/anchor/calls.csv" || ! -f "$DATA/anchor/dbtext/did_fwd" || ! -f "$DATA/anchor/routing.yaml" ]]; then
-    log "generating the anchor data set into $DATA/anchor"
-    python3 "$ANCHOR_DIR/gen_data.py" --out "$DATA/anchor" >&2
+# --- data: generated once (again when the generator changed) ---------------------
+if [[ ! -f "$DATA/summary.txt" || ! -f "$CALLS" || ! -f "$ROUTING" || ! -f "$DATA/kamailio/contact_user" \
+      || "$DATA/summary.txt" -ot "$ROOT/bench/gen_data.py" ]]; then
+    log "generating the data set into $DATA (bench/gen_data.py)"
+    rm -rf "$DATA/kamailio"
+    python3 "$ROOT/bench/gen_data.py" --out "$DATA" >&2 || die "bench/gen_data.py failed"
 fi
-CONVERTED="$DATA/switchboard.yaml"
-if [[ ! -f "$CONVERTED" || "$CONVERTED" -ot "$DATA/anchor/routing.yaml" || "$CONVERTED" -ot "$ROOT/bench/anchor_to_switchboard.py" ]]; then
-    python3 "$ROOT/bench/anchor_to_switchboard.py" "$DATA/anchor/routing.yaml" "$CONVERTED" >&2
-fi
-CALLS="$DATA/calls.sipblast.csv"
-if [[ ! -f "$CALLS" || "$CALLS" -ot "$DATA/anchor/calls.csv" ]]; then
-    py mkcsv "$DATA/anchor/calls.csv" "$CALLS"
-fi
-"$SWITCHBOARD" check "$CONVERTED" >"$OUT/check.txt" 2>&1 || { tail -20 "$OUT/check.txt" >&2; die "switchboard check failed"; }
+cp "$DATA/summary.txt" "$OUT/data-summary.txt"
+"$SWITCHBOARD" check "$ROUTING" >"$OUT/check.txt" 2>&1 || { tail -20 "$OUT/check.txt" >&2; die "switchboard check failed"; }
 if grep -q ': error:' "$OUT/check.txt"; then die "switchboard check reported errors ($OUT/check.txt)"; fi
 log "$(tail -1 "$OUT/check.txt")"
-log "verifying switchboard against calls.csv (sample $VERIFY_SAMPLE, UDP and TCP)"
-python3 "$ROOT/bench/verify_calls.py" --server "$SWITCHBOARD" --routing "$CONVERTED" \
-    --calls "$DATA/anchor/calls.csv" --sample "$VERIFY_SAMPLE" --tcp \
-    --sipcheck "$ANCHOR_DIR/sipcheck.py" | tee "$OUT/verify.txt" >&2 \
-    || die "switchboard does not answer calls.csv as expected"
 
 # --- servers ----------------------------------------------------------------------
 SERVER_PID=""
-SERVER_PORT=""
-start_switchboard() {   # $1 workers, $2 cpu list
-    local workers="$1" cpus="$2" name="switchboard-w$1-r$ROUND"
-    taskset -c "$cpus" "$SWITCHBOARD" serve --routing "$CONVERTED" --listen 127.0.0.1:0 \
+UDP_PORT=""
+TCP_PORT=""
+start_switchboard() {   # $1 workers, $2 cpu list, $3 name
+    local workers="$1" cpus="$2" name="$3"
+    taskset -c "$cpus" "$SWITCHBOARD" serve --routing "$ROUTING" --listen 127.0.0.1:0 \
         --workers "$workers" >"$OUT/$name.out" 2>"$OUT/$name.log" </dev/null &
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")
-    SERVER_PORT=""
+    UDP_PORT="" TCP_PORT=""
     for _ in $(seq 1 300); do
         if grep -q '^listening on tcp' "$OUT/$name.out" 2>/dev/null \
             && grep -q '^listening on udp' "$OUT/$name.out" 2>/dev/null; then
-            SERVER_PORT="$(sed -n 's/^listening on udp 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$OUT/$name.out" | head -1)"
+            UDP_PORT="$(sed -n 's/^listening on udp 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$OUT/$name.out" | head -1)"
+            TCP_PORT="$(sed -n 's/^listening on tcp 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$OUT/$name.out" | head -1)"
             break
         fi
         kill -0 "$SERVER_PID" 2>/dev/null || break
         sleep 0.1
     done
-    [[ -n "$SERVER_PORT" ]] || { tail -20 "$OUT/$name.log" >&2; die "switchboard did not start"; }
+    [[ -n "$UDP_PORT" && -n "$TCP_PORT" ]] || { tail -20 "$OUT/$name.log" >&2; die "switchboard did not start"; }
 }
-start_reflector() {
-    SERVER_PORT="$(py freeport)"
-    taskset -c 0 "$REFLECTOR" "127.0.0.1:$SERVER_PORT" --duration $((DURATION * 3 + 30)) \
-        >"$OUT/reflector-r$ROUND.log" 2>&1 </dev/null &
+start_reflector() {     # $1 udp|tcp: one reflector per transport
+    local transport="$1" name="reflector-$1-r$ROUND" port=""
+    UDP_PORT="" TCP_PORT=""
+    taskset -c 0 "$REFLECTOR" 127.0.0.1:0 -t "$transport" --duration $((DURATION * 3 + 30)) \
+        >"$OUT/$name.out" 2>"$OUT/$name.log" </dev/null &
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")
-    python3 "$ANCHOR_DIR/sipcheck.py" --port "$SERVER_PORT" wait --max-wait 10 >/dev/null \
-        || die "reflector did not start"
+    for _ in $(seq 1 100); do
+        port="$(sed -n "s/^listening on $transport 127\.0\.0\.1:\([0-9]*\)\$/\1/p" "$OUT/$name.out" 2>/dev/null | head -1)"
+        [[ -n "$port" ]] && break
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    [[ -n "$port" ]] || { cat "$OUT/$name.out" "$OUT/$name.log" >&2; die "sipreflect did not start"; }
+    if [[ "$transport" == udp ]]; then UDP_PORT="$port"; else TCP_PORT="$port"; fi
 }
 start_kamailio() {
-    KAM_PORT="$(py freeport)"
+    local port
+    port="$(py freeport)"
     KAM_RUN_DIR="$(mktemp -d "${TMPDIR:-/tmp}/bench-kamailio.XXXXXX")"
-    SERVER_PORT="$KAM_PORT"
-    # run_kamailio.sh under taskset: Kamailio and every process it forks stay on core 0
-    SERVER_PID="$(taskset -c 0 env DATA_DIR="$DATA/anchor" PORT="$KAM_PORT" CHILDREN=1 \
-        RUN_DIR="$KAM_RUN_DIR" KAMAILIO="$KAMAILIO" "$ANCHOR_DIR/run_kamailio.sh" start \
+    # every process Kamailio forks stays on core 0 (CPUS), one UDP and one TCP worker
+    SERVER_PID="$(PORT="$port" CHILDREN=1 TCP_CHILDREN=1 CPUS=0 RUN_DIR="$KAM_RUN_DIR" \
+        DATA_DIR="$DATA/kamailio" KAMAILIO="$KAMAILIO" "$KAMAILIO_SH" start \
         2>>"$OUT/kamailio-start.log")" || { tail -20 "$OUT/kamailio-start.log" >&2; die "Kamailio did not start"; }
     tail -1 "$OUT/kamailio-start.log" >&2
+    UDP_PORT="$port" TCP_PORT="$port"
 }
 stop_kamailio() {
+    RUN_DIR="$KAM_RUN_DIR" "$KAMAILIO_SH" stop 2>>"$OUT/kamailio-start.log" || true
     cp "$KAM_RUN_DIR/kamailio.log" "$OUT/kamailio-r$ROUND.log" 2>/dev/null || true
-    PORT="$KAM_PORT" RUN_DIR="$KAM_RUN_DIR" "$ANCHOR_DIR/run_kamailio.sh" stop 2>>"$OUT/kamailio-start.log" || true
     rm -rf "$KAM_RUN_DIR"
-    KAM_PORT=""
     KAM_RUN_DIR=""
 }
 
-# --- one measured sipblast run ---------------------------------------------------
-# measure KEY SERVER_LABEL MODE_LABEL MIX(yes|no) PER_THREAD(yes|no) SIPBLAST_CPUS -- sipblast args
+# verify LABEL: sipload verify over UDP and TCP against the running server
+verify() {
+    local label="$1" t port rc limit=()
+    [[ "$VERIFY_SAMPLE" != 0 ]] && limit=(--limit "$VERIFY_SAMPLE")
+    for t in udp tcp; do
+        if [[ $t == udp ]]; then port="$UDP_PORT"; else port="$TCP_PORT"; fi
+        rc=0
+        timeout -k 5 600 taskset -c 1 "$SIPLOAD" verify "127.0.0.1:$port" -f "$CALLS" -t "$t" "${limit[@]}" \
+            >"$OUT/verify-$label-$t.txt" 2>&1 || rc=$?
+        echo "$label $t: $(tail -1 "$OUT/verify-$label-$t.txt")" | tee -a "$OUT/verify.txt" >&2
+        if [[ $rc -ne 0 ]]; then
+            head -20 "$OUT/verify-$label-$t.txt" >&2
+            die "$label does not answer calls.csv as expected over $t (exit $rc, $OUT/verify-$label-$t.txt)"
+        fi
+    done
+}
+
+# --- one measured sipload run ----------------------------------------------------
+# measure KEY SERVER_LABEL MODE_LABEL MIX(yes|no) PER_THREAD(yes|no) SIPLOAD_CPUS -- sipload args
 measure() {
     local key="$1" server_label="$2" mode_label="$3" mix="$4" per_thread="$5" cpus="$6"
     shift 7
-    local server transport mode tag
+    local server transport mode tag port
     IFS=/ read -r server transport mode <<<"$key"
+    if [[ "$transport" == udp ]]; then port="$UDP_PORT"; else port="$TCP_PORT"; fi
     tag="r$ROUND-${key//\//-}"
     sleep 1
     if [[ "$WAIT_QUIET" != 0 ]]; then log "waiting for a quiet machine: $(py quiet "$WAIT_QUIET")"; fi
     log "round $ROUND: $server_label $transport $mode_label (load $(loadavg))"
-    py snap "$SERVER_PID" >"$OUT/$tag.before.json"
+    py snap "$SERVER_PID" "${UDP_PORT:-0}" >"$OUT/$tag.before.json"
     local rc=0
-    timeout -k 5 $((DURATION + 30)) taskset -c "$cpus" "$SIPBLAST" "127.0.0.1:$SERVER_PORT" \
-        -f "$CALLS" -d "$DURATION" "$@" >"$OUT/$tag.sipblast.json" 2>"$OUT/$tag.sipblast.err" &
+    timeout -k 5 $((DURATION + 30)) taskset -c "$cpus" "$SIPLOAD" run "127.0.0.1:$port" -t "$transport" \
+        -f "$CALLS" -d "$DURATION" "$@" >"$OUT/$tag.sipload.json" 2>"$OUT/$tag.sipload.err" &
     local sp=$!
     PIDS+=("$sp")
     wait "$sp" || rc=$?
     forget_pid "$sp"
-    py snap "$SERVER_PID" >"$OUT/$tag.after.json"
-    if [[ $rc -ne 0 && $rc -ne 3 ]] || [[ ! -s "$OUT/$tag.sipblast.json" ]]; then
-        cat "$OUT/$tag.sipblast.err" >&2
-        die "sipblast failed (exit $rc) for $key"
+    py snap "$SERVER_PID" "${UDP_PORT:-0}" >"$OUT/$tag.after.json"
+    if [[ $rc -ne 0 && $rc -ne 3 ]] || [[ ! -s "$OUT/$tag.sipload.json" ]]; then
+        cat "$OUT/$tag.sipload.err" >&2
+        die "sipload failed (exit $rc) for $key"
     fi
     local meta
-    meta="$(printf '{"round":%d,"key":"%s","server":"%s","transport":"%s","mode":"%s","server_label":"%s","mode_label":"%s","mix":%s,"per_thread":%s,"sipblast_args":"%s"}' \
+    meta="$(printf '{"round":%d,"key":"%s","server":"%s","transport":"%s","mode":"%s","server_label":"%s","mode_label":"%s","mix":%s,"per_thread":%s,"sipload_cpus":"%s","sipload_args":"%s"}' \
         "$ROUND" "$key" "$server" "$transport" "$mode" "$server_label" "$mode_label" \
         "$([[ $mix == yes ]] && echo "\"$CALLS\"" || echo null)" \
-        "$([[ $per_thread == yes ]] && echo true || echo false)" "$*")"
-    py record "$meta" "$OUT/$tag.before.json" "$OUT/$tag.after.json" "$OUT/$tag.sipblast.json" >>"$RESULTS"
-    grep -v '^$' "$OUT/$tag.sipblast.err" | sed 's/^/       sipblast: /' >&2 || true
+        "$([[ $per_thread == yes ]] && echo true || echo false)" "$cpus" "$*")"
+    py record "$meta" "$OUT/$tag.before.json" "$OUT/$tag.after.json" "$OUT/$tag.sipload.json" >>"$RESULTS"
+    grep -v '^$' "$OUT/$tag.sipload.err" | sed 's/^/       sipload: /' >&2 || true
 }
 
 group_switchboard() {
-    start_switchboard 1 0
+    start_switchboard 1 0 "switchboard-w1-r$ROUND"
     measure switchboard/udp/closed "switchboard (1 worker)" "closed -w $WINDOW" yes no 1 -- -w "$WINDOW"
     measure switchboard/udp/open "switchboard (1 worker)" "open -r $OPEN_RATE" yes no 1 -- -r "$OPEN_RATE"
-    measure switchboard/tcp/closed "switchboard (1 worker)" "closed -w $WINDOW -s 4" yes no 1 -- -t tcp -s 4 -w "$WINDOW"
+    measure switchboard/tcp/closed "switchboard (1 worker)" "closed -w $WINDOW -s 4" yes no 1 -- -s 4 -w "$WINDOW"
     stop_pid "$SERVER_PID"
 }
 group_reflector() {
-    start_reflector
+    start_reflector udp
     measure reflector/udp/closed "reflector (wire limit)" "closed -w $WINDOW" no no 1 -- -w "$WINDOW"
     # The rig's own tail at the open-loop rate: what "p99 under 1 ms" can mean here.
     measure reflector/udp/open "reflector (wire limit)" "open -r $OPEN_RATE" no no 1 -- -r "$OPEN_RATE"
     stop_pid "$SERVER_PID"
+    start_reflector tcp
+    measure reflector/tcp/closed "reflector (wire limit)" "closed -w $WINDOW -s 4" no no 1 -- -s 4 -w "$WINDOW"
+    stop_pid "$SERVER_PID"
 }
 group_kamailio() {
     start_kamailio
-    if [[ "$ROUND" == 1 ]]; then
-        python3 "$ANCHOR_DIR/sipcheck.py" --port "$SERVER_PORT" verify "$DATA/anchor/calls.csv" --limit 1000 \
-            | tee -a "$OUT/verify.txt" | sed 's/^/    Kamailio /' >&2 || die "Kamailio does not answer calls.csv as expected"
-    fi
+    if [[ "$ROUND" == 1 ]]; then verify Kamailio; fi
     measure kamailio/udp/closed "Kamailio 5.6 (-n 1)" "closed -w $WINDOW" yes no 1 -- -w "$WINDOW"
-    measure kamailio/tcp/closed "Kamailio 5.6 (-n 1)" "closed -w $WINDOW -s 4" yes no 1 -- -t tcp -s 4 -w "$WINDOW"
+    measure kamailio/tcp/closed "Kamailio 5.6 (-n 1)" "closed -w $WINDOW -s 4" yes no 1 -- -s 4 -w "$WINDOW"
     stop_kamailio
 }
 group_switchboard2() {
-    start_switchboard 2 0,1
-    measure switchboard2/udp/closed "switchboard (2 workers, cores 0-1, shared with sipblast)" \
+    start_switchboard 2 0,1 "switchboard-w2-r$ROUND"
+    measure switchboard2/udp/closed "switchboard (2 workers, cores 0-1, with sipload)" \
         "closed -w $WINDOW -s 16" yes yes 0,1 -- -w "$WINDOW" -s 16
     stop_pid "$SERVER_PID"
 }
+
+# --- switchboard answers calls.csv as it says ----------------------------------------
+ROUND=0
+log "verifying switchboard against calls.csv ($([[ $VERIFY_SAMPLE == 0 ]] && echo 'all rows' || echo "first $VERIFY_SAMPLE rows"), UDP and TCP)"
+start_switchboard 1 0 switchboard-verify
+verify switchboard
+stop_pid "$SERVER_PID"
 
 # --- rounds, alternating (the order rotates each round) --------------------------
 GROUPS_ORDER=(group_switchboard group_reflector group_kamailio group_switchboard2)
 {
     echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), kernel $(uname -r)"
-    echo "switchboard $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'), $("$KAMAILIO" -v 2>/dev/null | head -1)"
-    echo "rounds=$ROUNDS duration=${DURATION}s window=$WINDOW open_rate=$OPEN_RATE wait_quiet=${WAIT_QUIET}s"
+    echo "switchboard $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'), $("$KAMAILIO" -v 2>/dev/null | head -1 | sed "s/ *$//"), load generator bench/sipload"
+    echo "rounds=$ROUNDS duration=${DURATION}s window=$WINDOW open_rate=$OPEN_RATE wait_quiet=${WAIT_QUIET}s verify_sample=$VERIFY_SAMPLE"
 } | tee "$OUT/machine.txt" >&2
 T0=$(date +%s)
 for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
