@@ -11,7 +11,8 @@
 # 10,000: loading and start-up cancel out, and nothing depends on which
 # functions the optimiser inlined. "exempt": the trunk is exempt from flood
 # buckets (the default for loopback); "guarded": it takes a token from its
-# bucket on every request.
+# bucket on every request; "chain": exempt, a 302 with two Contacts and a
+# Diversion header (on_no_answer: forward, diversion: header).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "instructions.sh: needs valgrind" >&2; exit 1; }
@@ -21,7 +22,7 @@ count() {   # $1 answers, $2 mode
         target/release/examples/invite_cost "$1" "$2" 2>&1 |
         sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
-for mode in exempt guarded; do
+for mode in exempt guarded chain; do
     one=$(count 1 "$mode")
     many=$(count 10001 "$mode")
     echo "$mode: $(( (many - one) / 10000 )) instructions per INVITE -> 302"

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use rustc_hash::FxHashMap;
 use switchboard::routing::{
-    Account, E164, NoPhonePolicy, Number, Region, RoutingTable, Target, User,
+    Account, E164, NoPhonePolicy, Number, OnNoAnswer, Region, RoutingTable, Target, User,
 };
 
 const ACCOUNTS: u64 = 100;
@@ -47,6 +47,7 @@ fn table() -> RoutingTable {
                     number: e164(did(a, n)),
                     user: (n < USERS_PER_ACCOUNT).then_some(n as u32),
                     forward_to: Some(Target::Number(e164(14_080_000_000 + n))),
+                    on_no_answer: OnNoAnswer::None,
                 })
                 .collect();
             let contacts: FxHashMap<E164, u32> = (0..CONTACTS_PER_ACCOUNT)
@@ -59,6 +60,7 @@ fn table() -> RoutingTable {
                 ring_number_user_first: true,
                 when_user_has_no_phone: NoPhonePolicy::Reject,
                 contact_template: None,
+                diversion: None,
                 users,
                 numbers,
                 contacts_listed: contacts.len(),

@@ -12,7 +12,9 @@
 //! The difference of the two totals, divided by 10,000, is the
 //! instructions per INVITE → 302 tracked in docs/performance.md;
 //! `bench/instructions.sh` does this. A second argument `guarded` makes
-//! the source take a flood token on every request.
+//! the source take a flood token on every request; `chain` dials
+//! +18005550188 instead (the same length), whose 302 has two Contacts
+//! (`on_no_answer: forward`), with `diversion: header`.
 
 use std::hint::black_box;
 use std::net::SocketAddr;
@@ -20,6 +22,7 @@ use std::path::Path;
 
 use switchboard::config::Loader;
 use switchboard::config::settings::{FloodSettings, Settings};
+use switchboard::diversion::DiversionStyle;
 use switchboard::routing::Region;
 use switchboard::server::handler::{HandlerConfig, Outcome, Peer, handle};
 use switchboard::sip::Framing;
@@ -31,7 +34,16 @@ fn main() -> anyhow::Result<()> {
     let rounds: usize = std::env::args().nth(1).map_or(Ok(1), |n| n.parse())?;
     // `guarded`: the peer is not exempt, so every request takes a token
     // from its flood bucket (at a rate that never runs out).
-    let guarded = std::env::args().nth(2).as_deref() == Some("guarded");
+    let mode = std::env::args().nth(2);
+    let guarded = mode.as_deref() == Some("guarded");
+    let chain = mode.as_deref() == Some("chain");
+    let invite: Vec<u8> = if chain {
+        String::from_utf8(INVITE.to_vec())?
+            .replace("+18005550111", "+18005550188")
+            .into_bytes()
+    } else {
+        INVITE.to_vec()
+    };
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/routing.yaml");
     let table = Loader::new(path, Region::us())
         .load()
@@ -53,6 +65,11 @@ fn main() -> anyhow::Result<()> {
                 ..FloodSettings::default()
             }
         },
+        diversion: if chain {
+            DiversionStyle::Header
+        } else {
+            DiversionStyle::Off
+        },
         ..Settings::default()
     })
     .expect("default settings are valid");
@@ -64,7 +81,7 @@ fn main() -> anyhow::Result<()> {
     let mut replies = 0usize;
     for _ in 0..rounds {
         if let Outcome::Reply { status: 302, .. } =
-            handle(&config, &table, black_box(INVITE), peer, &mut out)
+            handle(&config, &table, black_box(&invite), peer, &mut out)
         {
             replies += 1;
         }

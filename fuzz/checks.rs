@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 
 use switchboard::config::settings::{FloodSettings, Settings, Untrusted};
+use switchboard::diversion::DiversionStyle;
 use switchboard::routing::RoutingTable;
 use switchboard::server::handler::{HandlerConfig, Outcome, Peer, handle};
 use switchboard::sip::framing::{self, Frame};
@@ -52,6 +53,10 @@ pub fn datagram_config() -> HandlerConfig {
     HandlerConfig::from_settings(&Settings {
         untrusted: Untrusted::Reject,
         rule_header: true,
+        // The largest 302 there is: a failover chain (the example data's
+        // +18005550188), History-Info, and its entries in every Contact.
+        diversion: DiversionStyle::HistoryInfo,
+        contact_headers: true,
         flood: FloodSettings {
             rate: 0,
             ..FloodSettings::default()

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod diversion;
 pub mod routing;
 pub mod server;
 pub mod sip;

@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
 use switchboard::config::settings::{LogFormat, Settings};
 use switchboard::config::{Loader, Report};
+use switchboard::diversion::DiversionStyle;
 use switchboard::routing::Region;
 use switchboard::server::{Server, ServerError};
 
@@ -93,6 +94,13 @@ struct ServeArgs {
     /// Region for national spellings of dialed numbers [default: US].
     #[arg(long, env = "SWITCHBOARD_DEFAULT_REGION")]
     default_region: Option<String>,
+    /// How a 302 names the dialed number: header (Diversion, RFC 5806),
+    /// history-info (RFC 7044) or off [default: off].
+    #[arg(long, env = "SWITCHBOARD_DIVERSION")]
+    diversion: Option<DiversionStyle>,
+    /// Also embed the diversion in each Contact URI as an escaped header.
+    #[arg(long, env = "SWITCHBOARD_CONTACT_HEADERS")]
+    contact_headers: Option<bool>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -161,6 +169,12 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
     }
     if let Some(region) = args.default_region {
         settings.default_region = region;
+    }
+    if let Some(diversion) = args.diversion {
+        settings.diversion = diversion;
+    }
+    if let Some(contact_headers) = args.contact_headers {
+        settings.contact_headers = contact_headers;
     }
     Ok(settings)
 }
@@ -318,6 +332,14 @@ fn route(
     println!("  rule:    {}", summary.rule);
     println!("  user:    {}", show(&summary.user));
     println!("  target:  {}", show(&summary.target));
+    // A failover chain: each further Contact, tried when the one before
+    // fails or does not answer.
+    for next in summary.targets.iter().skip(1) {
+        println!(
+            "  then:    {} (q={}, {}, when the one before does not answer)",
+            next.target, next.q, next.rule
+        );
+    }
     println!("  reason:  {}", summary.reason);
     Ok(ExitCode::SUCCESS)
 }

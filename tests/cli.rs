@@ -24,7 +24,7 @@ fn check_accepts_the_example_with_counts_and_warnings() {
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(
-        text.contains("ok: 2 accounts, 6 users, 8 numbers, 5 contacts in 1 file(s); 2 warnings"),
+        text.contains("ok: 2 accounts, 6 users, 9 numbers, 5 contacts in 1 file(s); 2 warnings"),
         "{text}"
     );
     assert!(
@@ -119,7 +119,12 @@ fn decision(
     user: Option<&str>,
     target: Option<&str>,
 ) -> Value {
-    json!({"status": status, "account": account, "rule": rule, "user": user, "target": target})
+    let targets: Vec<Value> = target
+        .map(|t| json!({"target": t, "q": 1.0, "rule": rule}))
+        .into_iter()
+        .collect();
+    json!({"status": status, "account": account, "rule": rule, "user": user, "target": target,
+           "targets": targets})
 }
 
 fn without_reason(mut v: Value) -> Value {
@@ -254,6 +259,15 @@ fn route_applies_every_rule_and_switch() {
                 Some("+447911000789"),
             ),
         ),
+        // on_no_answer: forward: the phone, then rule 3's target.
+        (
+            &["--to", "+18005550188", "--from", "+16505550123"],
+            json!({"status": 302, "account": "acme", "rule": "number_user", "user": "alice",
+            "target": "+14155550101", "targets": [
+                {"target": "+14155550101", "q": 1.0, "rule": "number_user"},
+                {"target": "+14155550188", "q": 0.5, "rule": "forwarding"},
+            ]}),
+        ),
         // Not a number of any account.
         (
             &["--to", "+19995550000", "--from", "+16505550123"],
@@ -364,6 +378,25 @@ fn route_explains_in_text_by_default() {
     assert!(text.contains("  rule:    number_user\n"), "{text}");
     assert!(
         text.contains("  reason:  +18005550100 is assigned to user alice\n"),
+        "{text}"
+    );
+    // A failover chain lists every Contact in order.
+    let out = switchboard(&[
+        "route",
+        "--routing",
+        "config/routing.yaml",
+        "--to",
+        "+18005550188",
+    ]);
+    let text = stdout(&out);
+    assert!(
+        text.contains(
+            "  target:  +14155550101\n  then:    +14155550188 (q=0.5, forwarding, when the one before does not answer)\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("; if the phone does not answer, then +14155550188\n"),
         "{text}"
     );
 }

@@ -48,3 +48,29 @@ fn the_datagram_corpus_passes() {
         checks::datagram(&fs::read(&file).expect("a corpus file"), &config, &table);
     }
 }
+
+/// The largest answer there is stays within the fuzzers' size bound:
+/// the smallest request that gets a failover chain, History-Info and its
+/// entries in both Contacts, from every kind of peer.
+#[test]
+fn the_largest_302_is_bounded_by_the_request() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/routing.yaml");
+    let table = Loader::new(path, Region::us())
+        .load()
+        .expect("example data")
+        .table;
+    let config = checks::datagram_config();
+    let request = b"INVITE sip:+18005550188@a SIP/2.0\r\n\
+Via: SIP/2.0/UDP a;branch=z9hG4bK1\r\n\
+From: <sip:1@a>;tag=1\r\n\
+To: <sip:+18005550188@a>\r\n\
+Call-ID: 1\r\n\
+CSeq: 1 INVITE\r\n\
+Content-Length: 0\r\n\
+\r\n";
+    for selector in 0..8u8 {
+        let mut data = vec![selector];
+        data.extend_from_slice(request);
+        checks::datagram(&data, &config, &table);
+    }
+}

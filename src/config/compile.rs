@@ -14,9 +14,11 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::data_number::{Check, NotANumber, read_number, read_target};
 use super::report::Diagnostic;
-use super::schema::{AccountDoc, ContactDoc, Lined, NoPhoneDoc, RoutingFile};
+use super::schema::{AccountDoc, ContactDoc, Lined, NoPhoneDoc, OnNoAnswerDoc, RoutingFile};
 use super::yaml::{YamlLimits, parse_routing_file};
-use crate::routing::{Account, E164, NoPhonePolicy, Number, Region, Target, User, UserIndex};
+use crate::routing::{
+    Account, E164, NoPhonePolicy, Number, OnNoAnswer, Region, Target, User, UserIndex,
+};
 use crate::template::ContactTemplate;
 
 /// More warnings of one kind than this, in one account, are summed up in one.
@@ -151,6 +153,7 @@ impl<'a> AccountCompiler<'a> {
             ring_number_user_first: doc.ring_number_user_first,
             when_user_has_no_phone,
             contact_template,
+            diversion: doc.diversion,
             users,
             numbers,
             contacts,
@@ -158,6 +161,7 @@ impl<'a> AccountCompiler<'a> {
         };
         self.warn_phoneless_users(&account, &infos);
         self.warn_unforwarded_numbers(&account, &number_lines);
+        self.warn_forward_on_no_answer_nowhere(&account, &number_lines);
         CompiledAccount {
             account: Arc::new(account),
             line: doc.id.line,
@@ -311,10 +315,15 @@ impl<'a> AccountCompiler<'a> {
             index.insert(read.number, numbers.len());
             lines.push(raw.line);
             assigned_at.push(entry.user.as_ref().map_or(0, |u| u.line));
+            let on_no_answer = entry
+                .on_no_answer
+                .as_ref()
+                .map_or(doc.on_no_answer, |o| o.value);
             numbers.push(Number {
                 number: read.number,
                 user,
                 forward_to,
+                on_no_answer: on_no_answer_policy(on_no_answer),
             });
         }
         // Users' own `numbers:` lists assign the account's numbers to them.
@@ -495,6 +504,44 @@ impl<'a> AccountCompiler<'a> {
         }
     }
 
+    /// Numbers set to try their forwarding target when the phone does not
+    /// answer, with no forwarding target at all: their 302s name the
+    /// phone alone.
+    fn warn_forward_on_no_answer_nowhere(&mut self, account: &Account, lines: &[u32]) {
+        if account.forward_to.is_some() {
+            return;
+        }
+        let nowhere: Vec<(&Number, u32)> = account
+            .numbers
+            .iter()
+            .zip(lines.iter().copied())
+            .filter(|(n, _)| n.on_no_answer == OnNoAnswer::Forward && n.forward_to.is_none())
+            .collect();
+        let fix = "set the number's forward_to or a default forward_to on the account, or drop on_no_answer: forward";
+        if nowhere.len() <= LISTED_WARNINGS {
+            for (number, line) in nowhere {
+                let message = format!(
+                    "number {} has on_no_answer: forward but no forward_to, and account {} has no default forward_to: its 302s name the phone alone",
+                    number.number, account.id
+                );
+                self.warning(line, message, fix);
+            }
+            return;
+        }
+        let mut message = format!(
+            "{} numbers of account {} have on_no_answer: forward but no forward_to, and the account has no default forward_to: their 302s name the phone alone (",
+            nowhere.len(),
+            account.id
+        );
+        for (i, (number, line)) in nowhere.iter().take(LISTED_WARNINGS).enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            let _ = write!(message, "{sep}{} on line {line}", number.number);
+        }
+        let _ = write!(message, " and {} more)", nowhere.len() - LISTED_WARNINGS);
+        let first_line = nowhere.first().map_or(0, |s| s.1);
+        self.warning(first_line, message, fix);
+    }
+
     /// Numbers whose calls can reach rule 3 with nowhere to go.
     fn warn_unforwarded_numbers(&mut self, account: &Account, lines: &[u32]) {
         if account.forward_to.is_some() {
@@ -535,6 +582,13 @@ impl<'a> AccountCompiler<'a> {
         let _ = write!(message, " and {} more)", stranded.len() - LISTED_WARNINGS);
         let first_line = stranded.first().map_or(0, |s| s.1);
         self.warning(first_line, message, fix);
+    }
+}
+
+fn on_no_answer_policy(doc: OnNoAnswerDoc) -> OnNoAnswer {
+    match doc {
+        OnNoAnswerDoc::None => OnNoAnswer::None,
+        OnNoAnswerDoc::Forward => OnNoAnswer::Forward,
     }
 }
 
@@ -658,6 +712,41 @@ mod tests {
                     .1
                     .ends_with("+18005550104 on line 8 and 3 more)"),
             "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn forward_on_no_answer_with_nowhere_to_go_is_a_warning() {
+        let file = compile(
+            "accounts:
+  - id: a
+    on_no_answer: forward
+    users:
+      - id: bob
+        phone: \"+14155550101\"
+        numbers: [\"+18005550100\", \"+18005550111\", \"+18005550122\"]
+    numbers:
+      - number: \"+18005550100\"
+      - number: \"+18005550111\"
+        forward_to: \"+14155550199\"
+      - number: \"+18005550122\"
+        on_no_answer: none
+",
+        );
+        assert_eq!(
+            messages(&file, Severity::Warning),
+            [(9, "number +18005550100 has on_no_answer: forward but no forward_to, and account a has no default forward_to: its 302s name the phone alone".to_owned())]
+        );
+        let table = file.accounts.first().expect("the account");
+        let policies: Vec<OnNoAnswer> = table
+            .account
+            .numbers
+            .iter()
+            .map(|n| n.on_no_answer)
+            .collect();
+        assert_eq!(
+            policies,
+            [OnNoAnswer::Forward, OnNoAnswer::Forward, OnNoAnswer::None]
         );
     }
 

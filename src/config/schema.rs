@@ -44,6 +44,18 @@ pub enum NoPhoneDoc {
     Forward,
 }
 
+/// Whether a 302 to a user's phone also names the number's forwarding
+/// target, to be tried when the phone does not answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnNoAnswerDoc {
+    /// One Contact: the phone.
+    #[default]
+    None,
+    /// A second Contact with a lower q: the forwarding target.
+    Forward,
+}
+
 fn yes() -> bool {
     true
 }
@@ -62,8 +74,14 @@ pub struct AccountDoc {
     pub ring_number_user_first: bool,
     #[serde(default)]
     pub when_user_has_no_phone: NoPhoneDoc,
+    /// For the account's numbers that do not set their own.
+    #[serde(default)]
+    pub on_no_answer: OnNoAnswerDoc,
     #[serde(default)]
     pub contact_template: Option<Lined<String>>,
+    /// Overrides the server's `diversion` setting for this account.
+    #[serde(default)]
+    pub diversion: Option<crate::diversion::DiversionStyle>,
     #[serde(default)]
     pub users: Vec<UserDoc>,
     #[serde(default)]
@@ -99,6 +117,9 @@ pub struct NumberDoc {
     /// none, for exports that record the assignment on the number).
     #[serde(default)]
     pub user: Option<Lined<String>>,
+    /// Overrides the account's `on_no_answer` for this number.
+    #[serde(default)]
+    pub on_no_answer: Option<Lined<OnNoAnswerDoc>>,
 }
 
 #[derive(Debug, Deserialize)]

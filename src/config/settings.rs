@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use ipnet::IpNet;
 use serde::Deserialize;
 
+use crate::diversion::DiversionStyle;
 use crate::routing::{Region, UnknownRegion};
 use crate::template::{ContactTemplate, TemplateError};
 
@@ -70,6 +71,12 @@ pub struct Settings {
     pub server_header: String,
     /// Add a header naming the rule that decided (reveals routing).
     pub rule_header: bool,
+    /// How a 302 names the dialed number to the next hop; accounts may
+    /// override it.
+    pub diversion: DiversionStyle,
+    /// Also embed the diversion in each Contact URI as an escaped header
+    /// (RFC 3261 §19.1.1), for followers that apply URI headers.
+    pub contact_headers: bool,
     pub reload: ReloadSettings,
     pub flood: FloodSettings,
     pub limits: LimitSettings,
@@ -179,6 +186,8 @@ impl Default for Settings {
             workers: None,
             server_header: concat!("switchboard/", env!("CARGO_PKG_VERSION")).to_owned(),
             rule_header: false,
+            diversion: DiversionStyle::default(),
+            contact_headers: false,
             reload: ReloadSettings::default(),
             flood: FloodSettings::default(),
             limits: LimitSettings::default(),
@@ -303,6 +312,17 @@ mod tests {
         let (line, message) = Settings::from_yaml("listen: []\nlisen: x\n").unwrap_err();
         assert_eq!(line, 2);
         assert!(message.contains("lisen"), "{message}");
+    }
+
+    #[test]
+    fn the_diversion_settings_are_read() {
+        let s = Settings::from_yaml("diversion: history-info\ncontact_headers: true\n").unwrap();
+        assert_eq!(s.diversion, DiversionStyle::HistoryInfo);
+        assert!(s.contact_headers);
+        // `off` stays a word here, not YAML 1.1's false.
+        let s = Settings::from_yaml("diversion: off\n").unwrap();
+        assert_eq!(s.diversion, DiversionStyle::Off);
+        assert!(Settings::from_yaml("diversion: history_info\n").is_err());
     }
 
     #[test]

@@ -106,6 +106,43 @@ pub struct Decision<'t> {
     pub passed_over: Option<&'t User>,
     /// Where to send the call (302 only).
     pub target: Option<&'t Target>,
+    /// Where to send it when `target` does not answer (`on_no_answer:
+    /// forward`, rules 1 and 2 only): rule 3's target.
+    pub fallback: Option<&'t Target>,
+}
+
+/// One place a 302 sends the call, in the order it is to be tried.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Try<'t> {
+    pub target: &'t Target,
+    /// RFC 3261 §20.10: the client tries higher q first.
+    pub q: Preference,
+    /// The rule that chose this target.
+    pub rule: Rule,
+}
+
+/// The q-values a 302 uses: the phone first, its fallback after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preference {
+    First,
+    Fallback,
+}
+
+impl Preference {
+    /// As written in a Contact's `q` parameter.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Preference::First => "1.0",
+            Preference::Fallback => "0.5",
+        }
+    }
+
+    pub fn value(self) -> f32 {
+        match self {
+            Preference::First => 1.0,
+            Preference::Fallback => 0.5,
+        }
+    }
 }
 
 impl<'t> Decision<'t> {
@@ -120,7 +157,23 @@ impl<'t> Decision<'t> {
             user: None,
             passed_over: None,
             target: None,
+            fallback: None,
         }
+    }
+
+    /// Where the call goes, in order: the target, then the fallback.
+    pub fn targets(&self) -> impl Iterator<Item = Try<'t>> + use<'t> {
+        let first = self.target.map(|target| Try {
+            target,
+            q: Preference::First,
+            rule: self.rule,
+        });
+        let fallback = self.fallback.map(|target| Try {
+            target,
+            q: Preference::Fallback,
+            rule: Rule::Forwarding,
+        });
+        first.into_iter().chain(fallback)
     }
 
     /// A plain sentence saying why, e.g. `+18005550100 is assigned to alice`.
@@ -169,7 +222,11 @@ impl fmt::Display for ReasonText<'_, '_> {
                 "{dialed} has no user for this call and no forwarding number, nor does account {}",
                 Optional(d.account.map(|a| &a.id))
             ),
+        }?;
+        if let Some(fallback) = d.fallback {
+            write!(f, "; if the phone does not answer, then {fallback}")?;
         }
+        Ok(())
     }
 }
 
@@ -187,15 +244,25 @@ impl<T: fmt::Display> fmt::Display for Optional<T> {
 
 /// A decision as plain data, for `switchboard route --json` and logs
 /// (docs/operations.md): `rule` is one of `number_user`, `contact_owner`,
-/// `forwarding`, `none`; absent fields are null.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// `forwarding`, `none`; absent fields are null. `target` is the first of
+/// `targets`, which lists every Contact of a 302 in order.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct DecisionSummary {
     pub status: u16,
     pub account: Option<String>,
     pub rule: &'static str,
     pub user: Option<String>,
     pub target: Option<String>,
+    pub targets: Vec<TargetSummary>,
     pub reason: String,
+}
+
+/// One Contact of a 302, as plain data.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TargetSummary {
+    pub target: String,
+    pub q: f32,
+    pub rule: &'static str,
 }
 
 impl Decision<'_> {
@@ -206,6 +273,14 @@ impl Decision<'_> {
             rule: self.rule.as_str(),
             user: self.user.map(|u| u.id.to_string()),
             target: self.target.map(ToString::to_string),
+            targets: self
+                .targets()
+                .map(|t| TargetSummary {
+                    target: t.target.to_string(),
+                    q: t.q.value(),
+                    rule: t.rule.as_str(),
+                })
+                .collect(),
             reason: self.reason().to_string(),
         }
     }

@@ -7,9 +7,12 @@ mod region;
 mod rules;
 mod table;
 
-pub use decision::{Decision, DecisionSummary, Reason, ReasonText, Rule, Status};
+pub use decision::{
+    Decision, DecisionSummary, Preference, Reason, ReasonText, Rule, Status, TargetSummary, Try,
+};
 pub use number::{Candidates, E164, MAX_E164_DIGITS, Spelling, SpellingError};
 pub use region::{Region, UnknownRegion};
 pub use table::{
-    Account, Counts, NoPhonePolicy, Number, NumberClash, RoutingTable, Target, User, UserIndex,
+    Account, Counts, NoPhonePolicy, Number, NumberClash, OnNoAnswer, RoutingTable, Target, User,
+    UserIndex,
 };

@@ -7,11 +7,13 @@
 //!
 //! `ring_number_user_first: false` swaps 1 and 2; a picked user without a
 //! phone gives 480, or goes on to rule 3 with `when_user_has_no_phone:
-//! forward`. Pure functions over the table: no I/O, no SIP.
+//! forward`. With `on_no_answer: forward`, a call rule 1 or 2 sends to a
+//! phone also names rule 3's target, to be tried when the phone does not
+//! answer. Pure functions over the table: no I/O, no SIP.
 
 use super::decision::{Decision, Reason, Rule, Status};
 use super::number::{E164, Spelling};
-use super::table::{Account, NoPhonePolicy, Number, RoutingTable, UserIndex};
+use super::table::{Account, NoPhonePolicy, Number, OnNoAnswer, RoutingTable, Target, UserIndex};
 
 impl RoutingTable {
     /// Decides where a call to `dialed` from `caller` goes. Both are
@@ -71,6 +73,7 @@ fn decide_in_account<'t>(
                 };
                 let mut d = Decision::new(Status::MovedTemporarily, rule, reason);
                 d.target = Some(phone);
+                d.fallback = fallback(account, number, phone);
                 d
             }
             (None, NoPhonePolicy::Reject) => {
@@ -105,18 +108,35 @@ fn contact_owner(account: &Account, caller: Option<&[u8]>) -> Option<(UserIndex,
         })
 }
 
+/// With `on_no_answer: forward`, where a call to `phone` goes when the
+/// phone does not answer: the target rule 3 would pick, unless there is
+/// none or it is the phone itself.
+fn fallback<'t>(account: &'t Account, number: &'t Number, phone: &Target) -> Option<&'t Target> {
+    if number.on_no_answer != OnNoAnswer::Forward {
+        return None;
+    }
+    forwarding_target(account, number)
+        .map(|(target, _)| target)
+        .filter(|&target| target != phone)
+}
+
+/// Rule 3's target: the number's forwarding number, else the account's.
+fn forwarding_target<'t>(account: &'t Account, number: &'t Number) -> Option<(&'t Target, Reason)> {
+    match (&number.forward_to, &account.forward_to) {
+        (Some(target), _) => Some((target, Reason::NumberForwarding)),
+        (None, Some(target)) => Some((target, Reason::AccountForwarding)),
+        (None, None) => None,
+    }
+}
+
 /// Rule 3: the number's forwarding number, else the account's.
 fn forwarding<'t>(account: &'t Account, number: &'t Number) -> Decision<'t> {
-    let (target, reason) = match (&number.forward_to, &account.forward_to) {
-        (Some(target), _) => (target, Reason::NumberForwarding),
-        (None, Some(target)) => (target, Reason::AccountForwarding),
-        (None, None) => {
-            return Decision::new(
-                Status::TemporarilyUnavailable,
-                Rule::None,
-                Reason::NoForwarding,
-            );
-        }
+    let Some((target, reason)) = forwarding_target(account, number) else {
+        return Decision::new(
+            Status::TemporarilyUnavailable,
+            Rule::None,
+            Reason::NoForwarding,
+        );
     };
     let mut decision = Decision::new(Status::MovedTemporarily, Rule::Forwarding, reason);
     decision.target = Some(target);

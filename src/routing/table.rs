@@ -12,6 +12,7 @@ use rustc_hash::FxHashMap;
 
 use super::number::E164;
 use super::region::Region;
+use crate::diversion::DiversionStyle;
 use crate::template::ContactTemplate;
 
 /// Index of a user inside its account's `users`.
@@ -43,6 +44,18 @@ pub enum NoPhonePolicy {
     Forward,
 }
 
+/// Whether a 302 to a user's phone also names the number's forwarding
+/// target, tried when the phone does not answer (RFC 3261 §8.1.3.4: the
+/// client tries Contacts in order of q).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnNoAnswer {
+    /// One Contact: the phone.
+    #[default]
+    None,
+    /// The phone first, then the forwarding target.
+    Forward,
+}
+
 /// A CRM user: someone calls can ring.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -59,6 +72,8 @@ pub struct Number {
     pub user: Option<UserIndex>,
     /// The number's own Call Forwarding setting (rule 3).
     pub forward_to: Option<Target>,
+    /// Its own setting, else its account's.
+    pub on_no_answer: OnNoAnswer,
 }
 
 /// A CRM account (sub-account, location) with everything it owns.
@@ -74,6 +89,8 @@ pub struct Account {
     pub when_user_has_no_phone: NoPhonePolicy,
     /// Overrides the server's Contact template for this account.
     pub contact_template: Option<ContactTemplate>,
+    /// Overrides the server's diversion style for this account.
+    pub diversion: Option<DiversionStyle>,
     pub users: Vec<User>,
     pub numbers: Vec<Number>,
     /// Assigned contacts: caller number → owning user (rule 2). Unassigned

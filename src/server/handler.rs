@@ -11,7 +11,14 @@ use tracing::debug;
 use super::address::listed;
 use super::flood::{FloodGuard, Verdict};
 use crate::config::settings::{Settings, SettingsError, Untrusted, UntrustedOptions};
-use crate::routing::{Decision, RoutingTable, Rule, Spelling, Status as RouteStatus, Target};
+use crate::diversion::DiversionStyle;
+use crate::routing::{
+    Decision, E164, Preference, RoutingTable, Rule, Spelling, Status as RouteStatus, Target, Try,
+};
+use crate::sip::diversion::{
+    DiversionReason, escape_header_value, finish_diversion, finish_history_dialed,
+    finish_history_target,
+};
 use crate::sip::text::write_ip;
 use crate::sip::uri::each_name_addr;
 use crate::sip::{
@@ -36,6 +43,10 @@ pub struct HandlerConfig {
     pub rule_header: bool,
     pub parse_limits: ParseLimits,
     pub flood: FloodGuard,
+    /// How 302s name the dialed number, unless the account says.
+    pub diversion: DiversionStyle,
+    /// Embed that header in each Contact URI too.
+    pub contact_headers: bool,
 }
 
 impl HandlerConfig {
@@ -53,6 +64,8 @@ impl HandlerConfig {
                 max_header_bytes: settings.limits.max_header_bytes,
             },
             flood: FloodGuard::new(&settings.flood),
+            diversion: settings.diversion,
+            contact_headers: settings.contact_headers,
         })
     }
 }
@@ -372,9 +385,7 @@ fn route(
     let outcome = match decision.status {
         RouteStatus::MovedTemporarily => {
             answer.send(out, Status::new(302, "Moved Temporarily"), |o| {
-                o.extend_from_slice(b"Contact: <");
-                write_contact(o, config, &decision, answer.source);
-                o.extend_from_slice(b">\r\n");
+                write_redirect(o, config, &decision, answer.source);
                 rule_header(o);
             })
         }
@@ -396,22 +407,163 @@ fn route(
     outcome.decided_by(decision.rule)
 }
 
-/// The Contact URI for a 302: a SIP URI phone as is; a number through the
-/// account's template, else the server's.
-fn write_contact(
+/// A 302's Contacts (RFC 3261 §8.1.3.4: with a q each when there is a
+/// failover chain, tried highest first) and, as the account or the server
+/// says, a `Diversion` or `History-Info` naming the dialed number.
+fn write_redirect(
     out: &mut Vec<u8>,
     config: &HandlerConfig,
     decision: &Decision<'_>,
     source: SocketAddr,
 ) {
-    let number = match decision.target {
-        Some(Target::Uri(uri)) => {
-            out.extend_from_slice(uri.as_bytes());
-            return;
+    let style = decision
+        .account
+        .and_then(|a| a.diversion)
+        .unwrap_or(config.diversion);
+    let dialed = decision.dialed.filter(|_| style != DiversionStyle::Off);
+    let chain = decision.fallback.is_some();
+    for (nth, next) in decision.targets().enumerate() {
+        out.extend_from_slice(b"Contact: <");
+        let uri_start = out.len();
+        write_target(out, config, decision, next.target, source);
+        if let (Some(dialed), true) = (dialed, config.contact_headers) {
+            // This Contact's own account of the diversion, for followers
+            // that copy a redirect URI's headers onto the new request.
+            let has_headers = memchr::memchr(b'?', &out[uri_start..]).is_some();
+            out.push(if has_headers { b'&' } else { b'?' });
+            let value_start = match style {
+                DiversionStyle::HistoryInfo => {
+                    out.extend_from_slice(b"History-Info=");
+                    let start = out.len();
+                    write_history(
+                        out,
+                        config,
+                        decision,
+                        dialed,
+                        source,
+                        Some(next.target),
+                        nth,
+                    );
+                    start
+                }
+                _ => {
+                    out.extend_from_slice(b"Diversion=");
+                    let start = out.len();
+                    write_diversion(out, config, decision, dialed, source, reason(next));
+                    start
+                }
+            };
+            escape_header_value(out, value_start);
         }
-        Some(Target::Number(number)) => *number,
-        None => return,
+        out.push(b'>');
+        if chain {
+            out.extend_from_slice(b";q=");
+            out.extend_from_slice(next.q.as_str().as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+    let Some(dialed) = dialed else {
+        return;
     };
+    match style {
+        DiversionStyle::Header => {
+            // One diversion happened, whatever the number of Contacts: the
+            // first Contact's reason, as followers copy this header onto
+            // whichever Contact they try.
+            out.extend_from_slice(b"Diversion: ");
+            let first = decision
+                .targets()
+                .next()
+                .map_or(DiversionReason::Unconditional, reason);
+            write_diversion(out, config, decision, dialed, source, first);
+            out.extend_from_slice(b"\r\n");
+        }
+        DiversionStyle::HistoryInfo => {
+            out.extend_from_slice(b"History-Info: ");
+            write_history(out, config, decision, dialed, source, None, 0);
+            out.extend_from_slice(b"\r\n");
+        }
+        DiversionStyle::Off => {}
+    }
+}
+
+/// Why the call was diverted to `next` (RFC 5806 reasons): the rule that
+/// picked it, or the no-answer fallback.
+fn reason(next: Try<'_>) -> DiversionReason {
+    match (next.q, next.rule) {
+        (Preference::Fallback, _) => DiversionReason::NoAnswer,
+        (_, Rule::NumberUser) => DiversionReason::FollowMe,
+        _ => DiversionReason::Unconditional,
+    }
+}
+
+/// A `Diversion` value naming the dialed number.
+fn write_diversion(
+    out: &mut Vec<u8>,
+    config: &HandlerConfig,
+    decision: &Decision<'_>,
+    dialed: E164,
+    source: SocketAddr,
+    reason: DiversionReason,
+) {
+    out.push(b'<');
+    write_number(out, config, decision, dialed, source);
+    finish_diversion(out, reason);
+}
+
+/// `History-Info` entries: the dialed number, then `only` (a Contact's
+/// own entry, the `nth`, 0-based) or every Contact in order.
+fn write_history(
+    out: &mut Vec<u8>,
+    config: &HandlerConfig,
+    decision: &Decision<'_>,
+    dialed: E164,
+    source: SocketAddr,
+    only: Option<&Target>,
+    nth: usize,
+) {
+    out.push(b'<');
+    write_number(out, config, decision, dialed, source);
+    finish_history_dialed(out);
+    let entry = |out: &mut Vec<u8>, target: &Target, nth: usize| {
+        out.extend_from_slice(b",<");
+        write_target(out, config, decision, target, source);
+        finish_history_target(out, nth + 1);
+    };
+    match only {
+        Some(target) => entry(out, target, nth),
+        None => {
+            for (nth, next) in decision.targets().enumerate() {
+                entry(out, next.target, nth);
+            }
+        }
+    }
+}
+
+/// A target's URI: a SIP URI as is; a number through the account's
+/// template, else the server's.
+fn write_target(
+    out: &mut Vec<u8>,
+    config: &HandlerConfig,
+    decision: &Decision<'_>,
+    target: &Target,
+    source: SocketAddr,
+) {
+    match target {
+        Target::Uri(uri) => out.extend_from_slice(uri.as_bytes()),
+        Target::Number(number) => write_number(out, config, decision, *number, source),
+    }
+}
+
+/// A number's URI through the account's Contact template, else the
+/// server's.
+fn write_number(
+    out: &mut Vec<u8>,
+    config: &HandlerConfig,
+    decision: &Decision<'_>,
+    number: E164,
+    source: SocketAddr,
+) {
     let template = decision
         .account
         .and_then(|a| a.contact_template.as_ref())

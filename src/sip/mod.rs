@@ -2,6 +2,7 @@
 //! server reads, framing them on streams, building stateless responses.
 //! Knows nothing of routing.
 
+pub mod diversion;
 pub mod framing;
 pub mod header;
 pub mod method;

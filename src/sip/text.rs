@@ -151,6 +151,10 @@ pub fn parse_u32(s: &[u8]) -> Option<u32> {
     u32::try_from(value).ok()
 }
 
+/// Upper-case hexadecimal digits, for percent-escapes (RFC 3986 §2.1
+/// prefers them).
+pub const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+
 #[cfg(test)]
 mod tests {
     use super::*;
