@@ -7,8 +7,9 @@ use std::net::SocketAddr;
 use switchboard::config::settings::{FloodSettings, Settings, Untrusted};
 use switchboard::diversion::DiversionStyle;
 use switchboard::routing::RoutingTable;
-use switchboard::server::handler::{HandlerConfig, Outcome, Peer, handle};
+use switchboard::server::handler::{HandlerConfig, Outcome, Peer, handle, handle_oversize};
 use switchboard::sip::framing::{self, Frame};
+use switchboard::sip::oversize::readable_head;
 use switchboard::sip::{Framing, ParseLimits, Request};
 
 /// Headers and text the server adds to any answer, at most.
@@ -85,21 +86,38 @@ pub fn datagram(data: &[u8], config: &HandlerConfig, table: &RoutingTable) {
     } else {
         Framing::Stream
     };
+    let peer = Peer { source, framing };
     let mut out = Vec::new();
-    let outcome = handle(config, table, message, Peer { source, framing }, &mut out);
+    let outcome = handle(config, table, message, peer, &mut out);
+    check_answer(outcome, &out, message.len());
+    // The same bytes as the head of a message over a 512-byte limit: the
+    // 513 path reads only what lies within it.
+    let head = readable_head(message, OVERSIZE_LIMIT);
+    let outcome = handle_oversize(config, head, peer, &mut out);
+    if let Outcome::Reply { status, .. } = outcome {
+        assert!(matches!(status, 513 | 503 | 403), "{status}");
+    }
+    check_answer(outcome, &out, head.len());
+}
+
+/// The size limit the oversize path is checked under.
+const OVERSIZE_LIMIT: usize = 512;
+
+/// An answer is a SIP response no larger than what it answers plus a
+/// bounded overhead (no reflection amplification).
+fn check_answer(outcome: Outcome, out: &[u8], answered: usize) {
     if let Outcome::Reply { status, .. } = outcome {
         assert!(
             out.starts_with(b"SIP/2.0 "),
             "{:?}",
-            String::from_utf8_lossy(&out)
+            String::from_utf8_lossy(out)
         );
         assert!(out.ends_with(b"\r\n\r\n"));
         assert!((100..700).contains(&status));
         assert!(
-            out.len() <= message.len() + OVERHEAD,
-            "{} bytes answered to {}",
+            out.len() <= answered + OVERHEAD,
+            "{} bytes answered to {answered}",
             out.len(),
-            message.len()
         );
     }
 }
