@@ -2,6 +2,12 @@
 //! Prometheus scrapes), `/healthz` (the process is up) and `/readyz` (a
 //! routing table is loaded and every SIP listener is serving).
 //!
+//! Two more reveal routing data, phone numbers included, and so exist only
+//! when an access token is configured (`admin_token_file`, docs/security.md):
+//! `/reloads` (the reload audit trail) and `/route?to=&from=` (a decision
+//! against the serving table). Each request to them must carry
+//! `Authorization: Bearer TOKEN`, compared in constant time.
+//!
 //! A deliberately small HTTP/1.1 responder (RFC 9112): one GET or HEAD per
 //! connection, answered with `Connection: close`. The request head is
 //! bounded (8 KiB, 5 s) and so are the connections served at once: enough
@@ -17,6 +23,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tracing::{debug, warn};
 
+use crate::config::TableReader;
 use crate::server::metrics::Metrics;
 
 /// Largest request head read.
@@ -28,13 +35,63 @@ const MAX_CONNECTIONS: usize = 32;
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const TEXT: &str = "text/plain; charset=utf-8";
+const JSON: &str = "application/json";
 
-/// Serves the admin endpoints until `shutdown` turns true.
+/// The admin access token: a secret, never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(Box<[u8]>);
+
+impl AdminToken {
+    pub fn new(token: &[u8]) -> AdminToken {
+        AdminToken(token.into())
+    }
+
+    /// Whether `presented` is the token, in time that depends on the
+    /// length of `presented` only, not on where it first differs.
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        constant_time_eq(presented, &self.0)
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(..)")
+    }
+}
+
+/// `presented == expected` without an early exit: every byte of
+/// `presented` is looked at whatever the others are, so the time taken
+/// says nothing about how much of a guess was right. Lengths that differ
+/// are folded into the result the same way.
+pub fn constant_time_eq(presented: &[u8], expected: &[u8]) -> bool {
+    if expected.is_empty() {
+        return false;
+    }
+    let mut diff = u8::from(presented.len() != expected.len());
+    for (i, &byte) in presented.iter().enumerate() {
+        diff |= byte ^ expected[i % expected.len()];
+    }
+    // Keeps the compiler from turning the loop back into an early exit.
+    std::hint::black_box(diff) == 0
+}
+
+/// What the endpoints that reveal routing data need: the token that
+/// guards them and the serving table with its audit trail.
+#[derive(Debug, Clone)]
+pub struct RoutingAccess {
+    pub token: AdminToken,
+    pub table: TableReader,
+}
+
+/// Serves the admin endpoints until `shutdown` turns true; `/reloads` and
+/// `/route` only with `routing` (else they are 404 like any unknown path).
 pub async fn serve(
     listener: TcpListener,
     metrics: Arc<Metrics>,
+    routing: Option<RoutingAccess>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let routing = routing.map(Arc::new);
     let mut registry = Registry::default();
     registry.register_collector(Box::new(Arc::clone(&metrics)));
     let registry = Arc::new(registry);
@@ -58,8 +115,9 @@ pub async fn serve(
         };
         let registry = Arc::clone(&registry);
         let metrics = Arc::clone(&metrics);
+        let routing = routing.clone();
         tokio::spawn(async move {
-            if let Err(e) = answer(stream, &registry, &metrics).await {
+            if let Err(e) = answer(stream, &registry, &metrics, routing.as_deref()).await {
                 debug!(%peer, error = %e, "admin request failed");
             }
             drop(permit);
@@ -72,13 +130,14 @@ async fn answer(
     mut stream: TcpStream,
     registry: &Registry,
     metrics: &Metrics,
+    routing: Option<&RoutingAccess>,
 ) -> std::io::Result<()> {
     let head = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream)).await {
         Ok(head) => head?,
         Err(_) => return Ok(()),
     };
     let response = match request_line(&head) {
-        Some((method, path)) => respond(method, path, registry, metrics),
+        Some((method, target)) => respond(method, target, &head, registry, metrics, routing),
         None => Response::text(400, "Bad Request", "bad request\n"),
     };
     stream.write_all(&response.into_bytes(&head)).await?;
@@ -99,7 +158,7 @@ async fn read_head(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
     Ok(head)
 }
 
-/// Method and path (without a query) of the request line.
+/// Method and target (path and query) of the request line.
 fn request_line(head: &[u8]) -> Option<(&str, &str)> {
     let line = head.split(|&b| b == b'\r' || b == b'\n').next()?;
     let line = std::str::from_utf8(line).ok()?;
@@ -108,13 +167,36 @@ fn request_line(head: &[u8]) -> Option<(&str, &str)> {
     if parts.next().is_some() || !version.starts_with("HTTP/1.") {
         return None;
     }
-    Some((method, target.split('?').next().unwrap_or(target)))
+    Some((method, target))
+}
+
+/// The path and the query (empty when there is none) of a target.
+fn split_target(target: &str) -> (&str, &str) {
+    target.split_once('?').unwrap_or((target, ""))
+}
+
+/// The credentials of the first `Authorization: Bearer ...` header.
+fn bearer(head: &[u8]) -> Option<&[u8]> {
+    let fields = head.split(|&b| b == b'\n').skip(1);
+    let value = fields.map(<[u8]>::trim_ascii).find_map(|line| {
+        let colon = line.iter().position(|&b| b == b':')?;
+        let (name, value) = line.split_at(colon);
+        name.eq_ignore_ascii_case(b"authorization")
+            .then(|| value[1..].trim_ascii())
+    })?;
+    // The scheme is case-insensitive (RFC 9110 §11.1).
+    let scheme = value.get(..7)?;
+    scheme
+        .eq_ignore_ascii_case(b"bearer ")
+        .then(|| value[7..].trim_ascii())
 }
 
 struct Response {
     code: u16,
     reason: &'static str,
     content_type: &'static str,
+    /// One more header line, without its CRLF.
+    header: Option<&'static str>,
     body: String,
 }
 
@@ -124,14 +206,33 @@ impl Response {
             code,
             reason,
             content_type: TEXT,
+            header: None,
             body: body.to_owned(),
         }
     }
 
+    fn json(body: String) -> Response {
+        Response {
+            code: 200,
+            reason: "OK",
+            content_type: JSON,
+            header: None,
+            body,
+        }
+    }
+
+    fn bad_request(body: &str) -> Response {
+        Response::text(400, "Bad Request", body)
+    }
+
     /// The response bytes; no body for a HEAD request.
     fn into_bytes(self, head: &[u8]) -> Vec<u8> {
+        let extra = match self.header {
+            Some(header) => format!("{header}\r\n"),
+            None => String::new(),
+        };
         let mut out = format!(
-            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\n{extra}Connection: close\r\n\r\n",
             self.code,
             self.reason,
             self.content_type,
@@ -145,9 +246,24 @@ impl Response {
     }
 }
 
-fn respond(method: &str, path: &str, registry: &Registry, metrics: &Metrics) -> Response {
+fn respond(
+    method: &str,
+    target: &str,
+    head: &[u8],
+    registry: &Registry,
+    metrics: &Metrics,
+    routing: Option<&RoutingAccess>,
+) -> Response {
     if method != "GET" && method != "HEAD" {
         return Response::text(405, "Method Not Allowed", "GET or HEAD only\n");
+    }
+    let (path, query) = split_target(target);
+    if let (Some(routing), "/reloads" | "/route") = (routing, path) {
+        return match authorized(head, &routing.token) {
+            Ok(()) if path == "/reloads" => reloads(&routing.table),
+            Ok(()) => route(query, &routing.table),
+            Err(refused) => refused,
+        };
     }
     match path {
         "/metrics" => {
@@ -157,6 +273,7 @@ fn respond(method: &str, path: &str, registry: &Registry, metrics: &Metrics) -> 
                     code: 200,
                     reason: "OK",
                     content_type: OPENMETRICS,
+                    header: None,
                     body,
                 },
                 Err(_) => Response::text(500, "Internal Server Error", "encoding failed\n"),
@@ -169,6 +286,111 @@ fn respond(method: &str, path: &str, registry: &Registry, metrics: &Metrics) -> 
     }
 }
 
+/// Nothing, or the 401 to answer: no bearer token, or the wrong one.
+fn authorized(head: &[u8], token: &AdminToken) -> Result<(), Response> {
+    let (challenge, body) = match bearer(head) {
+        Some(presented) if token.matches(presented) => return Ok(()),
+        Some(_) => (
+            "WWW-Authenticate: Bearer realm=\"switchboard\", error=\"invalid_token\"",
+            "wrong token\n",
+        ),
+        None => (
+            "WWW-Authenticate: Bearer realm=\"switchboard\"",
+            "send Authorization: Bearer TOKEN\n",
+        ),
+    };
+    debug!("admin request refused: {}", body.trim_end());
+    Err(Response {
+        code: 401,
+        reason: "Unauthorized",
+        content_type: TEXT,
+        header: Some(challenge),
+        body: body.to_owned(),
+    })
+}
+
+/// `/reloads`: the audit trail, newest first.
+fn reloads(table: &TableReader) -> Response {
+    match serde_json::to_string(&table.audit().newest_first()) {
+        Ok(mut body) => {
+            body.push('\n');
+            Response::json(body)
+        }
+        Err(_) => Response::text(500, "Internal Server Error", "encoding failed\n"),
+    }
+}
+
+/// `/route?to=NUMBER&from=NUMBER`: what `switchboard route --json` says,
+/// against the serving table.
+fn route(query: &str, table: &TableReader) -> Response {
+    let (to, from) = match route_query(query) {
+        Ok(numbers) => numbers,
+        Err(problem) => return Response::bad_request(&format!("{problem}\n")),
+    };
+    let table = table.load();
+    let summary = table.decide(&to, from.as_deref()).summary();
+    match serde_json::to_string(&summary) {
+        Ok(mut body) => {
+            body.push('\n');
+            Response::json(body)
+        }
+        Err(_) => Response::text(500, "Internal Server Error", "encoding failed\n"),
+    }
+}
+
+/// The `to` and `from` of a `/route` query, decoded. In a query string `+`
+/// means a space, so `+18005550100` unencoded arrives as ` 18005550100`:
+/// a leading space is read as the `+` it was (`%2B` works too).
+fn route_query(query: &str) -> Result<(Vec<u8>, Option<Vec<u8>>), String> {
+    let (mut to, mut from) = (None, None);
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let slot = match name {
+            "to" => &mut to,
+            "from" => &mut from,
+            _ => return Err(format!("unknown parameter {name:?}: give to= and from=")),
+        };
+        if slot.is_some() {
+            return Err(format!("{name}= given twice"));
+        }
+        let mut value = percent_decode(value)
+            .ok_or_else(|| format!("{name}=: a % not followed by two hex digits"))?;
+        if let Some(first) = value.first_mut().filter(|b| **b == b' ') {
+            *first = b'+';
+        }
+        *slot = Some(value);
+    }
+    match to {
+        Some(to) if !to.is_empty() => Ok((to, from)),
+        _ => Err("give the dialed number: /route?to=NUMBER[&from=NUMBER]".to_owned()),
+    }
+}
+
+/// A query value decoded (`application/x-www-form-urlencoded`: `+` is a
+/// space, `%XX` a byte); `None` when a `%` is not followed by two hex digits.
+fn percent_decode(value: &str) -> Option<Vec<u8>> {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3)?;
+                if !hex.iter().all(u8::is_ascii_hexdigit) {
+                    return None;
+                }
+                let hex = std::str::from_utf8(hex).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,8 +399,10 @@ mod tests {
     fn request_lines_are_read_strictly() {
         assert_eq!(
             request_line(b"GET /metrics?x=1 HTTP/1.1\r\nHost: a\r\n\r\n"),
-            Some(("GET", "/metrics"))
+            Some(("GET", "/metrics?x=1"))
         );
+        assert_eq!(split_target("/metrics?x=1"), ("/metrics", "x=1"));
+        assert_eq!(split_target("/metrics"), ("/metrics", ""));
         assert_eq!(
             request_line(b"GET /healthz HTTP/1.0\r\n\r\n"),
             Some(("GET", "/healthz"))
@@ -187,5 +411,66 @@ mod tests {
         assert_eq!(request_line(b"GET  /metrics HTTP/1.1\r\n\r\n"), None);
         assert_eq!(request_line(b"\xff\xfe\r\n\r\n"), None);
         assert_eq!(request_line(b"SSH-2.0-OpenSSH\r\n"), None);
+    }
+
+    #[test]
+    fn tokens_are_compared_whole_in_constant_time() {
+        assert!(constant_time_eq(b"s3cret", b"s3cret"));
+        assert!(!constant_time_eq(b"s3cres", b"s3cret"));
+        assert!(!constant_time_eq(b"t3cret", b"s3cret"));
+        // Prefixes and extensions: the lengths differ.
+        assert!(!constant_time_eq(b"s3cre", b"s3cret"));
+        assert!(!constant_time_eq(b"s3crets3cret", b"s3cret"));
+        assert!(!constant_time_eq(b"", b"s3cret"));
+        // No empty token matches anything, not even an empty guess.
+        assert!(!constant_time_eq(b"", b""));
+        let token = AdminToken::new(b"s3cret");
+        assert!(token.matches(b"s3cret"));
+        assert_eq!(format!("{token:?}"), "AdminToken(..)");
+    }
+
+    #[test]
+    fn bearer_credentials_are_read_from_the_head() {
+        let head = b"GET /reloads HTTP/1.1\r\nHost: a\r\nauthorization:  bearer  abc \r\n\r\n";
+        assert_eq!(bearer(head), Some(&b"abc"[..]));
+        let head = b"GET /reloads HTTP/1.1\r\nAuthorization: Basic YTpi\r\n\r\n";
+        assert_eq!(bearer(head), None);
+        assert_eq!(bearer(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"), None);
+        // The request line is not a header, whatever it holds.
+        assert_eq!(bearer(b"Authorization: Bearer x\r\n\r\n"), None);
+    }
+
+    #[test]
+    fn route_queries_are_decoded_with_plus_as_a_leading_plus() {
+        let decoded = |q: &str| {
+            route_query(q).map(|(to, from)| {
+                (
+                    String::from_utf8(to).unwrap(),
+                    from.map(|f| String::from_utf8(f).unwrap()),
+                )
+            })
+        };
+        let expected = ("+18005550100".to_owned(), Some("+16505550123".to_owned()));
+        assert_eq!(
+            decoded("to=%2B18005550100&from=%2b16505550123"),
+            Ok(expected.clone())
+        );
+        assert_eq!(decoded("to=+18005550100&from=+16505550123"), Ok(expected));
+        assert_eq!(
+            decoded("to=sip%3A%2B18005550100%40pbx&"),
+            Ok(("sip:+18005550100@pbx".to_owned(), None))
+        );
+        assert_eq!(
+            decoded("to=(800)+555-0100"),
+            Ok(("(800) 555-0100".to_owned(), None))
+        );
+        assert!(decoded("").is_err());
+        assert!(decoded("to=").is_err());
+        assert!(decoded("from=%2B1650").is_err());
+        assert!(decoded("to=1&to=2").is_err());
+        assert!(decoded("to=1&bogus=2").is_err());
+        assert!(decoded("to=%2").is_err());
+        assert!(decoded("to=%zz1").is_err());
+        assert!(decoded("to=%+1").is_err());
     }
 }

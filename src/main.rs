@@ -3,14 +3,15 @@
 
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
 use switchboard::config::settings::{LogFormat, Settings};
-use switchboard::config::{Loader, Report};
+use switchboard::config::{Loader, Report, diff};
 use switchboard::diversion::DiversionStyle;
 use switchboard::routing::Region;
 use switchboard::server::{Server, ServerError};
@@ -53,6 +54,24 @@ enum Command {
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
+        /// Region for national spellings of dialed numbers.
+        #[arg(long, default_value = "US", env = "SWITCHBOARD_DEFAULT_REGION")]
+        default_region: String,
+    },
+    /// Show the routing changes between two data sets, by account.
+    /// Exit 0 when nothing that routes a call changed, 1 when something
+    /// did, 2 when either data set is invalid (like diff(1)).
+    Diff {
+        /// The old data: a routing YAML file or a directory of them.
+        old: PathBuf,
+        /// The new data: a routing YAML file or a directory of them.
+        new: PathBuf,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Print the load and compare times on stderr.
+        #[arg(long)]
+        timing: bool,
         /// Region for national spellings of dialed numbers.
         #[arg(long, default_value = "US", env = "SWITCHBOARD_DEFAULT_REGION")]
         default_region: String,
@@ -101,6 +120,10 @@ struct ServeArgs {
     /// Also embed the diversion in each Contact URI as an escaped header.
     #[arg(long, env = "SWITCHBOARD_CONTACT_HEADERS")]
     contact_headers: Option<bool>,
+    /// A file holding the bearer token that turns on the admin endpoints
+    /// revealing routing data (/reloads, /route).
+    #[arg(long, env = "SWITCHBOARD_ADMIN_TOKEN_FILE")]
+    admin_token_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -124,6 +147,13 @@ fn main() -> ExitCode {
             json,
             default_region,
         } => route(routing, &to, from.as_deref(), json, &default_region),
+        Command::Diff {
+            old,
+            new,
+            json,
+            timing,
+            default_region,
+        } => diff(&old, &new, json, timing, &default_region),
     };
     match result {
         Ok(code) => code,
@@ -175,6 +205,9 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
     }
     if let Some(contact_headers) = args.contact_headers {
         settings.contact_headers = contact_headers;
+    }
+    if let Some(path) = args.admin_token_file {
+        settings.admin_token_file = Some(path);
     }
     Ok(settings)
 }
@@ -293,6 +326,66 @@ fn check(path: PathBuf, default_region: &str) -> anyhow::Result<ExitCode> {
         }
     }
 }
+
+/// Exit status of `diff` when either data set is invalid.
+const DIFF_INVALID: u8 = 2;
+
+fn diff(
+    old: &Path,
+    new: &Path,
+    json: bool,
+    timing: bool,
+    default_region: &str,
+) -> anyhow::Result<ExitCode> {
+    let region = match Region::from_code(default_region) {
+        Ok(region) => region,
+        Err(e) => {
+            eprintln!("switchboard: --default-region: {e}");
+            return Ok(ExitCode::from(DIFF_INVALID));
+        }
+    };
+    let started = Instant::now();
+    let (old_table, new_table) = diff::load_pair(old, new, &region);
+    let loaded = started.elapsed();
+    let mut invalid = false;
+    for (path, table) in [(old, &old_table), (new, &new_table)] {
+        if let Err(rejected) = table {
+            eprint!("{}", rejected.report);
+            eprintln!(
+                "{}: the routing data has errors; run `switchboard check` for the full report",
+                path.display()
+            );
+            invalid = true;
+        }
+    }
+    let (Ok(old_table), Ok(new_table)) = (old_table, new_table) else {
+        debug_assert!(invalid);
+        return Ok(ExitCode::from(DIFF_INVALID));
+    };
+    let compare_started = Instant::now();
+    let changes = diff::diff_tables(&old_table, &new_table);
+    let compared = compare_started.elapsed();
+    if json {
+        println!("{}", serde_json::to_string(&changes)?);
+    } else {
+        print!("{}", changes.to_text(DIFF_EXAMPLES));
+    }
+    if timing {
+        eprintln!(
+            "timing: load both {:.3} s, compare {:.3} s",
+            loaded.as_secs_f64(),
+            compared.as_secs_f64()
+        );
+    }
+    Ok(if changes.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Lines of each kind of change `diff` prints per account.
+const DIFF_EXAMPLES: usize = 20;
 
 fn count_warnings(report: &Report) -> String {
     match report.warnings().count() {

@@ -2,8 +2,10 @@
 //! report naming file and line, and hot reload (docs/routing.md).
 
 pub mod assemble;
+pub mod audit;
 pub mod compile;
 pub mod data_number;
+pub mod diff;
 pub mod loader;
 pub mod reload;
 pub mod report;

@@ -8,6 +8,10 @@
 //! table off the request path (re-reading only changed files) and swaps it
 //! in atomically. A reload that fails keeps the last good table. Because one
 //! thread does all reloads, two never overlap.
+//!
+//! After a good reload the same thread compares the old table with the new
+//! one (already serving) and keeps the outcome in the audit trail
+//! ([`super::audit`]), as it does a failed reload's report.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -20,6 +24,8 @@ use notify::RecursiveMode;
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 use tracing::{debug, error, info, warn};
 
+use super::audit::{AuditTrail, ReloadRecord, Trigger};
+use super::diff::diff_tables;
 use super::loader::{LoadStats, Loaded, Loader};
 use super::report::{Rejected, Report};
 use crate::routing::RoutingTable;
@@ -70,15 +76,46 @@ pub struct ReloadStatus {
 enum Wake {
     FileEvent,
     Poll,
-    /// SIGHUP or [`HotTable::reload_now`]: re-read every file.
+    /// SIGHUP: re-read every file.
+    Sighup,
+    /// [`HotTable::reload_now`]: re-read every file.
     Request,
     Stop,
+}
+
+impl Wake {
+    /// What the audit trail calls it; the earlier of two wins when wakes
+    /// are coalesced (a signal over a file event over the poll).
+    fn trigger(self) -> Trigger {
+        match self {
+            Wake::FileEvent => Trigger::Watch,
+            Wake::Poll | Wake::Stop => Trigger::Poll,
+            Wake::Sighup => Trigger::Sighup,
+            Wake::Request => Trigger::Request,
+        }
+    }
+
+    fn rereads_everything(self) -> bool {
+        matches!(self, Wake::Sighup | Wake::Request)
+    }
+}
+
+/// The strongest of two coalesced wakes.
+fn stronger(a: Trigger, b: Trigger) -> Trigger {
+    let rank = |t: Trigger| match t {
+        Trigger::Sighup => 3,
+        Trigger::Request => 2,
+        Trigger::Watch => 1,
+        Trigger::Poll => 0,
+    };
+    if rank(b) > rank(a) { b } else { a }
 }
 
 struct Shared {
     table: ArcSwap<RoutingTable>,
     status: Mutex<ReloadStatus>,
     status_changed: Condvar,
+    audit: AuditTrail,
 }
 
 impl Shared {
@@ -117,6 +154,11 @@ impl TableReader {
     pub fn status(&self) -> ReloadStatus {
         self.shared.status().clone()
     }
+
+    /// The audit trail: the last reloads that changed the table or failed.
+    pub fn audit(&self) -> &AuditTrail {
+        &self.shared.audit
+    }
 }
 
 /// A routing table kept in step with its files.
@@ -148,6 +190,7 @@ impl HotTable {
                 ..ReloadStatus::default()
             }),
             status_changed: Condvar::new(),
+            audit: AuditTrail::new(),
         });
         let (wake, wakes) = mpsc::channel();
         let watcher = if options.watch {
@@ -299,7 +342,7 @@ fn on_sighup(wake: Sender<Wake>) -> Option<(signal_hook::iterator::Handle, JoinH
         .spawn(move || {
             for _ in signals.forever() {
                 info!("SIGHUP: reloading routing data");
-                let _ = wake.send(Wake::Request);
+                let _ = wake.send(Wake::Sighup);
             }
         })
         .ok()?;
@@ -322,20 +365,22 @@ fn reload_loop(
             None => wakes.recv().unwrap_or(Wake::Stop),
         };
         // Everything that arrived meanwhile is served by the same reload.
-        let mut requested = first == Wake::Request;
+        let mut requested = first.rereads_everything();
+        let mut trigger = first.trigger();
         let mut stop = first == Wake::Stop;
         while let Ok(wake) = wakes.try_recv() {
-            requested |= wake == Wake::Request;
+            requested |= wake.rereads_everything();
+            trigger = stronger(trigger, wake.trigger());
             stop |= wake == Wake::Stop;
         }
         if stop {
             return;
         }
-        reload_once(&mut loader, shared, requested);
+        reload_once(&mut loader, shared, requested, trigger);
     }
 }
 
-fn reload_once(loader: &mut Loader, shared: &Shared, requested: bool) {
+fn reload_once(loader: &mut Loader, shared: &Shared, requested: bool, trigger: Trigger) {
     if requested {
         loader.forget_fingerprints();
     } else if !loader.changed() {
@@ -344,9 +389,9 @@ fn reload_once(loader: &mut Loader, shared: &Shared, requested: bool) {
         return;
     }
     let serving_hash = shared.status().serving.map(|s| s.content_hash);
+    let started = Instant::now();
     let result = loader.load();
-    let mut status = shared.status();
-    status.checks += 1;
+    let load_ms = started.elapsed().as_secs_f64() * 1e3;
     match result {
         Ok(loaded)
             if loaded.stats.parsed == 0 && Some(loaded.stats.content_hash) == serving_hash =>
@@ -356,18 +401,26 @@ fn reload_once(loader: &mut Loader, shared: &Shared, requested: bool) {
             } else {
                 debug!("routing data unchanged");
             }
+            shared.status().checks += 1;
         }
         Ok(Loaded {
             table,
             report,
             stats,
         }) => {
-            shared.table.store(Arc::new(table));
-            status.reloads += 1;
-            status.last_error = None;
-            status.serving = Some(stats);
-            status.serving_since = Some(SystemTime::now());
+            // The new table serves at once; what changed is worked out
+            // after, here, before the status says the reload is done.
+            let new = Arc::new(table);
+            let old = shared.table.swap(Arc::clone(&new));
+            let diff_started = Instant::now();
+            let diff = diff_tables(&old, &new);
+            let diff_ms = diff_started.elapsed().as_secs_f64() * 1e3;
+            drop(old);
+            let record = ReloadRecord::succeeded(trigger, &stats, &diff, diff_ms);
+            drop(diff);
             info!(
+                trigger = trigger.as_str(),
+                changes = record.summary.as_deref().unwrap_or_default(),
                 accounts = stats.counts.accounts,
                 users = stats.counts.users,
                 numbers = stats.counts.numbers,
@@ -376,28 +429,43 @@ fn reload_once(loader: &mut Loader, shared: &Shared, requested: bool) {
                 parsed = stats.parsed,
                 reused = stats.reused,
                 ms = stats.elapsed.as_secs_f64() * 1e3,
+                diff_ms,
                 warnings = report.warnings().count(),
                 "routing data reloaded"
             );
             for warning in report.warnings() {
                 warn!("{warning}");
             }
-        }
-        // The same broken data seen again (another event in its directory,
-        // or within the modification-time window): said once already.
-        Err(rejected) if status.last_error.as_ref() == Some(&rejected.report) => {
-            debug!("routing data still has the same errors");
+            shared.audit.push(record);
+            let mut status = shared.status();
+            status.checks += 1;
+            status.reloads += 1;
+            status.last_error = None;
+            status.serving = Some(stats);
+            status.serving_since = Some(SystemTime::now());
         }
         Err(rejected) => {
-            status.failures += 1;
-            error!(
-                errors = rejected.report.errors().count(),
-                "routing data reload failed; the last good data keeps serving:\n{}",
-                rejected.report
-            );
-            status.last_error = Some(rejected.report);
+            let mut status = shared.status();
+            status.checks += 1;
+            if status.last_error.as_ref() == Some(&rejected.report) {
+                // The same broken data seen again (another event in its
+                // directory, or within the modification-time window): said
+                // and recorded once already.
+                debug!("routing data still has the same errors");
+            } else {
+                status.failures += 1;
+                error!(
+                    trigger = trigger.as_str(),
+                    errors = rejected.report.errors().count(),
+                    "routing data reload failed; the last good data keeps serving:\n{}",
+                    rejected.report
+                );
+                shared
+                    .audit
+                    .push(ReloadRecord::failed(trigger, load_ms, &rejected.report));
+                status.last_error = Some(rejected.report);
+            }
         }
     }
-    drop(status);
     shared.status_changed.notify_all();
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use ipnet::IpNet;
 use serde::Deserialize;
 
+use crate::admin::AdminToken;
 use crate::diversion::DiversionStyle;
 use crate::routing::{Region, UnknownRegion};
 use crate::template::{ContactTemplate, TemplateError};
@@ -60,6 +61,9 @@ pub struct Settings {
     pub untrusted_options: UntrustedOptions,
     /// Admin HTTP address (metrics, health); off when absent.
     pub admin: Option<SocketAddr>,
+    /// A file holding the bearer token that turns on the admin endpoints
+    /// revealing routing data (`/reloads`, `/route`); off when absent.
+    pub admin_token_file: Option<PathBuf>,
     /// Contact URI template for 302s; accounts may override it.
     pub contact_template: String,
     /// Region for national spellings of dialed numbers.
@@ -180,6 +184,7 @@ impl Default for Settings {
             untrusted: Untrusted::default(),
             untrusted_options: UntrustedOptions::default(),
             admin: None,
+            admin_token_file: None,
             contact_template: DEFAULT_CONTACT_TEMPLATE.to_owned(),
             default_region: "US".to_owned(),
             log_format: LogFormat::default(),
@@ -212,6 +217,8 @@ pub enum SettingsError {
     Region(#[from] UnknownRegion),
     #[error("{0}")]
     Limit(String),
+    #[error("admin_token_file {path}: {problem}")]
+    AdminToken { path: PathBuf, problem: String },
     /// The problem is in the message, not a `source`: printed as a chain
     /// it would otherwise be said twice.
     #[error("contact_template {template:?}: {problem}")]
@@ -274,6 +281,33 @@ impl Settings {
     /// The default region, checked.
     pub fn region(&self) -> Result<Region, SettingsError> {
         Ok(Region::from_code(&self.default_region)?)
+    }
+
+    /// The admin token, read from `admin_token_file` (its contents,
+    /// trimmed); `None` when no file is set. A file that cannot be read,
+    /// is empty or holds more than one line is an error.
+    pub fn admin_token(&self) -> Result<Option<AdminToken>, SettingsError> {
+        let Some(path) = &self.admin_token_file else {
+            return Ok(None);
+        };
+        let problem = |problem: String| SettingsError::AdminToken {
+            path: path.clone(),
+            problem,
+        };
+        let text = std::fs::read(path).map_err(|e| problem(format!("cannot read it: {e}")))?;
+        let token = text.trim_ascii();
+        if token.is_empty() {
+            return Err(problem(
+                "the file is empty: put the token in it (for example `openssl rand -hex 32`)"
+                    .to_owned(),
+            ));
+        }
+        if token.iter().any(|&b| b.is_ascii_control()) {
+            return Err(problem(
+                "the token must be one line without control characters".to_owned(),
+            ));
+        }
+        Ok(Some(AdminToken::new(token)))
     }
 
     /// The Contact template, checked.
@@ -349,6 +383,33 @@ mod tests {
             assert!(settings.check_limits().is_err(), "{bad}");
         }
         assert!(Settings::from_yaml("limits:\n  max_mesage_bytes: 1\n").is_err());
+    }
+
+    #[test]
+    fn the_admin_token_is_read_trimmed_and_bad_files_refused() {
+        assert!(Settings::default().admin_token().unwrap().is_none());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "  s3cret-token\n").unwrap();
+        let s = Settings::from_yaml(&format!("admin_token_file: {}\n", file.display())).unwrap();
+        assert_eq!(s.admin_token_file.as_deref(), Some(file.as_path()));
+        let token = s.admin_token().unwrap().expect("a token");
+        assert!(token.matches(b"s3cret-token"));
+        assert!(!token.matches(b"s3cret-token\n"));
+        for (contents, expected) in [("\n \n", "empty"), ("one\ntwo\n", "one line")] {
+            std::fs::write(&file, contents).unwrap();
+            let e = s.admin_token().unwrap_err().to_string();
+            assert!(
+                e.contains(expected) && e.contains("admin_token_file"),
+                "{e}"
+            );
+        }
+        let missing = Settings {
+            admin_token_file: Some(dir.path().join("absent")),
+            ..Settings::default()
+        };
+        let e = missing.admin_token().unwrap_err().to_string();
+        assert!(e.contains("cannot read it"), "{e}");
     }
 
     #[test]

@@ -71,6 +71,8 @@ pub struct Server {
     sockets: Vec<(Vec<UdpSocket>, StdTcpListener)>,
     /// The admin HTTP listener, when asked for.
     admin: Option<StdTcpListener>,
+    /// The token that turns on the admin endpoints revealing routing data.
+    admin_token: Option<crate::admin::AdminToken>,
 }
 
 impl Server {
@@ -81,6 +83,7 @@ impl Server {
         let region = settings.region()?;
         settings.template()?;
         settings.check_limits()?;
+        let admin_token = settings.admin_token()?;
         let options = ReloadOptions {
             debounce: Duration::from_millis(settings.reload.debounce_ms),
             poll: (settings.reload.poll_seconds > 0)
@@ -111,6 +114,7 @@ impl Server {
             warnings,
             sockets,
             admin,
+            admin_token,
         })
     }
 
@@ -213,9 +217,14 @@ impl Server {
             if let Some(admin) = self.admin {
                 admin.set_nonblocking(true)?;
                 let admin = tokio::net::TcpListener::from_std(admin)?;
+                let routing = self.admin_token.map(|token| crate::admin::RoutingAccess {
+                    token,
+                    table: self.hot.reader(),
+                });
                 tokio::spawn(crate::admin::serve(
                     admin,
                     Arc::clone(&metrics),
+                    routing,
                     stopped.clone(),
                 ));
             }
