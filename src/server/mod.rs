@@ -11,6 +11,7 @@ pub mod metrics;
 mod mmsg;
 mod receive_drops;
 mod supervise;
+mod systemd;
 mod tcp;
 mod udp;
 
@@ -229,9 +230,12 @@ impl Server {
                 ));
             }
             metrics.set_ready();
+            // Every socket is bound and served: systemd may count us started.
+            systemd::notify_ready();
             shutdown.await;
             Ok::<_, io::Error>(())
         })?;
+        systemd::notify_stopping();
         info!("shutting down");
         stop.store(true, Ordering::Relaxed);
         let _ = stop_tcp.send(true);
