@@ -4,7 +4,6 @@
 
 use std::fmt;
 use std::fs;
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -816,35 +815,15 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Ve
 /// The routing files under `path` as [`Loader`] lists them; `None` when it
 /// would refuse (unreadable, or a directory with none).
 fn list_files(path: &Path) -> Option<Vec<PathBuf>> {
-    if !fs::metadata(path).ok()?.is_dir() {
-        return Some(vec![path.to_owned()]);
-    }
-    let mut files = Vec::new();
-    for entry in fs::read_dir(path).ok()? {
-        let entry = entry.ok()?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let is_yaml = name.ends_with(".yaml") || name.ends_with(".yml");
-        let file = entry.path();
-        if !name.starts_with('.') && is_yaml && fs::metadata(&file).is_ok_and(|m| m.is_file()) {
-            files.push(file);
-        }
-    }
-    files.sort();
-    (!files.is_empty()).then_some(files)
+    super::loader::list_files(path)
+        .ok()
+        .filter(|files| !files.is_empty())
 }
 
 /// The file's text, `None` when [`Loader`] would refuse it (unreadable, over
 /// the size limit, not UTF-8).
 fn read_text(path: &Path, limits: &YamlLimits) -> Option<String> {
-    let mut bytes = Vec::new();
-    fs::File::open(path)
-        .and_then(|f| f.take(limits.max_file_bytes + 1).read_to_end(&mut bytes))
-        .ok()?;
-    if bytes.len() as u64 > limits.max_file_bytes {
-        return None;
-    }
-    String::from_utf8(bytes).ok()
+    super::loader::read_text(path, limits).ok()
 }
 
 #[cfg(test)]

@@ -299,7 +299,7 @@ impl Loader {
 /// The routing files under `path`: the file itself, or a directory's
 /// `*.yaml`/`*.yml` files (hidden ones, such as a ConfigMap's `..data`,
 /// skipped), in name order.
-fn list_files(path: &Path) -> io::Result<Vec<PathBuf>> {
+pub(super) fn list_files(path: &Path) -> io::Result<Vec<PathBuf>> {
     if !fs::metadata(path)?.is_dir() {
         return Ok(vec![path.to_owned()]);
     }
@@ -319,7 +319,7 @@ fn list_files(path: &Path) -> io::Result<Vec<PathBuf>> {
 }
 
 /// A file-level problem, before its path is attached.
-struct FileProblem {
+pub(super) struct FileProblem {
     message: String,
     fix: &'static str,
 }
@@ -330,7 +330,7 @@ impl FileProblem {
     }
 }
 
-fn read_text(path: &Path, limits: &YamlLimits) -> Result<String, FileProblem> {
+pub(super) fn read_text(path: &Path, limits: &YamlLimits) -> Result<String, FileProblem> {
     let unreadable = |e: io::Error| FileProblem {
         message: format!("cannot read the file: {e}"),
         fix: "check that the file exists and is readable",
