@@ -18,7 +18,6 @@ mod common;
 
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader};
-use std::net::UdpSocket;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -26,7 +25,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::kamailio::Kamailio;
-use common::{Server, UdpClient, project_path};
+use common::{Server, UdpClient, free_udp_port, project_path, require};
 
 /// The number every call dials; the UAS scenarios check the `Diversion`
 /// naming it.
@@ -42,28 +41,6 @@ const RING_OUT: Duration = Duration::from_secs(2);
 /// The proxy's ring timer in the tests where it must not matter: a call
 /// that waited for it took at least this long.
 const NEVER_RINGS_OUT: Duration = Duration::from_secs(30);
-
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-/// Fails the test, naming the package, when `program` cannot be started.
-fn require(program: &str, package: &str) {
-    let started = Command::new(program)
-        .arg("-h")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    if started.is_err() {
-        panic!(
-            "`{program}` not found: `scripts/test` installs it (or `apt-get install -y {package}`)"
-        );
-    }
-}
 
 /// A child process in a process group of its own, killed with its group
 /// when dropped.

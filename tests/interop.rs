@@ -14,37 +14,16 @@
 mod common;
 
 use std::fs::{self, File};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use common::kamailio::Kamailio;
-use common::{Server, UdpClient, example_data, project_path, request};
+use common::{Server, UdpClient, example_data, free_udp_port, project_path, request, require};
 
 /// A process is killed if still running after this.
 const HARD_LIMIT: Duration = Duration::from_secs(90);
-
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-fn require(program: &str, package: &str) {
-    if Command::new(program)
-        .arg("-v")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_err()
-    {
-        panic!(
-            "`{program}` not found: `scripts/test` installs it (or `apt-get install -y {package}`)"
-        );
-    }
-}
 
 /// Waits for `child`, killing it after [`HARD_LIMIT`].
 fn wait(child: &mut Child, what: &str) -> ExitStatus {

@@ -290,3 +290,27 @@ pub fn header<'a>(response: &'a str, name: &str) -> Option<&'a str> {
         n.eq_ignore_ascii_case(name).then(|| v.trim())
     })
 }
+
+/// A UDP port free on 127.0.0.1 a moment ago.
+pub fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Fails the test, naming the package, when `program` cannot be started
+/// (its `-h` runs and exits at once, with nothing on standard input).
+pub fn require(program: &str, package: &str) {
+    let started = Command::new(program)
+        .arg("-h")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if started.is_err() {
+        panic!(
+            "`{program}` not found: `scripts/test` installs it (or `apt-get install -y {package}`)"
+        );
+    }
+}
