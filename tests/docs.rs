@@ -130,17 +130,17 @@ fn nothing_cites_a_design_file_outside_the_repository() {
     ] {
         walk(&project_path(dir), &mut files);
     }
-    let this_file = project_path("tests/docs.rs");
+    // Spelled in pieces, so that this file, scanned with the rest, does not
+    // cite them itself.
+    let design = concat!("DES", "IGN");
+    let shared = concat!("../", "sha", "red");
     let mut citing = Vec::new();
     for file in files {
-        if file == this_file {
-            continue;
-        }
         let Ok(text) = fs::read_to_string(&file) else {
             continue; // not text
         };
         for (i, line) in text.lines().enumerate() {
-            if line.contains("DESIGN") || line.contains("../shared") {
+            if line.contains(design) || line.contains(shared) {
                 citing.push(format!("{}:{}: {line}", file.display(), i + 1));
             }
         }

@@ -10,7 +10,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use switchboard::config::Loader;
-use switchboard::routing::Region;
+use switchboard::routing::{Region, RoutingTable};
 
 fn corpus(target: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -36,13 +36,18 @@ fn the_parse_corpus_passes() {
     }
 }
 
-#[test]
-fn the_datagram_corpus_passes() {
+/// The shipped example data, which the datagram target routes against.
+fn example_table() -> RoutingTable {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/routing.yaml");
-    let table = Loader::new(path, Region::us())
+    Loader::new(path, Region::us())
         .load()
         .expect("example data")
-        .table;
+        .table
+}
+
+#[test]
+fn the_datagram_corpus_passes() {
+    let table = example_table();
     let config = checks::datagram_config();
     for file in corpus("datagram") {
         checks::datagram(&fs::read(&file).expect("a corpus file"), &config, &table);
@@ -54,11 +59,7 @@ fn the_datagram_corpus_passes() {
 /// entries in both Contacts, from every kind of peer.
 #[test]
 fn the_largest_302_is_bounded_by_the_request() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/routing.yaml");
-    let table = Loader::new(path, Region::us())
-        .load()
-        .expect("example data")
-        .table;
+    let table = example_table();
     let config = checks::datagram_config();
     let request = b"INVITE sip:+18005550188@a SIP/2.0\r\n\
 Via: SIP/2.0/UDP a;branch=z9hG4bK1\r\n\
