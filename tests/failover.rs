@@ -41,6 +41,16 @@ accounts:
         user: bob
 "#;
 
+/// `yaml` as a routing data file in a temporary directory (kept while the
+/// directory lives), and its path.
+fn routing_file(yaml: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("routing.yaml");
+    fs::write(&path, yaml).expect("data written");
+    let path = path.to_str().expect("a UTF-8 path").to_owned();
+    (dir, path)
+}
+
 /// A number's URI through the default Contact template, for a request
 /// from 127.0.0.1.
 fn uri(number: &str) -> String {
@@ -197,10 +207,8 @@ fn routing_lines(answer: &str) -> Vec<String> {
 
 #[test]
 fn every_combination_of_chain_diversion_and_contact_headers() {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let data = dir.path().join("routing.yaml");
-    fs::write(&data, DATA).expect("data written");
-    let data = data.to_str().expect("a UTF-8 path");
+    let (_dir, data) = routing_file(DATA);
+    let data = data.as_str();
     for style in [Style::Header, Style::HistoryInfo, Style::Off] {
         for contact_headers in [false, true] {
             let server = Server::start_with(&[
@@ -246,15 +254,8 @@ accounts:
     numbers:
       - number: "+18005550144"
 "#;
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let path = dir.path().join("routing.yaml");
-    fs::write(&path, data).expect("data written");
-    let server = Server::start_with(&[
-        "--routing",
-        path.to_str().expect("UTF-8"),
-        "--contact-headers",
-        "true",
-    ]);
+    let (_dir, path) = routing_file(data);
+    let server = Server::start_with(&["--routing", &path, "--contact-headers", "true"]);
     let client = UdpClient::new();
     for (dialed, code) in [("+18005550144", 480), ("+19995550000", 404)] {
         let answer = client.exchange(
@@ -287,15 +288,8 @@ accounts:
     numbers:
       - number: "+18005550200"
 "#;
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let path = dir.path().join("routing.yaml");
-    fs::write(&path, data).expect("data written");
-    let server = Server::start_with(&[
-        "--routing",
-        path.to_str().expect("UTF-8"),
-        "--diversion",
-        "header",
-    ]);
+    let (_dir, path) = routing_file(data);
+    let server = Server::start_with(&["--routing", &path, "--diversion", "header"]);
     let client = UdpClient::new();
     let teams = client.exchange(
         server.udp,
