@@ -14,7 +14,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use switchboard::config::Loader;
 use switchboard::config::settings::{FloodSettings, Settings};
 use switchboard::routing::{Region, RoutingTable};
-use switchboard::server::handler::{HandlerConfig, Outcome, Peer, handle};
+use switchboard::server::handler::{HandlerConfig, Outcome, Peer, Transport, handle};
 use switchboard::sip::{Framing, Request, Status, write_response};
 
 /// Counts every allocation made through the global allocator.
@@ -71,10 +71,7 @@ fn config() -> HandlerConfig {
 fn bench(c: &mut Criterion) {
     let table = table();
     let config = config();
-    let peer = Peer {
-        source: SocketAddr::from(([10, 0, 0, 9], 5060)),
-        framing: Framing::Datagram,
-    };
+    let peer = Peer::at(SocketAddr::from(([10, 0, 0, 9], 5060)), Transport::Udp);
     let mut out = Vec::with_capacity(2048);
     let outcome = handle(&config, &table, INVITE, peer, &mut out);
     assert!(

@@ -24,8 +24,7 @@ use switchboard::config::Loader;
 use switchboard::config::settings::{FloodSettings, Settings};
 use switchboard::diversion::DiversionStyle;
 use switchboard::routing::Region;
-use switchboard::server::handler::{HandlerConfig, Outcome, Peer, handle};
-use switchboard::sip::Framing;
+use switchboard::server::handler::{HandlerConfig, Outcome, Peer, Transport, handle};
 
 /// The same trunk INVITE as `benches/sip.rs`.
 const INVITE: &[u8] = include_bytes!("../benches/invite.sip");
@@ -73,10 +72,7 @@ fn main() -> anyhow::Result<()> {
         ..Settings::default()
     })
     .expect("default settings are valid");
-    let peer = Peer {
-        source: SocketAddr::from(([10, 0, 0, 9], 5060)),
-        framing: Framing::Datagram,
-    };
+    let peer = Peer::at(SocketAddr::from(([10, 0, 0, 9], 5060)), Transport::Udp);
     let mut out = Vec::with_capacity(2048);
     let mut replies = 0usize;
     for _ in 0..rounds {

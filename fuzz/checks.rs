@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 use switchboard::config::settings::{FloodSettings, Settings, Untrusted};
 use switchboard::diversion::DiversionStyle;
 use switchboard::routing::RoutingTable;
-use switchboard::server::handler::{HandlerConfig, Outcome, Peer, handle, handle_oversize};
+use switchboard::server::handler::{
+    HandlerConfig, Outcome, Peer, Transport, handle, handle_oversize,
+};
 use switchboard::sip::framing::{self, Frame};
 use switchboard::sip::oversize::readable_head;
 use switchboard::sip::{Framing, ParseLimits, Request};
@@ -81,12 +83,16 @@ pub fn datagram(data: &[u8], config: &HandlerConfig, table: &RoutingTable) {
         2 => "[::1]:5062".parse().expect("literal address"),
         _ => "[2001:db8::7]:5060".parse().expect("literal address"),
     };
-    let framing = if selector & 4 == 0 {
-        Framing::Datagram
-    } else {
-        Framing::Stream
+    // Over TLS, a peer may also be trusted by its certificate.
+    let peer = match selector & 12 {
+        0 => Peer::at(source, Transport::Udp),
+        4 => Peer::at(source, Transport::Tcp),
+        8 => Peer::at(source, Transport::Tls),
+        _ => Peer {
+            trusted_by_certificate: true,
+            ..Peer::at(source, Transport::Tls)
+        },
     };
-    let peer = Peer { source, framing };
     let mut out = Vec::new();
     let outcome = handle(config, table, message, peer, &mut out);
     check_answer(outcome, &out, message.len());

@@ -1,7 +1,10 @@
 //! switchboard: a SIP redirect server for CRM call routing.
 //!
 //! `routing` holds the CRM domain (the rules, numbers, the table);
-//! `config` loads, validates and hot-reloads routing data from YAML.
+//! `config` loads, validates and hot-reloads routing data from YAML;
+//! `sip` reads requests and writes answers; `tls` keeps the certificates
+//! SIP over TLS serves with; `server` is the one seam joining them to
+//! sockets.
 
 pub mod admin;
 pub mod config;
@@ -10,3 +13,4 @@ pub mod routing;
 pub mod server;
 pub mod sip;
 pub mod template;
+pub mod tls;

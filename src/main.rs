@@ -29,8 +29,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve SIP on UDP and TCP at each listen address.
-    Serve(ServeArgs),
+    /// Serve SIP on UDP and TCP at each listen address, and TLS at each TLS one.
+    Serve(Box<ServeArgs>),
     /// Validate routing data: every error and warning with file and line.
     /// Exit 0 when it can be served (warnings allowed), 1 when not.
     Check {
@@ -124,6 +124,31 @@ struct ServeArgs {
     /// revealing routing data (/reloads, /route).
     #[arg(long, env = "SWITCHBOARD_ADMIN_TOKEN_FILE")]
     admin_token_file: Option<PathBuf>,
+    /// SIP over TLS listen address, repeatable (the usual port is 5061).
+    #[arg(long, env = "SWITCHBOARD_TLS_LISTEN", value_delimiter = ',')]
+    tls_listen: Vec<SocketAddr>,
+    /// The TLS certificate chain (PEM, the server's own first).
+    #[arg(long, env = "SWITCHBOARD_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// The TLS certificate's private key (PEM).
+    #[arg(long, env = "SWITCHBOARD_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+    /// CA certificates (PEM) for mutual TLS: a peer whose client
+    /// certificate chains to one is trusted like a listed address.
+    #[arg(long, env = "SWITCHBOARD_TLS_CLIENT_CA")]
+    tls_client_ca: Option<PathBuf>,
+    /// Refuse TLS handshakes without such a client certificate.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_TLS_REQUIRE_CLIENT_CERT",
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    tls_require_client_cert: Option<bool>,
+    /// Trust a client certificate only when a DNS name in it is one of
+    /// these, repeatable.
+    #[arg(long, env = "SWITCHBOARD_TLS_TRUST_NAME", value_delimiter = ',')]
+    tls_trust_name: Vec<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -135,7 +160,7 @@ enum LogFormatArg {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Check {
             path,
             default_region,
@@ -208,6 +233,25 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
     }
     if let Some(path) = args.admin_token_file {
         settings.admin_token_file = Some(path);
+    }
+    let tls = &mut settings.tls;
+    if !args.tls_listen.is_empty() {
+        tls.listen = args.tls_listen;
+    }
+    if args.tls_cert.is_some() {
+        tls.cert = args.tls_cert;
+    }
+    if args.tls_key.is_some() {
+        tls.key = args.tls_key;
+    }
+    if args.tls_client_ca.is_some() {
+        tls.client_ca = args.tls_client_ca;
+    }
+    if let Some(required) = args.tls_require_client_cert {
+        tls.require_client_cert = required;
+    }
+    if !args.tls_trust_name.is_empty() {
+        tls.trust_names = args.tls_trust_name;
     }
     Ok(settings)
 }

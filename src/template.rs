@@ -2,7 +2,9 @@
 //! placeholders filled per request.
 //!
 //! `{number}` is the E.164 target with `+`, `{source}` the sender's
-//! `host:port`, `{source_host}` the sender's host. Parsed once when the
+//! `host:port`, `{source_host}` the sender's host, `{transport}` the
+//! transport the request came on (`udp`, `tcp` or `tls`, for a
+//! `;transport=` parameter: RFC 3261 §19.1.1). Parsed once when the
 //! setting or the routing data is loaded; expansion only copies bytes.
 
 use std::fmt;
@@ -14,6 +16,7 @@ enum Piece {
     Number,
     Source,
     SourceHost,
+    Transport,
 }
 
 /// A parsed Contact template.
@@ -29,7 +32,9 @@ pub enum TemplateError {
     NotSipUri,
     #[error("it has no {{number}} placeholder, so every call would go to the same place")]
     NoNumber,
-    #[error("{{{0}}} is not a placeholder: use {{number}}, {{source}} or {{source_host}}")]
+    #[error(
+        "{{{0}}} is not a placeholder: use {{number}}, {{source}}, {{source_host}} or {{transport}}"
+    )]
     UnknownPlaceholder(String),
     #[error("it has an unclosed '{{'")]
     Unclosed,
@@ -46,6 +51,8 @@ pub struct Fill<'a> {
     pub source: &'a str,
     /// The sender's host (IPv6 in brackets).
     pub source_host: &'a str,
+    /// `udp`, `tcp` or `tls`.
+    pub transport: &'a str,
 }
 
 /// Whether `text` starts with `sip:` or `sips:` (any case).
@@ -83,6 +90,7 @@ impl ContactTemplate {
                 "number" => Piece::Number,
                 "source" => Piece::Source,
                 "source_host" => Piece::SourceHost,
+                "transport" => Piece::Transport,
                 other => return Err(TemplateError::UnknownPlaceholder(other.to_owned())),
             });
             rest = &rest[close + 1..];
@@ -111,6 +119,7 @@ impl ContactTemplate {
                 Placeholder::Number => fill.number,
                 Placeholder::Source => fill.source,
                 Placeholder::SourceHost => fill.source_host,
+                Placeholder::Transport => fill.transport,
             };
             out.extend_from_slice(text.as_bytes());
         });
@@ -125,6 +134,7 @@ impl ContactTemplate {
                 Piece::Number => fill(Placeholder::Number, out),
                 Piece::Source => fill(Placeholder::Source, out),
                 Piece::SourceHost => fill(Placeholder::SourceHost, out),
+                Piece::Transport => fill(Placeholder::Transport, out),
             }
         }
     }
@@ -139,6 +149,8 @@ pub enum Placeholder {
     Source,
     /// `{source_host}`: the sender's host.
     SourceHost,
+    /// `{transport}`: `udp`, `tcp` or `tls`.
+    Transport,
 }
 
 impl fmt::Debug for ContactTemplate {
@@ -165,6 +177,7 @@ mod tests {
                 number: "+14155550101",
                 source: "[2001:db8::1]:5062",
                 source_host: "[2001:db8::1]",
+                transport: "tls",
             },
             &mut out,
         );
@@ -184,6 +197,10 @@ mod tests {
         assert_eq!(
             expand("sip:{number}@pstn.example.net"),
             "sip:+14155550101@pstn.example.net"
+        );
+        assert_eq!(
+            expand("sip:{number}@{source};transport={transport}"),
+            "sip:+14155550101@[2001:db8::1]:5062;transport=tls"
         );
     }
 

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use switchboard::config::Loader;
 use switchboard::config::settings::{Settings, Untrusted};
 use switchboard::routing::{Region, RoutingTable};
-use switchboard::server::handler::{HandlerConfig, Outcome, Peer, handle};
+use switchboard::server::handler::{HandlerConfig, Outcome, Peer, Transport, handle};
 use switchboard::sip::Framing;
 
 fn table() -> RoutingTable {
@@ -30,10 +30,11 @@ fn config() -> HandlerConfig {
 }
 
 fn peer(framing: Framing) -> Peer {
-    Peer {
-        source: SocketAddr::from(([127, 0, 0, 1], 5062)),
-        framing,
-    }
+    let transport = match framing {
+        Framing::Datagram => Transport::Udp,
+        Framing::Stream => Transport::Tcp,
+    };
+    Peer::at(SocketAddr::from(([127, 0, 0, 1], 5062)), transport)
 }
 
 const INVITE: &str = "INVITE sip:+18005550100@127.0.0.1 SIP/2.0\r\n\

@@ -84,6 +84,45 @@ pub struct Settings {
     pub reload: ReloadSettings,
     pub flood: FloodSettings,
     pub limits: LimitSettings,
+    pub tls: TlsSettings,
+}
+
+/// SIP over TLS (docs/security.md, "TLS"): listeners, the serving
+/// certificate and key, and peers trusted by their certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSettings {
+    /// TLS listen addresses (the usual port is 5061); none: no TLS.
+    pub listen: Vec<SocketAddr>,
+    /// The serving certificate chain, PEM, the server's own first.
+    pub cert: Option<PathBuf>,
+    /// The serving certificate's private key, PEM.
+    pub key: Option<PathBuf>,
+    /// CA certificates (PEM) that peers' client certificates must chain
+    /// to; a peer whose certificate does is trusted like a listed address.
+    pub client_ca: Option<PathBuf>,
+    /// Refuse the handshake of a peer without such a certificate.
+    pub require_client_cert: bool,
+    /// When set, only peers whose certificate names one of these (a DNS
+    /// subject alternative name) are trusted by it.
+    pub trust_names: Vec<String>,
+    /// A handshake must be done this long after the connection opens, in
+    /// milliseconds.
+    pub handshake_ms: u64,
+}
+
+impl Default for TlsSettings {
+    fn default() -> Self {
+        TlsSettings {
+            listen: Vec::new(),
+            cert: None,
+            key: None,
+            client_ca: None,
+            require_client_cert: false,
+            trust_names: Vec::new(),
+            handshake_ms: 5000,
+        }
+    }
 }
 
 /// Flood protection: a token bucket per source address (docs/security.md).
@@ -196,6 +235,7 @@ impl Default for Settings {
             reload: ReloadSettings::default(),
             flood: FloodSettings::default(),
             limits: LimitSettings::default(),
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -271,6 +311,22 @@ impl Settings {
         }
         if l.tcp_idle_seconds == 0 || l.tcp_message_ms == 0 {
             return bad("limits: tcp_idle_seconds and tcp_message_ms must be at least 1");
+        }
+        if self.tls.handshake_ms == 0 {
+            return bad("tls.handshake_ms must be at least 1");
+        }
+        let tls = &self.tls;
+        let has_files = tls.cert.is_some() || tls.key.is_some();
+        if !tls.listen.is_empty() && (tls.cert.is_none() || tls.key.is_none()) {
+            return bad("tls.listen needs tls.cert and tls.key (--tls-cert, --tls-key)");
+        }
+        if tls.listen.is_empty() && (has_files || tls.client_ca.is_some()) {
+            return bad("tls.cert, tls.key and tls.client_ca need tls.listen (--tls-listen)");
+        }
+        if tls.client_ca.is_none() && (tls.require_client_cert || !tls.trust_names.is_empty()) {
+            return bad(
+                "tls.require_client_cert and tls.trust_names need tls.client_ca (--tls-client-ca)",
+            );
         }
         if self.flood.rate > 0 && self.flood.burst == 0 {
             return bad("flood.burst must be at least 1 (or flood.rate 0 to turn it off)");

@@ -121,11 +121,63 @@ impl Outcome {
     }
 }
 
+/// The transport a request came over (RFC 3261 §18): what a Contact
+/// template's `{transport}` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
+    Tls,
+}
+
+impl Transport {
+    /// The `transport` URI parameter's value (RFC 3261 §19.1.1).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
+        }
+    }
+
+    /// How messages are delimited on it.
+    pub fn framing(self) -> Framing {
+        match self {
+            Transport::Udp => Framing::Datagram,
+            Transport::Tcp | Transport::Tls => Framing::Stream,
+        }
+    }
+}
+
 /// Where the message came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Peer {
     pub source: SocketAddr,
     pub framing: Framing,
+    pub transport: Transport,
+    /// Its TLS client certificate verified (and named a trusted name):
+    /// trusted like an address on the trust list.
+    pub trusted_by_certificate: bool,
+}
+
+impl Peer {
+    /// A peer known by its address alone.
+    pub fn at(source: SocketAddr, transport: Transport) -> Peer {
+        Peer {
+            source,
+            framing: transport.framing(),
+            transport,
+            trusted_by_certificate: false,
+        }
+    }
+}
+
+/// What a Contact template's placeholders stand for: the sender's
+/// address (as its Via says to answer) and the transport it used.
+#[derive(Debug, Clone, Copy)]
+struct Origin {
+    addr: SocketAddr,
+    transport: Transport,
 }
 
 /// Handles one message; the response, if any, is written to `out`.
@@ -147,7 +199,7 @@ pub fn handle(
         Ok(trusted) => trusted,
         Err(outcome) => return outcome,
     };
-    let answer = Answer::new(config, &request, peer.source);
+    let answer = Answer::new(config, &request, peer);
     if let Some(problem) = request.problem {
         debug!(source = %peer.source, ?problem, "malformed request");
         return answer.send(
@@ -238,8 +290,8 @@ fn screen(
     if request.method == Method::Ack {
         return Err(Outcome::Silent(Silence::Ack));
     }
-    let trusted = listed(&config.trust, peer.source.ip());
-    let answer = || Answer::new(config, request, peer.source);
+    let trusted = peer.trusted_by_certificate || listed(&config.trust, peer.source.ip());
+    let answer = || Answer::new(config, request, peer);
     // An OPTIONS answer reveals no routing: it may be let through.
     let answerable_options =
         request.method == Method::Options && config.untrusted_options == UntrustedOptions::Answer;
@@ -308,11 +360,7 @@ pub fn handle_oversize(
         return Outcome::Silent(Silence::Oversize);
     }
     debug!(source = %peer.source, "a request over the size limit: 513");
-    Answer::new(config, &request, peer.source).send(
-        out,
-        Status::new(513, "Message Too Large"),
-        |_| {},
-    )
+    Answer::new(config, &request, peer).send(out, Status::new(513, "Message Too Large"), |_| {})
 }
 
 /// Everything needed to write one response.
@@ -320,12 +368,14 @@ struct Answer<'a, 'r> {
     config: &'a HandlerConfig,
     request: &'a Request<'r>,
     source: SocketAddr,
+    transport: Transport,
     to: SocketAddr,
 }
 
 impl<'a, 'r> Answer<'a, 'r> {
     /// The answer to `request`, which has a usable top Via.
-    fn new(config: &'a HandlerConfig, request: &'a Request<'r>, source: SocketAddr) -> Self {
+    fn new(config: &'a HandlerConfig, request: &'a Request<'r>, peer: Peer) -> Self {
+        let source = peer.source;
         let to = request
             .top_via
             .map_or(source, |via| via.response_address(source));
@@ -333,7 +383,15 @@ impl<'a, 'r> Answer<'a, 'r> {
             config,
             request,
             source,
+            transport: peer.transport,
             to,
+        }
+    }
+
+    fn origin(&self) -> Origin {
+        Origin {
+            addr: self.source,
+            transport: self.transport,
         }
     }
 
@@ -385,7 +443,7 @@ fn route(
     let outcome = match decision.status {
         RouteStatus::MovedTemporarily => {
             answer.send(out, Status::new(302, "Moved Temporarily"), |o| {
-                write_redirect(o, config, &decision, answer.source);
+                write_redirect(o, config, &decision, answer.origin());
                 rule_header(o);
             })
         }
@@ -414,7 +472,7 @@ fn write_redirect(
     out: &mut Vec<u8>,
     config: &HandlerConfig,
     decision: &Decision<'_>,
-    source: SocketAddr,
+    source: Origin,
 ) {
     let style = decision
         .account
@@ -503,7 +561,7 @@ fn write_diversion(
     config: &HandlerConfig,
     decision: &Decision<'_>,
     dialed: E164,
-    source: SocketAddr,
+    source: Origin,
     reason: DiversionReason,
 ) {
     out.push(b'<');
@@ -518,7 +576,7 @@ fn write_history(
     config: &HandlerConfig,
     decision: &Decision<'_>,
     dialed: E164,
-    source: SocketAddr,
+    source: Origin,
     only: Option<&Target>,
     nth: usize,
 ) {
@@ -547,7 +605,7 @@ fn write_target(
     config: &HandlerConfig,
     decision: &Decision<'_>,
     target: &Target,
-    source: SocketAddr,
+    source: Origin,
 ) {
     match target {
         Target::Uri(uri) => out.extend_from_slice(uri.as_bytes()),
@@ -562,7 +620,7 @@ fn write_number(
     config: &HandlerConfig,
     decision: &Decision<'_>,
     number: E164,
-    source: SocketAddr,
+    source: Origin,
 ) {
     let template = decision
         .account
@@ -574,11 +632,12 @@ fn write_number(
             out.extend_from_slice(itoa::Buffer::new().format(number.value()).as_bytes());
         }
         Placeholder::Source => {
-            write_ip(out, source.ip(), true);
+            write_ip(out, source.addr.ip(), true);
             out.push(b':');
-            out.extend_from_slice(itoa::Buffer::new().format(source.port()).as_bytes());
+            out.extend_from_slice(itoa::Buffer::new().format(source.addr.port()).as_bytes());
         }
-        Placeholder::SourceHost => write_ip(out, source.ip(), true),
+        Placeholder::SourceHost => write_ip(out, source.addr.ip(), true),
+        Placeholder::Transport => out.extend_from_slice(source.transport.as_str().as_bytes()),
     });
 }
 

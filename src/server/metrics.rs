@@ -20,9 +20,11 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use super::connections::ConnectionLimits;
 use super::handler::{Outcome, Silence};
 use super::receive_drops::ReceiveDrops;
+use super::tls::{Handshake, TlsStats};
 use crate::config::TableReader;
 use crate::routing::Rule;
 use crate::sip::MethodKind;
+use crate::tls::TlsHandle;
 
 /// Response codes counted by name; any other is counted as `other`.
 const CODES: [u16; 14] = [
@@ -176,6 +178,8 @@ pub struct Metrics {
     table: TableReader,
     connections: Arc<ConnectionLimits>,
     receive_drops: ReceiveDrops,
+    /// The TLS listeners' counts and certificate, when TLS is on.
+    tls: Option<(TlsHandle, Arc<TlsStats>)>,
     /// Set once every listener is serving.
     ready: AtomicBool,
 }
@@ -191,8 +195,14 @@ impl Metrics {
             table,
             connections,
             receive_drops,
+            tls: None,
             ready: AtomicBool::new(false),
         }
+    }
+
+    /// Reports the TLS listeners and their certificate too.
+    pub fn with_tls(&mut self, handle: TlsHandle, stats: Arc<TlsStats>) {
+        self.tls = Some((handle, stats));
     }
 
     /// A new shard for one writer. Call before sharing `Metrics`.
@@ -321,10 +331,11 @@ impl Collector for Metrics {
         sample(
             &mut encoder,
             "switchboard_tcp_connections",
-            "TCP connections open",
+            "TCP connections open, TLS ones included (they share the caps)",
             MetricType::Gauge,
             &[(Vec::new(), self.connections.open() as f64)],
         )?;
+        self.encode_tls(&mut encoder)?;
         let mut info = encoder.encode_descriptor(
             "switchboard_build",
             "Build information",
@@ -359,6 +370,59 @@ impl Metrics {
             MetricType::Histogram,
         )?;
         metric.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+    }
+
+    fn encode_tls(&self, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some((handle, stats)) = &self.tls else {
+            return Ok(());
+        };
+        let handshakes: Vec<_> = Handshake::ALL
+            .iter()
+            .map(|&h| {
+                (
+                    vec![("result", h.as_str().to_owned())],
+                    stats.handshakes(h) as f64,
+                )
+            })
+            .collect();
+        sample(
+            encoder,
+            "switchboard_tls_handshakes",
+            "TLS handshakes, by result (failures by reason)",
+            MetricType::Counter,
+            &handshakes,
+        )?;
+        sample(
+            encoder,
+            "switchboard_tls_connections",
+            "TLS connections open, past their handshake",
+            MetricType::Gauge,
+            &[(Vec::new(), stats.open() as f64)],
+        )?;
+        let serving = handle.serving();
+        sample(
+            encoder,
+            "switchboard_tls_certificate_expiry_seconds",
+            "Time left before the serving TLS certificate expires (negative: expired)",
+            MetricType::Gauge,
+            &[(
+                vec![("serial", serving.certificate.serial.clone())],
+                serving.certificate.seconds_left(SystemTime::now()),
+            )],
+        )?;
+        sample(
+            encoder,
+            "switchboard_tls_certificate_reloads",
+            "TLS certificate reloads, by result (failed: the last good certificate kept serving)",
+            MetricType::Counter,
+            &[
+                (vec![("result", "ok".to_owned())], handle.reloads() as f64),
+                (
+                    vec![("result", "failed".to_owned())],
+                    handle.failures() as f64,
+                ),
+            ],
+        )
     }
 
     fn encode_reloads(&self, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {

@@ -1,6 +1,7 @@
 //! The network side (docs/sip.md, docs/operations.md): UDP and TCP listeners on each listen
-//! address, feeding the request handler; hot reload running beside them;
-//! graceful shutdown. It reads as "receive bytes, parse, decide, answer":
+//! address and TLS listeners on each TLS address, feeding the request
+//! handler; hot reload of the routing data and the certificates running
+//! beside them; graceful shutdown. It reads as "receive bytes, parse, decide, answer":
 //! the deciding is `handler`'s, the rest is plumbing.
 
 mod address;
@@ -10,9 +11,11 @@ pub mod handler;
 pub mod metrics;
 mod mmsg;
 mod receive_drops;
+mod stream;
 mod supervise;
 mod systemd;
 mod tcp;
+mod tls;
 mod udp;
 
 use std::future::Future;
@@ -28,6 +31,7 @@ use tracing::{info, warn};
 
 use crate::config::settings::{Settings, SettingsError};
 use crate::config::{HotTable, Loader, Rejected, ReloadOptions, Report};
+use crate::tls::{CertificateError, TlsFiles, TlsReloadOptions, TlsReloader, TrustNames};
 use connections::ConnectionLimits;
 use handler::HandlerConfig;
 use metrics::Metrics;
@@ -54,6 +58,8 @@ pub enum ServerError {
     },
     #[error("cannot start: {0}")]
     Start(#[from] io::Error),
+    #[error("TLS: {0}")]
+    Tls(#[from] CertificateError),
 }
 
 /// A socket being served.
@@ -74,6 +80,8 @@ pub struct Server {
     admin: Option<StdTcpListener>,
     /// The token that turns on the admin endpoints revealing routing data.
     admin_token: Option<crate::admin::AdminToken>,
+    /// The TLS listeners and their certificates, when TLS is on.
+    tls: Option<(Vec<StdTcpListener>, TlsReloader)>,
 }
 
 impl Server {
@@ -109,6 +117,7 @@ impl Server {
                 })
             })
             .transpose()?;
+        let tls = start_tls(&settings, options)?;
         Ok(Server {
             settings,
             hot,
@@ -116,6 +125,7 @@ impl Server {
             sockets,
             admin,
             admin_token,
+            tls,
         })
     }
 
@@ -147,6 +157,14 @@ impl Server {
             if let Ok(addr) = tcp.local_addr() {
                 all.push(Listening {
                     transport: "tcp",
+                    addr,
+                });
+            }
+        }
+        for listener in self.tls.iter().flat_map(|(listeners, _)| listeners) {
+            if let Ok(addr) = listener.local_addr() {
+                all.push(Listening {
+                    transport: "tls",
                     addr,
                 });
             }
@@ -199,19 +217,44 @@ impl Server {
             }
             listeners.push(tcp);
         }
-        let shared = tcp::Shared {
+        let shared = stream::Shared {
             config: Arc::clone(&config),
             table: self.hot.reader(),
-            limits: tcp::StreamLimits::from_settings(limits),
+            limits: stream::StreamLimits::from_settings(limits),
             connections,
             metrics: metrics.shard(),
         };
+        let (tls_listeners, tls_reloader) = match self.tls {
+            Some((listeners, reloader)) => (listeners, Some(reloader)),
+            None => (Vec::new(), None),
+        };
+        let tls_shared = tls_reloader.as_ref().map(|reloader| tls::TlsShared {
+            handle: reloader.handle(),
+            trust_names: TrustNames::new(&self.settings.tls.trust_names),
+            handshake_deadline: Duration::from_millis(self.settings.tls.handshake_ms),
+            stats: Arc::default(),
+        });
+        if let Some(tls) = &tls_shared {
+            metrics.with_tls(tls.handle.clone(), Arc::clone(&tls.stats));
+        }
         let metrics = Arc::new(metrics);
         runtime.block_on(async {
             for listener in listeners {
                 listener.set_nonblocking(true)?;
                 let listener = tokio::net::TcpListener::from_std(listener)?;
-                tokio::spawn(tcp::accept_loop(listener, shared.clone(), stopped.clone()));
+                tokio::spawn(tcp::serve(listener, shared.clone(), stopped.clone()));
+            }
+            if let Some(tls) = &tls_shared {
+                for listener in tls_listeners {
+                    listener.set_nonblocking(true)?;
+                    let listener = tokio::net::TcpListener::from_std(listener)?;
+                    tokio::spawn(tls::serve(
+                        listener,
+                        shared.clone(),
+                        tls.clone(),
+                        stopped.clone(),
+                    ));
+                }
             }
             tokio::spawn(sweep_flood_buckets(Arc::clone(&config)));
             tokio::spawn(warn_of_receive_drops(receive_drops));
@@ -243,10 +286,50 @@ impl Server {
             let _ = thread.join();
         }
         runtime.shutdown_timeout(Duration::from_secs(2));
+        drop(tls_reloader);
         drop(self.hot);
         info!("stopped");
         Ok(())
     }
+}
+
+/// Binds the TLS listeners and loads their certificates, when TLS is on.
+fn start_tls(
+    settings: &Settings,
+    options: ReloadOptions,
+) -> Result<Option<(Vec<StdTcpListener>, TlsReloader)>, ServerError> {
+    let tls = &settings.tls;
+    let (Some(cert), Some(key)) = (&tls.cert, &tls.key) else {
+        return Ok(None);
+    };
+    if tls.listen.is_empty() {
+        return Ok(None);
+    }
+    let files = TlsFiles {
+        cert: cert.clone(),
+        key: key.clone(),
+        client_ca: tls.client_ca.clone(),
+        require_client_cert: tls.require_client_cert,
+    };
+    let reloader = TlsReloader::start(
+        files,
+        TlsReloadOptions {
+            debounce: options.debounce,
+            poll: options.poll,
+        },
+    )?;
+    let listeners = tls
+        .listen
+        .iter()
+        .map(|&addr| {
+            bind_tcp(addr).map_err(|source| ServerError::Bind {
+                transport: "tls",
+                addr,
+                source,
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Some((listeners, reloader)))
 }
 
 /// Evicts idle flood buckets now and then, so quiet sources cost nothing.

@@ -1,73 +1,47 @@
-//! SIP over TCP (RFC 3261 §18.3): messages framed by Content-Length,
-//! several per read or one over many reads, answered on the same
-//! connection; CRLF CRLF keep-alives answered with CRLF (RFC 5626 §3.5.1).
-//!
-//! Bounded (docs/security.md): connections in total and per address, each
-//! connection's buffer by the largest message allowed, the time a
-//! connection may sit idle, and the time one message may take to arrive
-//! once its first byte has (slowloris).
+//! SIP over TCP (RFC 3261 §18.3): accepts connections within the
+//! connection caps (docs/security.md), in total and per address, and serves
+//! each as a stream. The TLS listener accepts through the same loop, so its
+//! connections count in the same caps.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio::time::{Instant, timeout_at};
 use tracing::{debug, warn};
 
 use super::connections::{ConnectionLimits, Slot};
-use super::handler::{HandlerConfig, Outcome, Peer, handle, handle_oversize};
-use super::metrics::{Dropped, Shard};
-use super::supervise::contain;
-use crate::config::TableReader;
-use crate::config::settings::LimitSettings;
-use crate::sip::Framing;
-use crate::sip::framing::{self, Frame, FrameError};
-use crate::sip::oversize::readable_head;
+use super::handler::{Peer, Transport};
+use super::stream::{Connection, Shared};
 
-/// Answers queued for one write are written out early past this size.
-const FLUSH_AT: usize = 64 * 1024;
-
-/// Per-connection bounds.
-#[derive(Debug, Clone, Copy)]
-pub struct StreamLimits {
-    /// The largest message; more is answered `513` and closes the
-    /// connection.
-    pub max_message: usize,
-    /// Nothing received for this long closes the connection.
-    pub idle: Duration,
-    /// A message not complete this long after its first byte closes it.
-    pub message_deadline: Duration,
+/// Serves SIP over TCP on `listener` until `shutdown` turns true.
+pub async fn serve(listener: TcpListener, shared: Shared, shutdown: watch::Receiver<bool>) {
+    let connections = Arc::clone(&shared.connections);
+    let stop = shutdown.clone();
+    accept_loop(
+        listener,
+        &connections,
+        "TCP",
+        stop,
+        |stream: TcpStream, source, slot| {
+            let peer = Peer::at(source, Transport::Tcp);
+            let connection = Connection::new(stream, peer, shared.clone(), slot);
+            tokio::spawn(connection.serve(shutdown.clone()));
+        },
+    )
+    .await;
 }
 
-impl StreamLimits {
-    pub fn from_settings(limits: &LimitSettings) -> StreamLimits {
-        StreamLimits {
-            max_message: limits.max_message_bytes,
-            idle: Duration::from_secs(limits.tcp_idle_seconds),
-            message_deadline: Duration::from_millis(limits.tcp_message_ms),
-        }
-    }
-}
-
-/// Everything a connection shares with the others.
-#[derive(Clone)]
-pub struct Shared {
-    pub config: Arc<HandlerConfig>,
-    pub table: TableReader,
-    pub limits: StreamLimits,
-    pub connections: Arc<ConnectionLimits>,
-    pub metrics: Arc<Shard>,
-}
-
-/// Accepts connections until `shutdown` turns true.
+/// Accepts connections until `shutdown` turns true, handing each that
+/// fits in the caps to `serve` with its slot; one that does not is closed
+/// at once.
 pub async fn accept_loop(
     listener: TcpListener,
-    shared: Shared,
+    connections: &Arc<ConnectionLimits>,
+    transport: &'static str,
     mut shutdown: watch::Receiver<bool>,
+    mut serve: impl FnMut(TcpStream, SocketAddr, Slot),
 ) {
     loop {
         let accepted = tokio::select! {
@@ -76,207 +50,23 @@ pub async fn accept_loop(
         };
         match accepted {
             Ok((stream, peer)) => {
-                let slot = match shared.connections.take(peer.ip()) {
+                let slot = match connections.take(peer.ip()) {
                     Ok(slot) => slot,
                     Err(full) => {
                         // Closed at once: the peer learns nothing else.
-                        let open = shared.connections.open();
-                        debug!(%peer, reason = %full, open, "TCP connection refused");
+                        let open = connections.open();
+                        debug!(%peer, reason = %full, open, "{transport} connection refused");
                         continue;
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let connection = Connection {
-                    stream,
-                    peer,
-                    shared: shared.clone(),
-                    _slot: slot,
-                };
-                tokio::spawn(connection.serve(shutdown.clone()));
+                serve(stream, peer, slot);
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off briefly.
-                warn!(error = %e, "TCP accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                warn!(error = %e, "{transport} accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
-    }
-}
-
-struct Connection {
-    stream: TcpStream,
-    peer: SocketAddr,
-    shared: Shared,
-    /// Given back to the connection counts when the connection ends.
-    _slot: Slot,
-}
-
-impl Connection {
-    async fn serve(mut self, mut shutdown: watch::Receiver<bool>) {
-        let limits = self.shared.limits;
-        let mut buffer = BytesMut::with_capacity(4096);
-        let mut response = Vec::with_capacity(2048);
-        let mut outgoing = Vec::with_capacity(4096);
-        // When the first byte of the message still incomplete in `buffer`
-        // arrived.
-        let mut partial_since: Option<Instant> = None;
-        loop {
-            let answered = self
-                .answer_buffered(&mut buffer, &mut response, &mut outgoing)
-                .await;
-            let framed = match answered {
-                Ok(framed) => framed,
-                Err(reason) => {
-                    debug!(peer = %self.peer, %reason, "closing TCP connection");
-                    return;
-                }
-            };
-            if buffer.is_empty() {
-                partial_since = None;
-            } else if framed > 0 || partial_since.is_none() {
-                partial_since = Some(Instant::now());
-            }
-            let (deadline, why) = match partial_since {
-                None => (Instant::now() + limits.idle, "idle"),
-                Some(since) => (
-                    since + limits.message_deadline,
-                    "message incomplete at its deadline",
-                ),
-            };
-            let read = tokio::select! {
-                read = timeout_at(deadline, self.stream.read_buf(&mut buffer)) => read,
-                _ = shutdown.changed() => return,
-            };
-            match read {
-                Ok(Ok(0)) => return,
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => {
-                    debug!(peer = %self.peer, error = %e, "TCP read failed");
-                    return;
-                }
-                Err(_elapsed) => {
-                    debug!(peer = %self.peer, "closing TCP connection: {why}");
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Answers every complete frame in `buffer`, leaving a partial one;
-    /// how many frames it took. The answers to what one read brought go
-    /// out in one write: a pipelining peer costs one system call per read,
-    /// not one per request.
-    async fn answer_buffered(
-        &mut self,
-        buffer: &mut BytesMut,
-        response: &mut Vec<u8>,
-        outgoing: &mut Vec<u8>,
-    ) -> Result<usize, String> {
-        let started = Instant::now();
-        let mut framed = 0;
-        let mut answered = 0;
-        let closing = loop {
-            let max_message = self.shared.limits.max_message;
-            let frame = match framing::check(buffer, max_message) {
-                Ok(frame) => frame,
-                Err(e @ FrameError::TooLarge(_)) => {
-                    // Say 513 from the head, then close: the stream cannot
-                    // be followed past a message it will not read.
-                    if self.answer_oversize(readable_head(buffer, max_message), response) {
-                        outgoing.extend_from_slice(response);
-                        answered += 1;
-                    }
-                    break Some(e.to_string());
-                }
-                Err(e @ FrameError::BadContentLength) => {
-                    self.shared.metrics.dropped(Dropped::Malformed);
-                    break Some(e.to_string());
-                }
-            };
-            match frame {
-                None => break None,
-                Some(Frame::Skip(n)) => buffer.advance(n),
-                Some(Frame::Ping(n)) => {
-                    buffer.advance(n);
-                    outgoing.extend_from_slice(b"\r\n");
-                }
-                Some(Frame::Message(n)) => {
-                    let message = buffer.split_to(n);
-                    if self.answer(&message, response) {
-                        outgoing.extend_from_slice(response);
-                        answered += 1;
-                    }
-                }
-            }
-            framed += 1;
-            if outgoing.len() >= FLUSH_AT {
-                self.flush(outgoing).await?;
-            }
-        };
-        // Answers to the requests before a framing error still go out.
-        self.flush(outgoing).await?;
-        if answered > 0 {
-            self.shared.metrics.latency(started.elapsed(), answered);
-        }
-        match closing {
-            Some(reason) => Err(reason),
-            None => Ok(framed),
-        }
-    }
-
-    /// Handles one framed message; whether `response` holds an answer.
-    fn answer(&self, message: &[u8], response: &mut Vec<u8>) -> bool {
-        let peer = Peer {
-            source: self.peer,
-            framing: Framing::Stream,
-        };
-        let shared = &self.shared;
-        let outcome = contain("a TCP request", || {
-            handle(
-                &shared.config,
-                &shared.table.load(),
-                message,
-                peer,
-                response,
-            )
-        });
-        matches!(
-            shared.metrics.record_contained(outcome),
-            Some(Outcome::Reply { .. })
-        )
-    }
-
-    /// Handles the readable head of a message over the size limit; whether
-    /// `response` holds an answer.
-    fn answer_oversize(&self, head: &[u8], response: &mut Vec<u8>) -> bool {
-        let peer = Peer {
-            source: self.peer,
-            framing: Framing::Stream,
-        };
-        let shared = &self.shared;
-        let outcome = contain("a TCP request over the size limit", || {
-            handle_oversize(&shared.config, head, peer, response)
-        });
-        matches!(
-            shared.metrics.record_contained(outcome),
-            Some(Outcome::Reply { .. })
-        )
-    }
-
-    /// Writes out and empties `outgoing`.
-    async fn flush(&mut self, outgoing: &mut Vec<u8>) -> Result<(), String> {
-        if outgoing.is_empty() {
-            return Ok(());
-        }
-        let written = self.write(outgoing).await;
-        outgoing.clear();
-        written
-    }
-
-    async fn write(&mut self, bytes: &[u8]) -> Result<(), String> {
-        self.stream
-            .write_all(bytes)
-            .await
-            .map_err(|e| e.to_string())
     }
 }

@@ -17,12 +17,11 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, Protocol, Socket, Type};
 use tracing::{debug, warn};
 
-use super::handler::{HandlerConfig, Outcome, Peer, handle, handle_oversize};
+use super::handler::{HandlerConfig, Outcome, Peer, Transport, handle, handle_oversize};
 use super::metrics::Shard;
 use super::mmsg::{BATCH, Batches};
 use super::supervise::{contain, restart_on_panic};
 use crate::config::TableReader;
-use crate::sip::Framing;
 use crate::sip::oversize::readable_head;
 
 /// Receive buffer per socket, as Kamailio's anchor uses.
@@ -125,10 +124,7 @@ fn serve(
             let Some(source) = datagram.source else {
                 continue;
             };
-            let peer = Peer {
-                source,
-                framing: Framing::Datagram,
-            };
+            let peer = Peer::at(source, Transport::Udp);
             let outcome = if datagram.truncated || datagram.bytes.len() > max_message {
                 // Only the head within the limit is read, to say 513.
                 debug!(%source, "a datagram larger than {max_message} bytes");

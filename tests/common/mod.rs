@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod kamailio;
+pub mod tls;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -22,6 +23,8 @@ pub struct Server {
     pub tcp: SocketAddr,
     /// The admin HTTP address, when `--admin` was given.
     pub admin: Option<SocketAddr>,
+    /// The first TLS address, when `--tls-listen` was given.
+    pub tls: Option<SocketAddr>,
 }
 
 impl Server {
@@ -58,11 +61,16 @@ impl Server {
             .spawn()
             .expect("switchboard starts");
         let stdout = child.stdout.take().expect("piped stdout");
-        let (mut udp, mut tcp, mut admin) = (None, None, None);
+        let (mut udp, mut tcp, mut admin, mut tls) = (None, None, None, None);
         let wants_admin = args.contains(&"--admin");
+        let wants_tls = args.contains(&"--tls-listen");
         let mut lines = BufReader::new(stdout).lines();
         let deadline = Instant::now() + Duration::from_secs(30);
-        while udp.is_none() || tcp.is_none() || (wants_admin && admin.is_none()) {
+        while udp.is_none()
+            || tcp.is_none()
+            || (wants_admin && admin.is_none())
+            || (wants_tls && tls.is_none())
+        {
             assert!(
                 Instant::now() < deadline,
                 "switchboard did not report its sockets"
@@ -82,6 +90,8 @@ impl Server {
                 tcp = addr(&line);
             } else if line.starts_with("listening on http ") {
                 admin = addr(&line);
+            } else if line.starts_with("listening on tls ") && tls.is_none() {
+                tls = addr(&line);
             }
         }
         Server {
@@ -89,6 +99,7 @@ impl Server {
             udp: udp.expect("udp address"),
             tcp: tcp.expect("tcp address"),
             admin,
+            tls,
         }
     }
 
@@ -313,4 +324,36 @@ pub fn require(program: &str, package: &str) {
             "`{program}` not found: `scripts/test` installs it (or `apt-get install -y {package}`)"
         );
     }
+}
+
+/// A GET to the admin endpoint: the status code and the body.
+pub fn http_get(admin: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(admin).expect("connect to the admin endpoint");
+    stream
+        .set_read_timeout(Some(ANSWER_TIMEOUT))
+        .expect("timeout");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: switchboard\r\nUser-Agent: test\r\n\r\n"
+    )
+    .expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read to close");
+    let (head, body) = response.split_once("\r\n\r\n").expect("a head");
+    let code = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("a status code");
+    (code, body.to_owned())
+}
+
+/// The value of one sample in a `/metrics` scrape, named with its labels
+/// exactly as exported (`name{label="value"}`), or by name alone.
+pub fn metric_value(scrape: &str, sample: &str) -> Option<f64> {
+    scrape.lines().find_map(|line| {
+        let rest = line.strip_prefix(sample)?;
+        let value = rest.strip_prefix(' ')?;
+        value.trim().parse().ok()
+    })
 }
