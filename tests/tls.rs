@@ -644,6 +644,39 @@ fn tls_connections_count_in_the_tcp_connection_caps() {
 }
 
 #[test]
+fn tls_listens_on_ipv6_too() {
+    let files = ServerFiles::new();
+    let mut args: Vec<String> = vec!["--routing".into(), example_data()];
+    args.extend(files.args());
+    args.extend(["--tls-listen".into(), "[::1]:0".into()]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("serve")
+        .args(&refs)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let v6 = loop {
+        let line = lines.next().expect("a line before exit").expect("readable");
+        if let Some(addr) = line.strip_prefix("listening on tls [") {
+            break format!("[{addr}")
+                .parse::<SocketAddr>()
+                .expect("an address");
+        }
+    };
+    let mut client = TlsClient::connect(v6, &files.ca.cert_pem(), None).expect("handshake");
+    let answer = client
+        .exchange(&tls_invite("+18005550100", "+16505550123", "v6", 5061))
+        .expect("an answer");
+    assert_eq!(status(&answer), 302);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
 fn settings_refuse_half_a_tls_configuration() {
     let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args([
