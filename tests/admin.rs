@@ -12,32 +12,17 @@ use common::{Server, TcpClient, UdpClient, example_data, invite, request, status
 
 /// One HTTP/1.1 request; the status code and body.
 fn http(admin: SocketAddr, method: &str, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(admin).expect("connect to the admin endpoint");
-    stream
-        .set_read_timeout(Some(common::ANSWER_TIMEOUT))
-        .expect("timeout");
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: switchboard\r\nUser-Agent: test\r\n\r\n"
-    )
-    .expect("write");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read to close");
-    let (head, body) = response.split_once("\r\n\r\n").expect("a head");
-    let code = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .expect("a status code");
-    let length: usize = head
+    let response = common::http(admin, method, path, "");
+    let length: usize = response
+        .head
         .lines()
         .find_map(|l| l.strip_prefix("Content-Length: "))
         .and_then(|v| v.parse().ok())
         .expect("Content-Length");
     if method != "HEAD" {
-        assert_eq!(body.len(), length, "{response}");
+        assert_eq!(response.body.len(), length, "{}", response.head);
     }
-    (code, body.to_owned())
+    (response.code, response.body)
 }
 
 fn metrics(admin: SocketAddr) -> String {

@@ -6,13 +6,12 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Server, UdpClient, header, invite, status};
+use common::{Http, Server, UdpClient, header, invite, status};
 use serde_json::Value;
 
 const TOKEN: &str = "2f6c1e0b9a-test-token";
@@ -27,40 +26,12 @@ fn acme(user: &str) -> String {
 
 const GLOBEX: &str = "accounts:\n  - id: globex\n    numbers:\n      - number: \"+18005550177\"\n        forward_to: \"+14155550177\"\n";
 
-/// A response: status code, head and body.
-struct Http {
-    code: u16,
-    head: String,
-    body: String,
-}
-
 /// One HTTP/1.1 GET with an optional bearer token.
 fn get(admin: SocketAddr, path: &str, token: Option<&str>) -> Http {
-    let mut stream = TcpStream::connect(admin).expect("connect to the admin endpoint");
-    stream
-        .set_read_timeout(Some(common::ANSWER_TIMEOUT))
-        .expect("timeout");
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: switchboard\r\n{auth}\r\n"
-    )
-    .expect("write");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read to close");
-    let (head, body) = response.split_once("\r\n\r\n").expect("a head");
-    let code = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .expect("a status code");
-    Http {
-        code,
-        head: head.to_owned(),
-        body: body.to_owned(),
-    }
+    common::http(admin, "GET", path, &auth)
 }
 
 fn json(response: &Http) -> Value {

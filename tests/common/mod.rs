@@ -228,11 +228,7 @@ impl TcpClient {
         let mut buf = [0u8; 4096];
         loop {
             let text = String::from_utf8_lossy(&data).into_owned();
-            let responses: Vec<String> = text
-                .split_inclusive("\r\n\r\n")
-                .filter(|r| r.ends_with("\r\n\r\n") && r.starts_with("SIP/2.0"))
-                .map(str::to_owned)
-                .collect();
+            let responses = complete_responses(&text);
             if responses.len() >= count {
                 return responses;
             }
@@ -254,6 +250,15 @@ impl TcpClient {
             .expect("read within the timeout");
         buf
     }
+}
+
+/// The complete responses in what a stream brought so far (each ending
+/// with the blank line of a Content-Length: 0 message).
+pub fn complete_responses(text: &str) -> Vec<String> {
+    text.split_inclusive("\r\n\r\n")
+        .filter(|r| r.ends_with("\r\n\r\n") && r.starts_with("SIP/2.0"))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// A request with the usual headers; `{port}` in `template` becomes the
@@ -326,15 +331,24 @@ pub fn require(program: &str, package: &str) {
     }
 }
 
-/// A GET to the admin endpoint: the status code and the body.
-pub fn http_get(admin: SocketAddr, path: &str) -> (u16, String) {
+/// An HTTP response from the admin endpoint: status code, head and body.
+pub struct Http {
+    pub code: u16,
+    pub head: String,
+    pub body: String,
+}
+
+/// One HTTP/1.1 request to the admin endpoint (which answers one request
+/// per connection and closes it), with `extra` header lines (each ending
+/// in CRLF).
+pub fn http(admin: SocketAddr, method: &str, path: &str, extra: &str) -> Http {
     let mut stream = TcpStream::connect(admin).expect("connect to the admin endpoint");
     stream
         .set_read_timeout(Some(ANSWER_TIMEOUT))
         .expect("timeout");
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: switchboard\r\nUser-Agent: test\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: switchboard\r\nUser-Agent: test\r\n{extra}\r\n"
     )
     .expect("write");
     let mut response = String::new();
@@ -345,7 +359,17 @@ pub fn http_get(admin: SocketAddr, path: &str) -> (u16, String) {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .expect("a status code");
-    (code, body.to_owned())
+    Http {
+        code,
+        head: head.to_owned(),
+        body: body.to_owned(),
+    }
+}
+
+/// A GET to the admin endpoint: the status code and the body.
+pub fn http_get(admin: SocketAddr, path: &str) -> (u16, String) {
+    let response = http(admin, "GET", path, "");
+    (response.code, response.body)
 }
 
 /// The value of one sample in a `/metrics` scrape, named with its labels

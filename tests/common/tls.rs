@@ -250,12 +250,7 @@ impl TlsClient {
         let mut data = Vec::new();
         let mut buf = [0u8; 4096];
         loop {
-            let text = String::from_utf8_lossy(&data).into_owned();
-            let responses: Vec<String> = text
-                .split_inclusive("\r\n\r\n")
-                .filter(|r| r.ends_with("\r\n\r\n") && r.starts_with("SIP/2.0"))
-                .map(str::to_owned)
-                .collect();
+            let responses = super::complete_responses(&String::from_utf8_lossy(&data));
             if responses.len() >= count {
                 return Ok(responses);
             }
