@@ -644,6 +644,44 @@ fn tls_connections_count_in_the_tcp_connection_caps() {
 }
 
 #[test]
+fn handshakes_take_flood_tokens() {
+    let files = ServerFiles::new();
+    let dir = tempfile::tempdir().expect("dir");
+    let settings = dir.path().join("switchboard.yaml");
+    // Loopback neither exempt nor refilling fast: two handshakes, then none.
+    std::fs::write(
+        &settings,
+        "flood:\n  rate: 1\n  burst: 2\n  exempt: [192.0.2.0/24]\n",
+    )
+    .expect("write");
+    let server = start(
+        &files,
+        &[
+            "--config",
+            &settings.display().to_string(),
+            "--admin",
+            "127.0.0.1:0",
+        ],
+    );
+    let addr = tls_addr(&server);
+    let ca_pem = files.ca.cert_pem();
+    let first = TlsClient::connect(addr, &ca_pem, None).expect("first handshake");
+    let second = TlsClient::connect(addr, &ca_pem, None).expect("second handshake");
+    let third = TlsClient::connect(addr, &ca_pem, None);
+    assert!(third.is_err(), "a third handshake within the second");
+    let (_, scrape) = http_get(server.admin.expect("admin"), "/metrics");
+    assert_eq!(
+        metric_value(
+            &scrape,
+            "switchboard_tls_handshakes_total{result=\"rate_limited\"}"
+        ),
+        Some(1.0),
+        "{scrape}"
+    );
+    drop((first, second));
+}
+
+#[test]
 fn tls_listens_on_ipv6_too() {
     let files = ServerFiles::new();
     let mut args: Vec<String> = vec!["--routing".into(), example_data()];

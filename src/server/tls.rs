@@ -2,6 +2,10 @@
 //! connections accepted within the TCP caps, a TLS handshake under a
 //! deadline, then the same SIP as over TCP on the decrypted stream.
 //!
+//! A handshake takes a token from its source's flood bucket (docs/security.md):
+//! it costs public-key operations, so a peer reconnecting in a loop is
+//! limited like one sending messages in a loop.
+//!
 //! A connection takes the TLS configuration serving when it is accepted
 //! (`crate::tls` reloads it from the files), so a rotated certificate
 //! reaches new connections while open ones keep theirs. A peer whose
@@ -11,13 +15,14 @@
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tracing::debug;
 
+use super::flood::Verdict;
 use super::handler::{Peer, Transport};
 use super::stream::{Connection, Shared};
 use super::tcp::accept_loop;
@@ -40,10 +45,13 @@ pub enum Handshake {
     Protocol,
     /// The connection closed or failed before the handshake was done.
     Closed,
+    /// Its source was over its flood limit: closed before any handshake,
+    /// which costs the server far more than a datagram.
+    RateLimited,
 }
 
 impl Handshake {
-    pub const ALL: [Handshake; 7] = [
+    pub const ALL: [Handshake; 8] = [
         Handshake::Ok,
         Handshake::Timeout,
         Handshake::NoClientCertificate,
@@ -51,6 +59,7 @@ impl Handshake {
         Handshake::PeerRefused,
         Handshake::Protocol,
         Handshake::Closed,
+        Handshake::RateLimited,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -62,6 +71,7 @@ impl Handshake {
             Handshake::PeerRefused => "peer_refused",
             Handshake::Protocol => "protocol",
             Handshake::Closed => "closed",
+            Handshake::RateLimited => "rate_limited",
         }
     }
 
@@ -149,6 +159,15 @@ pub async fn serve(
         "TLS",
         stop,
         |stream: TcpStream, source, slot| {
+            // A handshake takes a token from the source's bucket, like a
+            // message: a peer reconnecting in a loop would otherwise make
+            // the server do public-key work unbounded by the flood guard.
+            let admitted = shared.config.flood.admit(source.ip(), Instant::now);
+            if admitted != Verdict::Admit {
+                tls.stats.count(Handshake::RateLimited);
+                debug!(peer = %source, "TLS connection closed: over its flood limit");
+                return;
+            }
             let (shared, tls, mut shutdown) = (shared.clone(), tls.clone(), shutdown.clone());
             tokio::spawn(async move {
                 let acceptor = TlsAcceptor::from(Arc::clone(&tls.handle.serving().config));
