@@ -145,6 +145,8 @@ fn require_tls_module() {
     }
 }
 
+/// A port for Kamailio's own TLS listener (which it needs to open TLS
+/// connections at all; nobody connects to it).
 fn free_tcp_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -169,8 +171,7 @@ fn kamailio_tls_cfg(files: &ServerFiles, ca: &Path, client: Option<(PathBuf, Pat
          method = TLSv1.2+\n\
          verify_certificate = yes\n\
          require_certificate = yes\n\
-         ca_list = {}\n\
-         server_name = localhost\n",
+         ca_list = {}\n",
         files.cert.display(),
         files.key.display(),
         ca.display()
@@ -227,8 +228,9 @@ fn start_switchboard(args: &[String]) -> Server {
 /// 302s to a SIPp phone network on `phone_port`. Fails unless the caller
 /// saw the expected answer to every call (for a followed call: the phone
 /// network's 486 naming the number it was reached at) and the phone
-/// network got every followed call. Returns how many calls were followed.
-fn calls_through_kamailio(kamailio: &Kamailio, phone_port: u16) -> usize {
+/// network got every followed call. Returns how many calls were placed, and
+/// how many of them were followed.
+fn calls_through_kamailio(kamailio: &Kamailio, phone_port: u16) -> (usize, usize) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let rows = proxy_rows();
     let followed = rows.iter().filter(|r| r.contains(";486;")).count();
@@ -291,7 +293,7 @@ fn calls_through_kamailio(kamailio: &Kamailio, phone_port: u16) -> usize {
         "the phone network did not get every followed call (exit {uas_status})\n{}",
         report(dir.path(), "uas")
     );
-    followed * ROUNDS
+    (calls, followed * ROUNDS)
 }
 
 /// A counter from switchboard's `/metrics`, 0 when absent.
@@ -304,13 +306,17 @@ fn counter(server: &Server, sample: &str) -> f64 {
 const HANDSHAKES_OK: &str = "switchboard_tls_handshakes_total{result=\"ok\"}";
 const REDIRECTS: &str = "switchboard_requests_total{method=\"INVITE\",code=\"302\"}";
 
-/// Checks switchboard's counts after `followed` calls got their 302 over
-/// TLS: at least one handshake done, no failed one, and one 302 a call
-/// (nothing else talks to switchboard, and a reliable transport has no
-/// retransmissions).
-fn assert_counted(server: &Server, followed: usize) {
+/// Checks switchboard's counts after `calls` calls through Kamailio, of
+/// which `followed` got a 302: at least one handshake done and no failed
+/// one, Kamailio's connection still open for the next call, and one
+/// INVITE a call, with one 302 a followed call (nothing else sends
+/// switchboard INVITEs that answer 302 or 404/480, and a reliable
+/// transport has no retransmissions).
+fn assert_counted(server: &Server, calls: usize, followed: usize) {
     let ok = counter(server, HANDSHAKES_OK);
     assert!(ok >= 1.0, "{HANDSHAKES_OK} = {ok}");
+    let open = counter(server, "switchboard_tls_connections");
+    assert!(open >= 1.0, "switchboard_tls_connections = {open}");
     for failed in [
         "timeout",
         "no_client_certificate",
@@ -322,6 +328,16 @@ fn assert_counted(server: &Server, followed: usize) {
         assert_eq!(counter(server, &sample), 0.0, "{sample}");
     }
     assert_eq!(counter(server, REDIRECTS), followed as f64, "{REDIRECTS}");
+    let answered: f64 = ["302", "404", "480"]
+        .iter()
+        .map(|code| {
+            counter(
+                server,
+                &format!("switchboard_requests_total{{method=\"INVITE\",code=\"{code}\"}}"),
+            )
+        })
+        .sum();
+    assert_eq!(answered, calls as f64, "INVITEs answered 302, 404 or 480");
 }
 
 #[test]
@@ -331,9 +347,12 @@ fn kamailio_verifies_the_certificate_and_follows_the_302s_over_tls() {
     let switchboard = start_switchboard(&switchboard_args(&files, phone_port, &[]));
     let tls = switchboard.tls.expect("a TLS listener");
     let kamailio = start_kamailio(tls, &kamailio_tls_cfg(&files, &files.ca_file, None));
-    let followed = calls_through_kamailio(&kamailio, phone_port);
-    assert_counted(&switchboard, followed);
-    eprintln!("{followed} calls followed over TLS to the phone network at the chosen number");
+    let (calls, followed) = calls_through_kamailio(&kamailio, phone_port);
+    assert_counted(&switchboard, calls, followed);
+    eprintln!(
+        "{calls} calls through Kamailio asking switchboard over TLS: {followed} followed to \
+         the phone network at the chosen number"
+    );
 }
 
 #[test]
@@ -371,8 +390,8 @@ fn with_mutual_tls_kamailio_is_trusted_by_its_certificate() {
         tls,
         &kamailio_tls_cfg(&files, &files.ca_file, Some((cert, key))),
     );
-    let followed = calls_through_kamailio(&kamailio, phone_port);
-    assert_counted(&switchboard, followed);
+    let (calls, followed) = calls_through_kamailio(&kamailio, phone_port);
+    assert_counted(&switchboard, calls, followed);
 }
 
 /// The final answer Kamailio gives one INVITE sent to it over UDP (10 s at
@@ -426,10 +445,16 @@ fn kamailio_refuses_a_certificate_from_another_ca() {
     // The rule-1 number, which a verified connection follows to the phone.
     let answer = final_answer(&kamailio, "+18005550100");
     let code = status(&answer);
+    let log = kamailio.log();
     assert!(
         code >= 400,
-        "an answer over an unverified connection: {answer}\n--- kamailio\n{}",
-        kamailio.log()
+        "an answer over an unverified connection: {answer}\n--- kamailio\n{log}"
+    );
+    // Kamailio says why (OpenSSL's words): the refusal is its
+    // verification, not some other failure to connect.
+    assert!(
+        log.contains("certificate verify failed"),
+        "Kamailio did not report a failed verification\n--- kamailio\n{log}"
     );
     // Nothing reached the phone network, and switchboard saw Kamailio
     // refuse its certificate: no handshake done, no request read.
@@ -437,7 +462,10 @@ fn kamailio_refuses_a_certificate_from_another_ca() {
         .set_read_timeout(Some(Duration::from_millis(200)))
         .expect("timeout");
     let mut buf = [0u8; 2048];
-    assert!(phone.recv_from(&mut buf).is_err(), "a call reached the phone");
+    assert!(
+        phone.recv_from(&mut buf).is_err(),
+        "a call reached the phone"
+    );
     assert_eq!(counter(&switchboard, HANDSHAKES_OK), 0.0);
     let refused = counter(
         &switchboard,
