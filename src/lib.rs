@@ -14,3 +14,4 @@ pub mod server;
 pub mod sip;
 pub mod template;
 pub mod tls;
+pub mod watch;

@@ -3,8 +3,8 @@
 //!
 //! Three things wake the reload thread: file events in the watched
 //! directory (the parent of a file, so replacing the file by rename and a
-//! ConfigMap's `..data` swap are both seen), SIGHUP, and a slow poll as a
-//! safety net. Events are debounced and coalesced; a reload builds the new
+//! ConfigMap's `..data` swap are both seen; [`crate::watch`]), SIGHUP,
+//! and a slow poll as a safety net. Events are debounced and coalesced; a reload builds the new
 //! table off the request path (re-reading only changed files) and swaps it
 //! in atomically. A reload that fails keeps the last good table. Because one
 //! thread does all reloads, two never overlap.
@@ -20,8 +20,6 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::{ArcSwap, Guard};
-use notify::RecursiveMode;
-use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 use tracing::{debug, error, info, warn};
 
 use super::audit::{AuditTrail, ReloadRecord, Trigger};
@@ -29,6 +27,7 @@ use super::diff::diff_tables;
 use super::loader::{LoadStats, Loaded, Loader};
 use super::report::{Rejected, Report};
 use crate::routing::RoutingTable;
+use crate::watch::{DirWatch, Sighup, on_sighup, watch_dirs};
 
 /// How changes are noticed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,8 +165,8 @@ pub struct HotTable {
     reader: TableReader,
     wake: Sender<Wake>,
     worker: Option<JoinHandle<()>>,
-    watcher: Option<Debouncer<notify::RecommendedWatcher, RecommendedCache>>,
-    signals: Option<(signal_hook::iterator::Handle, JoinHandle<()>)>,
+    watcher: Option<DirWatch>,
+    signals: Option<Sighup>,
 }
 
 impl HotTable {
@@ -199,7 +198,10 @@ impl HotTable {
             None
         };
         let signals = if options.sighup {
-            on_sighup(wake.clone())
+            let wake = wake.clone();
+            on_sighup("the routing data", move || {
+                let _ = wake.send(Wake::Sighup);
+            })
         } else {
             None
         };
@@ -265,13 +267,8 @@ impl HotTable {
 
 impl Drop for HotTable {
     fn drop(&mut self) {
-        if let Some(watcher) = self.watcher.take() {
-            watcher.stop_nonblocking();
-        }
-        if let Some((handle, thread)) = self.signals.take() {
-            handle.close();
-            let _ = thread.join();
-        }
+        drop(self.watcher.take());
+        drop(self.signals.take());
         let _ = self.wake.send(Wake::Stop);
         if let Some(worker) = self.worker.take() {
             let _ = worker.join();
@@ -289,12 +286,8 @@ fn spawn_failure(e: &std::io::Error) -> Rejected {
 }
 
 /// Watches the directory that holds the data: the data's own directory, or
-/// a file's parent, so renames over the file and symlink swaps are seen.
-fn watch(
-    path: &Path,
-    debounce: Duration,
-    wake: Sender<Wake>,
-) -> Option<Debouncer<notify::RecommendedWatcher, RecommendedCache>> {
+/// a file's parent.
+fn watch(path: &Path, debounce: Duration, wake: Sender<Wake>) -> Option<DirWatch> {
     let dir: PathBuf = if path.is_dir() {
         path.to_owned()
     } else {
@@ -303,50 +296,9 @@ fn watch(
             _ => PathBuf::from("."),
         }
     };
-    let handler = move |result: DebounceEventResult| {
-        match result {
-            Ok(events) if events.is_empty() => return,
-            Ok(events) => debug!(events = events.len(), "routing data directory changed"),
-            Err(errors) => warn!(
-                ?errors,
-                "file watcher reported errors; checking the routing data"
-            ),
-        }
+    watch_dirs(&[dir], debounce, "the routing data", move || {
         let _ = wake.send(Wake::FileEvent);
-    };
-    let started = new_debouncer(debounce, None, handler).and_then(|mut debouncer| {
-        debouncer
-            .watch(&dir, RecursiveMode::NonRecursive)
-            .map(|()| debouncer)
-    });
-    match started {
-        Ok(debouncer) => Some(debouncer),
-        Err(e) => {
-            warn!(dir = %dir.display(), error = %e, "cannot watch the routing data; relying on the poll and SIGHUP");
-            None
-        }
-    }
-}
-
-fn on_sighup(wake: Sender<Wake>) -> Option<(signal_hook::iterator::Handle, JoinHandle<()>)> {
-    let mut signals = match signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP]) {
-        Ok(signals) => signals,
-        Err(e) => {
-            warn!(error = %e, "cannot listen for SIGHUP; reload by file change or poll only");
-            return None;
-        }
-    };
-    let handle = signals.handle();
-    let thread = std::thread::Builder::new()
-        .name("routing-sighup".into())
-        .spawn(move || {
-            for _ in signals.forever() {
-                info!("SIGHUP: reloading routing data");
-                let _ = wake.send(Wake::Sighup);
-            }
-        })
-        .ok()?;
-    Some((handle, thread))
+    })
 }
 
 fn reload_loop(

@@ -4,7 +4,7 @@
 //! One thread keeps the TLS configuration in step with its files. It wakes
 //! on file events in the directories that hold them (so a rename over a
 //! file, certbot's symlink switch and a Kubernetes Secret's `..data` swap
-//! are all seen), on SIGHUP, and on a slow poll. When the files' bytes
+//! are all seen; [`crate::watch`]), on SIGHUP, and on a slow poll. When the files' bytes
 //! changed (SIGHUP: always) it builds a new configuration; a good one
 //! replaces the serving one for connections accepted from then on, a bad
 //! one (unreadable, key not matching, expired) is refused with a log line
@@ -19,12 +19,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
-use notify::RecursiveMode;
-use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 use tracing::{error, info, warn};
 
 use super::certificate::{CertificateError, CertificateInfo};
 use super::server_config::{Serving, TlsFiles, build};
+use crate::watch::{DirWatch, Sighup, on_sighup, watch_dirs};
 
 /// Below this much time left, the start and every reload say so.
 const EXPIRY_WARNING: Duration = Duration::from_secs(14 * 86_400);
@@ -84,8 +83,8 @@ pub struct TlsReloader {
     handle: TlsHandle,
     wake: Sender<Wake>,
     worker: Option<JoinHandle<()>>,
-    watcher: Option<Debouncer<notify::RecommendedWatcher, RecommendedCache>>,
-    signals: Option<(signal_hook::iterator::Handle, JoinHandle<()>)>,
+    watcher: Option<DirWatch>,
+    signals: Option<Sighup>,
 }
 
 impl TlsReloader {
@@ -100,8 +99,20 @@ impl TlsReloader {
             failures: AtomicU64::new(0),
         });
         let (wake, wakes) = mpsc::channel();
-        let watcher = watch(&files, options.debounce, wake.clone());
-        let signals = on_sighup(wake.clone());
+        let dirs: BTreeSet<PathBuf> = files.paths().into_iter().map(|p| parent(p)).collect();
+        let dirs: Vec<PathBuf> = dirs.into_iter().collect();
+        let watcher = {
+            let wake = wake.clone();
+            watch_dirs(&dirs, options.debounce, "the TLS certificate", move || {
+                let _ = wake.send(Wake::Look);
+            })
+        };
+        let signals = {
+            let wake = wake.clone();
+            on_sighup("the TLS certificate", move || {
+                let _ = wake.send(Wake::Sighup);
+            })
+        };
         let seen = read_all(&files);
         let worker = {
             let shared = Arc::clone(&shared);
@@ -129,13 +140,8 @@ impl TlsReloader {
 
 impl Drop for TlsReloader {
     fn drop(&mut self) {
-        if let Some(watcher) = self.watcher.take() {
-            watcher.stop_nonblocking();
-        }
-        if let Some((handle, thread)) = self.signals.take() {
-            handle.close();
-            let _ = thread.join();
-        }
+        drop(self.watcher.take());
+        drop(self.signals.take());
         let _ = self.wake.send(Wake::Stop);
         if let Some(worker) = self.worker.take() {
             let _ = worker.join();
@@ -225,61 +231,9 @@ fn reload_loop(
     }
 }
 
-/// Watches the directories holding the files, not the files: a rename
-/// over a file or a symlink swap replaces the file a watch would follow.
-fn watch(
-    files: &TlsFiles,
-    debounce: Duration,
-    wake: Sender<Wake>,
-) -> Option<Debouncer<notify::RecommendedWatcher, RecommendedCache>> {
-    let dirs: BTreeSet<PathBuf> = files.paths().into_iter().map(|p| parent(p)).collect();
-    let handler = move |result: DebounceEventResult| {
-        if let Ok(events) = &result
-            && events.is_empty()
-        {
-            return;
-        }
-        let _ = wake.send(Wake::Look);
-    };
-    let mut debouncer = match new_debouncer(debounce, None, handler) {
-        Ok(debouncer) => debouncer,
-        Err(e) => {
-            warn!(error = %e, "cannot watch the TLS certificate files; relying on the poll and SIGHUP");
-            return None;
-        }
-    };
-    for dir in &dirs {
-        if let Err(e) = debouncer.watch(dir, RecursiveMode::NonRecursive) {
-            warn!(dir = %dir.display(), error = %e, "cannot watch a TLS certificate directory; relying on the poll and SIGHUP");
-        }
-    }
-    Some(debouncer)
-}
-
 fn parent(path: &Path) -> PathBuf {
     match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
         _ => PathBuf::from("."),
     }
-}
-
-fn on_sighup(wake: Sender<Wake>) -> Option<(signal_hook::iterator::Handle, JoinHandle<()>)> {
-    let mut signals = match signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP]) {
-        Ok(signals) => signals,
-        Err(e) => {
-            warn!(error = %e, "cannot listen for SIGHUP; TLS certificates reload by file change or poll only");
-            return None;
-        }
-    };
-    let handle = signals.handle();
-    let thread = std::thread::Builder::new()
-        .name("tls-sighup".into())
-        .spawn(move || {
-            for _ in signals.forever() {
-                info!("SIGHUP: reloading the TLS certificate");
-                let _ = wake.send(Wake::Sighup);
-            }
-        })
-        .ok()?;
-    Some((handle, thread))
 }
