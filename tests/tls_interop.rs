@@ -19,17 +19,17 @@
 
 mod common;
 
-use std::fs::{self, File};
+use std::fs;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use common::kamailio::Kamailio;
+use common::sipp::{proxy_rows, report};
 use common::tls::{Ca, ServerFiles};
 use common::{
-    Server, example_data, free_udp_port, http_get, metric_value, project_path, request, require,
-    status,
+    Server, example_data, free_udp_port, http_get, metric_value, project_path, request, status,
 };
 
 /// A process still running after this is killed and the test fails (SIPp
@@ -42,74 +42,12 @@ const ROUNDS: usize = 2;
 
 /// Waits for `child`, killing it after [`HARD_LIMIT`].
 fn wait(child: &mut Child, what: &str) -> ExitStatus {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status;
-        }
-        if started.elapsed() > HARD_LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} still running after {HARD_LIMIT:?}: killed");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::sipp::wait_bounded(child, what, HARD_LIMIT)
 }
 
-/// Starts SIPp with these arguments, giving up by itself (and failing)
-/// after 30 s; everything it writes goes to `dir`.
+/// Starts SIPp with these arguments, bounded by its own `-timeout`.
 fn sipp(dir: &Path, name: &str, args: &[String]) -> Child {
-    require("sipp", "sip-tester");
-    Command::new("sipp")
-        .args(args)
-        .args(["-timeout", "30s", "-timeout_error", "-nostdin"])
-        .args(["-trace_err", "-error_file"])
-        .arg(dir.join(format!("{name}.errors.log")))
-        .args(["-trace_screen", "-screen_file"])
-        .arg(dir.join(format!("{name}.screen.log")))
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(File::create(dir.join(format!("{name}.stdout"))).expect("stdout file"))
-        .stderr(File::create(dir.join(format!("{name}.stderr"))).expect("stderr file"))
-        .spawn()
-        .expect("sipp starts")
-}
-
-/// SIPp's screen and error log, for a failure message.
-fn report(dir: &Path, name: &str) -> String {
-    let read =
-        |suffix: &str| fs::read_to_string(dir.join(format!("{name}.{suffix}"))).unwrap_or_default();
-    let screen = read("screen.log");
-    let start = screen.len().saturating_sub(4000);
-    let errors = read("errors.log");
-    format!(
-        "--- {name} screen (end)\n{}\n--- {name} errors (start)\n{}\n--- stderr\n{}",
-        &screen[start..],
-        &errors[..errors.len().min(3000)],
-        read("stderr")
-    )
-}
-
-/// The rows of `sipp-scenarios/calls.csv` whose 302 names a number at the
-/// default template's host (the proxy can follow those to the phone
-/// network), and its 480 and 404 rows, as `uac_via_proxy.xml` expects them
-/// (the same selection as tests/interop.rs makes for the UDP proxy).
-fn proxy_rows() -> Vec<String> {
-    let csv = fs::read_to_string(project_path("sipp-scenarios/calls.csv")).expect("calls.csv");
-    csv.lines()
-        .skip(1)
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .filter_map(|line| {
-            let f: Vec<&str> = line.split(';').collect();
-            match (f.get(2).copied(), f.get(4).copied()) {
-                (Some("302"), Some("127.0.0.1")) => {
-                    Some(format!("{};{};486;{};", f[0], f[1], f[3]))
-                }
-                (Some(code @ ("480" | "404")), _) => Some(format!("{};{};{code};;", f[0], f[1])),
-                _ => None,
-            }
-        })
-        .collect()
+    common::sipp::start(dir, name, args, "30s")
 }
 
 /// Fails the test, naming the package, unless Kamailio's tls module is

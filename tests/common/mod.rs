@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod kamailio;
+pub mod sipp;
 pub mod tls;
 
 use std::io::{BufRead, BufReader, Read, Write};
