@@ -566,6 +566,13 @@ fn the_debian_package_settings_and_assets_exist() {
     assert!(assets >= 5, "{assets} assets");
     for script in ["postinst", "prerm", "postrm"] {
         let text = read(&format!("deploy/debian/maintainer-scripts/{script}"));
-        assert!(text.contains("#DEBHELPER#"), "{script} lacks #DEBHELPER#");
+        // cargo deb replaces the token wherever it is, even inside a
+        // comment (whose remainder then runs as commands): once, alone.
+        let token = "#DEBHELPER#";
+        assert_eq!(text.matches(token).count(), 1, "{script}: {token} not once");
+        assert!(
+            text.lines().any(|l| l == token),
+            "{script}: {token} not alone on its line"
+        );
     }
 }
