@@ -21,6 +21,22 @@ COPY --from=build /src/target/release/switchboard /usr/local/bin/switchboard
 WORKDIR /app
 COPY config ./config
 USER switchboard
+# The image checks itself while it is built (scripts/build-image relies on
+# this): the shipped data validates, and the server starts from the image's
+# own settings and answers /healthz and /readyz. Ports 0: nothing else on
+# the build host is disturbed. Nothing is left behind in the layer.
+RUN set -e; \
+    switchboard --version; \
+    switchboard check config/routing.yaml; \
+    switchboard serve --config config/switchboard.yaml --listen 127.0.0.1:0 \
+        --admin 127.0.0.1:0 >/tmp/serve.out 2>&1 & pid=$!; \
+    for i in $(seq 100); do \
+        admin=$(sed -n 's/^listening on http //p' /tmp/serve.out); \
+        [ -n "$admin" ] && break; sleep 0.1; \
+    done; \
+    curl -fsS --max-time 5 "http://$admin/healthz"; echo; \
+    curl -fsS --max-time 5 "http://$admin/readyz"; echo; \
+    kill "$pid"; wait "$pid"; rm -f /tmp/serve.out
 # In a container: listen on every interface, admin on 9060 for the health
 # check and Prometheus. Trust and flood exemptions stay loopback-only until
 # you set them (SWITCHBOARD_TRUST, SWITCHBOARD_EXEMPT or the settings file).
