@@ -458,7 +458,7 @@ def tls_report(groups, get):
     print("- TLS / TCP rate, per round: %s; median %.2f" % ("; ".join(parts), ratio))
     print("- goal: TLS >= half of the TCP rate: %.0f%% -> %s" % (100 * ratio, "MET" if ratio >= 0.5 else "NOT MET"))
     if tls_c and tcp_c:
-        print("- CPU per request, TLS / TCP = %.2f (%.2f us more per request for the records)"
+        print("- server CPU per request, TLS / TCP = %.2f (%+.2f us per request)"
               % (tls_c / tcp_c, tls_c - tcp_c))
     hs = groups.get("switchboard/tls/handshakes")
     if hs:
@@ -469,8 +469,8 @@ def tls_report(groups, get):
         fails = sum(r["sipload"].get("handshake_failures") or 0 for r in hs)
         gen = med([r.get("sipload_cores") for r in hs])
         print("- handshakes (sipload handshakes: one connection at a time, full handshake, no resumption,"
-              " one INVITE, close): %s/s, server CPU %s us per connection (%s per server core),"
-              " connect+handshake p50 %s us, p99 %s us, failures %d, sipload %.2f cores"
+              " one INVITE, close): %s/s, server CPU %s us per connection (%s connections/s per server core),"
+              " connect+handshake as sipload saw it p50 %s us, p99 %s us, failures %d, sipload %.2f cores"
               % (fmt(rate), fmt(cpu), fmt(1e6 / cpu) if cpu else "—", fmt(p50), fmt(p99), fails, gen or 0))
 
 cmd, args = sys.argv[1], sys.argv[2:]
