@@ -3,21 +3,19 @@
 //! temporary directory, driven by the real `sipload` (run closed and open
 //! loop, verify, handshakes, and a refused certificate). Every run is bounded
 //! by its own `-d`/`-n` and `--timeout-ms`, and every child is killed after
-//! [`LIMIT`] at the latest.
+//! `common::LIMIT` at the latest.
 //!
 //! `switchboard` is another package of the workspace, so cargo gives no
 //! `CARGO_BIN_EXE_` for it: it is taken from the directory sipload was built
 //! into (`cargo test --workspace` builds both), else built there by cargo.
 
+mod common;
+
+use common::{SIPLOAD, n, sipload, summary};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
-
-const SIPLOAD: &str = env!("CARGO_BIN_EXE_sipload");
-/// The longest any child may run.
-const LIMIT: Duration = Duration::from_secs(60);
 /// calls.csv's first row: a 302 under config/routing.yaml.
 const ROW_302: &str = "+18005550100;+16505550123;302;+14155550101;127.0.0.1;\n";
 
@@ -113,39 +111,6 @@ fn server(cert: &Path, key: &Path) -> Server {
     };
     assert!(!tls.ends_with(":0"), "the real port is printed: {tls}");
     Server { child, tls }
-}
-
-/// Runs `sipload ARGS`, killed after LIMIT.
-fn sipload(args: &[&str]) -> Output {
-    let mut child = Command::new(SIPLOAD)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start sipload");
-    let start = Instant::now();
-    while child.try_wait().expect("wait").is_none() {
-        if start.elapsed() > LIMIT {
-            let _ = child.kill();
-            panic!("sipload {args:?} ran longer than {LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().expect("output")
-}
-
-fn summary(out: &Output) -> Value {
-    let text = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(text.trim()).unwrap_or_else(|e| {
-        panic!(
-            "one JSON line expected ({e}), got {text:?}; stderr {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
-fn n(v: &Value, key: &str) -> u64 {
-    v[key].as_u64().unwrap_or_else(|| panic!("{key} in {v}"))
 }
 
 /// Every request answered with a 302, none timed out, every 302 ACKed.
