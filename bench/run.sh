@@ -4,8 +4,8 @@
 # same data, same calls, alternating (issue #4), and switchboard's SIP over TLS beside its
 # TCP (issue #14). Everything it uses is in this repository, except public packages.
 #
-#   bench/run.sh                 # ROUNDS=3 by default, about 6 minutes
-#   ROUNDS=1 bench/run.sh        # one round, about 2 minutes
+#   bench/run.sh                 # ROUNDS=3 by default, about 8 minutes
+#   ROUNDS=1 bench/run.sh        # one round, about 3 minutes
 #   bench/run.sh --table target/bench-results/<time>   # print a finished run's table again
 #
 # Needs: cargo (a Rust toolchain), python3, taskset (util-linux), openssl and Kamailio 5.6

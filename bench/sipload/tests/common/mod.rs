@@ -46,4 +46,3 @@ pub fn summary(out: &Output) -> Value {
 pub fn n(v: &Value, key: &str) -> u64 {
     v[key].as_u64().unwrap_or_else(|| panic!("{key} in {v}"))
 }
-
