@@ -41,6 +41,12 @@ pub trait Wire: Read + Write {
     fn backlog(&self) -> bool {
         false
     }
+    /// Bytes already taken from the socket that a read has not handed out yet
+    /// (TLS plaintext left when the caller's buffer filled): `poll` would not
+    /// report them, so the loop reads again without waiting.
+    fn pending(&self) -> bool {
+        false
+    }
 }
 
 impl Wire for TcpStream {
@@ -225,12 +231,14 @@ pub fn run<S: Sink, W: Wire>(
         } else {
             WAKE.as_nanos() as u64
         };
-        if sys::ppoll(&mut pollfds, timeout_ns)? == 0 {
+        let pending = conns.iter().any(|c| c.alive && c.stream.pending());
+        if sys::ppoll(&mut pollfds, if pending { 0 } else { timeout_ns })? == 0 && !pending {
             continue;
         }
         for (c, p) in conns.iter_mut().zip(&mut pollfds) {
             if c.alive
-                && p.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0
+                && (p.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0
+                    || c.stream.pending())
                 && !c.read(&mut w)
             {
                 close(c, p, &mut w, &mut alive);

@@ -125,7 +125,11 @@ impl Client {
         }
         tcp.set_read_timeout(None)?;
         tcp.set_write_timeout(None)?;
-        Ok(TlsStream { tcp, conn })
+        Ok(TlsStream {
+            tcp,
+            conn,
+            full: false,
+        })
     }
 }
 
@@ -187,6 +191,9 @@ impl ServerCertVerifier for AnyCertificate {
 pub struct TlsStream {
     tcp: TcpStream,
     conn: ClientConnection,
+    /// The last read stopped because the caller's buffer was full: rustls
+    /// may still hold plaintext that no `poll` will announce.
+    full: bool,
 }
 
 impl TlsStream {
@@ -208,6 +215,7 @@ impl Read for TlsStream {
         if buf.is_empty() {
             return Ok(0);
         }
+        self.full = false;
         let mut got = 0;
         loop {
             match self.conn.reader().read(&mut buf[got..]) {
@@ -215,6 +223,7 @@ impl Read for TlsStream {
                 Ok(n) => {
                     got += n;
                     if got == buf.len() {
+                        self.full = true;
                         return Ok(got);
                     }
                     continue;
@@ -284,5 +293,9 @@ impl Wire for TlsStream {
 
     fn backlog(&self) -> bool {
         self.conn.wants_write()
+    }
+
+    fn pending(&self) -> bool {
+        self.full
     }
 }
