@@ -445,21 +445,29 @@ def tls_report(groups, get):
     tls_c, tcp_c = get("switchboard/tls/closed", "cpu"), get("switchboard/tcp/closed", "cpu")
     print("- TLS %s req/s (%s us CPU/req), TCP %s req/s (%s us CPU/req)"
           % (fmt(tls_r), fmt(tls_c, 2), fmt(tcp_r), fmt(tcp_c, 2)))
+    # each round's TLS run against the TCP run next to it: the pairs share the machine's load
     tcp_by_round = {r["round"]: r for r in groups.get("switchboard/tcp/closed", [])}
-    ratios, parts = [], []
+    ratios, cpu_ratios, parts = [], [], []
     for r in groups.get("switchboard/tls/closed", []):
         t = tcp_by_round.get(r["round"])
         a, b = r["sipload"].get("rate_answered"), t and t["sipload"].get("rate_answered")
+        ca, cb = r.get("server_cpu_us_per_req"), t and t.get("server_cpu_us_per_req")
         if a and b:
             ratios.append(a / b)
-            parts.append("r%s %.2f (others' CPU %.2f / %.2f cores)" % (
-                r["round"], a / b, r.get("other_cpu_cores") or 0, t.get("other_cpu_cores") or 0))
+            cpu = ""
+            if ca and cb:
+                cpu_ratios.append(ca / cb)
+                cpu = ", CPU/req %.2f" % (ca / cb)
+            parts.append("r%s rate %.2f%s (others' CPU %.2f / %.2f cores)" % (
+                r["round"], a / b, cpu, r.get("other_cpu_cores") or 0, t.get("other_cpu_cores") or 0))
+    if not ratios:
+        return
     ratio = med(ratios)
-    print("- TLS / TCP rate, per round: %s; median %.2f" % ("; ".join(parts), ratio))
+    print("- TLS / TCP per round: %s" % "; ".join(parts))
+    print("- TLS / TCP rate, median of the rounds: %.2f" % ratio)
     print("- goal: TLS >= half of the TCP rate: %.0f%% -> %s" % (100 * ratio, "MET" if ratio >= 0.5 else "NOT MET"))
-    if tls_c and tcp_c:
-        print("- server CPU per request, TLS / TCP = %.2f (%+.2f us per request)"
-              % (tls_c / tcp_c, tls_c - tcp_c))
+    if cpu_ratios:
+        print("- server CPU per request, TLS / TCP, median of the rounds: %.2f" % med(cpu_ratios))
     hs = groups.get("switchboard/tls/handshakes")
     if hs:
         rate = med([r["sipload"].get("rate_handshakes") for r in hs])
