@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Benchmark: switchboard against the wire's limit (sipreflect, a canned-302 reflector)
 # and Kamailio 5.6 doing the same job (bench/kamailio/redirect.cfg), same machine,
-# same data, same calls, alternating (issue #4). Everything it uses is in this
-# repository, except public packages.
+# same data, same calls, alternating (issue #4), and switchboard's SIP over TLS beside its
+# TCP (issue #14). Everything it uses is in this repository, except public packages.
 #
-#   bench/run.sh                 # ROUNDS=3 by default, about 6 minutes
-#   ROUNDS=1 bench/run.sh        # one round, about 2 minutes
+#   bench/run.sh                 # ROUNDS=3 by default, about 8 minutes
+#   ROUNDS=1 bench/run.sh        # one round, about 3 minutes
 #   bench/run.sh --table target/bench-results/<time>   # print a finished run's table again
 #
-# Needs: cargo (a Rust toolchain), python3, taskset (util-linux) and Kamailio 5.6
-# (Debian/Ubuntu: apt-get install -y kamailio). Installs nothing. Only 127.0.0.1 is
+# Needs: cargo (a Rust toolchain), python3, taskset (util-linux), openssl and Kamailio 5.6
+# (Debian/Ubuntu: apt-get install -y kamailio openssl). Installs nothing. Only 127.0.0.1 is
 # targeted. Writes only under target/ (and Kamailio's run dir under ${TMPDIR:-/tmp}):
 #   target/release/{switchboard,sipload,sipreflect}   cargo build --release -p switchboard
 #                                  -p sipload (bench/sipload: the load generator, its
@@ -18,21 +18,29 @@
 #                                  20,000 numbers, 100,000 contacts, 50,000 calls):
 #                                  routing.yaml for switchboard, kamailio/ for Kamailio,
 #                                  calls.csv; generated once (again when gen_data.py changes)
+#   target/bench-data/tls/         a self-signed P-256 certificate for localhost and its key
+#                                  (openssl req), made anew each run; sipload verifies
+#                                  switchboard's TLS listener against it (--tls-ca)
 #   target/bench-results/<time>/   raw sipload JSON lines, merged records (results.jsonl),
 #                                  server logs, verification, the table (table.md)
 #
-# Before the load runs, `sipload verify` checks that switchboard (UDP and TCP) and, in
+# Before the load runs, `sipload verify` checks that switchboard (UDP, TCP and TLS) and, in
 # round 1, Kamailio (UDP and TCP) answer a sample of calls.csv as its third column says.
 # Per round, in an order rotated every round:
 #   switchboard --workers 1 on core 0: UDP closed loop (-w 100), UDP open loop at
-#                           OPEN_RATE (50,000/s), TCP closed loop (-t tcp -s 4 -w 100)
+#                           OPEN_RATE (50,000/s), TCP closed loop (-t tcp -s 4 -w 100) and
+#                           TLS closed loop (-t tls -s 4 -w 100) one after the other (TCP
+#                           first in odd rounds, TLS first in even ones), then TLS
+#                           handshakes (`sipload handshakes`: one new connection at a time,
+#                           full handshake without resumption, one INVITE, close)
 #   reflector on core 0:    UDP closed loop and open loop, TCP closed loop
 #   Kamailio -n 1 -N 1, every process on core 0: UDP closed loop, TCP closed loop
 #   switchboard --workers 2 on cores 0-1, sipload on cores 0-1 with 16 sockets:
 #                           UDP closed loop, CPU per thread (sip-udp-0, sip-udp-1)
 # sipload runs on core 1 (except in the two-worker run), DURATION (10) seconds per run,
 # with calls.csv's rows. Server CPU is utime+stime (schedstat, ns) of the server's whole
-# process tree, before and after, divided by the answered requests. Server UDP receive
+# process tree, before and after, divided by the answered requests (by the handshakes, each
+# with its one INVITE, in the handshake run). Server UDP receive
 # drops are the kernel's per-socket counters (/proc/net/udp) of the server's port.
 #
 # Environment: ROUNDS (3), DURATION (10), WINDOW (100), OPEN_RATE (50000),
@@ -60,6 +68,9 @@ KAMAILIO_SH="$ROOT/bench/kamailio/kamailio.sh"
 DATA="$ROOT/target/bench-data"
 ROUTING="$DATA/routing.yaml"
 CALLS="$DATA/calls.csv"
+TLS_DIR="$DATA/tls"
+TLS_CERT="$TLS_DIR/cert.pem"
+TLS_KEY="$TLS_DIR/key.pem"
 OUT="$ROOT/target/bench-results/$(date +%Y%m%d-%H%M%S)"
 RESULTS="$OUT/results.jsonl"
 
@@ -71,6 +82,7 @@ command -v python3 >/dev/null || die "python3 is missing: apt-get install -y pyt
 if [[ -z "$TABLE_ONLY" ]]; then
 command -v cargo >/dev/null || die "cargo is missing (a Rust toolchain is needed)"
 command -v taskset >/dev/null || die "taskset is missing: apt-get install -y util-linux"
+command -v openssl >/dev/null || die "openssl is missing: apt-get install -y openssl"
 KAMAILIO="$(command -v kamailio || true)"
 [[ -z "$KAMAILIO" && -x /usr/sbin/kamailio ]] && KAMAILIO=/usr/sbin/kamailio
 [[ -n "$KAMAILIO" ]] || die "kamailio is missing: apt-get install -y kamailio"
@@ -420,6 +432,54 @@ def table(args):
         both = all(min(w) > 0.1 * max(sum(w), 1e-9) for w, _ in shares)
         print("- two workers both loaded (each >= 10%% of the workers' CPU): %s -> %s"
               % ("; ".join(parts), "MET" if both else "NOT MET"))
+    tls_report(groups, get)
+
+def tls_report(groups, get):
+    """SIP over TLS beside TCP (issue #14): the same server, connections and window, run
+    one after the other in each round, so each round's ratio compares like with like."""
+    tls_r, tcp_r = get("switchboard/tls/closed", "rate"), get("switchboard/tcp/closed", "rate")
+    if not (tls_r and tcp_r):
+        return
+    print()
+    print("SIP over TLS (issue #14), switchboard (1 worker), closed loop -s 4 -w 100, persistent connections:")
+    tls_c, tcp_c = get("switchboard/tls/closed", "cpu"), get("switchboard/tcp/closed", "cpu")
+    print("- TLS %s req/s (%s us CPU/req), TCP %s req/s (%s us CPU/req)"
+          % (fmt(tls_r), fmt(tls_c, 2), fmt(tcp_r), fmt(tcp_c, 2)))
+    # each round's TLS run against the TCP run next to it: the pairs share the machine's load
+    tcp_by_round = {r["round"]: r for r in groups.get("switchboard/tcp/closed", [])}
+    ratios, cpu_ratios, parts = [], [], []
+    for r in groups.get("switchboard/tls/closed", []):
+        t = tcp_by_round.get(r["round"])
+        a, b = r["sipload"].get("rate_answered"), t and t["sipload"].get("rate_answered")
+        ca, cb = r.get("server_cpu_us_per_req"), t and t.get("server_cpu_us_per_req")
+        if a and b:
+            ratios.append(a / b)
+            cpu = ""
+            if ca and cb:
+                cpu_ratios.append(ca / cb)
+                cpu = ", CPU/req %.2f" % (ca / cb)
+            parts.append("r%s rate %.2f%s (others' CPU %.2f / %.2f cores)" % (
+                r["round"], a / b, cpu, r.get("other_cpu_cores") or 0, t.get("other_cpu_cores") or 0))
+    if not ratios:
+        return
+    ratio = med(ratios)
+    print("- TLS / TCP per round: %s" % "; ".join(parts))
+    print("- TLS / TCP rate, median of the rounds: %.2f" % ratio)
+    print("- goal: TLS >= half of the TCP rate: %.0f%% -> %s" % (100 * ratio, "MET" if ratio >= 0.5 else "NOT MET"))
+    if cpu_ratios:
+        print("- server CPU per request, TLS / TCP, median of the rounds: %.2f" % med(cpu_ratios))
+    hs = groups.get("switchboard/tls/handshakes")
+    if hs:
+        rate = med([r["sipload"].get("rate_handshakes") for r in hs])
+        cpu = med([r.get("server_cpu_us_per_req") for r in hs])
+        p50 = med([(r["sipload"].get("handshake_us") or {}).get("p50") for r in hs])
+        p99 = med([(r["sipload"].get("handshake_us") or {}).get("p99") for r in hs])
+        fails = sum(r["sipload"].get("handshake_failures") or 0 for r in hs)
+        gen = med([r.get("sipload_cores") for r in hs])
+        print("- handshakes (sipload handshakes: one connection at a time, full handshake, no resumption,"
+              " one INVITE, close): %s/s, server CPU %s us per connection (%s connections/s per server core),"
+              " connect+handshake as sipload saw it p50 %s us, p99 %s us, failures %d, sipload %.2f cores"
+              % (fmt(rate), fmt(cpu), fmt(1e6 / cpu) if cpu else "—", fmt(p50), fmt(p99), fails, gen or 0))
 
 cmd, args = sys.argv[1], sys.argv[2:]
 if cmd == "snap":
@@ -531,32 +591,46 @@ cp "$DATA/summary.txt" "$OUT/data-summary.txt"
 if grep -q ': error:' "$OUT/check.txt"; then die "switchboard check reported errors ($OUT/check.txt)"; fi
 log "$(tail -1 "$OUT/check.txt")"
 
+# --- TLS certificate: made anew each run (-days 2: never stale, never long-lived) -------
+# CA:FALSE because webpki (rustls, in sipload) refuses a CA certificate as the server's
+# own, and `openssl req -x509` marks one as a CA unless told.
+mkdir -p "$TLS_DIR"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
+    -addext subjectAltName=DNS:localhost -addext basicConstraints=critical,CA:FALSE -days 2 \
+    -keyout "$TLS_KEY" -out "$TLS_CERT" >"$OUT/openssl.log" 2>&1 \
+    || { cat "$OUT/openssl.log" >&2; die "openssl req failed"; }
+TLS_ARGS=(--tls-ca "$TLS_CERT" --tls-server-name localhost)
+
 # --- servers ----------------------------------------------------------------------
 SERVER_PID=""
 UDP_PORT=""
 TCP_PORT=""
+TLS_PORT=""
 start_switchboard() {   # $1 workers, $2 cpu list, $3 name
     local workers="$1" cpus="$2" name="$3"
     taskset -c "$cpus" "$SWITCHBOARD" serve --routing "$ROUTING" --listen 127.0.0.1:0 \
+        --tls-listen 127.0.0.1:0 --tls-cert "$TLS_CERT" --tls-key "$TLS_KEY" \
         --workers "$workers" >"$OUT/$name.out" 2>"$OUT/$name.log" </dev/null &
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")
-    UDP_PORT="" TCP_PORT=""
+    UDP_PORT="" TCP_PORT="" TLS_PORT=""
     for _ in $(seq 1 300); do
         if grep -q '^listening on tcp' "$OUT/$name.out" 2>/dev/null \
-            && grep -q '^listening on udp' "$OUT/$name.out" 2>/dev/null; then
+            && grep -q '^listening on udp' "$OUT/$name.out" 2>/dev/null \
+            && grep -q '^listening on tls' "$OUT/$name.out" 2>/dev/null; then
             UDP_PORT="$(sed -n 's/^listening on udp 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$OUT/$name.out" | head -1)"
             TCP_PORT="$(sed -n 's/^listening on tcp 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$OUT/$name.out" | head -1)"
+            TLS_PORT="$(sed -n 's/^listening on tls 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$OUT/$name.out" | head -1)"
             break
         fi
         kill -0 "$SERVER_PID" 2>/dev/null || break
         sleep 0.1
     done
-    [[ -n "$UDP_PORT" && -n "$TCP_PORT" ]] || { tail -20 "$OUT/$name.log" >&2; die "switchboard did not start"; }
+    [[ -n "$UDP_PORT" && -n "$TCP_PORT" && -n "$TLS_PORT" ]] || { tail -20 "$OUT/$name.log" >&2; die "switchboard did not start"; }
 }
 start_reflector() {     # $1 udp|tcp: one reflector per transport
     local transport="$1" name="reflector-$1-r$ROUND" port=""
-    UDP_PORT="" TCP_PORT=""
+    UDP_PORT="" TCP_PORT="" TLS_PORT=""
     taskset -c 0 "$REFLECTOR" 127.0.0.1:0 -t "$transport" --duration $((DURATION * 3 + 30)) \
         >"$OUT/$name.out" 2>"$OUT/$name.log" </dev/null &
     SERVER_PID=$!
@@ -579,7 +653,7 @@ start_kamailio() {
         DATA_DIR="$DATA/kamailio" KAMAILIO="$KAMAILIO" "$KAMAILIO_SH" start \
         2>>"$OUT/kamailio-start.log")" || { tail -20 "$OUT/kamailio-start.log" >&2; die "Kamailio did not start"; }
     tail -1 "$OUT/kamailio-start.log" >&2
-    UDP_PORT="$port" TCP_PORT="$port"
+    UDP_PORT="$port" TCP_PORT="$port" TLS_PORT=""
 }
 stop_kamailio() {
     RUN_DIR="$KAM_RUN_DIR" "$KAMAILIO_SH" stop 2>>"$OUT/kamailio-start.log" || true
@@ -588,15 +662,26 @@ stop_kamailio() {
     KAM_RUN_DIR=""
 }
 
-# verify LABEL: sipload verify over UDP and TCP against the running server
+# port_of TRANSPORT: the running server's port for udp, tcp or tls
+port_of() {
+    case "$1" in udp) echo "$UDP_PORT" ;; tcp) echo "$TCP_PORT" ;; tls) echo "$TLS_PORT" ;; esac
+}
+# sipload's options for TRANSPORT: the certificate to verify the server with, for tls
+transport_args() {
+    if [[ "$1" == tls ]]; then printf '%s\n' "${TLS_ARGS[@]}"; fi
+}
+
+# verify LABEL: sipload verify over UDP, TCP and (when the server has it) TLS
 verify() {
-    local label="$1" t port rc limit=()
+    local label="$1" t port rc limit=() targs
     [[ "$VERIFY_SAMPLE" != 0 ]] && limit=(--limit "$VERIFY_SAMPLE")
-    for t in udp tcp; do
-        if [[ $t == udp ]]; then port="$UDP_PORT"; else port="$TCP_PORT"; fi
+    for t in udp tcp tls; do
+        port="$(port_of "$t")"
+        [[ -n "$port" ]] || continue
+        mapfile -t targs < <(transport_args "$t")
         rc=0
         timeout -k 5 600 taskset -c 1 "$SIPLOAD" verify "127.0.0.1:$port" -f "$CALLS" -t "$t" "${limit[@]}" \
-            >"$OUT/verify-$label-$t.txt" 2>&1 || rc=$?
+            "${targs[@]+"${targs[@]}"}" >"$OUT/verify-$label-$t.txt" 2>&1 || rc=$?
         echo "$label $t: $(tail -1 "$OUT/verify-$label-$t.txt")" | tee -a "$OUT/verify.txt" >&2
         if [[ $rc -ne 0 ]]; then
             head -20 "$OUT/verify-$label-$t.txt" >&2
@@ -610,17 +695,21 @@ verify() {
 measure() {
     local key="$1" server_label="$2" mode_label="$3" mix="$4" per_thread="$5" cpus="$6"
     shift 7
-    local server transport mode tag port
+    local server transport mode tag port targs cmd
     IFS=/ read -r server transport mode <<<"$key"
-    if [[ "$transport" == udp ]]; then port="$UDP_PORT"; else port="$TCP_PORT"; fi
+    port="$(port_of "$transport")"
+    mapfile -t targs < <(transport_args "$transport")
+    # the handshake measure is its own subcommand (always TLS); the rest are load runs
+    if [[ "$mode" == handshakes ]]; then cmd=(handshakes); else cmd=(run -t "$transport"); fi
     tag="r$ROUND-${key//\//-}"
     sleep 1
     if [[ "$WAIT_QUIET" != 0 ]]; then log "waiting for a quiet machine: $(py quiet "$WAIT_QUIET")"; fi
     log "round $ROUND: $server_label $transport $mode_label (load $(loadavg))"
     py snap "$SERVER_PID" "${UDP_PORT:-0}" >"$OUT/$tag.before.json"
     local rc=0
-    timeout -k 5 $((DURATION + 30)) taskset -c "$cpus" "$SIPLOAD" run "127.0.0.1:$port" -t "$transport" \
-        -f "$CALLS" -d "$DURATION" "$@" >"$OUT/$tag.sipload.json" 2>"$OUT/$tag.sipload.err" &
+    timeout -k 5 $((DURATION + 30)) taskset -c "$cpus" "$SIPLOAD" "${cmd[@]}" "127.0.0.1:$port" \
+        "${targs[@]+"${targs[@]}"}" -f "$CALLS" -d "$DURATION" "$@" \
+        >"$OUT/$tag.sipload.json" 2>"$OUT/$tag.sipload.err" &
     local sp=$!
     PIDS+=("$sp")
     wait "$sp" || rc=$?
@@ -643,7 +732,15 @@ group_switchboard() {
     start_switchboard 1 0 "switchboard-w1-r$ROUND"
     measure switchboard/udp/closed "switchboard (1 worker)" "closed -w $WINDOW" yes no 1 -- -w "$WINDOW"
     measure switchboard/udp/open "switchboard (1 worker)" "open -r $OPEN_RATE" yes no 1 -- -r "$OPEN_RATE"
-    measure switchboard/tcp/closed "switchboard (1 worker)" "closed -w $WINDOW -s 4" yes no 1 -- -s 4 -w "$WINDOW"
+    # TCP and TLS side by side, same connections and window; which goes first alternates
+    if ((ROUND % 2)); then
+        measure switchboard/tcp/closed "switchboard (1 worker)" "closed -w $WINDOW -s 4" yes no 1 -- -s 4 -w "$WINDOW"
+        measure switchboard/tls/closed "switchboard (1 worker)" "closed -w $WINDOW -s 4" yes no 1 -- -s 4 -w "$WINDOW"
+    else
+        measure switchboard/tls/closed "switchboard (1 worker)" "closed -w $WINDOW -s 4" yes no 1 -- -s 4 -w "$WINDOW"
+        measure switchboard/tcp/closed "switchboard (1 worker)" "closed -w $WINDOW -s 4" yes no 1 -- -s 4 -w "$WINDOW"
+    fi
+    measure switchboard/tls/handshakes "switchboard (1 worker)" "handshakes (full, 1 INVITE each)" yes no 1 --
     stop_pid "$SERVER_PID"
 }
 group_reflector() {
@@ -672,7 +769,7 @@ group_switchboard2() {
 
 # --- switchboard answers calls.csv as it says ----------------------------------------
 ROUND=0
-log "verifying switchboard against calls.csv ($([[ $VERIFY_SAMPLE == 0 ]] && echo 'all rows' || echo "first $VERIFY_SAMPLE rows"), UDP and TCP)"
+log "verifying switchboard against calls.csv ($([[ $VERIFY_SAMPLE == 0 ]] && echo 'all rows' || echo "first $VERIFY_SAMPLE rows"), UDP, TCP and TLS)"
 start_switchboard 1 0 switchboard-verify
 verify switchboard
 stop_pid "$SERVER_PID"

@@ -3,6 +3,7 @@
 //! unless `--allow-non-loopback` (a load generator pointed at someone else's
 //! machine is an attack).
 
+use crate::tls::{Client, Trust};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -24,12 +25,17 @@ pub enum Command {
     Run(RunArgs),
     /// Send each row of a calls file once and compare the answer with its expected column.
     Verify(VerifyArgs),
+    /// TLS handshake rate: one connection after another, each a full handshake
+    /// (no resumption), one INVITE and its answer, then close; one JSON line.
+    Handshakes(HandshakesArgs),
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transport {
     Udp,
     Tcp,
+    /// SIP over TLS (needs --tls-ca or --tls-insecure).
+    Tls,
 }
 
 impl Transport {
@@ -37,7 +43,57 @@ impl Transport {
         match self {
             Transport::Udp => "udp",
             Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
         }
+    }
+}
+
+/// What `sipreflect` serves (it has no TLS: the wire's limit is measured on
+/// the plain transports).
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReflectTransport {
+    Udp,
+    Tcp,
+}
+
+/// The TLS client options, shared by `run`, `verify` and `handshakes`.
+#[derive(Args, Debug, Clone)]
+pub struct TlsArgs {
+    /// TLS: verify the server's certificate against the CA certificate(s) in this PEM file.
+    #[arg(long, value_name = "PEM", conflicts_with = "tls_insecure")]
+    pub tls_ca: Option<PathBuf>,
+    /// TLS: accept ANY server certificate, unverified. For benchmarks against a
+    /// throwaway certificate only: it gives no protection at all.
+    #[arg(long)]
+    pub tls_insecure: bool,
+    /// TLS: the name the server's certificate must carry (and the SNI sent).
+    #[arg(long, value_name = "NAME", default_value = "localhost")]
+    pub tls_server_name: String,
+}
+
+impl TlsArgs {
+    /// The TLS client for `transport` (None unless TLS); the error is a
+    /// sentence for the user.
+    pub fn client(&self, transport: Transport, resume: bool) -> Result<Option<Client>, String> {
+        if transport != Transport::Tls {
+            if self.tls_ca.is_some() || self.tls_insecure {
+                return Err("--tls-ca and --tls-insecure go with -t tls".into());
+            }
+            return Ok(None);
+        }
+        let trust = match (&self.tls_ca, self.tls_insecure) {
+            (Some(ca), _) => Trust::Ca(ca.clone()),
+            (None, true) => Trust::Insecure,
+            (None, false) => {
+                return Err(
+                    "-t tls needs --tls-ca PEM (verify the server) or --tls-insecure (benchmarks)"
+                        .into(),
+                );
+            }
+        };
+        Client::new(&trust, &self.tls_server_name, resume)
+            .map(Some)
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -79,6 +135,8 @@ pub struct RunArgs {
     /// Allow a target outside 127.0.0.0/8 and ::1.
     #[arg(long)]
     pub allow_non_loopback: bool,
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 #[derive(Args, Debug)]
@@ -103,6 +161,31 @@ pub struct VerifyArgs {
     /// Allow a target outside 127.0.0.0/8 and ::1.
     #[arg(long)]
     pub allow_non_loopback: bool,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct HandshakesArgs {
+    /// Server host:port of a TLS listener (loopback only unless --allow-non-loopback).
+    pub target: String,
+    /// Stop after this many seconds.
+    #[arg(short = 'd', long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Stop after this many handshakes (whichever of -d and -n comes first).
+    #[arg(short = 'n', long)]
+    pub requests: Option<u64>,
+    /// The INVITE's answer is a timeout after this long.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub timeout_ms: u64,
+    /// Calls file: one row per connection, in order, wrapping.
+    #[arg(short = 'f', long)]
+    pub calls: Option<PathBuf>,
+    /// Allow a target outside 127.0.0.0/8 and ::1.
+    #[arg(long)]
+    pub allow_non_loopback: bool,
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 #[derive(Parser, Debug)]
@@ -114,8 +197,8 @@ pub struct VerifyArgs {
 pub struct ReflectCli {
     /// Address to listen on (port 0: any free port, printed).
     pub addr: String,
-    #[arg(short = 't', long, value_enum, default_value_t = Transport::Udp)]
-    pub transport: Transport,
+    #[arg(short = 't', long, value_enum, default_value_t = ReflectTransport::Udp)]
+    pub transport: ReflectTransport,
     /// Exit after this many seconds.
     #[arg(long, default_value_t = 600.0)]
     pub duration: f64,
@@ -229,6 +312,58 @@ mod tests {
             "5",
         ])
         .unwrap();
-        assert_eq!((r.transport, r.duration), (Transport::Tcp, 5.0));
+        assert_eq!((r.transport, r.duration), (ReflectTransport::Tcp, 5.0));
+        assert!(
+            ReflectCli::try_parse_from(["sipreflect", "127.0.0.1:0", "-t", "tls"]).is_err(),
+            "the reflector has no TLS"
+        );
+    }
+
+    #[test]
+    fn tls_options() {
+        let run = |args: &[&str]| {
+            let mut v = vec!["sipload", "run", "127.0.0.1:5061"];
+            v.extend_from_slice(args);
+            match Cli::try_parse_from(v).map(|c| c.command) {
+                Ok(Command::Run(a)) => Ok(a),
+                Ok(_) => panic!("not run"),
+                Err(e) => Err(e),
+            }
+        };
+        let a = run(&["-t", "tls", "--tls-insecure"]).unwrap();
+        assert_eq!(a.transport, Transport::Tls);
+        assert_eq!(a.tls.tls_server_name, "localhost");
+        assert!(a.tls.client(a.transport, true).unwrap().is_some());
+        assert!(
+            run(&["-t", "tls", "--tls-insecure", "--tls-ca", "x.pem"]).is_err(),
+            "verify or not, not both"
+        );
+        let a = run(&["-t", "tls"]).unwrap();
+        let e = a.tls.client(a.transport, true).unwrap_err();
+        assert!(e.contains("--tls-ca PEM"), "{e}");
+        let a = run(&["-t", "tcp", "--tls-insecure"]).unwrap();
+        assert!(
+            a.tls.client(a.transport, true).is_err(),
+            "TLS options without TLS"
+        );
+        let a = run(&["-t", "tls", "--tls-ca", "/nonexistent/ca.pem"]).unwrap();
+        let e = a.tls.client(a.transport, true).unwrap_err();
+        assert!(e.contains("/nonexistent/ca.pem"), "{e}");
+        let a = run(&["-t", "tls", "--tls-insecure", "--tls-server-name", "a b"]).unwrap();
+        assert!(a.tls.client(a.transport, true).is_err(), "not a name");
+        let h = Cli::try_parse_from([
+            "sipload",
+            "handshakes",
+            "127.0.0.1:5061",
+            "--tls-insecure",
+            "-d",
+            "2",
+        ])
+        .unwrap();
+        let Command::Handshakes(h) = h.command else {
+            panic!()
+        };
+        assert!(h.tls.tls_insecure);
+        assert_eq!(h.duration, 2.0);
     }
 }

@@ -6,7 +6,7 @@ use crate::cli::Transport;
 use crate::csv::Row;
 use crate::stats::Stats;
 use crate::worker::{Plan, Sink};
-use crate::{sys, tcp, udp};
+use crate::{sys, tcp, tls, udp};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -28,6 +28,8 @@ pub struct Setup {
     pub tick: Duration,
     /// Send each row once (verify).
     pub once: bool,
+    /// The TLS client, for [`Transport::Tls`].
+    pub tls: Option<tls::Client>,
 }
 
 /// What a run gives back.
@@ -44,7 +46,7 @@ fn share(total: u64, parts: usize, i: usize) -> u64 {
 
 /// A run id that differs from one run to the next, so that answers meant for an
 /// earlier run (still in flight, or replayed) never match this one's.
-fn run_id() -> u32 {
+pub(crate) fn run_id() -> u32 {
     let t = sys::now_ns();
     (t as u32) ^ ((t >> 32) as u32).rotate_left(7) ^ std::process::id().rotate_left(16)
 }
@@ -52,6 +54,22 @@ fn run_id() -> u32 {
 enum Socks {
     Udp(Vec<std::net::UdpSocket>),
     Tcp(Vec<std::net::TcpStream>),
+    Tls(Vec<tls::TlsStream>),
+}
+
+/// `n` TLS connections to `target`, each with its handshake done.
+fn open_tls(setup: &Setup) -> Result<Vec<tls::TlsStream>, String> {
+    let client = setup
+        .tls
+        .as_ref()
+        .ok_or("TLS transport without a TLS client configuration")?;
+    (0..setup.sockets)
+        .map(|_| {
+            client
+                .connect(setup.target)
+                .map_err(|e| format!("cannot connect to {} over TLS: {e}", setup.target))
+        })
+        .collect()
 }
 
 /// Runs `setup` over `rows`, with one sink per thread from `sink`.
@@ -77,6 +95,7 @@ pub fn execute<S: Sink + Send>(
                 tcp::open_connections(setup.target, setup.sockets)
                     .map_err(|e| format!("cannot connect to {} over TCP: {e}", setup.target))?,
             ),
+            Transport::Tls => Socks::Tls(open_tls(setup)?),
         });
     }
     let run = run_id();
@@ -99,17 +118,26 @@ pub fn execute<S: Sink + Send>(
     let results: Vec<std::io::Result<(Stats, S)>> = std::thread::scope(|scope| {
         let handles: Vec<_> = plans
             .iter()
-            .zip(&socks)
+            .zip(socks)
             .map(|(plan, s)| {
                 let sink = sink();
                 std::thread::Builder::new()
                     .name(format!("sipload-{}", plan.thread))
                     .spawn_scoped(scope, move || match s {
                         Socks::Udp(v) => {
-                            udp::run(plan, setup.tick, run, rows, setup.target, v, sink)
+                            udp::run(plan, setup.tick, run, rows, setup.target, &v, sink)
                         }
                         Socks::Tcp(v) => {
                             tcp::run(plan, setup.tick, run, rows, setup.target, v, sink)
+                                .map(|(stats, sink, _)| (stats, sink))
+                        }
+                        Socks::Tls(v) => {
+                            tcp::run(plan, setup.tick, run, rows, setup.target, v, sink).map(
+                                |(stats, sink, streams)| {
+                                    streams.into_iter().for_each(tls::TlsStream::close);
+                                    (stats, sink)
+                                },
+                            )
                         }
                     })
             })

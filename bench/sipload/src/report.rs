@@ -4,6 +4,7 @@
 //! stopped, not counting the wait for the last answers), latencies in µs from
 //! the histogram, CPU from getrusage of the whole process.
 
+use crate::handshakes::Handshakes;
 use crate::load::{Outcome, Setup};
 use serde_json::{Map, Value, json};
 
@@ -56,6 +57,26 @@ pub fn summary<S>(setup: &Setup, out: &Outcome<S>, cpu: (f64, f64)) -> Value {
         "cpu_user_s": round(cpu.0, 3),
         "cpu_sys_s": round(cpu.1, 3),
     })
+}
+
+/// `sipload handshakes`: the mode, the handshake count and rate (per second of
+/// the run) and the connect-plus-handshake time. `sent`, `answered` and
+/// `latency_us` are the INVITEs, one per connection.
+pub fn add_handshakes(summary: &mut Value, h: &Handshakes) {
+    let secs = (h.outcome.stats.send_ns as f64 / 1e9).max(1e-9);
+    let us = |ns: u64| round(ns as f64 / 1000.0, 1);
+    let t = &h.handshake;
+    summary["mode"] = "handshakes".into();
+    summary["handshakes"] = t.count().into();
+    summary["handshake_failures"] = h.failures.into();
+    summary["rate_handshakes"] = round(t.count() as f64 / secs, 1).into();
+    summary["handshake_us"] = json!({
+        "p50": us(t.quantile(0.5)),
+        "p90": us(t.quantile(0.9)),
+        "p99": us(t.quantile(0.99)),
+        "max": us(t.max()),
+        "mean": round(t.mean() / 1000.0, 1),
+    });
 }
 
 /// 0 when every request was answered, 3 when some timed out, 1 when some were

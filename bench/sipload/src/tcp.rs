@@ -7,6 +7,10 @@
 //! the ACKs and new INVITEs they cause are queued per connection and written
 //! with one `write` each. `poll` waits when there is nothing to do. Latency ends
 //! when the read returns (TCP has no per-message receive timestamp).
+//!
+//! The loop is generic over a [`Wire`]: a plain [`TcpStream`], or a
+//! `tls::TlsStream` (the same socket with rustls between it and the buffers
+//! here), so SIP over TLS is measured by the very same loop.
 
 use crate::csv::Row;
 use crate::framing::{self, Frame};
@@ -24,6 +28,35 @@ use std::time::Duration;
 /// message is moved to the front a read always has room.
 const READ_BUFFER: usize = 256 * 1024;
 
+/// A connected stream this loop can drive: nonblocking reads and writes that
+/// say `WouldBlock` when the socket has nothing or no room, over one TCP socket
+/// (polled by its fd).
+pub trait Wire: Read + Write {
+    /// The Via's transport (RFC 3261 §18: `TCP`, `TLS`).
+    const VIA: &'static str;
+    /// The TCP socket underneath.
+    fn socket(&self) -> &TcpStream;
+    /// Bytes taken by `write` that still wait for room in the socket (TLS
+    /// records): the loop polls for POLLOUT and calls `flush` until none.
+    fn backlog(&self) -> bool {
+        false
+    }
+    /// Bytes already taken from the socket that a read has not handed out yet
+    /// (TLS plaintext left when the caller's buffer filled): `poll` would not
+    /// report them, so the loop reads again without waiting.
+    fn pending(&self) -> bool {
+        false
+    }
+}
+
+impl Wire for TcpStream {
+    const VIA: &'static str = "TCP";
+
+    fn socket(&self) -> &TcpStream {
+        self
+    }
+}
+
 /// Opens `n` connections to `target`, Nagle off (each write is a round's batch).
 pub fn open_connections(target: SocketAddr, n: usize) -> io::Result<Vec<TcpStream>> {
     (0..n)
@@ -35,8 +68,8 @@ pub fn open_connections(target: SocketAddr, n: usize) -> io::Result<Vec<TcpStrea
         .collect()
 }
 
-struct Conn<'s> {
-    stream: &'s TcpStream,
+struct Conn<W> {
+    stream: W,
     tpl: Templates,
     rbuf: Box<[u8]>,
     rlen: usize,
@@ -45,9 +78,9 @@ struct Conn<'s> {
     alive: bool,
 }
 
-impl Conn<'_> {
-    /// Writes what is queued, as far as the socket takes it. False if the
-    /// connection failed.
+impl<W: Wire> Conn<W> {
+    /// Writes what is queued, as far as the socket takes it (then what the
+    /// stream still holds: TLS records). False if the connection failed.
     fn flush(&mut self) -> bool {
         while self.out_pos < self.out.len() {
             match self.stream.write(&self.out[self.out_pos..]) {
@@ -60,7 +93,13 @@ impl Conn<'_> {
         }
         self.out.clear();
         self.out_pos = 0;
-        true
+        match self.stream.flush() {
+            Ok(()) => true,
+            Err(e) => matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+            ),
+        }
     }
 
     /// One read, and the handling of every whole answer in the buffer. False if
@@ -106,22 +145,23 @@ impl Conn<'_> {
 }
 
 /// Runs one thread's load over `streams` until its plan is done; returns its
-/// counts and the sink.
-pub fn run<S: Sink>(
+/// counts, the sink and the streams (still open, for a clean close).
+pub fn run<S: Sink, W: Wire>(
     plan: &Plan,
     tick: Duration,
     run_id: u32,
     rows: &[Row],
     target: SocketAddr,
-    streams: &[TcpStream],
+    streams: Vec<W>,
     sink: S,
-) -> io::Result<(Stats, S)> {
+) -> io::Result<(Stats, S, Vec<W>)> {
     let mut conns = Vec::with_capacity(streams.len());
     for s in streams {
-        s.set_nonblocking(true)?;
+        s.socket().set_nonblocking(true)?;
+        let local = s.socket().local_addr()?;
         conns.push(Conn {
             stream: s,
-            tpl: Templates::new("TCP", target, s.local_addr()?),
+            tpl: Templates::new(W::VIA, target, local),
             rbuf: vec![0; READ_BUFFER].into_boxed_slice(),
             rlen: 0,
             out: Vec::with_capacity(64 * 1024),
@@ -134,10 +174,10 @@ pub fn run<S: Sink>(
         sys::set_timer_slack(1_000);
     }
     let mut w = Worker::new(plan, run_id, rows, sink);
-    let mut pollfds: Vec<libc::pollfd> = streams
+    let mut pollfds: Vec<libc::pollfd> = conns
         .iter()
-        .map(|s| libc::pollfd {
-            fd: s.as_raw_fd(),
+        .map(|c| libc::pollfd {
+            fd: c.stream.socket().as_raw_fd(),
             events: libc::POLLIN,
             revents: 0,
         })
@@ -179,7 +219,7 @@ pub fn run<S: Sink>(
             if c.alive && !c.flush() {
                 close(c, p, &mut w, &mut alive);
             }
-            p.events = if c.out.is_empty() {
+            p.events = if c.out.is_empty() && !c.stream.backlog() {
                 libc::POLLIN
             } else {
                 libc::POLLIN | libc::POLLOUT
@@ -191,25 +231,36 @@ pub fn run<S: Sink>(
         } else {
             WAKE.as_nanos() as u64
         };
-        if sys::ppoll(&mut pollfds, timeout_ns)? == 0 {
+        let pending = conns.iter().any(|c| c.alive && c.stream.pending());
+        if sys::ppoll(&mut pollfds, if pending { 0 } else { timeout_ns })? == 0 && !pending {
             continue;
         }
         for (c, p) in conns.iter_mut().zip(&mut pollfds) {
             if c.alive
-                && p.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0
+                && (p.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0
+                    || c.stream.pending())
                 && !c.read(&mut w)
             {
                 close(c, p, &mut w, &mut alive);
             }
         }
     }
-    Ok((w.stats, w.sink))
+    // The ACKs of the last answers, as far as the sockets take them now: the
+    // server then sees every transaction end (and TLS a whole record).
+    for c in conns.iter_mut().filter(|c| c.alive) {
+        c.flush();
+    }
+    Ok((
+        w.stats,
+        w.sink,
+        conns.into_iter().map(|c| c.stream).collect(),
+    ))
 }
 
 /// Marks a connection lost: an error, out of the rotation and out of `poll`
 /// (a negative fd is skipped). Its outstanding requests will time out.
-fn close<S: Sink>(
-    c: &mut Conn<'_>,
+fn close<S: Sink, W: Wire>(
+    c: &mut Conn<W>,
     p: &mut libc::pollfd,
     w: &mut Worker<'_, S>,
     alive: &mut usize,
@@ -220,9 +271,11 @@ fn close<S: Sink>(
     w.stats.errors += 1;
     let local = c
         .stream
+        .socket()
         .local_addr()
         .map_or_else(|_| "?".into(), |a| a.to_string());
     eprintln!(
-        "sipload: TCP connection from {local} lost or unframable; its requests will time out"
+        "sipload: {} connection from {local} lost or unframable; its requests will time out",
+        W::VIA
     );
 }

@@ -2,17 +2,18 @@
 //! the real `sipload` binary (run over UDP and TCP, closed and open loop; verify
 //! with matching and mismatching rows; timeouts; usage errors). Every run is
 //! bounded by its own `-d`/`-n` and `--timeout-ms`, and every child is killed
-//! after [`LIMIT`] at the latest.
+//! after `common::LIMIT` at the latest.
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const SIPLOAD: &str = env!("CARGO_BIN_EXE_sipload");
+mod common;
+
+use common::{n, sipload, summary};
+
 const SIPREFLECT: &str = env!("CARGO_BIN_EXE_sipreflect");
-/// The longest any child may run.
-const LIMIT: Duration = Duration::from_secs(30);
 
 /// A running reflector, killed when dropped.
 struct Reflector {
@@ -47,42 +48,6 @@ fn reflector(transport: &str) -> Reflector {
         addr: addr.to_string(),
         child,
     }
-}
-
-/// Runs `sipload ARGS`, killed after LIMIT.
-fn sipload(args: &[&str]) -> Output {
-    let mut child = Command::new(SIPLOAD)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start sipload");
-    let start = Instant::now();
-    while child.try_wait().expect("wait").is_none() {
-        if start.elapsed() > LIMIT {
-            let _ = child.kill();
-            panic!("sipload {args:?} ran longer than {LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().expect("output")
-}
-
-/// The JSON line of a `run`, checked to be the only line on stdout.
-fn summary(out: &Output) -> Value {
-    let text = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<_> = text.lines().collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "one JSON line, got {text:?}; stderr {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(lines[0]).expect("valid JSON")
-}
-
-fn n(v: &Value, key: &str) -> u64 {
-    v[key].as_u64().unwrap_or_else(|| panic!("{key} in {v}"))
 }
 
 /// Checks what holds for every clean run against the reflector.

@@ -1,11 +1,12 @@
-//! `sipload run` (load, one JSON line) and `sipload verify` (answers against a
-//! calls file's expectations). Exit status: 0 all answered / all match, 3 some
-//! timed out (run), 2 usage errors, 1 anything else.
+//! `sipload run` (load, one JSON line), `sipload verify` (answers against a
+//! calls file's expectations) and `sipload handshakes` (new TLS connections per
+//! second, one JSON line). Exit status: 0 all answered / all match, 3 some
+//! timed out (run, handshakes), 2 usage errors, 1 anything else.
 
 use clap::{CommandFactory, Parser, error::ErrorKind};
-use sipload::cli::{self, Cli, Command, RunArgs, VerifyArgs};
+use sipload::cli::{self, Cli, Command, HandshakesArgs, RunArgs, Transport, VerifyArgs};
 use sipload::load::{self, Setup};
-use sipload::{csv, report, sys, verify};
+use sipload::{csv, handshakes, report, sys, verify};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -38,15 +39,9 @@ fn run(a: RunArgs) -> ExitCode {
             sipload::message::MAX_SLOTS - 1
         ));
     }
-    let rows = match &a.calls {
-        Some(path) => match csv::load(path) {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("sipload: {e}");
-                return ExitCode::from(1);
-            }
-        },
-        None => csv::default_rows(),
+    let tls = a.tls.client(a.transport, true).unwrap_or_else(|e| usage(e));
+    let Some(rows) = calls(a.calls.as_deref()) else {
+        return ExitCode::from(1);
     };
     let setup = Setup {
         target,
@@ -60,6 +55,7 @@ fn run(a: RunArgs) -> ExitCode {
         timeout: Duration::from_millis(a.timeout_ms),
         tick: Duration::from_micros(a.tick_us),
         once: false,
+        tls,
     };
     sys::install_stop_handler();
     let out = match load::execute(&setup, &rows, || ()) {
@@ -80,8 +76,24 @@ fn run(a: RunArgs) -> ExitCode {
     ExitCode::from(report::exit_code(&out) as u8)
 }
 
+/// The rows of `path`, or the default row; None (the error printed) when the
+/// file cannot be used.
+fn calls(path: Option<&std::path::Path>) -> Option<Vec<csv::Row>> {
+    match path {
+        Some(path) => match csv::load(path) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("sipload: {e}");
+                None
+            }
+        },
+        None => Some(csv::default_rows()),
+    }
+}
+
 fn verify(a: VerifyArgs) -> ExitCode {
     let target = cli::resolve(&a.target, a.allow_non_loopback).unwrap_or_else(|e| usage(e));
+    let tls = a.tls.client(a.transport, true).unwrap_or_else(|e| usage(e));
     let mut rows = match csv::load(&a.calls) {
         Ok(r) => r,
         Err(e) => {
@@ -113,6 +125,7 @@ fn verify(a: VerifyArgs) -> ExitCode {
         timeout: Duration::from_millis(a.timeout_ms),
         tick: Duration::from_micros(50),
         once: true,
+        tls,
     };
     sys::install_stop_handler();
     let out = match load::execute(&setup, &rows, || verify::Collector::new(rows.len())) {
@@ -135,9 +148,58 @@ fn verify(a: VerifyArgs) -> ExitCode {
     }
 }
 
+fn handshakes(a: HandshakesArgs) -> ExitCode {
+    let target = cli::resolve(&a.target, a.allow_non_loopback).unwrap_or_else(|e| usage(e));
+    let duration = cli::seconds("--duration", a.duration).unwrap_or_else(|e| usage(e));
+    // No resumption: every connection pays for a full handshake.
+    let tls = a
+        .tls
+        .client(Transport::Tls, false)
+        .unwrap_or_else(|e| usage(e));
+    let Some(rows) = calls(a.calls.as_deref()) else {
+        return ExitCode::from(1);
+    };
+    let setup = Setup {
+        target,
+        transport: Transport::Tls,
+        sockets: 1,
+        threads: 1,
+        window: 1,
+        rate: None,
+        duration,
+        requests: a.requests,
+        timeout: Duration::from_millis(a.timeout_ms),
+        tick: Duration::from_micros(50),
+        once: false,
+        tls,
+    };
+    sys::install_stop_handler();
+    let h = match handshakes::execute(&setup, &rows) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("sipload: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut summary = report::summary(&setup, &h.outcome, sys::cpu_times());
+    report::add_handshakes(&mut summary, &h);
+    println!("{summary}");
+    if h.outcome.stats.timeouts > 0 {
+        eprintln!(
+            "sipload: {} of {} INVITEs timed out",
+            h.outcome.stats.timeouts, h.outcome.stats.sent
+        );
+    }
+    match report::exit_code(&h.outcome) {
+        0 if h.failures > 0 => ExitCode::from(1),
+        c => ExitCode::from(c as u8),
+    }
+}
+
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Run(a) => run(a),
         Command::Verify(a) => verify(a),
+        Command::Handshakes(a) => handshakes(a),
     }
 }

@@ -4,7 +4,7 @@
 //! or SIGINT/SIGTERM.
 
 use clap::{CommandFactory, Parser, error::ErrorKind};
-use sipload::cli::{self, ReflectCli, Transport};
+use sipload::cli::{self, ReflectCli, ReflectTransport as Transport};
 use sipload::{reflect, sys};
 use std::io::Write;
 use std::net::{TcpListener, UdpSocket};
