@@ -39,6 +39,10 @@ enum Command {
         /// Region for national spellings of dialed numbers.
         #[arg(long, default_value = "US", env = "SWITCHBOARD_DEFAULT_REGION")]
         default_region: String,
+        /// Keep compiled routing files here (as serve does) [default:
+        /// $CACHE_DIRECTORY, else none].
+        #[arg(long, env = "SWITCHBOARD_CACHE_DIR")]
+        cache_dir: Option<PathBuf>,
     },
     /// Explain where one call would go.
     Route {
@@ -124,6 +128,10 @@ struct ServeArgs {
     /// revealing routing data (/reloads, /route).
     #[arg(long, env = "SWITCHBOARD_ADMIN_TOKEN_FILE")]
     admin_token_file: Option<PathBuf>,
+    /// Keep compiled routing files here so that a restart over unchanged
+    /// data skips parsing [default: $CACHE_DIRECTORY, else none].
+    #[arg(long, env = "SWITCHBOARD_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -139,7 +147,8 @@ fn main() -> ExitCode {
         Command::Check {
             path,
             default_region,
-        } => check(path, &default_region),
+            cache_dir,
+        } => check(path, &default_region, cache_dir),
         Command::Route {
             routing,
             to,
@@ -208,6 +217,9 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
     }
     if let Some(path) = args.admin_token_file {
         settings.admin_token_file = Some(path);
+    }
+    if args.cache_dir.is_some() {
+        settings.cache_dir = args.cache_dir;
     }
     Ok(settings)
 }
@@ -295,9 +307,24 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     })
 }
 
-fn check(path: PathBuf, default_region: &str) -> anyhow::Result<ExitCode> {
+fn check(
+    path: PathBuf,
+    default_region: &str,
+    cache_dir: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
     let region = Region::from_code(default_region).context("--default-region")?;
-    let mut loader = Loader::new(&path, region);
+    // The cache says only what goes wrong with it (an entry ignored, a
+    // directory it cannot write), on stderr, apart from the report.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let cache = cache_dir
+        .or_else(switchboard::config::settings::cache_directory_from_systemd)
+        .map(switchboard::config::cache::Cache::new);
+    let mut loader = Loader::new(&path, region).with_cache(cache);
     match loader.load() {
         Ok(loaded) => {
             print!("{}", loaded.report);

@@ -3,6 +3,7 @@
 
 pub mod assemble;
 pub mod audit;
+pub mod cache;
 pub mod compile;
 pub mod data_number;
 pub mod diff;

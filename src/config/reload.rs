@@ -182,6 +182,13 @@ impl HotTable {
             report,
             stats,
         } = loader.load()?;
+        info!(
+            files = stats.files,
+            parsed = stats.parsed,
+            cached = stats.cached,
+            ms = stats.elapsed.as_secs_f64() * 1e3,
+            "routing data loaded"
+        );
         let shared = Arc::new(Shared {
             table: ArcSwap::from_pointee(table),
             status: Mutex::new(ReloadStatus {
@@ -394,7 +401,9 @@ fn reload_once(loader: &mut Loader, shared: &Shared, requested: bool, trigger: T
     let load_ms = started.elapsed().as_secs_f64() * 1e3;
     match result {
         Ok(loaded)
-            if loaded.stats.parsed == 0 && Some(loaded.stats.content_hash) == serving_hash =>
+            if loaded.stats.parsed == 0
+                && loaded.stats.cached == 0
+                && Some(loaded.stats.content_hash) == serving_hash =>
         {
             if requested {
                 info!("routing data unchanged");
@@ -428,6 +437,7 @@ fn reload_once(loader: &mut Loader, shared: &Shared, requested: bool, trigger: T
                 files = stats.files,
                 parsed = stats.parsed,
                 reused = stats.reused,
+                cached = stats.cached,
                 ms = stats.elapsed.as_secs_f64() * 1e3,
                 diff_ms,
                 warnings = report.warnings().count(),
