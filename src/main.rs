@@ -266,11 +266,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let _ = stdout.flush();
     drop(stdout);
-    let counts = server
-        .routing_status()
-        .serving
-        .map(|s| s.counts)
-        .unwrap_or_default();
+    let loaded = server.routing_status().serving;
+    let counts = loaded.map(|s| s.counts).unwrap_or_default();
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         listening = sockets.join(", "),
@@ -279,6 +276,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         users = counts.users,
         numbers = counts.numbers,
         contacts = counts.contacts,
+        files = loaded.map_or(0, |s| s.files),
+        parsed = loaded.map_or(0, |s| s.parsed),
+        cached = loaded.map_or(0, |s| s.cached),
+        load_ms = loaded.map_or(0.0, |s| s.elapsed.as_secs_f64() * 1e3),
         "switchboard started"
     );
     server.run(shutdown)?;

@@ -182,13 +182,6 @@ impl HotTable {
             report,
             stats,
         } = loader.load()?;
-        info!(
-            files = stats.files,
-            parsed = stats.parsed,
-            cached = stats.cached,
-            ms = stats.elapsed.as_secs_f64() * 1e3,
-            "routing data loaded"
-        );
         let shared = Arc::new(Shared {
             table: ArcSwap::from_pointee(table),
             status: Mutex::new(ReloadStatus {
