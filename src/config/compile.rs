@@ -414,8 +414,9 @@ impl<'a> AccountCompiler<'a> {
         let doc = self.doc;
         // Every assigned phone with its user and line, in the data's order;
         // sorted by number below, where equal numbers keep this order.
-        let mut listed: Vec<(E164, UserIndex, u32)> = Vec::with_capacity(doc.contacts.len());
-        for contact in &doc.contacts {
+        let docs = &doc.contacts.value;
+        let mut listed: Vec<(E164, UserIndex, u32)> = Vec::with_capacity(docs.len());
+        for contact in docs {
             let user = contact
                 .user
                 .as_ref()
@@ -454,9 +455,9 @@ impl<'a> AccountCompiler<'a> {
         let contacts = Contacts::from_pairs(pairs);
         if !clashes.is_empty() {
             clashes.sort_by_key(|&(_, line, _)| line);
-            self.warn_contact_clashes(&doc.contacts, region, &contacts, &clashes, users);
+            self.warn_contact_clashes(docs, region, &contacts, &clashes, users);
         }
-        (contacts, doc.contacts.len())
+        (contacts, docs.len())
     }
 
     /// "A contact phone listed for two different users": the first listed

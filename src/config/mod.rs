@@ -5,6 +5,7 @@ pub mod assemble;
 pub mod audit;
 pub mod cache;
 pub mod compile;
+pub mod contacts_scan;
 pub mod data_number;
 pub mod diff;
 pub mod loader;
