@@ -13,6 +13,7 @@ pub mod reload;
 pub mod report;
 pub mod schema;
 pub mod settings;
+mod validity;
 pub mod yaml;
 
 pub use loader::{LoadStats, Loaded, Loader};
