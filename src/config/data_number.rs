@@ -297,7 +297,7 @@ mod tests {
             valid += usize::from(expected == Ok(true));
         }
         // And the generator's kinds of numbers, most of them valid.
-        for prefix in [1_415u64, 1_800, 44_20, 49_30, 33_1, 39_06] {
+        for prefix in [1415u64, 1800, 4420, 4930, 331, 3906] {
             for i in 0..100u64 {
                 let digits = if prefix < 10_000 { 10 } else { 9 };
                 let tail = (next() % 10u64.pow(digits - 3)) + i;
