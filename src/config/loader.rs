@@ -244,6 +244,9 @@ impl Loader {
             .map(|c| (Arc::clone(&c.path), Arc::clone(&c.compiled)))
             .collect();
         let (table, report) = assemble(&files, &self.default_region);
+        if parsed_count + cached_count > 1 {
+            release_free_memory();
+        }
         let Some(table) = table else {
             return Err(Rejected { report });
         };
@@ -449,4 +452,18 @@ fn into_text(bytes: Vec<u8>) -> Result<String, FileProblem> {
         ),
         fix: "save the file as UTF-8",
     })
+}
+
+/// Hands the memory freed after a bulk load back to the kernel. Parsing
+/// leaves the allocator's heaps (one per worker thread) with free holes
+/// between the table's long-lived arrays, which glibc only returns when
+/// they are at a heap's top: without this a cold start's resident memory
+/// stays tens of megabytes above what the table holds. Skipped for a
+/// one-file reload, whose garbage is small and whose time counts.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks and trims glibc's own heaps.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }

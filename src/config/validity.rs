@@ -41,7 +41,7 @@ impl Desc {
         {
             return false;
         }
-        self.regex.find(national).is_some_and(|m| m.start() == 0)
+        self.regex.is_match(national)
     }
 }
 
@@ -101,9 +101,14 @@ struct CodeRules {
     single: bool,
 }
 
-/// The metadata's patterns as the crate builds them (`ignore_whitespace`).
+/// The metadata's patterns as the crate builds them (`ignore_whitespace`),
+/// anchored at the start: the crate asks whether the leftmost match
+/// starts at the first digit, which is whether a match starts there, and
+/// an anchored `is_match` answers that without scanning the rest for a
+/// leftmost start and end. (The line break ends a `#` comment, were a
+/// pattern to hold one, before the closing parenthesis.)
 fn compile(pattern: &str) -> Option<Regex> {
-    RegexBuilder::new(pattern)
+    RegexBuilder::new(&format!("^(?:{pattern}\n)"))
         .ignore_whitespace(true)
         .build()
         .ok()
@@ -167,10 +172,7 @@ pub fn is_valid(code: u16, national: &str) -> Option<bool> {
             .prefix_texts
             .iter()
             .any(|p| national.starts_with(p.as_str()))
-        || rules
-            .prefix_patterns
-            .iter()
-            .any(|p| p.find(national).is_some_and(|m| m.start() == 0))
+        || rules.prefix_patterns.iter().any(|p| p.is_match(national))
     {
         return None;
     }
@@ -181,7 +183,7 @@ pub fn is_valid(code: u16, national: &str) -> Option<bool> {
     // start, or, for a region without them, that knows the number.
     for region in &rules.regions {
         let chosen = match &region.leading_digits {
-            Some(pattern) => pattern.find(national).is_some_and(|m| m.start() == 0),
+            Some(pattern) => pattern.is_match(national),
             None => region.knows(national),
         };
         if chosen {
