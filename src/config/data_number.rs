@@ -12,7 +12,10 @@
 //! which reading is a known number; here nothing does, and data written for
 //! one account is most likely national.)
 
+use std::sync::{Arc, LazyLock, RwLock};
+
 use phonenumber::metadata::DATABASE;
+use rustc_hash::FxHashMap;
 
 use crate::routing::{E164, Region, Spelling, SpellingError, Target};
 use crate::template::{has_sip_scheme, unfit_for_contact};
@@ -173,18 +176,8 @@ pub fn validity(number: E164) -> Result<bool, NotANumber> {
 
 /// Numbers there have other lengths: an error naming the possible ones.
 fn check_length(number: E164, code: u16, digits: usize) -> Result<(), NotANumber> {
-    let regions = DATABASE
-        .by_code(&code)
-        .ok_or(NotANumber::UnknownCountryCode(number))?;
-    let lengths: Vec<u16> = regions
-        .iter()
-        .flat_map(|m| NUMBER_TYPES.iter().filter_map(|&t| m.descriptors().get(t)))
-        .flat_map(|d| d.possible_length().iter().copied())
-        .collect();
-    if !lengths.is_empty() && !lengths.iter().any(|&l| usize::from(l) == digits) {
-        let mut possible: Vec<u16> = lengths;
-        possible.sort_unstable();
-        possible.dedup();
+    let possible = possible_lengths(code).ok_or(NotANumber::UnknownCountryCode(number))?;
+    if !possible.is_empty() && !possible.iter().any(|&l| usize::from(l) == digits) {
         let possible = possible
             .iter()
             .map(u16::to_string)
@@ -198,6 +191,30 @@ fn check_length(number: E164, code: u16, digits: usize) -> Result<(), NotANumber
         });
     }
     Ok(())
+}
+
+/// The national number lengths of every type of every region of `code`,
+/// sorted; kept per code, as every data number asks.
+fn possible_lengths(code: u16) -> Option<Arc<[u16]>> {
+    static LENGTHS: LazyLock<RwLock<FxHashMap<u16, Option<Arc<[u16]>>>>> =
+        LazyLock::new(Default::default);
+    if let Some(found) = LENGTHS.read().ok().and_then(|m| m.get(&code).cloned()) {
+        return found;
+    }
+    let lengths = DATABASE.by_code(&code).map(|regions| {
+        let mut lengths: Vec<u16> = regions
+            .iter()
+            .flat_map(|m| NUMBER_TYPES.iter().filter_map(|&t| m.descriptors().get(t)))
+            .flat_map(|d| d.possible_length().iter().copied())
+            .collect();
+        lengths.sort_unstable();
+        lengths.dedup();
+        Arc::from(lengths)
+    });
+    if let Ok(mut map) = LENGTHS.write() {
+        map.insert(code, lengths.clone());
+    }
+    lengths
 }
 
 /// The crate's own parse and check: slow (its pattern cache), kept for
