@@ -196,8 +196,9 @@ fn check_length(number: E164, code: u16, digits: usize) -> Result<(), NotANumber
 /// The national number lengths of every type of every region of `code`,
 /// sorted; kept per code, as every data number asks.
 fn possible_lengths(code: u16) -> Option<Arc<[u16]>> {
-    static LENGTHS: LazyLock<RwLock<FxHashMap<u16, Option<Arc<[u16]>>>>> =
-        LazyLock::new(Default::default);
+    /// By country code; `None` for a code no region has.
+    type ByCode = FxHashMap<u16, Option<Arc<[u16]>>>;
+    static LENGTHS: LazyLock<RwLock<ByCode>> = LazyLock::new(Default::default);
     if let Some(found) = LENGTHS.read().ok().and_then(|m| m.get(&code).cloned()) {
         return found;
     }
