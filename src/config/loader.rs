@@ -339,7 +339,7 @@ impl Loader {
             .zip(content_hash)
             .and_then(|(cache, content)| Some((cache, self.entry_key(path, content)?)));
         if let Some((cache, key)) = &cache_key
-            && let Lookup::Hit(compiled) = cache.lookup(path, key)
+            && let Lookup::Hit(compiled) = cache.lookup(&shared, key)
         {
             return done(compiled, Source::Cached);
         }

@@ -75,7 +75,8 @@ impl Cache {
 
     /// The compiled form of `path` whose bytes hash to `content`, if the
     /// cache holds a usable one.
-    pub fn lookup(&self, path: &Path, key: &EntryKey) -> Lookup {
+    pub fn lookup(&self, file: &Arc<Path>, key: &EntryKey) -> Lookup {
+        let path: &Path = file;
         let entry = self.entry_path(path);
         let bytes = match fs::read(&entry) {
             Ok(bytes) => bytes,
@@ -85,8 +86,7 @@ impl Cache {
                 return Lookup::Miss(None);
             }
         };
-        let file: Arc<Path> = Arc::from(path);
-        match format::decode(&bytes, key, &file) {
+        match format::decode(&bytes, key, file) {
             Ok(compiled) => Lookup::Hit(compiled),
             Err(refusal) => {
                 if refusal == Refusal::Stale {
