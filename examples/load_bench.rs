@@ -81,6 +81,8 @@ struct ServeRun {
     contacts: u64,
     cached: Option<u64>,
     reload_load_ms: Vec<f64>,
+    /// The audit trail's diff of old and new table, per reload.
+    diff_ms: Vec<f64>,
     write_to_logged: Vec<Duration>,
     reload_peak_kb: u64,
 }
@@ -189,6 +191,13 @@ fn main() -> anyhow::Result<()> {
             r.reload_peak_kb as f64 / 1024.0,
         );
     }
+    for r in &serves {
+        println!(
+            "{}: the audit trail's diff per reload, median: {:.2} ms",
+            r.label,
+            median(&r.diff_ms)
+        );
+    }
     println!(
         "(start: spawn to `listening on`; RSS: resident, settled after start; start pk / reload pk: \
          peak resident during the start / during {RELOADS} one-file reloads, MB; reload ms: \
@@ -267,6 +276,7 @@ fn serve(
     fs::write(format!("/proc/{pid}/clear_refs"), "5")
         .context("resetting the peak RSS needs /proc/PID/clear_refs")?;
     let mut reload_load_ms = Vec::new();
+    let mut diff_ms = Vec::new();
     let mut write_to_logged = Vec::new();
     for i in 1..=RELOADS {
         std::thread::sleep(Duration::from_millis(200));
@@ -281,6 +291,7 @@ fn serve(
         )?;
         write_to_logged.push(written.elapsed());
         reload_load_ms.push(line["fields"]["ms"].as_f64().unwrap_or(f64::NAN));
+        diff_ms.push(line["fields"]["diff_ms"].as_f64().unwrap_or(f64::NAN));
     }
     let reload_peak_kb = status_kb(pid, "VmHWM")?;
     drop(guard);
@@ -292,6 +303,7 @@ fn serve(
         contacts,
         cached,
         reload_load_ms,
+        diff_ms,
         write_to_logged,
         reload_peak_kb,
     })
