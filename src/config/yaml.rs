@@ -46,8 +46,15 @@ pub struct YamlError {
 /// sure of) by the YAML parser.
 pub fn parse_routing_file(text: &str, limits: &YamlLimits) -> Result<RoutingFile, YamlError> {
     if let Some(taken) = take_contact_blocks(text)
-        && taken.nodes <= limits.max_nodes
-        && let Ok(mut doc) = parse_yaml(&taken.text, limits)
+        && let Some(rest_nodes) = limits.max_nodes.checked_sub(taken.nodes)
+        // The blocks' values count against the file's node budget.
+        && let Ok(mut doc) = parse_yaml(
+            &taken.text,
+            &YamlLimits {
+                max_nodes: rest_nodes,
+                ..*limits
+            },
+        )
         && put_back(&mut doc, taken.blocks)
     {
         return Ok(doc);
@@ -336,6 +343,26 @@ mod tests {
         }
         // The reader must take a good share, or this proves nothing.
         assert!(taken > SCALARS.len() * SCALARS.len() / 4, "{taken} taken");
+    }
+
+    /// Contacts taken by the reader still count against the node budget:
+    /// a file over it is refused as the parser refuses it.
+    #[test]
+    fn taken_contacts_count_against_the_node_budget() {
+        let block = "      - phones: [\"+16505550123\"]\n        user: u-000-0042\n".repeat(40);
+        let text = file_with(&block, "");
+        assert!(take_contact_blocks(&text).is_some());
+        let tight = YamlLimits {
+            max_nodes: 300,
+            ..YamlLimits::default()
+        };
+        let refused = parse_routing_file(&text, &tight).unwrap_err();
+        assert!(
+            refused.message.contains("more than the limit of 300"),
+            "{refused:?}"
+        );
+        assert_eq!(Err(refused), parse_yaml(&text, &tight));
+        assert!(parse_routing_file(&text, &YamlLimits::default()).is_ok());
     }
 
     #[test]
