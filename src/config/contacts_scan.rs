@@ -164,10 +164,8 @@ fn read_block(lines: &mut Lines<'_>, key_indent: usize) -> Option<(Vec<ContactDo
     let mut item: Option<Item> = None;
     while let Some(line) = lines.peek() {
         let text = line.text;
-        if text.bytes().any(|b| b == b'\t' || b == b'\r' || b == b'#') {
-            return None;
-        }
         let indent = spaces(text);
+        let rest = &text[indent..];
         if indent == text.len() {
             // A blank line: part of the block if more of it follows.
             let mut ahead = lines.clone();
@@ -184,7 +182,18 @@ fn read_block(lines: &mut Lines<'_>, key_indent: usize) -> Option<(Vec<ContactDo
             lines.next();
             continue;
         }
-        let rest = &text[indent..];
+        // A line of the parent (a key of the account, the next account)
+        // ends the block, whatever it holds (a comment after a key, say);
+        // a comment line does not: it may sit between items.
+        if indent <= key_indent
+            && !rest.starts_with(['#', '\t'])
+            && !(indent == item_indent && rest.starts_with('-'))
+        {
+            break;
+        }
+        if text.bytes().any(|b| b == b'\t' || b == b'\r' || b == b'#') {
+            return None;
+        }
         if indent == item_indent && rest.starts_with("- ") {
             if let Some(done) = item.take() {
                 let (contact, n) = done.finish()?;
@@ -200,8 +209,6 @@ fn read_block(lines: &mut Lines<'_>, key_indent: usize) -> Option<(Vec<ContactDo
             item = Some(fresh);
         } else if indent == item_indent + 2 {
             item.as_mut()?.field(rest, line.number)?;
-        } else if indent <= key_indent && !(indent == item_indent && rest.starts_with('-')) {
-            break;
         } else {
             return None;
         }
@@ -334,6 +341,19 @@ mod tests {
         );
         assert_eq!(first.name.as_deref(), Some("Dana Lee"));
         assert!(block.contacts[1].phones.is_empty());
+    }
+
+    #[test]
+    fn a_comment_after_the_block_ends_it_and_one_inside_leaves_it() {
+        let text =
+            "accounts:\n  - id: a\n    contacts:\n      - phones: [\"+1\"]\n    numbers: [] # n\n";
+        let taken = take_contact_blocks(text).expect("taken");
+        assert_eq!(
+            taken.text,
+            "accounts:\n  - id: a\n    contacts: []\n\n    numbers: [] # n\n"
+        );
+        let inside = "accounts:\n  - id: a\n    contacts:\n      - phones: [\"+1\"]\n    # c\n      - phones: [\"+2\"]\n";
+        assert!(take_contact_blocks(inside).is_none());
     }
 
     #[test]

@@ -308,7 +308,17 @@ mod tests {
         #[test]
         fn the_contacts_reader_reads_as_the_parser_does(
             block in arb_block(),
-            after in proptest::sample::select(&["", "    numbers: []\n", "\n    numbers: []\n", "    region: US\n\n"][..]),
+            after in proptest::sample::select(&[
+                "",
+                "    numbers: []\n",
+                "\n    numbers: []\n",
+                "    region: US\n\n",
+                "    numbers: [] # a comment\n",
+                "    # a comment\n    numbers: []\n",
+                "# a comment\n",
+                "      # a comment\n      - phones: []\n",
+                "\t\n",
+            ][..]),
         ) {
             let text = file_with(&block, after);
             let limits = YamlLimits::default();
