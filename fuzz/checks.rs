@@ -146,9 +146,19 @@ pub fn cache_seed(example_yaml: &str) -> Vec<u8> {
     switchboard::config::cache::format::encode(&cache_key(), &compiled)
 }
 
-/// The cache reader on arbitrary bytes: no panic, and whatever it accepts
-/// writes back to an entry it accepts again with the same accounts.
+/// The cache reader on arbitrary bytes, as they are and with their header
+/// sealed (length and checksum made to agree with the body, so that
+/// mutations reach the body's reader instead of stopping at the checksum):
+/// no panic, and whatever it accepts writes back to an entry it accepts
+/// again with the same accounts.
 pub fn cache_entry(data: &[u8]) {
+    cache_entry_as_is(data);
+    let mut sealed = data.to_vec();
+    switchboard::config::cache::format::seal(&mut sealed);
+    cache_entry_as_is(&sealed);
+}
+
+fn cache_entry_as_is(data: &[u8]) {
     use std::sync::Arc;
     use switchboard::config::cache::format::{decode, encode};
     let file: Arc<std::path::Path> = Arc::from(std::path::Path::new("routing.yaml"));
