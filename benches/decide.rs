@@ -8,9 +8,8 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use rustc_hash::FxHashMap;
 use switchboard::routing::{
-    Account, E164, NoPhonePolicy, Number, OnNoAnswer, Region, RoutingTable, Target, User,
+    Account, Contacts, E164, NoPhonePolicy, Number, OnNoAnswer, Region, RoutingTable, Target, User,
 };
 
 const ACCOUNTS: u64 = 100;
@@ -50,9 +49,11 @@ fn table() -> RoutingTable {
                     on_no_answer: OnNoAnswer::None,
                 })
                 .collect();
-            let contacts: FxHashMap<E164, u32> = (0..CONTACTS_PER_ACCOUNT)
-                .map(|c| (e164(contact(a, c)), (c % USERS_PER_ACCOUNT) as u32))
-                .collect();
+            let contacts = Contacts::from_pairs(
+                (0..CONTACTS_PER_ACCOUNT)
+                    .map(|c| (e164(contact(a, c)), (c % USERS_PER_ACCOUNT) as u32))
+                    .collect(),
+            );
             Arc::new(Account {
                 id: format!("acct-{a}").into(),
                 region: Region::us(),

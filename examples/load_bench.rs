@@ -1,130 +1,406 @@
-//! Load and reload timings for a large routing data set (issue #2's goals:
-//! full load under 5 s, one-account reload under 200 ms, RSS under 500 MB).
+//! Start, memory, reload and `check` figures for a large routing data set
+//! (issue #16), measured on the real binary, everything included, and
+//! side by side with another build (today's, from main) in the same run.
 //!
 //! ```sh
-//! cargo run --release --example gen_routing -- --out /tmp/sb-data
-//! cargo run --release --example load_bench -- /tmp/sb-data
+//! cargo build --release --bin switchboard --example load_bench
+//! cargo run --release --example gen_routing -- --out /tmp/scale-data/d10m \
+//!     --accounts 1000 --users 100000 --numbers 200000 --contacts 10000000
+//! target/release/examples/load_bench /tmp/scale-data/d10m \
+//!     --baseline /tmp/scale-data/switchboard-main --cache /tmp/scale-data/cache
 //! ```
 //!
+//! For each build it starts `serve` (the baseline without a cache; this
+//! build without one, with an empty cache, and again over the warm cache),
+//! times the start until `listening on`, reads the serving process's
+//! resident memory, then changes one account's file seven times (the
+//! watcher's debounce set to 10 ms) and reads each reload's load time from
+//! the log, the time from the write to the reload's log line, and the
+//! memory peak over the reloads (the peak is reset after the start). Then
+//! it times `check` and its peak memory. The changed file is restored
+//! after each run, so every start sees the same data.
+//!
 //! It edits one account file of the data set (toggling that account's
-//! `ring_number_user_first`), so point it at generated data, not at data
-//! anyone needs.
+//! `ring_number_user_first` and adding a comment, so each change is new
+//! content), so point it at generated data, not at data anyone needs.
 
 use std::fs;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use switchboard::config::diff::diff_tables;
-use switchboard::config::{HotTable, Loader, ReloadOptions};
-use switchboard::routing::Region;
 
 const RELOADS: usize = 7;
 
+struct Options {
+    dir: PathBuf,
+    bin: PathBuf,
+    baseline: Option<PathBuf>,
+    cache: PathBuf,
+}
+
+fn options() -> anyhow::Result<Options> {
+    let usage =
+        "usage: load_bench DIR [--bin SWITCHBOARD] [--baseline OTHER_SWITCHBOARD] [--cache DIR]";
+    let mut args = std::env::args().skip(1);
+    let dir: PathBuf = args.next().context(usage)?.into();
+    let exe = std::env::current_exe()?;
+    // target/release/examples/load_bench -> target/release/switchboard
+    let mut bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|p| p.join("switchboard"))
+        .context("where is the switchboard binary? give --bin")?;
+    let mut baseline = None;
+    let mut cache = std::env::temp_dir().join("switchboard-load-bench-cache");
+    while let Some(flag) = args.next() {
+        let value: PathBuf = args.next().context(usage)?.into();
+        match flag.as_str() {
+            "--bin" => bin = value,
+            "--baseline" => baseline = Some(value),
+            "--cache" => cache = value,
+            _ => bail!("{usage}"),
+        }
+    }
+    Ok(Options {
+        dir,
+        bin,
+        baseline,
+        cache,
+    })
+}
+
+/// What one `serve` run measured.
+struct ServeRun {
+    label: String,
+    start: Duration,
+    rss_kb: u64,
+    start_peak_kb: u64,
+    contacts: u64,
+    cached: Option<u64>,
+    reload_load_ms: Vec<f64>,
+    /// The audit trail's diff of old and new table, per reload.
+    diff_ms: Vec<f64>,
+    write_to_logged: Vec<Duration>,
+    reload_peak_kb: u64,
+}
+
+/// What one `check` run measured.
+struct CheckRun {
+    label: String,
+    wall: Duration,
+    peak_kb: u64,
+}
+
 fn main() -> anyhow::Result<()> {
-    let dir: PathBuf = std::env::args()
-        .nth(1)
-        .context("usage: load_bench DIR (a generated data set)")?
-        .into();
-    let victim = pick_file(&dir)?;
-
-    let started = Instant::now();
-    let mut loader = Loader::new(&dir, Region::us());
-    let loaded = loader.load().map_err(|r| anyhow::anyhow!("{r}"))?;
-    let full = started.elapsed();
-    let c = loaded.stats.counts;
+    let o = options()?;
+    let victim = pick_file(&o.dir)?;
+    let original = fs::read_to_string(&victim)?;
+    let work = tempdir()?;
+    let settings = work.join("switchboard.yaml");
+    fs::write(&settings, "reload:\n  debounce_ms: 10\n  poll_seconds: 0\n")?;
+    let bytes: u64 = fs::read_dir(&o.dir)?
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum();
     println!(
-        "data: {} accounts, {} users, {} numbers, {} contacts in {} files ({} warnings)",
-        c.accounts,
-        c.users,
-        c.numbers,
-        c.contacts,
-        loaded.stats.files,
-        loaded.report.warnings().count()
-    );
-    println!("full load:              {:>8.1} ms", ms(full));
-    println!(
-        "peak RSS after load:    {:>8.1} MB",
-        status_kb("VmHWM")? as f64 / 1024.0
-    );
-    println!(
-        "RSS holding the table:  {:>8.1} MB",
-        status_kb("VmRSS")? as f64 / 1024.0
+        "data: {} ({:.0} MB); this build: {}; baseline: {}",
+        o.dir.display(),
+        bytes as f64 / 1e6,
+        o.bin.display(),
+        o.baseline
+            .as_ref()
+            .map_or("none".to_owned(), |b| b.display().to_string())
     );
 
-    // One account file changes; the loader re-reads only it. The reload
-    // thread then diffs the old table against the new one for the audit
-    // trail: timed apart, as its share of the reload.
-    let mut times = Vec::new();
-    let mut audits = Vec::new();
-    let mut previous = loaded.table;
-    for _ in 0..RELOADS {
-        toggle(&victim)?;
-        let started = Instant::now();
-        let loaded = loader.load().map_err(|r| anyhow::anyhow!("{r}"))?;
-        times.push(started.elapsed());
-        if loaded.stats.parsed != 1 {
-            bail!("expected one file parsed, got {:?}", loaded.stats);
+    let _ = fs::remove_dir_all(&o.cache);
+    let mut serves = Vec::new();
+    let mut checks = Vec::new();
+    let result = (|| -> anyhow::Result<()> {
+        if let Some(baseline) = &o.baseline {
+            serves.push(serve(
+                "baseline (main)",
+                baseline,
+                &o.dir,
+                &settings,
+                None,
+                &victim,
+                &work,
+            )?);
+            fs::write(&victim, &original)?;
         }
-        let started = Instant::now();
-        let changes = diff_tables(&previous, &loaded.table);
-        audits.push(started.elapsed());
-        if changes.is_empty() {
-            bail!("the toggled file changed nothing that routes");
+        let runs = [
+            ("this build, no cache", None),
+            ("this build, empty cache", Some(&o.cache)),
+            ("this build, warm cache (restart)", Some(&o.cache)),
+        ];
+        for (label, cache) in runs {
+            serves.push(serve(
+                label, &o.bin, &o.dir, &settings, cache, &victim, &work,
+            )?);
+            fs::write(&victim, &original)?;
         }
-        previous = loaded.table;
+        if let Some(baseline) = &o.baseline {
+            checks.push(check("baseline (main)", baseline, &o.dir, None)?);
+        }
+        checks.push(check("this build, no cache", &o.bin, &o.dir, None)?);
+        checks.push(check(
+            "this build, warm cache",
+            &o.bin,
+            &o.dir,
+            Some(&o.cache),
+        )?);
+        Ok(())
+    })();
+    fs::write(&victim, &original)?;
+    let _ = fs::remove_dir_all(&work);
+    result?;
+
+    println!();
+    println!(
+        "{:<34} {:>9} {:>9} {:>8} {:>9} {:>11} {:>11} {:>10}",
+        "serve",
+        "start s",
+        "RSS MB",
+        "B/contact",
+        "start pk",
+        "reload ms",
+        "write->log",
+        "reload pk"
+    );
+    for r in &serves {
+        let per_contact = r.rss_kb as f64 * 1024.0 / r.contacts.max(1) as f64;
+        let cached = r.cached.map_or(String::new(), |c| format!(" ({c} cached)"));
+        println!(
+            "{:<34} {:>9.2} {:>9.1} {:>8.1} {:>9.1} {:>11.1} {:>11.1} {:>10.1}{cached}",
+            r.label,
+            r.start.as_secs_f64(),
+            r.rss_kb as f64 / 1024.0,
+            per_contact,
+            r.start_peak_kb as f64 / 1024.0,
+            median(&r.reload_load_ms),
+            median(
+                &r.write_to_logged
+                    .iter()
+                    .map(|d| d.as_secs_f64() * 1e3)
+                    .collect::<Vec<_>>()
+            ),
+            r.reload_peak_kb as f64 / 1024.0,
+        );
     }
-    times.sort();
-    audits.sort();
-    println!(
-        "one-account reload:     {:>8.1} ms median ({:.1} min, {:.1} max of {RELOADS})",
-        ms(times[RELOADS / 2]),
-        ms(times[0]),
-        ms(times[RELOADS - 1])
-    );
-    println!(
-        "audit diff per reload:  {:>8.2} ms median ({:.1} % of the reload)",
-        ms(audits[RELOADS / 2]),
-        100.0 * audits[RELOADS / 2].as_secs_f64() / times[RELOADS / 2].as_secs_f64()
-    );
-    drop(previous);
-    drop(loader);
-
-    // The same through the hot table: file write to new table serving,
-    // with the watcher's debounce set to 10 ms.
-    let options = ReloadOptions {
-        debounce: Duration::from_millis(10),
-        poll: None,
-        sighup: false,
-        watch: true,
-    };
-    let (hot, _) = HotTable::start(Loader::new(&dir, Region::us()), options)
-        .map_err(|r| anyhow::anyhow!("{r}"))?;
-    let mut swaps = Vec::new();
-    for i in 1..=RELOADS as u64 {
-        std::thread::sleep(Duration::from_millis(100));
-        let started = Instant::now();
-        toggle(&victim)?;
-        let status = hot.wait_for(Duration::from_secs(10), |s| s.reloads >= i);
-        if status.reloads < i {
-            bail!("no reload within 10 s: {status:?}");
-        }
-        swaps.push(started.elapsed());
+    for r in &serves {
+        println!(
+            "{}: the audit trail's diff per reload, median: {:.2} ms",
+            r.label,
+            median(&r.diff_ms)
+        );
     }
-    swaps.sort();
     println!(
-        "write to serving (hot): {:>8.1} ms median, including the 10 ms debounce",
-        ms(swaps[RELOADS / 2])
+        "(start: spawn to `listening on`; RSS: resident, settled after start; start pk / reload pk: \
+         peak resident during the start / during {RELOADS} one-file reloads, MB; reload ms: \
+         the loader's time, median; write->log: file written to the reload's log line, median, \
+         10 ms debounce included)"
     );
-    println!(
-        "peak RSS overall:       {:>8.1} MB",
-        status_kb("VmHWM")? as f64 / 1024.0
-    );
+    println!();
+    println!("{:<34} {:>9} {:>9}", "check", "wall s", "peak MB");
+    for c in &checks {
+        println!(
+            "{:<34} {:>9.2} {:>9.1}",
+            c.label,
+            c.wall.as_secs_f64(),
+            c.peak_kb as f64 / 1024.0
+        );
+    }
     Ok(())
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
+fn serve(
+    label: &str,
+    bin: &Path,
+    dir: &Path,
+    settings: &Path,
+    cache: Option<&PathBuf>,
+    victim: &Path,
+    work: &Path,
+) -> anyhow::Result<ServeRun> {
+    let log = work.join(format!("{}.log", label.replace([' ', ',', '(', ')'], "_")));
+    let mut command = Command::new(bin);
+    command
+        .arg("serve")
+        .arg("--routing")
+        .arg(dir)
+        .arg("--config")
+        .arg(settings)
+        .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+        .env("RUST_LOG", "info")
+        .env_remove("CACHE_DIRECTORY")
+        .stdout(Stdio::piped())
+        .stderr(fs::File::create(&log)?);
+    if let Some(cache) = cache {
+        command.arg("--cache-dir").arg(cache);
+    }
+    let started = Instant::now();
+    let mut child = command.spawn().with_context(|| bin.display().to_string())?;
+    let stdout = child.stdout.take().context("stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    loop {
+        match lines.next() {
+            Some(Ok(line)) if line.starts_with("listening on udp") => break,
+            Some(_) => {}
+            None => {
+                let _ = child.wait();
+                bail!(
+                    "{label}: exited before listening: {}",
+                    fs::read_to_string(&log)?
+                );
+            }
+        }
+    }
+    let start = started.elapsed();
+    // Keep stdout drained while the server runs.
+    std::thread::spawn(move || lines.count());
+    let guard = Running(child);
+    let pid = guard.0.id();
+    let started_line = wait_for_line(&log, "switchboard started", 0, Duration::from_secs(30))?;
+    std::thread::sleep(Duration::from_millis(1000));
+    let rss_kb = status_kb(pid, "VmRSS")?;
+    let start_peak_kb = status_kb(pid, "VmHWM")?;
+    let fields = &started_line["fields"];
+    let contacts = fields["contacts"].as_u64().unwrap_or(0);
+    let cached = fields["cached"].as_u64();
+
+    // Reset the peak so that it shows the reloads alone (Linux >= 4.0).
+    fs::write(format!("/proc/{pid}/clear_refs"), "5")
+        .context("resetting the peak RSS needs /proc/PID/clear_refs")?;
+    let mut reload_load_ms = Vec::new();
+    let mut diff_ms = Vec::new();
+    let mut write_to_logged = Vec::new();
+    for i in 1..=RELOADS {
+        std::thread::sleep(Duration::from_millis(200));
+        let before = fs::metadata(&log)?.len();
+        let written = Instant::now();
+        change(victim, i)?;
+        let line = wait_for_line(
+            &log,
+            "routing data reloaded",
+            before,
+            Duration::from_secs(30),
+        )?;
+        write_to_logged.push(written.elapsed());
+        reload_load_ms.push(line["fields"]["ms"].as_f64().unwrap_or(f64::NAN));
+        diff_ms.push(line["fields"]["diff_ms"].as_f64().unwrap_or(f64::NAN));
+    }
+    let reload_peak_kb = status_kb(pid, "VmHWM")?;
+    drop(guard);
+    Ok(ServeRun {
+        label: label.to_owned(),
+        start,
+        rss_kb,
+        start_peak_kb,
+        contacts,
+        cached,
+        reload_load_ms,
+        diff_ms,
+        write_to_logged,
+        reload_peak_kb,
+    })
+}
+
+fn check(label: &str, bin: &Path, dir: &Path, cache: Option<&PathBuf>) -> anyhow::Result<CheckRun> {
+    let mut command = Command::new(bin);
+    command
+        .arg("check")
+        .arg(dir)
+        .env_remove("CACHE_DIRECTORY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some(cache) = cache {
+        command.arg("--cache-dir").arg(cache);
+    }
+    let started = Instant::now();
+    let child = command.spawn()?;
+    let (status, peak_kb) = wait_rusage(child)?;
+    let wall = started.elapsed();
+    if status != 0 {
+        bail!("{label}: check exited with {status}");
+    }
+    Ok(CheckRun {
+        label: label.to_owned(),
+        wall,
+        peak_kb,
+    })
+}
+
+/// Waits for the child; its exit status and peak resident memory in kB.
+fn wait_rusage(child: Child) -> anyhow::Result<(i32, u64)> {
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: wait4 on our own child, with valid pointers to locals.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let got = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    if got != pid {
+        bail!("wait4: {}", std::io::Error::last_os_error());
+    }
+    Ok((
+        libc::WEXITSTATUS(status),
+        u64::try_from(usage.ru_maxrss).unwrap_or(0),
+    ))
+}
+
+/// Stops the server on drop.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // SAFETY: a signal to our own child.
+        unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGTERM) };
+        let _ = self.0.wait();
+    }
+}
+
+fn tempdir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("load-bench-{}", std::process::id()));
+    fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// The first log line with `message` written after byte `from` of the log
+/// (only the new part is read: each reload logs the data's warnings too).
+fn wait_for_line(
+    log: &Path,
+    message: &str,
+    from: u64,
+    limit: Duration,
+) -> anyhow::Result<serde_json::Value> {
+    use std::io::{Read, Seek, SeekFrom};
+    let deadline = Instant::now() + limit;
+    let needle = format!("\"message\":\"{message}\"");
+    loop {
+        let mut file = fs::File::open(log)?;
+        file.seek(SeekFrom::Start(from))?;
+        let mut text = String::new();
+        file.read_to_string(&mut text)?;
+        if let Some(line) = text
+            .lines()
+            .filter(|l| l.contains(&needle))
+            .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        {
+            return Ok(line);
+        }
+        if Instant::now() > deadline {
+            bail!("no {message:?} in {}", log.display());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// The middle file of the data set.
@@ -143,8 +419,10 @@ fn pick_file(dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(files[files.len() / 2].clone())
 }
 
-/// Flips the account's `ring_number_user_first`: a real change to routing.
-fn toggle(file: &Path) -> anyhow::Result<()> {
+/// Flips the account's `ring_number_user_first` (a real change to
+/// routing) and adds a comment naming the change, so that no two changes
+/// have the same content; written by rename, as an export would.
+fn change(file: &Path, nth: usize) -> anyhow::Result<()> {
     let text = fs::read_to_string(file)?;
     let toggled = if text.contains("ring_number_user_first: true") {
         text.replacen(
@@ -162,17 +440,23 @@ fn toggle(file: &Path) -> anyhow::Result<()> {
     if toggled == text {
         bail!("{} has no ring_number_user_first to toggle", file.display());
     }
-    fs::write(file, toggled)?;
+    let stamp = format!(
+        "# load_bench change {nth} at {:?}\n",
+        std::time::SystemTime::now()
+    );
+    let temp = file.with_extension("yaml.tmp");
+    fs::write(&temp, format!("{stamp}{toggled}"))?;
+    fs::rename(&temp, file)?;
     Ok(())
 }
 
-/// A field of /proc/self/status, in kB.
-fn status_kb(field: &str) -> anyhow::Result<u64> {
-    let status = fs::read_to_string("/proc/self/status")?;
+/// A field of /proc/PID/status, in kB.
+fn status_kb(pid: u32, field: &str) -> anyhow::Result<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
     let line = status
         .lines()
         .find(|l| l.starts_with(field))
-        .with_context(|| format!("no {field} in /proc/self/status"))?;
+        .with_context(|| format!("no {field} in /proc/{pid}/status"))?;
     line.split_whitespace()
         .nth(1)
         .context("malformed status line")?

@@ -127,3 +127,56 @@ fn check_answer(outcome: Outcome, out: &[u8], answered: usize) {
         );
     }
 }
+
+/// The key the cache-entry target reads under: fixed, so that a seed
+/// written with it (`cache_seed`) takes the fuzzer past the header.
+pub fn cache_key() -> switchboard::config::cache::EntryKey {
+    switchboard::config::cache::EntryKey {
+        program: 0x5eed_5eed_5eed_5eed_5eed_5eed_5eed_5eed,
+        settings: 1,
+        path: b"routing.yaml".to_vec(),
+        content: 2,
+    }
+}
+
+/// A valid entry: the shipped example data, compiled and written.
+pub fn cache_seed(example_yaml: &str) -> Vec<u8> {
+    use std::sync::Arc;
+    let file: Arc<std::path::Path> = Arc::from(std::path::Path::new("routing.yaml"));
+    let compiled = switchboard::config::compile::compile_file(
+        &file,
+        example_yaml,
+        &switchboard::routing::Region::us(),
+        &switchboard::config::YamlLimits::default(),
+    );
+    switchboard::config::cache::format::encode(&cache_key(), &compiled)
+}
+
+/// The cache reader on arbitrary bytes, as they are and with their header
+/// sealed (length and checksum made to agree with the body, so that
+/// mutations reach the body's reader instead of stopping at the checksum):
+/// no panic, and whatever it accepts writes back to an entry it accepts
+/// again with the same accounts.
+pub fn cache_entry(data: &[u8]) {
+    cache_entry_as_is(data);
+    let mut sealed = data.to_vec();
+    switchboard::config::cache::format::seal(&mut sealed);
+    cache_entry_as_is(&sealed);
+}
+
+fn cache_entry_as_is(data: &[u8]) {
+    use std::sync::Arc;
+    use switchboard::config::cache::format::{decode, encode};
+    let file: Arc<std::path::Path> = Arc::from(std::path::Path::new("routing.yaml"));
+    let key = cache_key();
+    if let Ok(compiled) = decode(data, &key, &file) {
+        let again = decode(&encode(&key, &compiled), &key, &file)
+            .expect("an accepted entry, written again, is accepted");
+        assert_eq!(again.diagnostics, compiled.diagnostics);
+        assert_eq!(again.accounts.len(), compiled.accounts.len());
+        for (a, b) in again.accounts.iter().zip(&compiled.accounts) {
+            assert_eq!(a.account, b.account);
+            assert_eq!(a.number_lines, b.number_lines);
+        }
+    }
+}

@@ -39,6 +39,10 @@ enum Command {
         /// Region for national spellings of dialed numbers.
         #[arg(long, default_value = "US", env = "SWITCHBOARD_DEFAULT_REGION")]
         default_region: String,
+        /// Keep compiled routing files here (as serve does) [default:
+        /// $CACHE_DIRECTORY, else none].
+        #[arg(long, env = "SWITCHBOARD_CACHE_DIR")]
+        cache_dir: Option<PathBuf>,
     },
     /// Explain where one call would go.
     Route {
@@ -149,6 +153,10 @@ struct ServeArgs {
     /// these, repeatable.
     #[arg(long, env = "SWITCHBOARD_TLS_TRUST_NAME", value_delimiter = ',')]
     tls_trust_name: Vec<String>,
+    /// Keep compiled routing files here so that a restart over unchanged
+    /// data skips parsing [default: $CACHE_DIRECTORY, else none].
+    #[arg(long, env = "SWITCHBOARD_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -164,7 +172,8 @@ fn main() -> ExitCode {
         Command::Check {
             path,
             default_region,
-        } => check(path, &default_region),
+            cache_dir,
+        } => check(path, &default_region, cache_dir),
         Command::Route {
             routing,
             to,
@@ -253,6 +262,9 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
     if !args.tls_trust_name.is_empty() {
         tls.trust_names = args.tls_trust_name;
     }
+    if args.cache_dir.is_some() {
+        settings.cache_dir = args.cache_dir;
+    }
     Ok(settings)
 }
 
@@ -298,11 +310,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let _ = stdout.flush();
     drop(stdout);
-    let counts = server
-        .routing_status()
-        .serving
-        .map(|s| s.counts)
-        .unwrap_or_default();
+    let loaded = server.routing_status().serving;
+    let counts = loaded.map(|s| s.counts).unwrap_or_default();
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         listening = sockets.join(", "),
@@ -311,6 +320,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         users = counts.users,
         numbers = counts.numbers,
         contacts = counts.contacts,
+        files = loaded.map_or(0, |s| s.files),
+        parsed = loaded.map_or(0, |s| s.parsed),
+        cached = loaded.map_or(0, |s| s.cached),
+        load_ms = loaded.map_or(0.0, |s| s.elapsed.as_secs_f64() * 1e3),
         "switchboard started"
     );
     server.run(shutdown)?;
@@ -339,9 +352,24 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     })
 }
 
-fn check(path: PathBuf, default_region: &str) -> anyhow::Result<ExitCode> {
+fn check(
+    path: PathBuf,
+    default_region: &str,
+    cache_dir: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
     let region = Region::from_code(default_region).context("--default-region")?;
-    let mut loader = Loader::new(&path, region);
+    // The cache says only what goes wrong with it (an entry ignored, a
+    // directory it cannot write), on stderr, apart from the report.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let cache = cache_dir
+        .or_else(switchboard::config::settings::cache_directory_from_systemd)
+        .map(switchboard::config::cache::Cache::new);
+    let mut loader = Loader::new(&path, region).with_cache(cache);
     match loader.load() {
         Ok(loaded) => {
             print!("{}", loaded.report);

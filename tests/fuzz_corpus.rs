@@ -75,3 +75,35 @@ Content-Length: 0\r\n\
         checks::datagram(&data, &config, &table);
     }
 }
+
+/// The cache reader's seed is the example data's entry as this build writes
+/// it (`UPDATE_SEEDS=1` rewrites it after a format change), and the reader
+/// survives it and every truncation and single-byte change of it: the cache
+/// target's corpus, replayed without libFuzzer.
+#[test]
+fn the_cache_reader_survives_its_seed_cut_and_changed() {
+    let example =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/routing.yaml"))
+            .expect("example data");
+    let seed = checks::cache_seed(&example);
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds-cache/example.swbc");
+    if std::env::var_os("UPDATE_SEEDS").is_some() {
+        fs::write(&committed, &seed).expect("write the seed");
+    }
+    assert_eq!(
+        fs::read(&committed).expect("fuzz/seeds-cache/example.swbc"),
+        seed,
+        "the cache format changed: rerun with UPDATE_SEEDS=1"
+    );
+    checks::cache_entry(&seed);
+    for len in 0..seed.len() {
+        checks::cache_entry(&seed[..len]);
+    }
+    for i in 0..seed.len() {
+        for value in [0x00, 0x01, 0x7f, 0x80, 0xff] {
+            let mut changed = seed.clone();
+            changed[i] = value;
+            checks::cache_entry(&changed);
+        }
+    }
+}

@@ -17,7 +17,7 @@ use super::report::Diagnostic;
 use super::schema::{AccountDoc, ContactDoc, Lined, NoPhoneDoc, OnNoAnswerDoc, RoutingFile};
 use super::yaml::{YamlLimits, parse_routing_file};
 use crate::routing::{
-    Account, E164, NoPhonePolicy, Number, OnNoAnswer, Region, Target, User, UserIndex,
+    Account, Contacts, E164, NoPhonePolicy, Number, OnNoAnswer, Region, Target, User, UserIndex,
 };
 use crate::template::ContactTemplate;
 
@@ -410,12 +410,13 @@ impl<'a> AccountCompiler<'a> {
         user_ids: &FxHashMap<&str, UserIndex>,
         users: &[User],
         infos: &mut [UserInfo],
-    ) -> (FxHashMap<E164, UserIndex>, usize) {
+    ) -> (Contacts, usize) {
         let doc = self.doc;
-        let mut contacts: FxHashMap<E164, UserIndex> =
-            FxHashMap::with_capacity_and_hasher(doc.contacts.len(), Default::default());
-        let mut clashes: Vec<(E164, u32, UserIndex)> = Vec::new();
-        for contact in &doc.contacts {
+        // Every assigned phone with its user and line, in the data's order;
+        // sorted by number below, where equal numbers keep this order.
+        let docs = &doc.contacts.value;
+        let mut listed: Vec<(E164, UserIndex, u32)> = Vec::with_capacity(docs.len());
+        for contact in docs {
             let user = contact
                 .user
                 .as_ref()
@@ -432,16 +433,31 @@ impl<'a> AccountCompiler<'a> {
                     }
                 };
                 let Some(user) = user else { continue };
-                let owner = *contacts.entry(number).or_insert(user);
-                if owner != user {
-                    clashes.push((number, raw.line, user));
-                }
+                listed.push((number, user, raw.line));
             }
         }
-        if !clashes.is_empty() {
-            self.warn_contact_clashes(&doc.contacts, region, &contacts, &clashes, users);
+        listed.sort_by_key(|&(number, _, _)| number);
+        // The first listed owner wins; a later entry naming another user
+        // is a clash, reported at its own line.
+        let mut clashes: Vec<(E164, u32, UserIndex)> = Vec::new();
+        let mut pairs: Vec<(E164, UserIndex)> = Vec::with_capacity(listed.len());
+        for &(number, user, line) in &listed {
+            match pairs.last() {
+                Some(&(previous, owner)) if previous == number => {
+                    if owner != user {
+                        clashes.push((number, line, user));
+                    }
+                }
+                _ => pairs.push((number, user)),
+            }
         }
-        (contacts, doc.contacts.len())
+        drop(listed);
+        let contacts = Contacts::from_pairs(pairs);
+        if !clashes.is_empty() {
+            clashes.sort_by_key(|&(_, line, _)| line);
+            self.warn_contact_clashes(docs, region, &contacts, &clashes, users);
+        }
+        (contacts, docs.len())
     }
 
     /// "A contact phone listed for two different users": the first listed
@@ -450,7 +466,7 @@ impl<'a> AccountCompiler<'a> {
         &mut self,
         docs: &[ContactDoc],
         region: &Region,
-        contacts: &FxHashMap<E164, UserIndex>,
+        contacts: &Contacts,
         clashes: &[(E164, u32, UserIndex)],
         users: &[User],
     ) {
@@ -467,7 +483,7 @@ impl<'a> AccountCompiler<'a> {
         }
         let name = |index: UserIndex| users.get(index as usize).map_or("?", |u| &u.id);
         for &(number, line, loser) in clashes {
-            let winner = contacts.get(&number).copied().unwrap_or(loser);
+            let winner = contacts.get(number).unwrap_or(loser);
             let message = format!(
                 "contact phone {number} is listed for both {} (line {}) and {} (line {line}); calls from it ring {}, the first",
                 name(winner),
@@ -641,7 +657,10 @@ mod tests {
             [(12, "contact phone +16505550123 is listed for both bob (line 10) and carol (line 12); calls from it ring bob, the first".to_owned())]
         );
         let account = &file.accounts[0].account;
-        let owner = account.contacts[&E164::parse_plus("+16505550123").unwrap()];
+        let owner = account
+            .contacts
+            .get(E164::parse_plus("+16505550123").unwrap())
+            .unwrap();
         assert_eq!(account.users[owner as usize].id.as_ref(), "bob");
     }
 

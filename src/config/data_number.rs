@@ -12,6 +12,11 @@
 //! which reading is a known number; here nothing does, and data written for
 //! one account is most likely national.)
 
+use std::sync::{Arc, LazyLock, RwLock};
+
+use phonenumber::metadata::DATABASE;
+use rustc_hash::FxHashMap;
+
 use crate::routing::{E164, Region, Spelling, SpellingError, Target};
 use crate::template::{has_sip_scheme, unfit_for_contact};
 
@@ -152,27 +157,27 @@ const NUMBER_TYPES: [phonenumber::Type; 10] = {
 /// possible but not known as valid, `Err` impossible (no such country code,
 /// or a length no number of that country has).
 pub fn validity(number: E164) -> Result<bool, NotANumber> {
-    let parsed = match phonenumber::parse(None, number.to_string()) {
-        Ok(parsed) => parsed,
-        Err(phonenumber::ParseError::InvalidCountryCode) => {
-            return Err(NotANumber::UnknownCountryCode(number));
-        }
-        Err(_) => return Err(NotANumber::ImpossibleLength),
+    let digits = number.value().to_string();
+    // The country code is the first 1 to 3 digits that are one, as the
+    // crate's parser finds it; short numbers (where its parser has more to
+    // say) and codes it does not know go to the crate itself.
+    let split = (1..=3).find_map(|len| {
+        let code: u16 = digits.get(..len)?.parse().ok()?;
+        DATABASE.by_code(&code).map(|_| (code, &digits[len..]))
+    });
+    let Some((code, national)) = split.filter(|(_, national)| national.len() > 3) else {
+        return validity_by_the_crate(number);
     };
-    let code = parsed.code().value();
-    let digits = number.to_string().len() - 1 - code.to_string().len();
-    let regions = phonenumber::metadata::DATABASE
-        .by_code(&code)
-        .ok_or(NotANumber::UnknownCountryCode(number))?;
-    let lengths: Vec<u16> = regions
-        .iter()
-        .flat_map(|m| NUMBER_TYPES.iter().filter_map(|&t| m.descriptors().get(t)))
-        .flat_map(|d| d.possible_length().iter().copied())
-        .collect();
-    if !lengths.is_empty() && !lengths.iter().any(|&l| usize::from(l) == digits) {
-        let mut possible: Vec<u16> = lengths;
-        possible.sort_unstable();
-        possible.dedup();
+    match super::validity::is_valid(code, national) {
+        Some(valid) => check_length(number, code, national.len()).map(|()| valid),
+        None => validity_by_the_crate(number),
+    }
+}
+
+/// Numbers there have other lengths: an error naming the possible ones.
+fn check_length(number: E164, code: u16, digits: usize) -> Result<(), NotANumber> {
+    let possible = possible_lengths(code).ok_or(NotANumber::UnknownCountryCode(number))?;
+    if !possible.is_empty() && !possible.iter().any(|&l| usize::from(l) == digits) {
         let possible = possible
             .iter()
             .map(u16::to_string)
@@ -185,6 +190,47 @@ pub fn validity(number: E164) -> Result<bool, NotANumber> {
             possible,
         });
     }
+    Ok(())
+}
+
+/// The national number lengths of every type of every region of `code`,
+/// sorted; kept per code, as every data number asks.
+fn possible_lengths(code: u16) -> Option<Arc<[u16]>> {
+    /// By country code; `None` for a code no region has.
+    type ByCode = FxHashMap<u16, Option<Arc<[u16]>>>;
+    static LENGTHS: LazyLock<RwLock<ByCode>> = LazyLock::new(Default::default);
+    if let Some(found) = LENGTHS.read().ok().and_then(|m| m.get(&code).cloned()) {
+        return found;
+    }
+    let lengths = DATABASE.by_code(&code).map(|regions| {
+        let mut lengths: Vec<u16> = regions
+            .iter()
+            .flat_map(|m| NUMBER_TYPES.iter().filter_map(|&t| m.descriptors().get(t)))
+            .flat_map(|d| d.possible_length().iter().copied())
+            .collect();
+        lengths.sort_unstable();
+        lengths.dedup();
+        Arc::from(lengths)
+    });
+    if let Ok(mut map) = LENGTHS.write() {
+        map.insert(code, lengths.clone());
+    }
+    lengths
+}
+
+/// The crate's own parse and check: slow (its pattern cache), kept for
+/// what `validity` does not settle itself.
+fn validity_by_the_crate(number: E164) -> Result<bool, NotANumber> {
+    let parsed = match phonenumber::parse(None, number.to_string()) {
+        Ok(parsed) => parsed,
+        Err(phonenumber::ParseError::InvalidCountryCode) => {
+            return Err(NotANumber::UnknownCountryCode(number));
+        }
+        Err(_) => return Err(NotANumber::ImpossibleLength),
+    };
+    let code = parsed.code().value();
+    let digits = number.to_string().len() - 1 - code.to_string().len();
+    check_length(number, code, digits)?;
     Ok(phonenumber::is_valid(&parsed))
 }
 
@@ -241,6 +287,49 @@ mod tests {
                 .unwrap()
                 .valid
         );
+    }
+
+    /// The compiled-once check gives the crate's answers (or errors) on
+    /// numbers of every country code and length.
+    #[test]
+    fn validity_agrees_with_the_crate() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut valid = 0;
+        for _ in 0..4_000 {
+            let len = 5 + (next() % 11);
+            let mut value = 1 + next() % 9;
+            for _ in 1..len {
+                value = value * 10 + next() % 10;
+            }
+            let Some(number) = E164::from_value(value) else {
+                continue;
+            };
+            let expected = validity_by_the_crate(number);
+            assert_eq!(validity(number), expected, "{number}");
+            valid += usize::from(expected == Ok(true));
+        }
+        // And the generator's kinds of numbers, most of them valid.
+        for prefix in [1415u64, 1800, 4420, 4930, 331, 3906] {
+            for i in 0..100u64 {
+                let digits = if prefix < 10_000 { 10 } else { 9 };
+                let tail = (next() % 10u64.pow(digits - 3)) + i;
+                let Some(number) =
+                    E164::from_value(prefix * 10u64.pow(digits - 3) + tail % 10u64.pow(digits - 3))
+                else {
+                    continue;
+                };
+                let expected = validity_by_the_crate(number);
+                assert_eq!(validity(number), expected, "{number}");
+                valid += usize::from(expected == Ok(true));
+            }
+        }
+        assert!(valid > 300, "{valid} valid");
     }
 
     #[test]

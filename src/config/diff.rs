@@ -635,20 +635,20 @@ pub fn diff_accounts(old: &Account, new: &Account) -> Option<AccountDiff> {
     // it may hold numbers the old one lacks.
     let mut contacts: Vec<(E164, Option<UserIndex>, Option<UserIndex>)> = Vec::new();
     let mut kept = 0usize;
-    for (phone, &o) in &old.contacts {
+    for (phone, o) in old.contacts.iter() {
         match new.contacts.get(phone) {
-            Some(&n) if same_owner(Some(o), Some(n)) => kept += 1,
-            Some(&n) => {
+            Some(n) if same_owner(Some(o), Some(n)) => kept += 1,
+            Some(n) => {
                 kept += 1;
-                contacts.push((*phone, Some(o), Some(n)));
+                contacts.push((phone, Some(o), Some(n)));
             }
-            None => contacts.push((*phone, Some(o), None)),
+            None => contacts.push((phone, Some(o), None)),
         }
     }
     if kept < new.contacts.len() {
-        for (phone, &n) in &new.contacts {
-            if !old.contacts.contains_key(phone) {
-                contacts.push((*phone, None, Some(n)));
+        for (phone, n) in new.contacts.iter() {
+            if !old.contacts.contains(phone) {
+                contacts.push((phone, None, Some(n)));
             }
         }
     }

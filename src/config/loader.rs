@@ -7,6 +7,10 @@
 //! as a change). When the metadata moved, the content hash decides whether
 //! it really changed. Unchanged files keep their compiled accounts, which the
 //! new table shares with the old one.
+//!
+//! With a cache directory (`cache`), a file not compiled in this process is
+//! looked up there by its content before it is parsed, and stored there
+//! after: a restart over unchanged data parses nothing.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -21,6 +25,7 @@ use std::time::{Duration, Instant, SystemTime};
 use rustc_hash::FxHasher;
 
 use super::assemble::assemble;
+use super::cache::{self, Cache, EntryKey, Lookup};
 use super::compile::{CompiledFile, compile_file};
 use super::report::{Diagnostic, Rejected, Report};
 use super::yaml::YamlLimits;
@@ -66,8 +71,8 @@ impl Fingerprint {
 struct CachedFile {
     path: Arc<Path>,
     fingerprint: Option<Fingerprint>,
-    /// `None` when the file could not be read.
-    content_hash: Option<u64>,
+    /// xxh3-128 of the bytes; `None` when the file could not be read.
+    content_hash: Option<u128>,
     compiled: Arc<CompiledFile>,
 }
 
@@ -88,6 +93,9 @@ pub struct LoadStats {
     pub parsed: usize,
     /// Files whose compiled accounts were reused.
     pub reused: usize,
+    /// Files loaded compiled from the cache directory (counted in neither
+    /// `parsed` nor `reused`).
+    pub cached: usize,
     pub elapsed: Duration,
     /// A hash of every file's name and content: equal hashes, equal data.
     pub content_hash: u64,
@@ -103,6 +111,19 @@ pub struct Loader {
     limits: YamlLimits,
     /// The files as last seen, by path.
     seen: BTreeMap<PathBuf, CachedFile>,
+    /// Where compiled files are kept across runs, if anywhere.
+    cache: Option<Cache>,
+}
+
+/// How a file's compiled form was had this time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// Same content as last load: the compiled accounts are shared.
+    Reused,
+    /// Loaded from the cache directory.
+    Cached,
+    /// Parsed and compiled.
+    Parsed,
 }
 
 impl Loader {
@@ -112,7 +133,25 @@ impl Loader {
             default_region,
             limits: YamlLimits::default(),
             seen: BTreeMap::new(),
+            cache: None,
         }
+    }
+
+    /// Keeps compiled files in `cache` across runs. Without a way to tell
+    /// this build from another (its executable cannot be read), the cache
+    /// is not used: an entry of another build could be served.
+    pub fn with_cache(mut self, cache: Option<Cache>) -> Self {
+        self.cache = cache.filter(|c| {
+            let known = cache::program_id().is_some();
+            if !known {
+                tracing::warn!(
+                    dir = %c.dir().display(),
+                    "cannot read this program's executable to tell its cache entries apart: not using the routing cache"
+                );
+            }
+            known
+        });
+        self
     }
 
     pub fn with_limits(mut self, limits: YamlLimits) -> Self {
@@ -191,7 +230,9 @@ impl Loader {
             }
         }
         let parsed = self.refresh(stale);
-        let parsed_count = parsed.iter().filter(|(_, _, reparsed)| *reparsed).count();
+        let count = |source: Source| parsed.iter().filter(|(_, _, s)| *s == source).count();
+        let parsed_count = count(Source::Parsed);
+        let cached_count = count(Source::Cached);
         for (path, cached, _) in parsed {
             next.insert(path, cached);
         }
@@ -203,13 +244,17 @@ impl Loader {
             .map(|c| (Arc::clone(&c.path), Arc::clone(&c.compiled)))
             .collect();
         let (table, report) = assemble(&files, &self.default_region);
+        if parsed_count + cached_count > 1 {
+            release_free_memory();
+        }
         let Some(table) = table else {
             return Err(Rejected { report });
         };
         let stats = LoadStats {
             files: files.len(),
             parsed: parsed_count,
-            reused: files.len() - parsed_count,
+            reused: files.len() - parsed_count - cached_count,
+            cached: cached_count,
             elapsed: started.elapsed(),
             content_hash: self.content_hash(),
             counts: table.counts(),
@@ -225,18 +270,18 @@ impl Loader {
         let mut hasher = FxHasher::default();
         for (path, cached) in &self.seen {
             hasher.write(path.as_os_str().as_encoded_bytes());
-            hasher.write_u64(cached.content_hash.unwrap_or(0));
+            hasher.write_u128(cached.content_hash.unwrap_or(0));
         }
         hasher.finish()
     }
 
     /// Reads and compiles changed files, on every core: the first load of a
     /// large directory is the only time they all change at once. Returns
-    /// each file and whether it was compiled anew (false: same content).
+    /// each file and where its compiled form came from.
     fn refresh(
         &self,
         stale: Vec<(PathBuf, Option<Fingerprint>)>,
-    ) -> Vec<(PathBuf, CachedFile, bool)> {
+    ) -> Vec<(PathBuf, CachedFile, Source)> {
         let next = AtomicUsize::new(0);
         let workers = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
@@ -267,32 +312,63 @@ impl Loader {
         &self,
         path: &Path,
         fingerprint: Option<Fingerprint>,
-    ) -> (PathBuf, CachedFile, bool) {
+    ) -> (PathBuf, CachedFile, Source) {
         let shared: Arc<Path> = Arc::from(path);
-        let text = read_text(path, &self.limits);
-        let content_hash = text.as_ref().ok().map(|text| hash_bytes(text.as_bytes()));
+        let bytes = read_bytes(path, &self.limits);
+        let content_hash = bytes.as_ref().ok().map(|b| cache::content_hash(b));
         if let Some(cached) = self.seen.get(path)
             && content_hash.is_some()
             && cached.content_hash == content_hash
         {
             let mut same = cached.clone();
             same.fingerprint = fingerprint;
-            return (path.to_owned(), same, false);
+            return (path.to_owned(), same, Source::Reused);
         }
-        let compiled = match text {
+        let done = |compiled: CompiledFile, source: Source| {
+            let cached = CachedFile {
+                path: Arc::clone(&shared),
+                fingerprint,
+                content_hash,
+                compiled: Arc::new(compiled),
+            };
+            (path.to_owned(), cached, source)
+        };
+        let cache_key = self
+            .cache
+            .as_ref()
+            .zip(content_hash)
+            .and_then(|(cache, content)| Some((cache, self.entry_key(path, content)?)));
+        if let Some((cache, key)) = &cache_key
+            && let Lookup::Hit(compiled) = cache.lookup(&shared, key)
+        {
+            return done(compiled, Source::Cached);
+        }
+        let compiled = match bytes.and_then(into_text) {
             Ok(text) => compile_file(&shared, &text, &self.default_region, &self.limits),
             Err(diagnostic) => CompiledFile {
                 accounts: Vec::new(),
                 diagnostics: vec![diagnostic.at(&shared)],
             },
         };
-        let cached = CachedFile {
-            path: shared,
-            fingerprint,
-            content_hash,
-            compiled: Arc::new(compiled),
-        };
-        (path.to_owned(), cached, true)
+        if let Some((cache, key)) = &cache_key {
+            cache.store(path, key, &compiled);
+        }
+        done(compiled, Source::Parsed)
+    }
+
+    /// What a cache entry for `path` with this content must match.
+    fn entry_key(&self, path: &Path, content: u128) -> Option<EntryKey> {
+        let mut hasher = FxHasher::default();
+        hasher.write(self.default_region.code().as_bytes());
+        hasher.write_u64(self.limits.max_file_bytes);
+        hasher.write_usize(self.limits.max_nodes);
+        hasher.write_usize(self.limits.max_depth);
+        Some(EntryKey {
+            program: cache::program_id()?,
+            settings: hasher.finish(),
+            path: path.as_os_str().as_encoded_bytes().to_vec(),
+            content,
+        })
     }
 }
 
@@ -331,6 +407,11 @@ impl FileProblem {
 }
 
 pub(super) fn read_text(path: &Path, limits: &YamlLimits) -> Result<String, FileProblem> {
+    read_bytes(path, limits).and_then(into_text)
+}
+
+/// The file's bytes, within the size limit.
+fn read_bytes(path: &Path, limits: &YamlLimits) -> Result<Vec<u8>, FileProblem> {
     let unreadable = |e: io::Error| FileProblem {
         message: format!("cannot read the file: {e}"),
         fix: "check that the file exists and is readable",
@@ -360,6 +441,10 @@ pub(super) fn read_text(path: &Path, limits: &YamlLimits) -> Result<String, File
             fix: "split the data into one file per account in a directory",
         });
     }
+    Ok(bytes)
+}
+
+fn into_text(bytes: Vec<u8>) -> Result<String, FileProblem> {
     String::from_utf8(bytes).map_err(|e| FileProblem {
         message: format!(
             "the file is not UTF-8 text (invalid byte at offset {})",
@@ -369,8 +454,16 @@ pub(super) fn read_text(path: &Path, limits: &YamlLimits) -> Result<String, File
     })
 }
 
-fn hash_bytes(bytes: &[u8]) -> u64 {
-    let mut hasher = FxHasher::default();
-    hasher.write(bytes);
-    hasher.finish()
+/// Hands the memory freed after a bulk load back to the kernel. Parsing
+/// leaves the allocator's heaps (one per worker thread) with free holes
+/// between the table's long-lived arrays, which glibc only returns when
+/// they are at a heap's top: without this a cold start's resident memory
+/// stays tens of megabytes above what the table holds. Skipped for a
+/// one-file reload, whose garbage is small and whose time counts.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks and trims glibc's own heaps.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }

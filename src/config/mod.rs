@@ -3,7 +3,9 @@
 
 pub mod assemble;
 pub mod audit;
+pub mod cache;
 pub mod compile;
+pub mod contacts_scan;
 pub mod data_number;
 pub mod diff;
 pub mod loader;
@@ -11,6 +13,7 @@ pub mod reload;
 pub mod report;
 pub mod schema;
 pub mod settings;
+mod validity;
 pub mod yaml;
 
 pub use loader::{LoadStats, Loaded, Loader};

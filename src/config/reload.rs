@@ -346,7 +346,9 @@ fn reload_once(loader: &mut Loader, shared: &Shared, requested: bool, trigger: T
     let load_ms = started.elapsed().as_secs_f64() * 1e3;
     match result {
         Ok(loaded)
-            if loaded.stats.parsed == 0 && Some(loaded.stats.content_hash) == serving_hash =>
+            if loaded.stats.parsed == 0
+                && loaded.stats.cached == 0
+                && Some(loaded.stats.content_hash) == serving_hash =>
         {
             if requested {
                 info!("routing data unchanged");
@@ -380,6 +382,7 @@ fn reload_once(loader: &mut Loader, shared: &Shared, requested: bool, trigger: T
                 files = stats.files,
                 parsed = stats.parsed,
                 reused = stats.reused,
+                cached = stats.cached,
                 ms = stats.elapsed.as_secs_f64() * 1e3,
                 diff_ms,
                 warnings = report.warnings().count(),

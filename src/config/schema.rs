@@ -15,6 +15,16 @@ pub struct Lined<T> {
     pub line: u32,
 }
 
+/// Line 0: not written at all.
+impl<T: Default> Default for Lined<T> {
+    fn default() -> Self {
+        Lined {
+            value: T::default(),
+            line: 0,
+        }
+    }
+}
+
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Lined<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let spanned = serde_saphyr::Spanned::<T>::deserialize(deserializer)?;
@@ -26,7 +36,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Lined<T> {
 }
 
 /// One routing data file: one or more accounts.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoutingFile {
     #[serde(default)]
@@ -60,7 +70,7 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountDoc {
     pub id: Lined<String>,
@@ -86,11 +96,13 @@ pub struct AccountDoc {
     pub users: Vec<UserDoc>,
     #[serde(default)]
     pub numbers: Vec<NumberDoc>,
+    /// With the line the sequence starts on: where `contacts_scan` took a
+    /// block out, the parser sees `contacts: []` on the key's line.
     #[serde(default)]
-    pub contacts: Vec<ContactDoc>,
+    pub contacts: Lined<Vec<ContactDoc>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserDoc {
     pub id: Lined<String>,
@@ -105,7 +117,7 @@ pub struct UserDoc {
     pub numbers: Vec<Lined<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NumberDoc {
     pub number: Lined<String>,
@@ -122,7 +134,7 @@ pub struct NumberDoc {
     pub on_no_answer: Option<Lined<OnNoAnswerDoc>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContactDoc {
     pub phones: Vec<Lined<String>>,

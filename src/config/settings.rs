@@ -82,6 +82,10 @@ pub struct Settings {
     /// (RFC 3261 §19.1.1), for followers that apply URI headers.
     pub contact_headers: bool,
     pub reload: ReloadSettings,
+    /// Where compiled routing files are kept so that a restart over
+    /// unchanged data skips parsing; when absent, systemd's
+    /// `$CACHE_DIRECTORY` (set by `CacheDirectory=`), else no cache.
+    pub cache_dir: Option<PathBuf>,
     pub flood: FloodSettings,
     pub limits: LimitSettings,
     pub tls: TlsSettings,
@@ -233,6 +237,7 @@ impl Default for Settings {
             diversion: DiversionStyle::default(),
             contact_headers: false,
             reload: ReloadSettings::default(),
+            cache_dir: None,
             flood: FloodSettings::default(),
             limits: LimitSettings::default(),
             tls: TlsSettings::default(),
@@ -334,6 +339,12 @@ impl Settings {
         Ok(())
     }
 
+    /// The cache directory in force: the setting, else systemd's
+    /// `$CACHE_DIRECTORY` (its first entry), else none.
+    pub fn cache_dir(&self) -> Option<PathBuf> {
+        self.cache_dir.clone().or_else(cache_directory_from_systemd)
+    }
+
     /// The default region, checked.
     pub fn region(&self) -> Result<Region, SettingsError> {
         Ok(Region::from_code(&self.default_region)?)
@@ -375,6 +386,15 @@ impl Settings {
     }
 }
 
+/// The directory systemd made for the unit's `CacheDirectory=`: its first
+/// entry when there are several (colon-separated).
+pub fn cache_directory_from_systemd() -> Option<PathBuf> {
+    let value = std::env::var_os("CACHE_DIRECTORY")?;
+    let value = value.to_string_lossy();
+    let first = value.split(':').next().unwrap_or_default();
+    (!first.is_empty()).then(|| PathBuf::from(first))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -399,6 +419,12 @@ mod tests {
         assert_eq!(s.untrusted, Untrusted::Reject);
         assert_eq!(s.reload.poll_seconds, 5);
         assert_eq!(s.reload.debounce_ms, 200);
+        assert_eq!(s.cache_dir, None);
+        let s = Settings::from_yaml("cache_dir: /var/cache/switchboard\n").unwrap();
+        assert_eq!(
+            s.cache_dir.as_deref(),
+            Some(Path::new("/var/cache/switchboard"))
+        );
         let (line, message) = Settings::from_yaml("listen: []\nlisen: x\n").unwrap_err();
         assert_eq!(line, 2);
         assert!(message.contains("lisen"), "{message}");

@@ -8,7 +8,8 @@ use serde_saphyr::budget::BudgetBreach;
 use serde_saphyr::options::{DuplicateKeyPolicy, MergeKeyPolicy};
 use serde_saphyr::{Budget, Options};
 
-use super::schema::RoutingFile;
+use super::contacts_scan::{Block, take_contact_blocks};
+use super::schema::{Lined, RoutingFile};
 
 /// Limits on one routing data file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,8 +41,53 @@ pub struct YamlError {
     pub message: String,
 }
 
-/// Parses one routing data file.
+/// Parses one routing data file: its contact blocks by `contacts_scan`
+/// where that reader is sure of them, the rest (and anything it is not
+/// sure of) by the YAML parser.
 pub fn parse_routing_file(text: &str, limits: &YamlLimits) -> Result<RoutingFile, YamlError> {
+    if let Some(taken) = take_contact_blocks(text)
+        && let Some(rest_nodes) = limits.max_nodes.checked_sub(taken.nodes)
+        // The blocks' values count against the file's node budget.
+        && let Ok(mut doc) = parse_yaml(
+            &taken.text,
+            &YamlLimits {
+                max_nodes: rest_nodes,
+                ..*limits
+            },
+        )
+        && put_back(&mut doc, taken.blocks)
+    {
+        return Ok(doc);
+    }
+    // No block taken, or the rest did not parse, or a block did not land
+    // in an account (its `contacts:` line was inside a string, say): the
+    // whole file through the parser, for its exact result or error.
+    parse_yaml(text, limits)
+}
+
+/// Puts each block back into the account whose `contacts: []` is on the
+/// block's line; false when a block has no such account.
+fn put_back(doc: &mut RoutingFile, blocks: Vec<Block>) -> bool {
+    let mut accounts = doc.accounts.iter_mut();
+    for block in blocks {
+        // Blocks and accounts are both in the file's order.
+        let account =
+            accounts.find(|a| a.contacts.line == block.key_line && a.contacts.value.is_empty());
+        match account {
+            Some(account) => {
+                account.contacts = Lined {
+                    value: block.contacts,
+                    line: block.first_line,
+                }
+            }
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Parses YAML text as routing data, with the budgets.
+pub fn parse_yaml(text: &str, limits: &YamlLimits) -> Result<RoutingFile, YamlError> {
     let options = options(limits);
     serde_saphyr::from_str_with_options(text, options).map_err(|e| YamlError {
         line: e
@@ -110,6 +156,7 @@ fn first_line(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn err(text: &str) -> YamlError {
         parse_routing_file(text, &YamlLimits::default()).unwrap_err()
@@ -160,6 +207,184 @@ mod tests {
         let deep = format!("accounts: {}{}", "[".repeat(100), "]".repeat(100));
         // Refused at the first level the schema has no room for.
         assert_eq!(err(&deep).line, 1);
+    }
+
+    /// Scalars of every kind the contacts reader must read as YAML does,
+    /// or leave to the parser.
+    const SCALARS: &[&str] = &[
+        "\"+16505550123\"",
+        "+16505550123",
+        "650-555-0124",
+        "(650) 555 0125",
+        "42",
+        "0x1F",
+        "1e3",
+        "+.inf",
+        ".5",
+        "1_000",
+        "007",
+        "null",
+        "Null",
+        "~",
+        "true",
+        "yes",
+        "No",
+        "off",
+        "y",
+        "\"\"",
+        "\"a,b\"",
+        "\"a]\"",
+        "\"x\\ty\"",
+        "\"José\"",
+        "José",
+        "a: b",
+        "a #b",
+        "&x a",
+        "*x",
+        "!tag a",
+        "u-000-0042",
+        "Dana Lee",
+        "Dana  Lee",
+        "'q'",
+        "a,b",
+        "[a]",
+        "{a: b}",
+        "-",
+        "- a",
+        "2001-12-14",
+        "@x",
+        "`x`",
+        "%x",
+        "|",
+        ">",
+        "? a",
+    ];
+
+    fn arb_block() -> impl Strategy<Value = String> {
+        let scalar = proptest::sample::select(SCALARS);
+        let phones = proptest::collection::vec(scalar.clone(), 0..3)
+            .prop_map(|p| format!("[{}]", p.join(", ")));
+        let item = (
+            phones,
+            proptest::option::of(scalar.clone()),
+            proptest::option::of(scalar),
+            any::<bool>(),
+            0usize..4,
+        )
+            .prop_map(|(phones, user, name, user_first, blank)| {
+                let mut fields = vec![format!("phones: {phones}")];
+                if let Some(u) = user {
+                    fields.push(format!("user: {u}"));
+                }
+                if let Some(n) = name {
+                    fields.push(format!("name: {n}"));
+                }
+                if user_first {
+                    fields.rotate_left(1);
+                }
+                let mut item = format!("      - {}\n", fields[0]);
+                for f in &fields[1..] {
+                    item.push_str(&format!("        {f}\n"));
+                }
+                if blank == 0 {
+                    item.push('\n');
+                }
+                item
+            });
+        proptest::collection::vec(item, 1..5).prop_map(|items| items.concat())
+    }
+
+    fn file_with(block: &str, after: &str) -> String {
+        format!(
+            "accounts:\n  - id: a\n    users:\n      - id: u-000-0042\n    contacts:\n{block}{after}  - id: b\n    contacts:\n{block}"
+        )
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// The contacts reader and the parser agree on every file: the
+        /// same contacts, lines and errors.
+        #[test]
+        fn the_contacts_reader_reads_as_the_parser_does(
+            block in arb_block(),
+            after in proptest::sample::select(&[
+                "",
+                "    numbers: []\n",
+                "\n    numbers: []\n",
+                "    region: US\n\n",
+                "    numbers: [] # a comment\n",
+                "    # a comment\n    numbers: []\n",
+                "# a comment\n",
+                "      # a comment\n      - phones: []\n",
+                "\t\n",
+            ][..]),
+        ) {
+            let text = file_with(&block, after);
+            let limits = YamlLimits::default();
+            let fast = parse_routing_file(&text, &limits);
+            let slow = parse_yaml(&text, &limits);
+            proptest::prop_assert_eq!(fast, slow, "{}", text);
+        }
+    }
+
+    /// Each scalar alone in each place, and in pairs: read as the parser
+    /// reads it, or left to it.
+    #[test]
+    fn every_scalar_reads_as_the_parser_reads_it() {
+        let limits = YamlLimits::default();
+        let mut taken = 0;
+        for a in SCALARS {
+            for b in SCALARS {
+                for block in [
+                    format!("      - phones: [{a}, {b}]\n"),
+                    format!("      - phones: [{a}]\n        user: {b}\n"),
+                    format!("      - user: {a}\n        phones: []\n        name: {b}\n"),
+                ] {
+                    let text = file_with(&block, "    numbers: []\n");
+                    taken += usize::from(take_contact_blocks(&text).is_some());
+                    assert_eq!(
+                        parse_routing_file(&text, &limits),
+                        parse_yaml(&text, &limits),
+                        "{text}"
+                    );
+                }
+            }
+        }
+        // The reader must take a good share, or this proves nothing.
+        assert!(taken > SCALARS.len() * SCALARS.len() / 4, "{taken} taken");
+    }
+
+    /// Contacts taken by the reader still count against the node budget:
+    /// a file over it is refused as the parser refuses it.
+    #[test]
+    fn taken_contacts_count_against_the_node_budget() {
+        let block = "      - phones: [\"+16505550123\"]\n        user: u-000-0042\n".repeat(40);
+        let text = file_with(&block, "");
+        assert!(take_contact_blocks(&text).is_some());
+        let tight = YamlLimits {
+            max_nodes: 300,
+            ..YamlLimits::default()
+        };
+        let refused = parse_routing_file(&text, &tight).unwrap_err();
+        assert!(
+            refused.message.contains("more than the limit of 300"),
+            "{refused:?}"
+        );
+        assert_eq!(Err(refused), parse_yaml(&text, &tight));
+        assert!(parse_routing_file(&text, &YamlLimits::default()).is_ok());
+    }
+
+    #[test]
+    fn the_contacts_reader_takes_the_exports_shape() {
+        let block = "      - phones: [\"+16505550123\", \"+16505550124\"]\n        user: u-000-0042\n      - phones: [\"+16505550125\"]\n";
+        let text = file_with(block, "    numbers: []\n");
+        let taken = take_contact_blocks(&text).expect("both blocks taken");
+        assert_eq!(taken.blocks.len(), 2);
+        let fast = parse_routing_file(&text, &YamlLimits::default()).unwrap();
+        assert_eq!(fast, parse_yaml(&text, &YamlLimits::default()).unwrap());
+        assert_eq!(fast.accounts[1].contacts.value.len(), 2);
+        assert_eq!(fast.accounts[1].contacts.value[0].phones[1].line, 12);
     }
 
     #[test]

@@ -13,6 +13,6 @@ pub use decision::{
 pub use number::{Candidates, E164, MAX_E164_DIGITS, Spelling, SpellingError};
 pub use region::{Region, UnknownRegion};
 pub use table::{
-    Account, Counts, NoPhonePolicy, Number, NumberClash, OnNoAnswer, RoutingTable, Target, User,
-    UserIndex,
+    Account, Contacts, ContactsError, Counts, NoPhonePolicy, Number, NumberClash, OnNoAnswer,
+    RoutingTable, Target, User, UserIndex,
 };

@@ -39,6 +39,14 @@ impl E164 {
         Some(E164(value))
     }
 
+    /// The number whose digits are `value`'s decimal digits, or `None`
+    /// when that is not an E.164 number (0, or more than 15 digits).
+    pub fn from_value(value: u64) -> Option<E164> {
+        (1..=999_999_999_999_999)
+            .contains(&value)
+            .then_some(E164(value))
+    }
+
     /// The number's digits as an integer (no `+`).
     pub fn value(self) -> u64 {
         self.0

@@ -103,8 +103,8 @@ fn contact_owner(account: &Account, caller: Option<&[u8]>) -> Option<(UserIndex,
         .find_map(|candidate| {
             account
                 .contacts
-                .get(&candidate)
-                .map(|&user| (user, candidate))
+                .get(candidate)
+                .map(|user| (user, candidate))
         })
 }
 

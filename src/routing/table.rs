@@ -95,7 +95,7 @@ pub struct Account {
     pub numbers: Vec<Number>,
     /// Assigned contacts: caller number → owning user (rule 2). Unassigned
     /// contacts are left out: they route exactly like unknown callers.
-    pub contacts: FxHashMap<E164, UserIndex>,
+    pub contacts: Contacts,
     /// How many contact entries the data listed, assigned or not.
     pub contacts_listed: usize,
 }
@@ -104,6 +104,105 @@ impl Account {
     /// The user at `index`; indices come from this account's own data.
     pub fn user(&self, index: UserIndex) -> Option<&User> {
         self.users.get(index as usize)
+    }
+}
+
+/// An account's assigned contacts: caller number → owning user, as two
+/// parallel arrays sorted by number, searched by bisection.
+///
+/// Contacts are nearly all of a large table (tens of millions against
+/// thousands of users and numbers). A hash map spends about 36 bytes on
+/// each (16 for the pair, padding, the control byte, and a load factor of
+/// at most 7/8 rounded up to a power of two); these arrays spend 12: the
+/// 8-byte number and the 4-byte user, no padding (docs/performance.md).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Contacts {
+    numbers: Box<[u64]>,
+    users: Box<[UserIndex]>,
+}
+
+/// The arrays given to [`Contacts::from_sorted`] are not a contact list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ContactsError {
+    #[error("{numbers} numbers but {users} users")]
+    Lengths { numbers: usize, users: usize },
+    #[error("number at {0} is not above the one before it")]
+    Unsorted(usize),
+    #[error("number at {0} is not an E.164 number")]
+    NotE164(usize),
+}
+
+impl Contacts {
+    /// Builds the list from `(number, user)` pairs in the data's order: a
+    /// number listed more than once keeps its first user.
+    pub fn from_pairs(mut pairs: Vec<(E164, UserIndex)>) -> Self {
+        // Stable: among equal numbers the first listed stays first.
+        pairs.sort_by_key(|&(number, _)| number);
+        pairs.dedup_by_key(|&mut (number, _)| number);
+        let numbers = pairs.iter().map(|&(n, _)| n.value()).collect();
+        let users = pairs.iter().map(|&(_, u)| u).collect();
+        Contacts { numbers, users }
+    }
+
+    /// Takes arrays already in this type's layout (from the compiled-data
+    /// cache), checking that they are: same length, numbers strictly
+    /// increasing and each an E.164 number. User indices are the caller's
+    /// to check against its users.
+    pub fn from_sorted(numbers: Vec<u64>, users: Vec<UserIndex>) -> Result<Self, ContactsError> {
+        if numbers.len() != users.len() {
+            return Err(ContactsError::Lengths {
+                numbers: numbers.len(),
+                users: users.len(),
+            });
+        }
+        for (i, &n) in numbers.iter().enumerate() {
+            if E164::from_value(n).is_none() {
+                return Err(ContactsError::NotE164(i));
+            }
+            if i > 0 && numbers[i - 1] >= n {
+                return Err(ContactsError::Unsorted(i));
+            }
+        }
+        Ok(Contacts {
+            numbers: numbers.into_boxed_slice(),
+            users: users.into_boxed_slice(),
+        })
+    }
+
+    /// The user owning the contact whose phone is `number`.
+    pub fn get(&self, number: E164) -> Option<UserIndex> {
+        let i = self.numbers.binary_search(&number.value()).ok()?;
+        self.users.get(i).copied()
+    }
+
+    pub fn contains(&self, number: E164) -> bool {
+        self.get(number).is_some()
+    }
+
+    pub fn len(&self) -> usize {
+        self.numbers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.numbers.is_empty()
+    }
+
+    /// Every contact, by number.
+    pub fn iter(&self) -> impl Iterator<Item = (E164, UserIndex)> + '_ {
+        self.numbers
+            .iter()
+            .zip(self.users.iter())
+            .filter_map(|(&n, &u)| Some((E164::from_value(n)?, u)))
+    }
+
+    /// The numbers, ascending (for the cache's writer).
+    pub fn numbers(&self) -> &[u64] {
+        &self.numbers
+    }
+
+    /// Each number's user, in the same order.
+    pub fn users(&self) -> &[UserIndex] {
+        &self.users
     }
 }
 

@@ -100,7 +100,9 @@ impl Server {
             sighup: true,
             watch: true,
         };
-        let (hot, warnings) = HotTable::start(Loader::new(routing, region), options)?;
+        let cache = settings.cache_dir().map(crate::config::cache::Cache::new);
+        let loader = Loader::new(routing, region).with_cache(cache);
+        let (hot, warnings) = HotTable::start(loader, options)?;
         let workers = worker_count(&settings);
         let sockets = settings
             .listen
