@@ -1,5 +1,5 @@
 //! What wakes a reload thread: file events in the directories that hold
-//! its files, debounced, and SIGHUP. The routing data (`config::reload`)
+//! its files, debounced, SIGHUP, and the poll (`next_wake`). The routing data (`config::reload`)
 //! and the TLS certificates (`tls::reloading`) each run a thread woken by
 //! these; each decides for itself what a wake-up means.
 //!
@@ -8,6 +8,7 @@
 //! `..data` swap all leave a watch on the old file looking at nothing.
 
 use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -110,5 +111,19 @@ pub fn on_sighup(what: &'static str, wake: impl Fn() + Send + 'static) -> Option
             warn!(error = %e, "cannot listen for SIGHUP; {what} reloads by file change or poll only");
             None
         }
+    }
+}
+
+/// The next wake-up a reload thread waits for: one sent on `wakes`;
+/// `poll_due` once `poll` has passed without one; `stop` when every sender
+/// is gone (the owner was dropped).
+pub fn next_wake<W>(wakes: &Receiver<W>, poll: Option<Duration>, poll_due: W, stop: W) -> W {
+    match poll {
+        Some(every) => match wakes.recv_timeout(every) {
+            Ok(wake) => wake,
+            Err(RecvTimeoutError::Timeout) => poll_due,
+            Err(RecvTimeoutError::Disconnected) => stop,
+        },
+        None => wakes.recv().unwrap_or(stop),
     }
 }

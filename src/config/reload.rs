@@ -14,7 +14,7 @@
 //! ([`super::audit`]), as it does a failed reload's report.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
@@ -27,7 +27,7 @@ use super::diff::diff_tables;
 use super::loader::{LoadStats, Loaded, Loader};
 use super::report::{Rejected, Report};
 use crate::routing::RoutingTable;
-use crate::watch::{DirWatch, Sighup, on_sighup, watch_dirs};
+use crate::watch::{DirWatch, Sighup, next_wake, on_sighup, watch_dirs};
 
 /// How changes are noticed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -308,14 +308,7 @@ fn reload_loop(
     poll: Option<Duration>,
 ) {
     loop {
-        let first = match poll {
-            Some(every) => match wakes.recv_timeout(every) {
-                Ok(wake) => wake,
-                Err(RecvTimeoutError::Timeout) => Wake::Poll,
-                Err(RecvTimeoutError::Disconnected) => Wake::Stop,
-            },
-            None => wakes.recv().unwrap_or(Wake::Stop),
-        };
+        let first = next_wake(wakes, poll, Wake::Poll, Wake::Stop);
         // Everything that arrived meanwhile is served by the same reload.
         let mut requested = first.rereads_everything();
         let mut trigger = first.trigger();

@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
@@ -23,7 +23,7 @@ use tracing::{error, info, warn};
 
 use super::certificate::{CertificateError, CertificateInfo};
 use super::server_config::{Serving, TlsFiles, build};
-use crate::watch::{DirWatch, Sighup, on_sighup, watch_dirs};
+use crate::watch::{DirWatch, Sighup, next_wake, on_sighup, watch_dirs};
 
 /// Below this much time left, the start and every reload say so.
 const EXPIRY_WARNING: Duration = Duration::from_secs(14 * 86_400);
@@ -189,14 +189,7 @@ fn reload_loop(
     mut seen: Vec<Option<Vec<u8>>>,
 ) {
     loop {
-        let first = match poll {
-            Some(every) => match wakes.recv_timeout(every) {
-                Ok(wake) => wake,
-                Err(RecvTimeoutError::Timeout) => Wake::Look,
-                Err(RecvTimeoutError::Disconnected) => Wake::Stop,
-            },
-            None => wakes.recv().unwrap_or(Wake::Stop),
-        };
+        let first = next_wake(wakes, poll, Wake::Look, Wake::Stop);
         let mut forced = first == Wake::Sighup;
         let mut stop = first == Wake::Stop;
         while let Ok(wake) = wakes.try_recv() {
