@@ -8,7 +8,7 @@
 //! `..data` swap all leave a watch on the old file looking at nothing.
 
 use std::path::PathBuf;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -125,5 +125,50 @@ pub fn next_wake<W>(wakes: &Receiver<W>, poll: Option<Duration>, poll_due: W, st
             Err(RecvTimeoutError::Disconnected) => stop,
         },
         None => wakes.recv().unwrap_or(stop),
+    }
+}
+
+/// A reload thread and what wakes it, stopped in order when dropped: the
+/// directory watch and the SIGHUP listener first (nothing new arrives),
+/// then `stop` is sent and the thread joined.
+pub struct ReloadThread<W: Copy> {
+    wake: Sender<W>,
+    stop: W,
+    worker: Option<JoinHandle<()>>,
+    watcher: Option<DirWatch>,
+    signals: Option<Sighup>,
+}
+
+impl<W: Copy> ReloadThread<W> {
+    pub fn new(
+        wake: Sender<W>,
+        stop: W,
+        worker: JoinHandle<()>,
+        watcher: Option<DirWatch>,
+        signals: Option<Sighup>,
+    ) -> Self {
+        ReloadThread {
+            wake,
+            stop,
+            worker: Some(worker),
+            watcher,
+            signals,
+        }
+    }
+
+    /// Wakes the thread with `wake`.
+    pub fn wake(&self, wake: W) {
+        let _ = self.wake.send(wake);
+    }
+}
+
+impl<W: Copy> Drop for ReloadThread<W> {
+    fn drop(&mut self) {
+        drop(self.watcher.take());
+        drop(self.signals.take());
+        let _ = self.wake.send(self.stop);
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
     }
 }

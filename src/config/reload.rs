@@ -16,7 +16,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::{ArcSwap, Guard};
@@ -27,7 +26,7 @@ use super::diff::diff_tables;
 use super::loader::{LoadStats, Loaded, Loader};
 use super::report::{Rejected, Report};
 use crate::routing::RoutingTable;
-use crate::watch::{DirWatch, Sighup, next_wake, on_sighup, watch_dirs};
+use crate::watch::{DirWatch, ReloadThread, next_wake, on_sighup, watch_dirs};
 
 /// How changes are noticed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,10 +162,7 @@ impl TableReader {
 /// A routing table kept in step with its files.
 pub struct HotTable {
     reader: TableReader,
-    wake: Sender<Wake>,
-    worker: Option<JoinHandle<()>>,
-    watcher: Option<DirWatch>,
-    signals: Option<Sighup>,
+    thread: ReloadThread<Wake>,
 }
 
 impl HotTable {
@@ -214,10 +210,7 @@ impl HotTable {
         };
         let hot = HotTable {
             reader: TableReader { shared },
-            wake,
-            worker: Some(worker),
-            watcher,
-            signals,
+            thread: ReloadThread::new(wake, Wake::Stop, worker, watcher, signals),
         };
         Ok((hot, report))
     }
@@ -234,7 +227,7 @@ impl HotTable {
     /// Asks for a reload that re-reads every file, as SIGHUP does. Returns
     /// at once; [`HotTable::wait_for`] waits for the outcome.
     pub fn reload_now(&self) {
-        let _ = self.wake.send(Wake::Request);
+        self.thread.wake(Wake::Request);
     }
 
     pub fn status(&self) -> ReloadStatus {
@@ -262,17 +255,6 @@ impl HotTable {
                 .0;
         }
         status.clone()
-    }
-}
-
-impl Drop for HotTable {
-    fn drop(&mut self) {
-        drop(self.watcher.take());
-        drop(self.signals.take());
-        let _ = self.wake.send(Wake::Stop);
-        if let Some(worker) = self.worker.take() {
-            let _ = worker.join();
-        }
     }
 }
 

@@ -14,8 +14,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::thread::JoinHandle;
+use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
@@ -23,7 +22,7 @@ use tracing::{error, info, warn};
 
 use super::certificate::{CertificateError, CertificateInfo};
 use super::server_config::{Serving, TlsFiles, build};
-use crate::watch::{DirWatch, Sighup, next_wake, on_sighup, watch_dirs};
+use crate::watch::{ReloadThread, next_wake, on_sighup, watch_dirs};
 
 /// Below this much time left, the start and every reload say so.
 const EXPIRY_WARNING: Duration = Duration::from_secs(14 * 86_400);
@@ -81,10 +80,7 @@ impl TlsHandle {
 /// dropped.
 pub struct TlsReloader {
     handle: TlsHandle,
-    wake: Sender<Wake>,
-    worker: Option<JoinHandle<()>>,
-    watcher: Option<DirWatch>,
-    signals: Option<Sighup>,
+    _thread: ReloadThread<Wake>,
 }
 
 impl TlsReloader {
@@ -126,26 +122,12 @@ impl TlsReloader {
         };
         Ok(TlsReloader {
             handle: TlsHandle { shared },
-            wake,
-            worker: Some(worker),
-            watcher,
-            signals,
+            _thread: ReloadThread::new(wake, Wake::Stop, worker, watcher, signals),
         })
     }
 
     pub fn handle(&self) -> TlsHandle {
         self.handle.clone()
-    }
-}
-
-impl Drop for TlsReloader {
-    fn drop(&mut self) {
-        drop(self.watcher.take());
-        drop(self.signals.take());
-        let _ = self.wake.send(Wake::Stop);
-        if let Some(worker) = self.worker.take() {
-            let _ = worker.join();
-        }
     }
 }
 
