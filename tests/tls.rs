@@ -37,6 +37,23 @@ fn start(files: &ServerFiles, extra: &[&str]) -> Server {
     Server::start_with(&args)
 }
 
+const RELOADS_OK: &str = "switchboard_tls_certificate_reloads_total{result=\"ok\"}";
+const RELOADS_FAILED: &str = "switchboard_tls_certificate_reloads_total{result=\"failed\"}";
+
+/// One sample of a fresh `/metrics` scrape; 0 when it is not exported.
+fn sample(admin: SocketAddr, name: &str) -> f64 {
+    metric_value(&http_get(admin, "/metrics").1, name).unwrap_or(0.0)
+}
+
+/// Polls `done` every 100 ms; fails with `never` after [`RELOAD_WAIT`].
+fn wait_until(never: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + RELOAD_WAIT;
+    while !done() {
+        assert!(Instant::now() < deadline, "{never}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn tls_addr(server: &Server) -> SocketAddr {
     server.tls.expect("a TLS listener")
 }
@@ -399,42 +416,21 @@ fn certificates_rotate_under_load_without_a_failed_call() {
     let next = files.ca.server(&["localhost", "127.0.0.1"], 60);
     replace_file(&files.key, &next.key_pem);
     replace_file(&files.cert, &next.cert_pem);
-    let deadline = Instant::now() + RELOAD_WAIT;
-    loop {
+    wait_until("the new certificate never served", || {
         let client = TlsClient::connect(addr, &ca_pem, None).expect("handshake");
-        if client.server_serial() == next.serial {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the new certificate never served"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        client.server_serial() == next.serial
+    });
     std::thread::sleep(Duration::from_millis(300));
 
     // A broken pair written over the good one: a key of another
     // certificate. Nothing changes but the log and the failure counter.
     let admin = server.admin.expect("admin");
-    let failures = |s: &str| {
-        metric_value(
-            s,
-            "switchboard_tls_certificate_reloads_total{result=\"failed\"}",
-        )
-        .unwrap_or(0.0)
-    };
-    let failed_before = failures(&http_get(admin, "/metrics").1);
+    let failed_before = sample(admin, RELOADS_FAILED);
     let stray = files.ca.server(&["localhost"], 60);
     replace_file(&files.key, &stray.key_pem);
-    let deadline = Instant::now() + RELOAD_WAIT;
-    loop {
-        let (_, scrape) = http_get(admin, "/metrics");
-        if failures(&scrape) > failed_before {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the bad pair was never refused");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until("the bad pair was never refused", || {
+        sample(admin, RELOADS_FAILED) > failed_before
+    });
     std::thread::sleep(Duration::from_millis(300));
     stop.store(true, Ordering::Relaxed);
     let errors = caller.join().expect("the caller thread");
@@ -455,42 +451,18 @@ fn certificates_rotate_under_load_without_a_failed_call() {
 
     // SIGHUP reloads the files whatever their bytes: back to a good pair.
     replace_file(&files.key, &next.key_pem);
-    let (_, before) = http_get(admin, "/metrics");
-    let reloads = |s: &str| {
-        metric_value(
-            s,
-            "switchboard_tls_certificate_reloads_total{result=\"ok\"}",
-        )
-        .unwrap_or(0.0)
-    };
-    let good_before = reloads(&before);
-    let deadline = Instant::now() + RELOAD_WAIT;
-    loop {
-        let (_, scrape) = http_get(admin, "/metrics");
-        if reloads(&scrape) > good_before {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the good pair did not come back");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let (_, scrape) = http_get(admin, "/metrics");
-    let settled = reloads(&scrape);
+    let good_before = sample(admin, RELOADS_OK);
+    wait_until("the good pair did not come back", || {
+        sample(admin, RELOADS_OK) > good_before
+    });
+    let settled = sample(admin, RELOADS_OK);
     Command::new("kill")
         .args(["-HUP", &server.pid().to_string()])
         .status()
         .expect("kill runs");
-    let deadline = Instant::now() + RELOAD_WAIT;
-    loop {
-        let (_, scrape) = http_get(admin, "/metrics");
-        if reloads(&scrape) > settled {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "SIGHUP did not reload the certificate"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until("SIGHUP did not reload the certificate", || {
+        sample(admin, RELOADS_OK) > settled
+    });
     drop(early);
     drop(after);
     drop(server);
@@ -511,22 +483,9 @@ fn an_expired_certificate_is_refused_on_reload() {
     let expired = files.ca.server(&["localhost"], -1);
     replace_file(&files.key, &expired.key_pem);
     replace_file(&files.cert, &expired.cert_pem);
-    let deadline = Instant::now() + RELOAD_WAIT;
-    loop {
-        let (_, scrape) = http_get(admin, "/metrics");
-        if metric_value(
-            &scrape,
-            "switchboard_tls_certificate_reloads_total{result=\"failed\"}",
-        ) >= Some(1.0)
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the expired pair was never refused"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until("the expired pair was never refused", || {
+        sample(admin, RELOADS_FAILED) >= 1.0
+    });
     assert_eq!(call(&server, &files, "after-expired"), Ok(302));
     let client = TlsClient::connect(tls_addr(&server), &files.ca.cert_pem(), None).expect("ok");
     assert_eq!(client.server_serial(), files.issued.serial);
