@@ -11,10 +11,10 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use switchboard::config::Loader;
-use switchboard::config::settings::{FloodSettings, Settings};
 use switchboard::routing::{Region, RoutingTable};
+use switchboard::routing_data::Loader;
 use switchboard::server::handler::{HandlerConfig, Outcome, Peer, Transport, handle};
+use switchboard::settings::{FloodSettings, Settings};
 use switchboard::sip::{Framing, Request, Status, write_response};
 
 /// Counts every allocation made through the global allocator.

@@ -20,11 +20,11 @@ use std::hint::black_box;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use switchboard::config::Loader;
-use switchboard::config::settings::{FloodSettings, Settings};
-use switchboard::diversion::DiversionStyle;
+use switchboard::routing::DiversionStyle;
 use switchboard::routing::Region;
+use switchboard::routing_data::Loader;
 use switchboard::server::handler::{HandlerConfig, Outcome, Peer, Transport, handle};
+use switchboard::settings::{FloodSettings, Settings};
 
 /// The same trunk INVITE as `benches/sip.rs`.
 const INVITE: &[u8] = include_bytes!("../benches/invite.sip");

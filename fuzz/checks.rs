@@ -4,12 +4,12 @@
 
 use std::net::SocketAddr;
 
-use switchboard::config::settings::{FloodSettings, Settings, Untrusted};
-use switchboard::diversion::DiversionStyle;
+use switchboard::routing::DiversionStyle;
 use switchboard::routing::RoutingTable;
 use switchboard::server::handler::{
     HandlerConfig, Outcome, Peer, Transport, handle, handle_oversize,
 };
+use switchboard::settings::{FloodSettings, Settings, Untrusted};
 use switchboard::sip::framing::{self, Frame};
 use switchboard::sip::oversize::readable_head;
 use switchboard::sip::{Framing, ParseLimits, Request};
@@ -130,8 +130,8 @@ fn check_answer(outcome: Outcome, out: &[u8], answered: usize) {
 
 /// The key the cache-entry target reads under: fixed, so that a seed
 /// written with it (`cache_seed`) takes the fuzzer past the header.
-pub fn cache_key() -> switchboard::config::cache::EntryKey {
-    switchboard::config::cache::EntryKey {
+pub fn cache_key() -> switchboard::routing_data::cache::EntryKey {
+    switchboard::routing_data::cache::EntryKey {
         program: 0x5eed_5eed_5eed_5eed_5eed_5eed_5eed_5eed,
         settings: 1,
         path: b"routing.yaml".to_vec(),
@@ -143,13 +143,13 @@ pub fn cache_key() -> switchboard::config::cache::EntryKey {
 pub fn cache_seed(example_yaml: &str) -> Vec<u8> {
     use std::sync::Arc;
     let file: Arc<std::path::Path> = Arc::from(std::path::Path::new("routing.yaml"));
-    let compiled = switchboard::config::compile::compile_file(
+    let compiled = switchboard::routing_data::compile::compile_file(
         &file,
         example_yaml,
         &switchboard::routing::Region::us(),
-        &switchboard::config::YamlLimits::default(),
+        &switchboard::routing_data::YamlLimits::default(),
     );
-    switchboard::config::cache::format::encode(&cache_key(), &compiled)
+    switchboard::routing_data::cache::format::encode(&cache_key(), &compiled)
 }
 
 /// The cache reader on arbitrary bytes, as they are and with their header
@@ -160,13 +160,13 @@ pub fn cache_seed(example_yaml: &str) -> Vec<u8> {
 pub fn cache_entry(data: &[u8]) {
     cache_entry_as_is(data);
     let mut sealed = data.to_vec();
-    switchboard::config::cache::format::seal(&mut sealed);
+    switchboard::routing_data::cache::format::seal(&mut sealed);
     cache_entry_as_is(&sealed);
 }
 
 fn cache_entry_as_is(data: &[u8]) {
     use std::sync::Arc;
-    use switchboard::config::cache::format::{decode, encode};
+    use switchboard::routing_data::cache::format::{decode, encode};
     let file: Arc<std::path::Path> = Arc::from(std::path::Path::new("routing.yaml"));
     let key = cache_key();
     if let Ok(compiled) = decode(data, &key, &file) {

@@ -6,11 +6,11 @@
 //! SIP over TLS serves with; `server` is the one seam joining them to
 //! sockets.
 
-pub mod admin;
-pub mod config;
-pub mod diversion;
+pub mod routing_data;
+
 pub mod routing;
 pub mod server;
+pub mod settings;
 pub mod sip;
 pub mod template;
 pub mod tls;

@@ -10,11 +10,11 @@ use std::time::Instant;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
-use switchboard::config::settings::{LogFormat, Settings};
-use switchboard::config::{Loader, Report, diff};
-use switchboard::diversion::DiversionStyle;
+use switchboard::routing::DiversionStyle;
 use switchboard::routing::Region;
+use switchboard::routing_data::{Loader, Report, diff};
 use switchboard::server::{Server, ServerError};
+use switchboard::settings::{LogFormat, Settings};
 
 #[derive(Parser)]
 #[command(
@@ -367,8 +367,8 @@ fn check(
         .with_writer(std::io::stderr)
         .init();
     let cache = cache_dir
-        .or_else(switchboard::config::settings::cache_directory_from_systemd)
-        .map(switchboard::config::cache::Cache::new);
+        .or_else(switchboard::settings::cache_directory_from_systemd)
+        .map(switchboard::routing_data::cache::Cache::new);
     let mut loader = Loader::new(&path, region).with_cache(cache);
     match loader.load() {
         Ok(loaded) => {

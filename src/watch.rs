@@ -1,5 +1,5 @@
 //! What wakes a reload thread: file events in the directories that hold
-//! its files, debounced, SIGHUP, and the poll (`next_wake`). The routing data (`config::reload`)
+//! its files, debounced, SIGHUP, and the poll (`next_wake`). The routing data (`routing_data::reload`)
 //! and the TLS certificates (`tls::reloading`) each run a thread woken by
 //! these; each decides for itself what a wake-up means.
 //!

@@ -73,10 +73,9 @@ fn the_image_is_multi_stage_non_root_and_health_checked() {
     assert!(text.contains("SWITCHBOARD_ADMIN=0.0.0.0:9060"));
     // The default command's settings file exists and is valid.
     assert!(text.contains(r#"CMD ["serve", "--config", "config/switchboard.yaml"]"#));
-    let settings = switchboard::config::settings::Settings::from_file(&project_path(
-        "config/switchboard.yaml",
-    ))
-    .expect("the image's settings file parses");
+    let settings =
+        switchboard::settings::Settings::from_file(&project_path("config/switchboard.yaml"))
+            .expect("the image's settings file parses");
     settings.check_limits().expect("valid limits");
     let help = serve_help();
     for line in text.lines() {

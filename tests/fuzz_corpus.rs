@@ -9,8 +9,8 @@ mod checks;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use switchboard::config::Loader;
 use switchboard::routing::{Region, RoutingTable};
+use switchboard::routing_data::Loader;
 
 fn corpus(target: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))

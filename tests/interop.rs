@@ -152,8 +152,8 @@ fn kamailio_follows_the_redirects_to_the_phone_network() {
 /// so the trunk scenario checks the server against the rules.
 #[test]
 fn trunk_calls_csv_agrees_with_route() {
-    use switchboard::config::Loader;
     use switchboard::routing::{Region, Target};
+    use switchboard::routing_data::Loader;
     let table = Loader::new(example_data(), Region::us())
         .load()
         .unwrap_or_else(|rejected| panic!("example data rejected:\n{}", rejected.report))

@@ -519,10 +519,9 @@ fn the_operations_guide_names_every_alert() {
 /// path, and every asset cargo deb is told to package exists.
 #[test]
 fn the_debian_package_settings_and_assets_exist() {
-    let settings = switchboard::config::settings::Settings::from_file(&project_path(
-        "deploy/debian/switchboard.yaml",
-    ))
-    .expect("deploy/debian/switchboard.yaml parses");
+    let settings =
+        switchboard::settings::Settings::from_file(&project_path("deploy/debian/switchboard.yaml"))
+            .expect("deploy/debian/switchboard.yaml parses");
     settings.check_limits().expect("valid limits");
     assert_eq!(
         settings.routing.as_deref(),

@@ -8,8 +8,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchboard::config::{HotTable, Loader, ReloadOptions, ReloadStatus};
 use switchboard::routing::Region;
+use switchboard::routing_data::{HotTable, Loader, ReloadOptions, ReloadStatus};
 
 const WAIT: Duration = Duration::from_secs(15);
 

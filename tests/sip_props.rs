@@ -6,10 +6,10 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use proptest::prelude::*;
-use switchboard::config::Loader;
-use switchboard::config::settings::{Settings, Untrusted};
 use switchboard::routing::{Region, RoutingTable};
+use switchboard::routing_data::Loader;
 use switchboard::server::handler::{HandlerConfig, Outcome, Peer, Transport, handle};
+use switchboard::settings::{Settings, Untrusted};
 use switchboard::sip::Framing;
 
 fn table() -> RoutingTable {

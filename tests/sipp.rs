@@ -19,8 +19,8 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Server, UdpClient, example_data, header, invite, project_path, status};
-use switchboard::config::Loader;
 use switchboard::routing::Region;
+use switchboard::routing_data::Loader;
 
 /// SIPp's own global timeout (`-timeout`, seconds; `-timeout_error` makes
 /// reaching it a failure).

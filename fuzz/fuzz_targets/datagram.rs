@@ -8,7 +8,7 @@ mod checks;
 use std::path::Path;
 use std::sync::LazyLock;
 
-use switchboard::config::Loader;
+use switchboard::routing_data::Loader;
 use switchboard::routing::{Region, RoutingTable};
 use switchboard::server::handler::HandlerConfig;
 

@@ -2,6 +2,7 @@
 //! rules of docs/routing.md. Knows nothing of SIP, files or sockets.
 
 mod decision;
+mod diversion_style;
 mod number;
 mod region;
 mod rules;
@@ -10,6 +11,7 @@ mod table;
 pub use decision::{
     Decision, DecisionSummary, Preference, Reason, ReasonText, Rule, Status, TargetSummary, Try,
 };
+pub use diversion_style::{DiversionStyle, UnknownDiversionStyle};
 pub use number::{Candidates, E164, MAX_E164_DIGITS, Spelling, SpellingError};
 pub use region::{Region, UnknownRegion};
 pub use table::{

@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 
 use super::number::E164;
 use super::region::Region;
-use crate::diversion::DiversionStyle;
+use crate::routing::DiversionStyle;
 use crate::template::ContactTemplate;
 
 /// Index of a user inside its account's `users`.

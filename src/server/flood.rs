@@ -22,7 +22,7 @@ use ipnet::IpNet;
 use rustc_hash::FxBuildHasher;
 
 use super::address::{canonical, listed};
-use crate::config::settings::FloodSettings;
+use crate::settings::FloodSettings;
 
 /// The least time between two sweeps forced by a full map, so a spoofed
 /// flood cannot make every datagram pay for a scan.

@@ -10,11 +10,11 @@ use tracing::debug;
 
 use super::address::listed;
 use super::flood::{FloodGuard, Verdict};
-use crate::config::settings::{Settings, SettingsError, Untrusted, UntrustedOptions};
-use crate::diversion::DiversionStyle;
+use crate::routing::DiversionStyle;
 use crate::routing::{
     Decision, E164, Preference, RoutingTable, Rule, Spelling, Status as RouteStatus, Target, Try,
 };
+use crate::settings::{Settings, SettingsError, Untrusted, UntrustedOptions};
 use crate::sip::diversion::{
     DiversionReason, escape_header_value, finish_diversion, finish_history_dialed,
     finish_history_target,

@@ -8,7 +8,7 @@
 //! connections) are read from their owners at scrape time.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use prometheus_client::collector::Collector;
@@ -21,8 +21,8 @@ use super::connections::ConnectionLimits;
 use super::handler::{Outcome, Silence};
 use super::receive_drops::ReceiveDrops;
 use super::tls::{Handshake, TlsStats};
-use crate::config::TableReader;
 use crate::routing::Rule;
+use crate::routing_data::TableReader;
 use crate::sip::MethodKind;
 use crate::tls::TlsHandle;
 
@@ -180,8 +180,6 @@ pub struct Metrics {
     receive_drops: ReceiveDrops,
     /// The TLS listeners' counts and certificate, when TLS is on.
     tls: Option<(TlsHandle, Arc<TlsStats>)>,
-    /// Set once every listener is serving.
-    ready: AtomicBool,
 }
 
 impl Metrics {
@@ -196,7 +194,6 @@ impl Metrics {
             connections,
             receive_drops,
             tls: None,
-            ready: AtomicBool::new(false),
         }
     }
 
@@ -210,15 +207,6 @@ impl Metrics {
         let shard = Arc::new(Shard::default());
         self.shards.push(Arc::clone(&shard));
         shard
-    }
-
-    pub fn set_ready(&self) {
-        self.ready.store(true, Ordering::Release);
-    }
-
-    /// A table is loaded and every listener is serving.
-    pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
     }
 
     fn sum(&self, counter: impl Fn(&Shard) -> &AtomicU64) -> u64 {

@@ -5,11 +5,13 @@
 //! the deciding is `handler`'s, the rest is plumbing.
 
 mod address;
+mod admin;
 mod connections;
 pub mod flood;
 pub mod handler;
 pub mod metrics;
 mod mmsg;
+mod readiness;
 mod receive_drops;
 mod stream;
 mod supervise;
@@ -29,12 +31,13 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::config::settings::{Settings, SettingsError};
-use crate::config::{HotTable, Loader, Rejected, ReloadOptions, Report};
+use crate::routing_data::{HotTable, Loader, Rejected, ReloadOptions, Report};
+use crate::settings::{Settings, SettingsError};
 use crate::tls::{CertificateError, TlsFiles, TlsReloadOptions, TlsReloader, TrustNames};
 use connections::ConnectionLimits;
 use handler::HandlerConfig;
 use metrics::Metrics;
+use readiness::Readiness;
 use receive_drops::ReceiveDrops;
 
 /// How often idle flood buckets are evicted.
@@ -79,7 +82,7 @@ pub struct Server {
     /// The admin HTTP listener, when asked for.
     admin: Option<StdTcpListener>,
     /// The token that turns on the admin endpoints revealing routing data.
-    admin_token: Option<crate::admin::AdminToken>,
+    admin_token: Option<crate::settings::AdminToken>,
     /// The TLS listeners and their certificates, when TLS is on.
     tls: Option<(Vec<StdTcpListener>, TlsReloader)>,
 }
@@ -100,7 +103,9 @@ impl Server {
             sighup: true,
             watch: true,
         };
-        let cache = settings.cache_dir().map(crate::config::cache::Cache::new);
+        let cache = settings
+            .cache_dir()
+            .map(crate::routing_data::cache::Cache::new);
         let loader = Loader::new(routing, region).with_cache(cache);
         let (hot, warnings) = HotTable::start(loader, options)?;
         let workers = worker_count(&settings);
@@ -132,7 +137,7 @@ impl Server {
     }
 
     /// The routing data's load status: what is serving, reloads so far.
-    pub fn routing_status(&self) -> crate::config::ReloadStatus {
+    pub fn routing_status(&self) -> crate::routing_data::ReloadStatus {
         self.hot.status()
     }
 
@@ -240,6 +245,7 @@ impl Server {
             metrics.with_tls(tls.handle.clone(), Arc::clone(&tls.stats));
         }
         let metrics = Arc::new(metrics);
+        let readiness = Readiness::default();
         runtime.block_on(async {
             for listener in listeners {
                 listener.set_nonblocking(true)?;
@@ -263,18 +269,19 @@ impl Server {
             if let Some(admin) = self.admin {
                 admin.set_nonblocking(true)?;
                 let admin = tokio::net::TcpListener::from_std(admin)?;
-                let routing = self.admin_token.map(|token| crate::admin::RoutingAccess {
+                let routing = self.admin_token.map(|token| admin::RoutingAccess {
                     token,
                     table: self.hot.reader(),
                 });
-                tokio::spawn(crate::admin::serve(
+                tokio::spawn(admin::serve(
                     admin,
                     Arc::clone(&metrics),
+                    readiness.clone(),
                     routing,
                     stopped.clone(),
                 ));
             }
-            metrics.set_ready();
+            readiness.set_ready();
             // Every socket is bound and served: systemd may count us started.
             systemd::notify_ready();
             shutdown.await;

@@ -22,8 +22,8 @@ use super::connections::{ConnectionLimits, Slot};
 use super::handler::{HandlerConfig, Outcome, Peer, handle, handle_oversize};
 use super::metrics::{Dropped, Shard};
 use super::supervise::contain;
-use crate::config::TableReader;
-use crate::config::settings::LimitSettings;
+use crate::routing_data::TableReader;
+use crate::settings::LimitSettings;
 use crate::sip::framing::{self, Frame, FrameError};
 use crate::sip::oversize::readable_head;
 

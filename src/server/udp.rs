@@ -21,7 +21,7 @@ use super::handler::{HandlerConfig, Outcome, Peer, Transport, handle, handle_ove
 use super::metrics::Shard;
 use super::mmsg::{BATCH, Batches};
 use super::supervise::{contain, restart_on_panic};
-use crate::config::TableReader;
+use crate::routing_data::TableReader;
 use crate::sip::oversize::readable_head;
 
 /// Receive buffer per socket, as Kamailio's anchor uses.

@@ -1,5 +1,8 @@
-//! Routing data on disk: the YAML schema, loading and validation with a
-//! report naming file and line, and hot reload (docs/routing.md).
+//! The CRM's routing data (docs/routing.md): its YAML export read and
+//! validated with a report naming file and line, compiled into the
+//! `routing` module's table, cached, compared (`diff`), and kept fresh
+//! under a running server (hot reload and its audit trail). Knows files
+//! and threads; no SIP, no sockets, no server settings.
 
 pub mod assemble;
 pub mod audit;
@@ -12,7 +15,6 @@ pub mod loader;
 pub mod reload;
 pub mod report;
 pub mod schema;
-pub mod settings;
 mod validity;
 pub mod yaml;
 

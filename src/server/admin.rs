@@ -23,8 +23,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tracing::{debug, warn};
 
-use crate::config::TableReader;
-use crate::server::metrics::Metrics;
+use super::metrics::Metrics;
+use super::readiness::Readiness;
+use crate::routing_data::TableReader;
+use crate::settings::AdminToken;
 
 /// Largest request head read.
 const MAX_HEAD: usize = 8 * 1024;
@@ -36,44 +38,6 @@ const MAX_CONNECTIONS: usize = 32;
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const TEXT: &str = "text/plain; charset=utf-8";
 const JSON: &str = "application/json";
-
-/// The admin access token: a secret, never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct AdminToken(Box<[u8]>);
-
-impl AdminToken {
-    pub fn new(token: &[u8]) -> AdminToken {
-        AdminToken(token.into())
-    }
-
-    /// Whether `presented` is the token, in time that depends on the
-    /// length of `presented` only, not on where it first differs.
-    pub fn matches(&self, presented: &[u8]) -> bool {
-        constant_time_eq(presented, &self.0)
-    }
-}
-
-impl std::fmt::Debug for AdminToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AdminToken(..)")
-    }
-}
-
-/// `presented == expected` without an early exit: every byte of
-/// `presented` is looked at whatever the others are, so the time taken
-/// says nothing about how much of a guess was right. Lengths that differ
-/// are folded into the result the same way.
-pub fn constant_time_eq(presented: &[u8], expected: &[u8]) -> bool {
-    if expected.is_empty() {
-        return false;
-    }
-    let mut diff = u8::from(presented.len() != expected.len());
-    for (i, &byte) in presented.iter().enumerate() {
-        diff |= byte ^ expected[i % expected.len()];
-    }
-    // Keeps the compiler from turning the loop back into an early exit.
-    std::hint::black_box(diff) == 0
-}
 
 /// What the endpoints that reveal routing data need: the token that
 /// guards them and the serving table with its audit trail.
@@ -88,6 +52,7 @@ pub struct RoutingAccess {
 pub async fn serve(
     listener: TcpListener,
     metrics: Arc<Metrics>,
+    readiness: Readiness,
     routing: Option<RoutingAccess>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -114,10 +79,10 @@ pub async fn serve(
             continue;
         };
         let registry = Arc::clone(&registry);
-        let metrics = Arc::clone(&metrics);
+        let readiness = readiness.clone();
         let routing = routing.clone();
         tokio::spawn(async move {
-            if let Err(e) = answer(stream, &registry, &metrics, routing.as_deref()).await {
+            if let Err(e) = answer(stream, &registry, &readiness, routing.as_deref()).await {
                 debug!(%peer, error = %e, "admin request failed");
             }
             drop(permit);
@@ -129,7 +94,7 @@ pub async fn serve(
 async fn answer(
     mut stream: TcpStream,
     registry: &Registry,
-    metrics: &Metrics,
+    readiness: &Readiness,
     routing: Option<&RoutingAccess>,
 ) -> std::io::Result<()> {
     let head = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream)).await {
@@ -137,7 +102,7 @@ async fn answer(
         Err(_) => return Ok(()),
     };
     let response = match request_line(&head) {
-        Some((method, target)) => respond(method, target, &head, registry, metrics, routing),
+        Some((method, target)) => respond(method, target, &head, registry, readiness, routing),
         None => Response::text(400, "Bad Request", "bad request\n"),
     };
     stream.write_all(&response.into_bytes(&head)).await?;
@@ -251,7 +216,7 @@ fn respond(
     target: &str,
     head: &[u8],
     registry: &Registry,
-    metrics: &Metrics,
+    readiness: &Readiness,
     routing: Option<&RoutingAccess>,
 ) -> Response {
     if method != "GET" && method != "HEAD" {
@@ -280,7 +245,7 @@ fn respond(
             }
         }
         "/healthz" => Response::text(200, "OK", "ok\n"),
-        "/readyz" if metrics.is_ready() => Response::text(200, "OK", "ready\n"),
+        "/readyz" if readiness.is_ready() => Response::text(200, "OK", "ready\n"),
         "/readyz" => Response::text(503, "Service Unavailable", "not ready\n"),
         _ => Response::text(404, "Not Found", "/metrics, /healthz or /readyz\n"),
     }
@@ -411,22 +376,6 @@ mod tests {
         assert_eq!(request_line(b"GET  /metrics HTTP/1.1\r\n\r\n"), None);
         assert_eq!(request_line(b"\xff\xfe\r\n\r\n"), None);
         assert_eq!(request_line(b"SSH-2.0-OpenSSH\r\n"), None);
-    }
-
-    #[test]
-    fn tokens_are_compared_whole_in_constant_time() {
-        assert!(constant_time_eq(b"s3cret", b"s3cret"));
-        assert!(!constant_time_eq(b"s3cres", b"s3cret"));
-        assert!(!constant_time_eq(b"t3cret", b"s3cret"));
-        // Prefixes and extensions: the lengths differ.
-        assert!(!constant_time_eq(b"s3cre", b"s3cret"));
-        assert!(!constant_time_eq(b"s3crets3cret", b"s3cret"));
-        assert!(!constant_time_eq(b"", b"s3cret"));
-        // No empty token matches anything, not even an empty guess.
-        assert!(!constant_time_eq(b"", b""));
-        let token = AdminToken::new(b"s3cret");
-        assert!(token.matches(b"s3cret"));
-        assert_eq!(format!("{token:?}"), "AdminToken(..)");
     }
 
     #[test]

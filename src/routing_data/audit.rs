@@ -224,7 +224,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::config::Report;
+    use crate::routing_data::Report;
 
     fn failure(n: usize) -> ReloadRecord {
         ReloadRecord::failed(Trigger::Poll, n as f64, &Report::default())

@@ -24,12 +24,12 @@ use std::sync::Arc;
 
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::config::compile::{CompiledAccount, CompiledFile};
-use crate::config::report::{Diagnostic, Severity};
-use crate::diversion::DiversionStyle;
+use crate::routing::DiversionStyle;
 use crate::routing::{
     Account, Contacts, E164, NoPhonePolicy, Number, OnNoAnswer, Region, Target, User, UserIndex,
 };
+use crate::routing_data::compile::{CompiledAccount, CompiledFile};
+use crate::routing_data::report::{Diagnostic, Severity};
 use crate::template::ContactTemplate;
 
 /// The first bytes of every entry.
@@ -519,8 +519,8 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::compile::compile_file;
-    use crate::config::yaml::YamlLimits;
+    use crate::routing_data::compile::compile_file;
+    use crate::routing_data::yaml::YamlLimits;
     use proptest::prelude::*;
 
     /// Every field the format carries, and a warning.

@@ -91,7 +91,7 @@ pub struct AccountDoc {
     pub contact_template: Option<Lined<String>>,
     /// Overrides the server's `diversion` setting for this account.
     #[serde(default)]
-    pub diversion: Option<crate::diversion::DiversionStyle>,
+    pub diversion: Option<crate::routing::DiversionStyle>,
     #[serde(default)]
     pub users: Vec<UserDoc>,
     #[serde(default)]

@@ -619,7 +619,7 @@ fn plural(n: u32, what: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::report::Severity;
+    use crate::routing_data::report::Severity;
 
     fn compile(text: &str) -> CompiledFile {
         let file: Arc<Path> = Arc::from(Path::new("t.yaml"));

@@ -8,10 +8,13 @@ use std::path::{Path, PathBuf};
 use ipnet::IpNet;
 use serde::Deserialize;
 
-use crate::admin::AdminToken;
-use crate::diversion::DiversionStyle;
+use crate::routing::DiversionStyle;
 use crate::routing::{Region, UnknownRegion};
 use crate::template::{ContactTemplate, TemplateError};
+
+mod admin_token;
+
+pub use admin_token::AdminToken;
 
 /// The Contact a 302 carries when neither the flag, the file nor the
 /// account sets one: the number at the host that asked (docs/sip.md).

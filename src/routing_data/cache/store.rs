@@ -22,7 +22,7 @@ use std::sync::{Arc, OnceLock};
 use xxhash_rust::xxh3::{xxh3_64, xxh3_128};
 
 use super::format::{self, EntryKey, Refusal};
-use crate::config::compile::CompiledFile;
+use crate::routing_data::compile::CompiledFile;
 
 /// Entries' file name suffix.
 const SUFFIX: &str = ".swbc";
