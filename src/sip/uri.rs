@@ -5,6 +5,7 @@
 //! malformed Request-URI or host into a `400` (RFC 4475 §3.1.2.7,
 //! RFC 5118 §4.2 and §4.10).
 
+use super::host::{is_valid_host, split_host_port};
 use super::text::{params, split_first_value, trim};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,23 +130,7 @@ pub fn is_well_formed_request_uri(uri: &[u8]) -> bool {
     let hostport = &hostport[..end];
     // No white space anywhere in a Request-URI host (it is one token).
     !hostport.iter().any(|&b| super::text::is_lws(b))
-        && super::via::split_host_port(hostport).is_some_and(|(host, _)| is_valid_host(host))
-}
-
-/// RFC 3261 §25.1 `host`: a bracketed IPv6 reference that really is an
-/// IPv6 address, or a host name / IPv4 address (letters, digits, `-`, `.`;
-/// `_` tolerated, as some deployments use it).
-pub fn is_valid_host(host: &[u8]) -> bool {
-    if let Some(inner) = host.strip_prefix(b"[") {
-        return inner
-            .strip_suffix(b"]")
-            .and_then(|v6| std::str::from_utf8(v6).ok())
-            .is_some_and(|v6| v6.parse::<std::net::Ipv6Addr>().is_ok());
-    }
-    !host.is_empty()
-        && host
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+        && split_host_port(hostport).is_some_and(|(host, _)| is_valid_host(host))
 }
 
 /// The first `needle` outside a quoted display name.

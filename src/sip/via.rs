@@ -5,7 +5,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use super::text::{is_lws, param_spans, params, parse_u32, split_first_value, split_param, trim};
+use super::host::{is_valid_host, split_host_port};
+use super::text::{is_lws, param_spans, params, split_first_value, split_param, trim};
 
 /// The first value of the first Via header: what a response echoes back
 /// with `received`/`rport` filled in, and what decides where it goes.
@@ -194,7 +195,7 @@ impl TopVia<'_> {
     }
 
     fn is_well_formed(&self) -> bool {
-        self.params_well_formed && super::uri::is_valid_host(self.host)
+        self.params_well_formed && is_valid_host(self.host)
     }
 }
 
@@ -226,36 +227,6 @@ fn trim_start(s: &[u8]) -> &[u8] {
         .position(|&b| !super::text::is_lws(b))
         .unwrap_or(s.len());
     &s[start..]
-}
-
-/// Splits `host[:port]`, where an IPv6 host is in brackets (RFC 3261
-/// §25.1, RFC 5118). `None` when the host is empty or the port is bad.
-pub fn split_host_port(s: &[u8]) -> Option<(&[u8], Option<u16>)> {
-    let (host, port) = if s.first() == Some(&b'[') {
-        let close = super::text::find(b']', s)?;
-        // COLON is SWS ":" SWS (§25.1): white space may surround it.
-        let after = trim(&s[close + 1..]);
-        let port = match after {
-            [] => None,
-            [b':', digits @ ..] => Some(digits),
-            _ => return None,
-        };
-        (&s[..=close], port)
-    } else {
-        match super::text::find(b':', s) {
-            Some(colon) => (&s[..colon], Some(&s[colon + 1..])),
-            None => (s, None),
-        }
-    };
-    let host = trim(host);
-    if host.is_empty() || host.iter().any(|&b| super::text::is_lws(b) || b == b',') {
-        return None;
-    }
-    let port = match port {
-        None => None,
-        Some(digits) => Some(u16::try_from(parse_u32(digits)?).ok().filter(|&p| p != 0)?),
-    };
-    Some((host, port))
 }
 
 pub(crate) fn write_u16(out: &mut Vec<u8>, n: u16) {
