@@ -20,7 +20,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use super::connections::ConnectionLimits;
 use super::handler::{Outcome, Silence};
 use super::receive_drops::ReceiveDrops;
-use super::tls::{Handshake, TlsStats};
+use super::tls_accept::{Handshake, TlsStats};
 use crate::routing::Rule;
 use crate::routing_data::TableReader;
 use crate::sip::MethodKind;

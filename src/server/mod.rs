@@ -17,7 +17,7 @@ mod stream;
 mod supervise;
 mod systemd;
 mod tcp;
-mod tls;
+mod tls_accept;
 mod udp;
 
 use std::future::Future;
@@ -235,7 +235,7 @@ impl Server {
             Some((listeners, reloader)) => (listeners, Some(reloader)),
             None => (Vec::new(), None),
         };
-        let tls_shared = tls_reloader.as_ref().map(|reloader| tls::TlsShared {
+        let tls_shared = tls_reloader.as_ref().map(|reloader| tls_accept::TlsShared {
             handle: reloader.handle(),
             trust_names: TrustNames::new(&self.settings.tls.trust_names),
             handshake_deadline: Duration::from_millis(self.settings.tls.handshake_ms),
@@ -256,7 +256,7 @@ impl Server {
                 for listener in tls_listeners {
                     listener.set_nonblocking(true)?;
                     let listener = tokio::net::TcpListener::from_std(listener)?;
-                    tokio::spawn(tls::serve(
+                    tokio::spawn(tls_accept::serve(
                         listener,
                         shared.clone(),
                         tls.clone(),

@@ -2,7 +2,7 @@
 //! docs/security.md, "TLS"): the serving certificate checked before it
 //! serves, peers trusted by their client certificate, and certificates
 //! that reload from their files. Nothing here touches a socket: the
-//! listener in `server::tls` takes the configuration from here.
+//! listener in `server::tls_accept` takes the configuration from here.
 
 pub mod certificate;
 pub mod client_auth;
