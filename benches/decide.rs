@@ -121,18 +121,13 @@ fn bench(c: &mut Criterion) {
         let caller = caller.as_deref().map(str::as_bytes);
         // The case decides by the rule its name says, or it measures nothing.
         let decision = table.decide(dialed.as_bytes(), caller);
-        assert_eq!(
-            decision.rule.as_str(),
-            *rule,
-            "{name}: {:?}",
-            decision.summary()
-        );
+        assert_eq!(decision.rule.as_str(), *rule, "{name}: {:?}", decision);
         group.bench_function(*name, |b| {
             b.iter(|| {
                 black_box(
                     table
                         .decide(black_box(dialed.as_bytes()), black_box(caller))
-                        .status,
+                        .disposition,
                 )
             })
         });

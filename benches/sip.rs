@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use criterion::{Criterion, criterion_group, criterion_main};
 use switchboard::routing::{Region, RoutingTable};
 use switchboard::routing_data::Loader;
-use switchboard::server::handler::{HandlerConfig, Outcome, Peer, Transport, handle};
+use switchboard::server::handler::{Context, Handler, Outcome, Peer, Transport};
 use switchboard::settings::{FloodSettings, Settings};
 use switchboard::sip::{Framing, Request, Status, write_response};
 
@@ -55,8 +55,8 @@ fn table() -> RoutingTable {
         .table
 }
 
-fn config() -> HandlerConfig {
-    HandlerConfig::from_settings(&Settings {
+fn config() -> Handler {
+    Handler::from_settings(&Settings {
         trust: vec!["10.0.0.0/8".parse().expect("network")],
         // A trunk: trusted and exempt from flood limits, as deployed.
         flood: FloodSettings {
@@ -73,7 +73,7 @@ fn bench(c: &mut Criterion) {
     let config = config();
     let peer = Peer::at(SocketAddr::from(([10, 0, 0, 9], 5060)), Transport::Udp);
     let mut out = Vec::with_capacity(2048);
-    let outcome = handle(&config, &table, INVITE, peer, &mut out);
+    let outcome = config.handle(&mut Context::new(&table, &mut out), INVITE, peer);
     assert!(
         matches!(outcome, Outcome::Reply { status: 302, .. }),
         "{outcome:?}"
@@ -83,7 +83,7 @@ fn bench(c: &mut Criterion) {
     let before = ALLOCATIONS.load(Ordering::Relaxed);
     const ROUNDS: usize = 1000;
     for _ in 0..ROUNDS {
-        black_box(handle(&config, &table, black_box(INVITE), peer, &mut out));
+        black_box(config.handle(&mut Context::new(&table, &mut out), black_box(INVITE), peer));
     }
     let per_request = (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / ROUNDS as f64;
     println!("allocations per INVITE->302 (parse + route + build): {per_request}");
@@ -96,7 +96,7 @@ fn bench(c: &mut Criterion) {
             black_box(
                 table
                     .decide(black_box(b"+18005550111"), Some(black_box(b"+16505550155")))
-                    .status,
+                    .disposition,
             )
         })
     });
@@ -115,11 +115,13 @@ fn bench(c: &mut Criterion) {
         })
     });
     c.bench_function("invite_to_302", |b| {
-        b.iter(|| black_box(handle(&config, &table, black_box(INVITE), peer, &mut out)))
+        b.iter(|| {
+            black_box(config.handle(&mut Context::new(&table, &mut out), black_box(INVITE), peer))
+        })
     });
     // The same from a peer that is not exempt: one token bucket per
     // request (a rate so high that every request is admitted).
-    let limited = HandlerConfig::from_settings(&Settings {
+    let limited = Handler::from_settings(&Settings {
         trust: vec!["10.0.0.0/8".parse().expect("network")],
         flood: FloodSettings {
             rate: u32::MAX,
@@ -131,7 +133,9 @@ fn bench(c: &mut Criterion) {
     })
     .expect("valid settings");
     c.bench_function("invite_to_302_flood_guarded", |b| {
-        b.iter(|| black_box(handle(&limited, &table, black_box(INVITE), peer, &mut out)))
+        b.iter(|| {
+            black_box(limited.handle(&mut Context::new(&table, &mut out), black_box(INVITE), peer))
+        })
     });
 }
 

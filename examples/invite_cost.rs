@@ -23,7 +23,7 @@ use std::path::Path;
 use switchboard::routing::DiversionStyle;
 use switchboard::routing::Region;
 use switchboard::routing_data::Loader;
-use switchboard::server::handler::{HandlerConfig, Outcome, Peer, Transport, handle};
+use switchboard::server::handler::{Context, Handler, Outcome, Peer, Transport};
 use switchboard::settings::{FloodSettings, Settings};
 
 /// The same trunk INVITE as `benches/sip.rs`.
@@ -48,7 +48,7 @@ fn main() -> anyhow::Result<()> {
         .load()
         .map_err(|r| anyhow::anyhow!("{r}"))?
         .table;
-    let config = HandlerConfig::from_settings(&Settings {
+    let config = Handler::from_settings(&Settings {
         trust: vec!["10.0.0.0/8".parse().expect("network")],
         // A trunk: trusted and exempt from flood limits, as deployed.
         flood: if guarded {
@@ -76,9 +76,11 @@ fn main() -> anyhow::Result<()> {
     let mut out = Vec::with_capacity(2048);
     let mut replies = 0usize;
     for _ in 0..rounds {
-        if let Outcome::Reply { status: 302, .. } =
-            handle(&config, &table, black_box(&invite), peer, &mut out)
-        {
+        if let Outcome::Reply { status: 302, .. } = config.handle(
+            &mut Context::new(&table, &mut out),
+            black_box(&invite),
+            peer,
+        ) {
             replies += 1;
         }
     }

@@ -6,9 +6,7 @@ use std::net::SocketAddr;
 
 use switchboard::routing::DiversionStyle;
 use switchboard::routing::RoutingTable;
-use switchboard::server::handler::{
-    HandlerConfig, Outcome, Peer, Transport, handle, handle_oversize,
-};
+use switchboard::server::handler::{Context, Handler, Outcome, Peer, Transport};
 use switchboard::settings::{FloodSettings, Settings, Untrusted};
 use switchboard::sip::framing::{self, Frame};
 use switchboard::sip::oversize::readable_head;
@@ -52,8 +50,8 @@ pub fn parse(data: &[u8]) {
 /// The handler the datagram target drives: untrusted peers rejected (so
 /// 403s are built too), the rule header on, flood protection off (buckets
 /// would make one input's outcome depend on the inputs before it).
-pub fn datagram_config() -> HandlerConfig {
-    HandlerConfig::from_settings(&Settings {
+pub fn datagram_config() -> Handler {
+    Handler::from_settings(&Settings {
         untrusted: Untrusted::Reject,
         rule_header: true,
         // The largest 302 there is: a failover chain (the example data's
@@ -73,7 +71,7 @@ pub fn datagram_config() -> HandlerConfig {
 /// (trusted or not, IPv4 or IPv6) and the framing; the rest is the
 /// message. No panic, and an answer is a SIP response no larger than the
 /// request plus a bounded overhead (no reflection amplification).
-pub fn datagram(data: &[u8], config: &HandlerConfig, table: &RoutingTable) {
+pub fn datagram(data: &[u8], config: &Handler, table: &RoutingTable) {
     let Some((&selector, message)) = data.split_first() else {
         return;
     };
@@ -94,12 +92,12 @@ pub fn datagram(data: &[u8], config: &HandlerConfig, table: &RoutingTable) {
         },
     };
     let mut out = Vec::new();
-    let outcome = handle(config, table, message, peer, &mut out);
+    let outcome = config.handle(&mut Context::new(table, &mut out), message, peer);
     check_answer(outcome, &out, message.len());
     // The same bytes as the head of a message over a 512-byte limit: the
     // 513 path reads only what lies within it.
     let head = readable_head(message, OVERSIZE_LIMIT);
-    let outcome = handle_oversize(config, head, peer, &mut out);
+    let outcome = config.handle_oversize(&mut out, head, peer);
     if let Outcome::Reply { status, .. } = outcome {
         assert!(matches!(status, 513 | 503 | 403), "{status}");
     }

@@ -13,7 +13,7 @@ use ipnet::IpNet;
 use switchboard::routing::DiversionStyle;
 use switchboard::routing::Region;
 use switchboard::routing_data::{Loader, Report, diff};
-use switchboard::server::{Server, ServerError};
+use switchboard::server::{Server, ServerError, redirect};
 use switchboard::settings::{LogFormat, Settings};
 
 #[derive(Parser)]
@@ -486,12 +486,13 @@ fn route(
         }
     };
     let decision = loaded.table.decide(to.as_bytes(), from.map(str::as_bytes));
-    let summary = decision.summary();
+    let summary = redirect::summary(&decision);
     if json {
         println!("{}", serde_json::to_string(&summary)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{} {}", summary.status, decision.status.reason_phrase());
+    let status = redirect::status_for(decision.disposition);
+    println!("{} {}", status.code, status.reason);
     let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
     println!("  account: {}", show(&summary.account));
     println!("  rule:    {}", summary.rule);

@@ -8,7 +8,7 @@ use std::path::Path;
 use proptest::prelude::*;
 use switchboard::routing::{Region, RoutingTable};
 use switchboard::routing_data::Loader;
-use switchboard::server::handler::{HandlerConfig, Outcome, Peer, Transport, handle};
+use switchboard::server::handler::{Context, Handler, Outcome, Peer, Transport};
 use switchboard::settings::{Settings, Untrusted};
 use switchboard::sip::Framing;
 
@@ -20,8 +20,8 @@ fn table() -> RoutingTable {
         .table
 }
 
-fn config() -> HandlerConfig {
-    HandlerConfig::from_settings(&Settings {
+fn config() -> Handler {
+    Handler::from_settings(&Settings {
         trust: vec!["127.0.0.0/8".parse().expect("network")],
         untrusted: Untrusted::Reject,
         ..Settings::default()
@@ -65,7 +65,7 @@ proptest! {
         let table = table_once();
         let mut out = Vec::new();
         for framing in [Framing::Datagram, Framing::Stream] {
-            let _ = handle(&config(), table, &bytes, peer(framing), &mut out);
+            let _ = config().handle(&mut Context::new(table, &mut out), &bytes, peer(framing));
         }
     }
 
@@ -84,7 +84,7 @@ proptest! {
             }
         }
         let mut out = Vec::new();
-        let outcome = handle(&config(), table_once(), &bytes, peer(Framing::Datagram), &mut out);
+        let outcome = config().handle(&mut Context::new(table_once(), &mut out), &bytes, peer(Framing::Datagram));
         if let Outcome::Reply { .. } = outcome {
             prop_assert!(out.starts_with(b"SIP/2.0 "));
             prop_assert!(out.ends_with(b"\r\n\r\n"));
@@ -119,7 +119,7 @@ proptest! {
         text.push_str(&format!("From: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq}\r\nContent-Length: 0\r\n\r\n"));
 
         let mut out = Vec::new();
-        let outcome = handle(&config(), table_once(), text.as_bytes(), peer(Framing::Datagram), &mut out);
+        let outcome = config().handle(&mut Context::new(table_once(), &mut out), text.as_bytes(), peer(Framing::Datagram));
         prop_assert!(matches!(outcome, Outcome::Reply { status: 302, .. }), "{outcome:?}");
         let response = String::from_utf8(out).unwrap();
         prop_assert!(response.contains(&format!("\r\nVia: {top}\r\n")), "{}", response);

@@ -358,10 +358,11 @@ fn calls_csv_agrees_with_route() {
     let rows = calls_csv();
     let mut seen_status = Vec::new();
     for row in &rows {
-        let summary = loaded
-            .table
-            .decide(row.dialed.as_bytes(), Some(row.caller.as_bytes()))
-            .summary();
+        let summary = switchboard::server::redirect::summary(
+            &loaded
+                .table
+                .decide(row.dialed.as_bytes(), Some(row.caller.as_bytes())),
+        );
         let json = serde_json::to_value(&summary).expect("summary as JSON");
         let target = json["target"].as_str().unwrap_or("");
         assert_eq!(

@@ -10,13 +10,13 @@ use std::sync::LazyLock;
 
 use switchboard::routing_data::Loader;
 use switchboard::routing::{Region, RoutingTable};
-use switchboard::server::handler::HandlerConfig;
+use switchboard::server::handler::Handler;
 
 static TABLE: LazyLock<RoutingTable> = LazyLock::new(|| {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/routing.yaml");
     Loader::new(path, Region::us()).load().expect("example data").table
 });
 
-static CONFIG: LazyLock<HandlerConfig> = LazyLock::new(checks::datagram_config);
+static CONFIG: LazyLock<Handler> = LazyLock::new(checks::datagram_config);
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::datagram(data, &CONFIG, &TABLE));

@@ -6,34 +6,18 @@ use std::fmt;
 use super::number::E164;
 use super::table::{Account, Target, User};
 
-/// The response a decision leads to (docs/routing.md, outcomes).
+/// What the rules made of a call (docs/routing.md, outcomes), in the
+/// domain's words: the SIP edge (`server::redirect`) says which answer
+/// each one is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    /// 302: send the call to the target.
-    MovedTemporarily,
-    /// 404: the dialed number is not a number of any account.
-    NotFound,
-    /// 480: the call has nowhere to go.
-    TemporarilyUnavailable,
-}
-
-impl Status {
-    pub fn code(self) -> u16 {
-        match self {
-            Status::MovedTemporarily => 302,
-            Status::NotFound => 404,
-            Status::TemporarilyUnavailable => 480,
-        }
-    }
-
-    /// The RFC 3261 §21 reason phrase.
-    pub fn reason_phrase(self) -> &'static str {
-        match self {
-            Status::MovedTemporarily => "Moved Temporarily",
-            Status::NotFound => "Not Found",
-            Status::TemporarilyUnavailable => "Temporarily Unavailable",
-        }
-    }
+pub enum Disposition {
+    /// The call goes to a target (and perhaps a fallback after it).
+    Routed,
+    /// The dialed number is not a number of any account.
+    UnknownNumber,
+    /// The call has nowhere to go: its user has no phone, or there is no
+    /// forwarding number.
+    Unavailable,
 }
 
 /// Which rule decided.
@@ -91,7 +75,7 @@ pub enum Reason {
 /// The outcome of the routing rules for one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decision<'t> {
-    pub status: Status,
+    pub disposition: Disposition,
     pub rule: Rule,
     pub reason: Reason,
     /// The dialed number as the table knows it.
@@ -146,9 +130,9 @@ impl Preference {
 }
 
 impl<'t> Decision<'t> {
-    pub(crate) fn new(status: Status, rule: Rule, reason: Reason) -> Self {
+    pub(crate) fn new(disposition: Disposition, rule: Rule, reason: Reason) -> Self {
         Decision {
-            status,
+            disposition,
             rule,
             reason,
             dialed: None,
@@ -238,50 +222,6 @@ impl<T: fmt::Display> fmt::Display for Optional<T> {
         match &self.0 {
             Some(v) => v.fmt(f),
             None => f.write_str("-"),
-        }
-    }
-}
-
-/// A decision as plain data, for `switchboard route --json` and logs
-/// (docs/operations.md): `rule` is one of `number_user`, `contact_owner`,
-/// `forwarding`, `none`; absent fields are null. `target` is the first of
-/// `targets`, which lists every Contact of a 302 in order.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct DecisionSummary {
-    pub status: u16,
-    pub account: Option<String>,
-    pub rule: &'static str,
-    pub user: Option<String>,
-    pub target: Option<String>,
-    pub targets: Vec<TargetSummary>,
-    pub reason: String,
-}
-
-/// One Contact of a 302, as plain data.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct TargetSummary {
-    pub target: String,
-    pub q: f32,
-    pub rule: &'static str,
-}
-
-impl Decision<'_> {
-    pub fn summary(&self) -> DecisionSummary {
-        DecisionSummary {
-            status: self.status.code(),
-            account: self.account.map(|a| a.id.to_string()),
-            rule: self.rule.as_str(),
-            user: self.user.map(|u| u.id.to_string()),
-            target: self.target.map(ToString::to_string),
-            targets: self
-                .targets()
-                .map(|t| TargetSummary {
-                    target: t.target.to_string(),
-                    q: t.q.value(),
-                    rule: t.rule.as_str(),
-                })
-                .collect(),
-            reason: self.reason().to_string(),
         }
     }
 }

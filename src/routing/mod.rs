@@ -8,9 +8,7 @@ mod region;
 mod rules;
 mod table;
 
-pub use decision::{
-    Decision, DecisionSummary, Preference, Reason, ReasonText, Rule, Status, TargetSummary, Try,
-};
+pub use decision::{Decision, Disposition, Preference, Reason, ReasonText, Rule, Try};
 pub use diversion_style::{DiversionStyle, UnknownDiversionStyle};
 pub use number::{Candidates, E164, MAX_E164_DIGITS, Spelling, SpellingError};
 pub use region::{Region, UnknownRegion};

@@ -11,7 +11,7 @@
 //! phone also names rule 3's target, to be tried when the phone does not
 //! answer. Pure functions over the table: no I/O, no SIP.
 
-use super::decision::{Decision, Reason, Rule, Status};
+use super::decision::{Decision, Disposition, Reason, Rule};
 use super::number::{E164, Spelling};
 use super::table::{Account, NoPhonePolicy, Number, OnNoAnswer, RoutingTable, Target, UserIndex};
 
@@ -21,14 +21,22 @@ impl RoutingTable {
     /// an absent, anonymous or unparseable caller matches no contact.
     pub fn decide(&self, dialed: &[u8], caller: Option<&[u8]>) -> Decision<'_> {
         let Ok(spelling) = Spelling::parse(dialed) else {
-            return Decision::new(Status::NotFound, Rule::None, Reason::DialedNotANumber);
+            return Decision::new(
+                Disposition::UnknownNumber,
+                Rule::None,
+                Reason::DialedNotANumber,
+            );
         };
         let candidates = spelling.candidates(self.default_region());
         let found = candidates
             .iter()
             .find_map(|candidate| self.number(candidate).map(|hit| (candidate, hit)));
         let Some((dialed, (account, number))) = found else {
-            let mut decision = Decision::new(Status::NotFound, Rule::None, Reason::UnknownNumber);
+            let mut decision = Decision::new(
+                Disposition::UnknownNumber,
+                Rule::None,
+                Reason::UnknownNumber,
+            );
             // Name the reading a person most likely meant: the last one
             // (national, for a spelling without `+`).
             decision.dialed = candidates.iter().last();
@@ -71,13 +79,13 @@ fn decide_in_account<'t>(
                 } else {
                     Reason::ContactOwner
                 };
-                let mut d = Decision::new(Status::MovedTemporarily, rule, reason);
+                let mut d = Decision::new(Disposition::Routed, rule, reason);
                 d.target = Some(phone);
                 d.fallback = fallback(account, number, phone);
                 d
             }
             (None, NoPhonePolicy::Reject) => {
-                Decision::new(Status::TemporarilyUnavailable, rule, Reason::UserHasNoPhone)
+                Decision::new(Disposition::Unavailable, rule, Reason::UserHasNoPhone)
             }
             (None, NoPhonePolicy::Forward) => {
                 passed_over = Some(user);
@@ -132,13 +140,9 @@ fn forwarding_target<'t>(account: &'t Account, number: &'t Number) -> Option<(&'
 /// Rule 3: the number's forwarding number, else the account's.
 fn forwarding<'t>(account: &'t Account, number: &'t Number) -> Decision<'t> {
     let Some((target, reason)) = forwarding_target(account, number) else {
-        return Decision::new(
-            Status::TemporarilyUnavailable,
-            Rule::None,
-            Reason::NoForwarding,
-        );
+        return Decision::new(Disposition::Unavailable, Rule::None, Reason::NoForwarding);
     };
-    let mut decision = Decision::new(Status::MovedTemporarily, Rule::Forwarding, reason);
+    let mut decision = Decision::new(Disposition::Routed, Rule::Forwarding, reason);
     decision.target = Some(target);
     decision
 }

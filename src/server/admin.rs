@@ -293,7 +293,7 @@ fn route(query: &str, table: &TableReader) -> Response {
         Err(problem) => return Response::bad_request(&format!("{problem}\n")),
     };
     let table = table.load();
-    let summary = table.decide(&to, from.as_deref()).summary();
+    let summary = super::redirect::summary(&table.decide(&to, from.as_deref()));
     match serde_json::to_string(&summary) {
         Ok(mut body) => {
             body.push('\n');

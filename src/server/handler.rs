@@ -9,64 +9,91 @@ use ipnet::IpNet;
 use tracing::debug;
 
 use super::address::listed;
+use super::call_tap::{CallTap, RoutedCall};
 use super::flood::{FloodGuard, Verdict};
-use crate::routing::DiversionStyle;
-use crate::routing::{
-    Decision, E164, Preference, RoutingTable, Rule, Spelling, Status as RouteStatus, Target, Try,
-};
+use super::redirect::{self, Origin, Presentation};
+use crate::routing::{RoutingTable, Rule, Spelling};
 use crate::settings::{Settings, SettingsError, Untrusted, UntrustedOptions};
-use crate::sip::diversion::{
-    DiversionReason, escape_header_value, finish_diversion, finish_history_dialed,
-    finish_history_target,
-};
-use crate::sip::text::write_ip;
 use crate::sip::uri::each_name_addr;
 use crate::sip::{
     Framing, Method, MethodKind, ParseLimits, Request, Scheme, Status, Uri, write_response,
 };
-use crate::template::{ContactTemplate, Placeholder};
+
+pub use super::peer::{Peer, Transport};
 
 /// Methods this server answers (RFC 3261 §20.5).
 const ALLOW: &[u8] = b"Allow: INVITE, ACK, CANCEL, BYE, OPTIONS\r\n";
 
-/// What the handler needs besides the routing table: settings fixed at
-/// start-up, and the flood guard's per-source buckets shared by every
-/// worker.
+/// The request handler every worker shares: the policy fixed at start-up
+/// and the flood guard, whose per-source buckets every worker updates.
 #[derive(Debug)]
-pub struct HandlerConfig {
+pub struct Handler {
+    pub policy: Policy,
+    pub flood: FloodGuard,
+}
+
+/// How requests are screened and answered: settings fixed at start-up.
+#[derive(Debug)]
+pub struct Policy {
     pub server_header: String,
-    pub contact_template: ContactTemplate,
     pub trust: Vec<IpNet>,
     pub untrusted: Untrusted,
     pub untrusted_options: UntrustedOptions,
-    /// Add `X-Switchboard-Rule` to routing answers.
-    pub rule_header: bool,
     pub parse_limits: ParseLimits,
-    pub flood: FloodGuard,
-    /// How 302s name the dialed number, unless the account says.
-    pub diversion: DiversionStyle,
-    /// Embed that header in each Contact URI too.
-    pub contact_headers: bool,
+    pub presentation: Presentation,
 }
 
-impl HandlerConfig {
+impl Handler {
     /// The handler's part of the server settings.
-    pub fn from_settings(settings: &Settings) -> Result<HandlerConfig, SettingsError> {
-        Ok(HandlerConfig {
-            server_header: settings.server_header.clone(),
-            contact_template: settings.template()?,
-            trust: settings.trust.clone(),
-            untrusted: settings.untrusted,
-            untrusted_options: settings.untrusted_options,
-            rule_header: settings.rule_header,
-            parse_limits: ParseLimits {
-                max_headers: settings.limits.max_headers,
-                max_header_bytes: settings.limits.max_header_bytes,
+    pub fn from_settings(settings: &Settings) -> Result<Handler, SettingsError> {
+        Ok(Handler {
+            policy: Policy {
+                server_header: settings.server_header.clone(),
+                trust: settings.trust.clone(),
+                untrusted: settings.untrusted,
+                untrusted_options: settings.untrusted_options,
+                parse_limits: ParseLimits {
+                    max_headers: settings.limits.max_headers,
+                    max_header_bytes: settings.limits.max_header_bytes,
+                },
+                presentation: Presentation {
+                    contact_template: settings.template()?,
+                    diversion: settings.diversion,
+                    contact_headers: settings.contact_headers,
+                    rule_header: settings.rule_header,
+                },
             },
             flood: FloodGuard::new(&settings.flood),
-            diversion: settings.diversion,
-            contact_headers: settings.contact_headers,
         })
+    }
+}
+
+/// One worker's side of the seam, for one message: what `handle` reads
+/// besides the message and where it writes. What a new part needs from
+/// the request path (call records' tap today) is a field here, so that
+/// no call site of `handle` changes with it.
+pub struct Context<'w> {
+    /// The routing table in force: one guard per batch or read.
+    pub table: &'w RoutingTable,
+    /// Where the answer is written; the transport sends it.
+    pub out: &'w mut Vec<u8>,
+    /// Told of each routed call, when something listens.
+    pub tap: Option<&'w mut dyn CallTap>,
+}
+
+impl<'w> Context<'w> {
+    pub fn new(table: &'w RoutingTable, out: &'w mut Vec<u8>) -> Context<'w> {
+        Context {
+            table,
+            out,
+            tap: None,
+        }
+    }
+
+    /// The same, telling `tap` of each routed call.
+    pub fn with_tap(mut self, tap: &'w mut dyn CallTap) -> Context<'w> {
+        self.tap = Some(tap);
+        self
     }
 }
 
@@ -121,74 +148,24 @@ impl Outcome {
     }
 }
 
-/// The transport a request came over (RFC 3261 §18): what a Contact
-/// template's `{transport}` says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    Udp,
-    Tcp,
-    Tls,
-}
-
-impl Transport {
-    /// The `transport` URI parameter's value (RFC 3261 §19.1.1).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Transport::Udp => "udp",
-            Transport::Tcp => "tcp",
-            Transport::Tls => "tls",
-        }
+impl Handler {
+    /// Handles one message; the response, if any, is written to `cx.out`.
+    pub fn handle(&self, cx: &mut Context<'_>, message: &[u8], peer: Peer) -> Outcome {
+        handle(self, cx, message, peer)
     }
 
-    /// How messages are delimited on it.
-    pub fn framing(self) -> Framing {
-        match self {
-            Transport::Udp => Framing::Datagram,
-            Transport::Tcp | Transport::Tls => Framing::Stream,
-        }
+    /// Handles the readable head of a message over the size limit; see
+    /// [`handle_oversize`].
+    pub fn handle_oversize(&self, out: &mut Vec<u8>, head: &[u8], peer: Peer) -> Outcome {
+        handle_oversize(self, head, peer, out)
     }
 }
 
-/// Where the message came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Peer {
-    pub source: SocketAddr,
-    pub framing: Framing,
-    pub transport: Transport,
-    /// Its TLS client certificate verified (and named a trusted name):
-    /// trusted like an address on the trust list.
-    pub trusted_by_certificate: bool,
-}
-
-impl Peer {
-    /// A peer known by its address alone.
-    pub fn at(source: SocketAddr, transport: Transport) -> Peer {
-        Peer {
-            source,
-            framing: transport.framing(),
-            transport,
-            trusted_by_certificate: false,
-        }
-    }
-}
-
-/// What a Contact template's placeholders stand for: the sender's
-/// address (as its Via says to answer) and the transport it used.
-#[derive(Debug, Clone, Copy)]
-struct Origin {
-    addr: SocketAddr,
-    transport: Transport,
-}
-
-/// Handles one message; the response, if any, is written to `out`.
-pub fn handle(
-    config: &HandlerConfig,
-    table: &RoutingTable,
-    message: &[u8],
-    peer: Peer,
-    out: &mut Vec<u8>,
-) -> Outcome {
-    let verdict = match flood_verdict(config, peer) {
+/// Bytes → parse → screen → the behaviour table → decide → answer.
+fn handle(handler: &Handler, cx: &mut Context<'_>, message: &[u8], peer: Peer) -> Outcome {
+    let config = &handler.policy;
+    let out = &mut *cx.out;
+    let verdict = match flood_verdict(handler, peer) {
         Ok(verdict) => verdict,
         Err(outcome) => return outcome,
     };
@@ -259,14 +236,14 @@ pub fn handle(
             Status::new(481, "Call/Transaction Does Not Exist"),
             |_| {},
         ),
-        _ => route(&answer, table, uri.and_then(|u| u.user), trusted, out),
+        _ => route(&answer, cx, uri.and_then(|u| u.user), trusted),
     }
 }
 
 /// The flood guard's word on a message, before it is parsed: a flood
 /// must cost as little as possible.
-fn flood_verdict(config: &HandlerConfig, peer: Peer) -> Result<Verdict, Outcome> {
-    match config.flood.admit(peer.source.ip(), Instant::now) {
+fn flood_verdict(handler: &Handler, peer: Peer) -> Result<Verdict, Outcome> {
+    match handler.flood.admit(peer.source.ip(), Instant::now) {
         Verdict::Drop => Err(Outcome::Silent(Silence::Flooding)),
         verdict => Ok(verdict),
     }
@@ -277,7 +254,7 @@ fn flood_verdict(config: &HandlerConfig, peer: Peer) -> Result<Verdict, Outcome>
 /// 503. Whether the peer is trusted, or the outcome when it ends here.
 /// Takes the request by reference: it is large, and moving it costs.
 fn screen(
-    config: &HandlerConfig,
+    config: &Policy,
     request: &Request<'_>,
     peer: Peer,
     verdict: Verdict,
@@ -326,18 +303,14 @@ fn screen(
 /// admitted like any request, then `513 Message Too Large` (RFC 3261
 /// §21.5.7) when the head names a transaction to answer (a top Via,
 /// From, To, Call-ID and CSeq), silence otherwise.
-pub fn handle_oversize(
-    config: &HandlerConfig,
-    head: &[u8],
-    peer: Peer,
-    out: &mut Vec<u8>,
-) -> Outcome {
+fn handle_oversize(handler: &Handler, head: &[u8], peer: Peer, out: &mut Vec<u8>) -> Outcome {
+    let config = &handler.policy;
     // The head alone: a body, if any, is past the limit and unread.
     let peer = Peer {
         framing: Framing::Datagram,
         ..peer
     };
-    let verdict = match flood_verdict(config, peer) {
+    let verdict = match flood_verdict(handler, peer) {
         Ok(verdict) => verdict,
         Err(outcome) => return outcome,
     };
@@ -365,25 +338,25 @@ pub fn handle_oversize(
 
 /// Everything needed to write one response.
 struct Answer<'a, 'r> {
-    config: &'a HandlerConfig,
+    policy: &'a Policy,
     request: &'a Request<'r>,
+    peer: Peer,
     source: SocketAddr,
-    transport: Transport,
     to: SocketAddr,
 }
 
 impl<'a, 'r> Answer<'a, 'r> {
     /// The answer to `request`, which has a usable top Via.
-    fn new(config: &'a HandlerConfig, request: &'a Request<'r>, peer: Peer) -> Self {
+    fn new(policy: &'a Policy, request: &'a Request<'r>, peer: Peer) -> Self {
         let source = peer.source;
         let to = request
             .top_via
             .map_or(source, |via| via.response_address(source));
         Answer {
-            config,
+            policy,
             request,
+            peer,
             source,
-            transport: peer.transport,
             to,
         }
     }
@@ -391,7 +364,7 @@ impl<'a, 'r> Answer<'a, 'r> {
     fn origin(&self) -> Origin {
         Origin {
             addr: self.source,
-            transport: self.transport,
+            transport: self.peer.transport,
         }
     }
 
@@ -401,7 +374,7 @@ impl<'a, 'r> Answer<'a, 'r> {
             self.request,
             self.source,
             status,
-            &self.config.server_header,
+            &self.policy.server_header,
             extra,
         );
         Outcome::Reply {
@@ -413,232 +386,41 @@ impl<'a, 'r> Answer<'a, 'r> {
     }
 }
 
+/// Rules 1–3 for an INVITE that reached them (docs/routing.md): the
+/// decision, answered as `redirect` writes it, and shown to the tap.
 fn route(
     answer: &Answer<'_, '_>,
-    table: &RoutingTable,
+    cx: &mut Context<'_>,
     dialed: Option<&[u8]>,
     trusted: bool,
-    out: &mut Vec<u8>,
 ) -> Outcome {
     let request = answer.request;
     let caller = caller(request, trusted);
-    let decision = table.decide(dialed.unwrap_or_default(), caller);
+    let decision = cx.table.decide(dialed.unwrap_or_default(), caller);
+    let status = redirect::status_for(decision.disposition);
     debug!(
         source = %answer.source,
         dialed = %String::from_utf8_lossy(dialed.unwrap_or_default()),
         caller = %String::from_utf8_lossy(caller.unwrap_or_default()),
-        status = decision.status.code(),
+        status = status.code,
         rule = decision.rule.as_str(),
         reason = %decision.reason(),
         "decision"
     );
-    let config = answer.config;
-    let rule_header = |o: &mut Vec<u8>| {
-        if config.rule_header {
-            o.extend_from_slice(b"X-Switchboard-Rule: ");
-            o.extend_from_slice(decision.rule.as_str().as_bytes());
-            o.extend_from_slice(b"\r\n");
-        }
-    };
-    let outcome = match decision.status {
-        RouteStatus::MovedTemporarily => {
-            answer.send(out, Status::new(302, "Moved Temporarily"), |o| {
-                write_redirect(o, config, &decision, answer.origin());
-                rule_header(o);
-            })
-        }
-        RouteStatus::TemporarilyUnavailable => {
-            answer.send(out, Status::new(480, "Temporarily Unavailable"), |o| {
-                // RFC 3326: say why, without naming anyone.
-                o.extend_from_slice(b"Reason: SIP;cause=480;text=\"");
-                o.extend_from_slice(if decision.user.is_some() {
-                    b"User has no phone"
-                } else {
-                    b"No forwarding number"
-                });
-                o.extend_from_slice(b"\"\r\n");
-                rule_header(o);
-            })
-        }
-        RouteStatus::NotFound => answer.send(out, Status::new(404, "Not Found"), rule_header),
-    };
-    outcome.decided_by(decision.rule)
-}
-
-/// A 302's Contacts (RFC 3261 §8.1.3.4: with a q each when there is a
-/// failover chain, tried highest first) and, as the account or the server
-/// says, a `Diversion` or `History-Info` naming the dialed number.
-fn write_redirect(
-    out: &mut Vec<u8>,
-    config: &HandlerConfig,
-    decision: &Decision<'_>,
-    source: Origin,
-) {
-    let style = decision
-        .account
-        .and_then(|a| a.diversion)
-        .unwrap_or(config.diversion);
-    let dialed = decision.dialed.filter(|_| style != DiversionStyle::Off);
-    let chain = decision.fallback.is_some();
-    for (nth, next) in decision.targets().enumerate() {
-        out.extend_from_slice(b"Contact: <");
-        let uri_start = out.len();
-        write_target(out, config, decision, next.target, source);
-        if let (Some(dialed), true) = (dialed, config.contact_headers) {
-            // This Contact's own account of the diversion, for followers
-            // that copy a redirect URI's headers onto the new request.
-            let has_headers = memchr::memchr(b'?', &out[uri_start..]).is_some();
-            out.push(if has_headers { b'&' } else { b'?' });
-            let value_start = match style {
-                DiversionStyle::HistoryInfo => {
-                    out.extend_from_slice(b"History-Info=");
-                    let start = out.len();
-                    write_history(
-                        out,
-                        config,
-                        decision,
-                        dialed,
-                        source,
-                        Some(next.target),
-                        nth,
-                    );
-                    start
-                }
-                _ => {
-                    out.extend_from_slice(b"Diversion=");
-                    let start = out.len();
-                    write_diversion(out, config, decision, dialed, source, reason(next));
-                    start
-                }
-            };
-            escape_header_value(out, value_start);
-        }
-        out.push(b'>');
-        if chain {
-            out.extend_from_slice(b";q=");
-            out.extend_from_slice(next.q.as_str().as_bytes());
-        }
-        out.extend_from_slice(b"\r\n");
-    }
-    let Some(dialed) = dialed else {
-        return;
-    };
-    match style {
-        DiversionStyle::Header => {
-            // One diversion happened, whatever the number of Contacts: the
-            // first Contact's reason, as followers copy this header onto
-            // whichever Contact they try.
-            out.extend_from_slice(b"Diversion: ");
-            let first = decision
-                .targets()
-                .next()
-                .map_or(DiversionReason::Unconditional, reason);
-            write_diversion(out, config, decision, dialed, source, first);
-            out.extend_from_slice(b"\r\n");
-        }
-        DiversionStyle::HistoryInfo => {
-            out.extend_from_slice(b"History-Info: ");
-            write_history(out, config, decision, dialed, source, None, 0);
-            out.extend_from_slice(b"\r\n");
-        }
-        DiversionStyle::Off => {}
-    }
-}
-
-/// Why the call was diverted to `next` (RFC 5806 reasons): the rule that
-/// picked it, or the no-answer fallback.
-fn reason(next: Try<'_>) -> DiversionReason {
-    match (next.q, next.rule) {
-        (Preference::Fallback, _) => DiversionReason::NoAnswer,
-        (_, Rule::NumberUser) => DiversionReason::FollowMe,
-        _ => DiversionReason::Unconditional,
-    }
-}
-
-/// A `Diversion` value naming the dialed number.
-fn write_diversion(
-    out: &mut Vec<u8>,
-    config: &HandlerConfig,
-    decision: &Decision<'_>,
-    dialed: E164,
-    source: Origin,
-    reason: DiversionReason,
-) {
-    out.push(b'<');
-    write_number(out, config, decision, dialed, source);
-    finish_diversion(out, reason);
-}
-
-/// `History-Info` entries: the dialed number, then `only` (a Contact's
-/// own entry, the `nth`, 0-based) or every Contact in order.
-fn write_history(
-    out: &mut Vec<u8>,
-    config: &HandlerConfig,
-    decision: &Decision<'_>,
-    dialed: E164,
-    source: Origin,
-    only: Option<&Target>,
-    nth: usize,
-) {
-    out.push(b'<');
-    write_number(out, config, decision, dialed, source);
-    finish_history_dialed(out);
-    let entry = |out: &mut Vec<u8>, target: &Target, nth: usize| {
-        out.extend_from_slice(b",<");
-        write_target(out, config, decision, target, source);
-        finish_history_target(out, nth + 1);
-    };
-    match only {
-        Some(target) => entry(out, target, nth),
-        None => {
-            for (nth, next) in decision.targets().enumerate() {
-                entry(out, next.target, nth);
-            }
-        }
-    }
-}
-
-/// A target's URI: a SIP URI as is; a number through the account's
-/// template, else the server's.
-fn write_target(
-    out: &mut Vec<u8>,
-    config: &HandlerConfig,
-    decision: &Decision<'_>,
-    target: &Target,
-    source: Origin,
-) {
-    match target {
-        Target::Uri(uri) => out.extend_from_slice(uri.as_bytes()),
-        Target::Number(number) => write_number(out, config, decision, *number, source),
-    }
-}
-
-/// A number's URI through the account's Contact template, else the
-/// server's.
-fn write_number(
-    out: &mut Vec<u8>,
-    config: &HandlerConfig,
-    decision: &Decision<'_>,
-    number: E164,
-    source: Origin,
-) {
-    let template = decision
-        .account
-        .and_then(|a| a.contact_template.as_ref())
-        .unwrap_or(&config.contact_template);
-    template.expand_with(out, |placeholder, out| match placeholder {
-        Placeholder::Number => {
-            out.push(b'+');
-            out.extend_from_slice(itoa::Buffer::new().format(number.value()).as_bytes());
-        }
-        Placeholder::Source => {
-            write_ip(out, source.addr.ip(), true);
-            out.push(b':');
-            out.extend_from_slice(itoa::Buffer::new().format(source.addr.port()).as_bytes());
-        }
-        Placeholder::SourceHost => write_ip(out, source.addr.ip(), true),
-        Placeholder::Transport => out.extend_from_slice(source.transport.as_str().as_bytes()),
+    let presentation = &answer.policy.presentation;
+    let outcome = answer.send(cx.out, status, |o| {
+        redirect::write_headers(o, presentation, &decision, answer.origin());
     });
+    if let Some(tap) = cx.tap.as_deref_mut() {
+        tap.routed(&RoutedCall {
+            request,
+            peer: answer.peer,
+            caller,
+            decision: &decision,
+            status: status.code,
+        });
+    }
+    outcome.decided_by(decision.rule)
 }
 
 /// The caller's number: P-Asserted-Identity from a trusted peer (RFC 3325
@@ -656,4 +438,111 @@ fn caller<'r>(request: &Request<'r>, trusted: bool) -> Option<&'r [u8]> {
         let from = request.from_addr?;
         Uri::parse(from.uri)?.user
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::routing::{Disposition, Region};
+    use crate::routing_data::Loader;
+
+    fn table() -> RoutingTable {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/routing.yaml");
+        Loader::new(path, Region::from_code("US").expect("US"))
+            .load()
+            .expect("the example data loads")
+            .table
+    }
+
+    fn invite(call_id: &str, to: &str) -> String {
+        format!(
+            "INVITE sip:{to}@127.0.0.1 SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK-{call_id}\r\n\
+             Max-Forwards: 70\r\n\
+             From: <sip:+16505550123@127.0.0.1>;tag=1\r\n\
+             To: <sip:{to}@127.0.0.1>\r\n\
+             Call-ID: {call_id}\r\n\
+             CSeq: 1 INVITE\r\n\
+             Content-Length: 0\r\n\r\n"
+        )
+    }
+
+    /// Keeps what a call-records tap would: the Call-ID, the status and
+    /// the rule of each routed call.
+    #[derive(Default)]
+    struct Seen(Vec<(String, u16, Disposition, &'static str)>);
+
+    impl CallTap for Seen {
+        fn routed(&mut self, call: &RoutedCall<'_, '_, '_>) {
+            let call_id = String::from_utf8_lossy(call.request.call_id.unwrap_or_default());
+            self.0.push((
+                call_id.into_owned(),
+                call.status,
+                call.decision.disposition,
+                call.decision.rule.as_str(),
+            ));
+        }
+    }
+
+    #[test]
+    fn the_tap_sees_each_routed_call_and_nothing_else() {
+        let handler = Handler::from_settings(&Settings::default()).expect("defaults");
+        let table = table();
+        let peer = Peer::at(SocketAddr::from(([127, 0, 0, 1], 5062)), Transport::Udp);
+        let mut seen = Seen::default();
+        let mut out = Vec::new();
+        let messages = [
+            invite("routed", "+18005550100"),
+            invite("unknown", "+19995550100"),
+            // Not routed: an OPTIONS, and an INVITE inside a dialog.
+            invite("options", "+18005550100").replace("INVITE", "OPTIONS"),
+            invite("in-dialog", "+18005550100").replace(
+                "To: <sip:+18005550100@127.0.0.1>",
+                "To: <sip:+18005550100@127.0.0.1>;tag=x",
+            ),
+        ];
+        let mut statuses = Vec::new();
+        for message in &messages {
+            out.clear();
+            let mut cx = Context::new(&table, &mut out).with_tap(&mut seen);
+            match handler.handle(&mut cx, message.as_bytes(), peer) {
+                Outcome::Reply { status, .. } => statuses.push(status),
+                silent => panic!("{silent:?}"),
+            }
+        }
+        assert_eq!(statuses, [302, 404, 200, 481]);
+        assert_eq!(
+            seen.0,
+            [
+                ("routed".to_owned(), 302, Disposition::Routed, "number_user"),
+                (
+                    "unknown".to_owned(),
+                    404,
+                    Disposition::UnknownNumber,
+                    "none"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_context_without_a_tap_answers_the_same_bytes() {
+        let handler = Handler::from_settings(&Settings::default()).expect("defaults");
+        let table = table();
+        let peer = Peer::at(SocketAddr::from(([127, 0, 0, 1], 5062)), Transport::Udp);
+        let message = invite("same", "+18005550100");
+        let (mut plain, mut tapped) = (Vec::new(), Vec::new());
+        handler.handle(
+            &mut Context::new(&table, &mut plain),
+            message.as_bytes(),
+            peer,
+        );
+        let mut seen = Seen::default();
+        let mut cx = Context::new(&table, &mut tapped).with_tap(&mut seen);
+        handler.handle(&mut cx, message.as_bytes(), peer);
+        assert_eq!(plain, tapped);
+        assert_eq!(seen.0.len(), 1);
+    }
 }

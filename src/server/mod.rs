@@ -6,13 +6,16 @@
 
 mod address;
 mod admin;
+pub mod call_tap;
 mod connections;
 pub mod flood;
 pub mod handler;
 pub mod metrics;
 mod mmsg;
+mod peer;
 mod readiness;
 mod receive_drops;
+pub mod redirect;
 mod stream;
 mod supervise;
 mod systemd;
@@ -35,7 +38,7 @@ use crate::routing_data::{HotTable, Loader, Rejected, ReloadOptions, Report};
 use crate::settings::{Settings, SettingsError};
 use crate::tls::{CertificateError, TlsFiles, TlsReloadOptions, TlsReloader, TrustNames};
 use connections::ConnectionLimits;
-use handler::HandlerConfig;
+use handler::Handler;
 use metrics::Metrics;
 use readiness::Readiness;
 use receive_drops::ReceiveDrops;
@@ -187,7 +190,7 @@ impl Server {
 
     /// Serves until `shutdown` completes, then stops every listener.
     pub fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
-        let config = Arc::new(HandlerConfig::from_settings(&self.settings)?);
+        let handler = Arc::new(Handler::from_settings(&self.settings)?);
         let workers = worker_count(&self.settings);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(workers)
@@ -215,7 +218,7 @@ impl Server {
                 threads.push(udp::spawn_worker(
                     name,
                     socket,
-                    Arc::clone(&config),
+                    Arc::clone(&handler),
                     self.hot.reader(),
                     limits.max_message_bytes,
                     metrics.shard(),
@@ -225,7 +228,7 @@ impl Server {
             listeners.push(tcp);
         }
         let shared = stream::Shared {
-            config: Arc::clone(&config),
+            handler: Arc::clone(&handler),
             table: self.hot.reader(),
             limits: stream::StreamLimits::from_settings(limits),
             connections,
@@ -264,7 +267,7 @@ impl Server {
                     ));
                 }
             }
-            tokio::spawn(sweep_flood_buckets(Arc::clone(&config)));
+            tokio::spawn(sweep_flood_buckets(Arc::clone(&handler)));
             tokio::spawn(warn_of_receive_drops(receive_drops));
             if let Some(admin) = self.admin {
                 admin.set_nonblocking(true)?;
@@ -342,11 +345,11 @@ fn start_tls(
 }
 
 /// Evicts idle flood buckets now and then, so quiet sources cost nothing.
-async fn sweep_flood_buckets(config: Arc<HandlerConfig>) {
+async fn sweep_flood_buckets(handler: Arc<Handler>) {
     let mut every = tokio::time::interval(FLOOD_SWEEP_INTERVAL);
     loop {
         every.tick().await;
-        config.flood.sweep(std::time::Instant::now());
+        handler.flood.sweep(std::time::Instant::now());
     }
 }
 

@@ -19,7 +19,7 @@ use tokio::time::{Instant, timeout_at};
 use tracing::debug;
 
 use super::connections::{ConnectionLimits, Slot};
-use super::handler::{HandlerConfig, Outcome, Peer, handle, handle_oversize};
+use super::handler::{Context, Handler, Outcome, Peer};
 use super::metrics::{Dropped, Shard};
 use super::supervise::contain;
 use crate::routing_data::TableReader;
@@ -55,7 +55,7 @@ impl StreamLimits {
 /// Everything a connection shares with the others.
 #[derive(Clone)]
 pub struct Shared {
-    pub config: Arc<HandlerConfig>,
+    pub handler: Arc<Handler>,
     pub table: TableReader,
     pub limits: StreamLimits,
     pub connections: Arc<ConnectionLimits>,
@@ -200,13 +200,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let peer = self.peer;
         let shared = &self.shared;
         let outcome = contain("a TCP or TLS request", || {
-            handle(
-                &shared.config,
-                &shared.table.load(),
-                message,
-                peer,
-                response,
-            )
+            let table = shared.table.load();
+            shared
+                .handler
+                .handle(&mut Context::new(&table, response), message, peer)
         });
         matches!(
             shared.metrics.record_contained(outcome),
@@ -220,7 +217,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let peer = self.peer;
         let shared = &self.shared;
         let outcome = contain("a TCP or TLS request over the size limit", || {
-            handle_oversize(&shared.config, head, peer, response)
+            shared.handler.handle_oversize(response, head, peer)
         });
         matches!(
             shared.metrics.record_contained(outcome),

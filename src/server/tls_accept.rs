@@ -162,7 +162,7 @@ pub async fn serve(
             // A handshake takes a token from the source's bucket, like a
             // message: a peer reconnecting in a loop would otherwise make
             // the server do public-key work unbounded by the flood guard.
-            let admitted = shared.config.flood.admit(source.ip(), Instant::now);
+            let admitted = shared.handler.flood.admit(source.ip(), Instant::now);
             if admitted != Verdict::Admit {
                 tls.stats.count(Handshake::RateLimited);
                 debug!(peer = %source, "TLS connection closed: over its flood limit");

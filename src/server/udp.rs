@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, Protocol, Socket, Type};
 use tracing::{debug, warn};
 
-use super::handler::{HandlerConfig, Outcome, Peer, Transport, handle, handle_oversize};
+use super::handler::{Context, Handler, Outcome, Peer, Transport};
 use super::metrics::Shard;
 use super::mmsg::{BATCH, Batches};
 use super::supervise::{contain, restart_on_panic};
@@ -71,7 +71,7 @@ fn granted_from_reported(reported: usize) -> usize {
 pub fn spawn_worker(
     name: String,
     socket: UdpSocket,
-    config: Arc<HandlerConfig>,
+    handler: Arc<Handler>,
     table: TableReader,
     max_message: usize,
     metrics: Arc<Shard>,
@@ -80,14 +80,14 @@ pub fn spawn_worker(
     let thread = name.clone();
     std::thread::Builder::new().name(thread).spawn(move || {
         restart_on_panic(&name, || {
-            serve(&socket, &config, &table, max_message, &metrics, &stop)
+            serve(&socket, &handler, &table, max_message, &metrics, &stop)
         })
     })
 }
 
 fn serve(
     socket: &UdpSocket,
-    config: &HandlerConfig,
+    handler: &Handler,
     table: &TableReader,
     max_message: usize,
     metrics: &Shard,
@@ -130,11 +130,11 @@ fn serve(
                 debug!(%source, "a datagram larger than {max_message} bytes");
                 let head = readable_head(datagram.bytes, max_message);
                 contain("a UDP request over the size limit", || {
-                    handle_oversize(config, head, peer, response)
+                    handler.handle_oversize(response, head, peer)
                 })
             } else {
                 contain("a UDP request", || {
-                    handle(config, &table, datagram.bytes, peer, response)
+                    handler.handle(&mut Context::new(&table, response), datagram.bytes, peer)
                 })
             };
             if let Some(Outcome::Reply { to, .. }) = metrics.record_contained(outcome) {
