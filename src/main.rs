@@ -14,7 +14,7 @@ use switchboard::routing::DiversionStyle;
 use switchboard::routing::Region;
 use switchboard::routing_data::{Loader, Report, diff};
 use switchboard::server::{Server, ServerError, redirect};
-use switchboard::settings::{LogFormat, Settings};
+use switchboard::settings::{LogFormat, Mode, Settings};
 
 #[derive(Parser)]
 #[command(
@@ -157,6 +157,24 @@ struct ServeArgs {
     /// data skips parsing [default: $CACHE_DIRECTORY, else none].
     #[arg(long, env = "SWITCHBOARD_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
+    /// How routed INVITEs are answered: `redirect` (a 302) or `proxy`
+    /// (relayed, rung and forwarded by switchboard) [default: redirect].
+    #[arg(long, env = "SWITCHBOARD_MODE")]
+    mode: Option<Mode>,
+    /// Send every relayed request to this SIP URI (an outbound proxy or a
+    /// carrier SBC), e.g. `sip:sbc.example.net:5060;transport=udp`.
+    #[arg(long, env = "SWITCHBOARD_NEXT_HOP")]
+    next_hop: Option<String>,
+    /// Seconds a relayed call rings one target before the next is tried
+    /// [default: 20].
+    #[arg(long, env = "SWITCHBOARD_RING_SECONDS")]
+    ring_seconds: Option<u32>,
+    /// Relay INVITEs from these networks whatever the mode, repeatable.
+    #[arg(long, env = "SWITCHBOARD_PROXY_PEER", value_delimiter = ',')]
+    proxy_peer: Vec<IpNet>,
+    /// Put switchboard on the dialog's path with Record-Route (proxy mode).
+    #[arg(long, env = "SWITCHBOARD_RECORD_ROUTE", num_args = 0..=1, default_missing_value = "true")]
+    record_route: Option<bool>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -264,6 +282,22 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
     }
     if args.cache_dir.is_some() {
         settings.cache_dir = args.cache_dir;
+    }
+    if let Some(mode) = args.mode {
+        settings.mode = mode;
+    }
+    let proxy = &mut settings.proxy;
+    if args.next_hop.is_some() {
+        proxy.next_hop = args.next_hop;
+    }
+    if let Some(seconds) = args.ring_seconds {
+        proxy.ring_seconds = seconds;
+    }
+    if !args.proxy_peer.is_empty() {
+        proxy.peers = args.proxy_peer;
+    }
+    if let Some(record_route) = args.record_route {
+        proxy.record_route = record_route;
     }
     Ok(settings)
 }

@@ -12,7 +12,10 @@ use super::address::listed;
 use super::call_tap::{CallTap, RoutedCall};
 use super::flood::{FloodGuard, Verdict};
 use super::redirect::{self, Origin, Presentation};
-use crate::routing::{RoutingTable, Rule, Spelling};
+use super::relay::Relay;
+use super::relay::inbox::{Inbound, Refused};
+use super::relay::plan;
+use crate::routing::{Disposition, RoutingTable, Rule, Spelling};
 use crate::settings::{Settings, SettingsError, Untrusted, UntrustedOptions};
 use crate::sip::uri::each_name_addr;
 use crate::sip::{
@@ -30,6 +33,8 @@ const ALLOW: &[u8] = b"Allow: INVITE, ACK, CANCEL, BYE, OPTIONS\r\n";
 pub struct Handler {
     pub policy: Policy,
     pub flood: FloodGuard,
+    /// Proxy mode's inbox, when any peer is relayed.
+    pub relay: Option<Relay>,
 }
 
 /// How requests are screened and answered: settings fixed at start-up.
@@ -64,7 +69,19 @@ impl Handler {
                 },
             },
             flood: FloodGuard::new(&settings.flood),
+            relay: None,
         })
+    }
+
+    /// The same handler, relaying the calls of the peers `relay` names.
+    pub fn with_relay(mut self, relay: Relay) -> Handler {
+        self.relay = Some(relay);
+        self
+    }
+
+    /// The relay for `peer`'s requests, when it is relayed.
+    fn relay_for(&self, peer: Peer) -> Option<&Relay> {
+        self.relay.as_ref().filter(|r| r.relays(peer.source.ip()))
     }
 }
 
@@ -113,6 +130,10 @@ pub enum Silence {
     Flooding,
     /// Over the size limit, with no readable head naming a transaction.
     Oversize,
+    /// Proxy mode: a request handed to the proxy driver, which answers it.
+    Relayed(MethodKind),
+    /// Proxy mode: a response from a next hop, handed to the proxy driver.
+    Response,
 }
 
 /// The handler's verdict on one message.
@@ -169,10 +190,23 @@ fn handle(handler: &Handler, cx: &mut Context<'_>, message: &[u8], peer: Peer) -
         Ok(verdict) => verdict,
         Err(outcome) => return outcome,
     };
+    if let Some(relay) = &handler.relay
+        && message.starts_with(b"SIP/2.0 ")
+    {
+        // A next hop's answer: only the driver can match it to a call.
+        let response = Inbound::Response {
+            message: message.to_vec(),
+            peer,
+        };
+        return match relay.inbox.send(response) {
+            Ok(()) => Outcome::Silent(Silence::Response),
+            Err(_) => Outcome::Silent(Silence::NotARequest),
+        };
+    }
     let Some(request) = Request::parse_within(message, peer.framing, config.parse_limits) else {
         return Outcome::Silent(Silence::NotARequest);
     };
-    let trusted = match screen(config, &request, peer, verdict, out) {
+    let trusted = match screen(handler, &request, message, peer, verdict, out) {
         Ok(trusted) => trusted,
         Err(outcome) => return outcome,
     };
@@ -186,7 +220,7 @@ fn handle(handler: &Handler, cx: &mut Context<'_>, message: &[u8], peer: Peer) -
         );
     }
     match request.method {
-        Method::Cancel => return Outcome::Silent(Silence::Cancel),
+        Method::Cancel => return cancel(handler, &answer, message),
         Method::Other(_) => {
             return answer.send(out, Status::new(405, "Method Not Allowed"), |o| {
                 o.extend_from_slice(ALLOW)
@@ -236,7 +270,14 @@ fn handle(handler: &Handler, cx: &mut Context<'_>, message: &[u8], peer: Peer) -
             Status::new(481, "Call/Transaction Does Not Exist"),
             |_| {},
         ),
-        _ => route(&answer, cx, uri.and_then(|u| u.user), trusted),
+        _ => route(
+            handler,
+            &answer,
+            cx,
+            message,
+            uri.and_then(|u| u.user),
+            trusted,
+        ),
     }
 }
 
@@ -254,17 +295,30 @@ fn flood_verdict(handler: &Handler, peer: Peer) -> Result<Verdict, Outcome> {
 /// 503. Whether the peer is trusted, or the outcome when it ends here.
 /// Takes the request by reference: it is large, and moving it costs.
 fn screen(
-    config: &Policy,
+    handler: &Handler,
     request: &Request<'_>,
+    message: &[u8],
     peer: Peer,
     verdict: Verdict,
     out: &mut Vec<u8>,
 ) -> Result<bool, Outcome> {
+    let config = &handler.policy;
     if request.top_via.is_none() {
         debug!(source = %peer.source, problem = ?request.problem, "dropped: no usable Via");
         return Err(Outcome::Silent(Silence::NotARequest));
     }
     if request.method == Method::Ack {
+        if let Some(relay) = handler.relay_for(peer) {
+            // The driver absorbs it (a non-2xx's ACK) or relays it to the
+            // leg that answered (a 2xx's); an unknown one is dropped there.
+            let ack = Inbound::Ack {
+                message: message.to_vec(),
+                peer,
+            };
+            if relay.inbox.send(ack).is_ok() {
+                return Err(Outcome::Silent(Silence::Relayed(MethodKind::Ack)));
+            }
+        }
         return Err(Outcome::Silent(Silence::Ack));
     }
     let trusted = peer.trusted_by_certificate || listed(&config.trust, peer.source.ip());
@@ -317,7 +371,7 @@ fn handle_oversize(handler: &Handler, head: &[u8], peer: Peer, out: &mut Vec<u8>
     let Some(request) = Request::parse_within(head, peer.framing, config.parse_limits) else {
         return Outcome::Silent(Silence::Oversize);
     };
-    match screen(config, &request, peer, verdict, out) {
+    match screen(handler, &request, head, peer, verdict, out) {
         Ok(_) => {}
         Err(Outcome::Silent(Silence::NotARequest)) => return Outcome::Silent(Silence::Oversize),
         Err(outcome) => return outcome,
@@ -389,8 +443,10 @@ impl<'a, 'r> Answer<'a, 'r> {
 /// Rules 1–3 for an INVITE that reached them (docs/routing.md): the
 /// decision, answered as `redirect` writes it, and shown to the tap.
 fn route(
+    handler: &Handler,
     answer: &Answer<'_, '_>,
     cx: &mut Context<'_>,
+    message: &[u8],
     dialed: Option<&[u8]>,
     trusted: bool,
 ) -> Outcome {
@@ -408,9 +464,15 @@ fn route(
         "decision"
     );
     let presentation = &answer.policy.presentation;
-    let outcome = answer.send(cx.out, status, |o| {
-        redirect::write_headers(o, presentation, &decision, answer.origin());
-    });
+    let relay = handler
+        .relay_for(answer.peer)
+        .filter(|_| decision.disposition == Disposition::Routed);
+    let outcome = match relay {
+        Some(relay) => hand_over(relay, answer, message, &decision, cx.out),
+        None => answer.send(cx.out, status, |o| {
+            redirect::write_headers(o, presentation, &decision, answer.origin());
+        }),
+    };
     if let Some(tap) = cx.tap.as_deref_mut() {
         tap.routed(&RoutedCall {
             request,
@@ -421,6 +483,63 @@ fn route(
         });
     }
     outcome.decided_by(decision.rule)
+}
+
+/// Proxy mode: the routed INVITE goes to the driver with its legs, which
+/// answers it (100 Trying at once, RFC 3261 §16.2). At the in-flight cap,
+/// or when the driver cannot take it, `503` with `Retry-After` (§21.5.4).
+fn hand_over(
+    relay: &Relay,
+    answer: &Answer<'_, '_>,
+    message: &[u8],
+    decision: &crate::routing::Decision<'_>,
+    out: &mut Vec<u8>,
+) -> Outcome {
+    let (legs, diverted_from, first_reason) = plan::legs(
+        decision,
+        &answer.policy.presentation,
+        answer.origin(),
+        relay.ring(),
+    );
+    let invite = Inbound::Invite {
+        message: message.to_vec(),
+        peer: answer.peer,
+        respond_to: answer.to,
+        legs,
+        diverted_from,
+        first_reason,
+    };
+    match relay.inbox.send(invite) {
+        Ok(()) => Outcome::Silent(Silence::Relayed(MethodKind::Invite)),
+        Err(refused) => {
+            debug!(source = %answer.source, ?refused, "proxy mode: 503");
+            let retry_after: &[u8] = match refused {
+                Refused::AtCapacity => b"Retry-After: 5\r\n",
+                Refused::Busy => b"Retry-After: 1\r\n",
+            };
+            answer.send(out, Status::new(503, "Service Unavailable"), |o| {
+                o.extend_from_slice(retry_after)
+            })
+        }
+    }
+}
+
+/// A CANCEL: ignored by a redirect server (§8.2.7: its INVITE was answered
+/// at once); in proxy mode the driver matches it to its INVITE and answers
+/// it (§16.10), `200` or `481`.
+fn cancel(handler: &Handler, answer: &Answer<'_, '_>, message: &[u8]) -> Outcome {
+    let Some(relay) = handler.relay_for(answer.peer) else {
+        return Outcome::Silent(Silence::Cancel);
+    };
+    let cancel = Inbound::Cancel {
+        message: message.to_vec(),
+        peer: answer.peer,
+        respond_to: answer.to,
+    };
+    match relay.inbox.send(cancel) {
+        Ok(()) => Outcome::Silent(Silence::Relayed(MethodKind::Cancel)),
+        Err(_) => Outcome::Silent(Silence::Cancel),
+    }
 }
 
 /// The caller's number: P-Asserted-Identity from a trusted peer (RFC 3325

@@ -133,6 +133,11 @@ impl Shard {
             Outcome::Silent(Silence::Untrusted) => self.dropped(Dropped::Untrusted),
             Outcome::Silent(Silence::Flooding) => self.dropped(Dropped::RateLimited),
             Outcome::Silent(Silence::Oversize) => self.dropped(Dropped::Oversize),
+            // Answered by the proxy driver, which counts what it sends.
+            Outcome::Silent(Silence::Relayed(method)) => {
+                add(&self.requests[method_index(method)][NO_CODE], 1)
+            }
+            Outcome::Silent(Silence::Response) => {}
         }
     }
 

@@ -16,6 +16,7 @@ mod peer;
 mod readiness;
 mod receive_drops;
 pub mod redirect;
+pub mod relay;
 mod stream;
 mod supervise;
 mod systemd;

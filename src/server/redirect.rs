@@ -226,7 +226,7 @@ pub fn write_target(
 
 /// A number's URI through the account's Contact template, else the
 /// server's.
-fn write_number(
+pub fn write_number(
     out: &mut Vec<u8>,
     presentation: &Presentation,
     decision: &Decision<'_>,

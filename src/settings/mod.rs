@@ -13,8 +13,10 @@ use crate::routing::{Region, UnknownRegion};
 use crate::template::{ContactTemplate, TemplateError};
 
 mod admin_token;
+mod proxy;
 
 pub use admin_token::AdminToken;
+pub use proxy::{DEFAULT_RING_SECONDS, Mode, ProxySettings, UnknownMode};
 
 /// The Contact a 302 carries when neither the flag, the file nor the
 /// account sets one: the number at the host that asked (docs/sip.md).
@@ -92,6 +94,9 @@ pub struct Settings {
     pub flood: FloodSettings,
     pub limits: LimitSettings,
     pub tls: TlsSettings,
+    /// How routed INVITEs are answered: a 302, or relayed (proxy mode).
+    pub mode: Mode,
+    pub proxy: ProxySettings,
 }
 
 /// SIP over TLS (docs/security.md, "TLS"): listeners, the serving
@@ -244,6 +249,8 @@ impl Default for Settings {
             flood: FloodSettings::default(),
             limits: LimitSettings::default(),
             tls: TlsSettings::default(),
+            mode: Mode::default(),
+            proxy: ProxySettings::default(),
         }
     }
 }
@@ -335,6 +342,9 @@ impl Settings {
             return bad(
                 "tls.require_client_cert and tls.trust_names need tls.client_ca (--tls-client-ca)",
             );
+        }
+        if self.proxy.ring_seconds == 0 || self.proxy.max_calls == 0 {
+            return bad("proxy: ring_seconds and max_calls must be at least 1");
         }
         if self.flood.rate > 0 && self.flood.burst == 0 {
             return bad("flood.burst must be at least 1 (or flood.rate 0 to turn it off)");

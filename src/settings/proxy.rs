@@ -1,0 +1,159 @@
+//! Proxy mode's settings (docs/operations.md, "Choosing the mode"): whether
+//! an INVITE is answered with a 302 (redirect, the default) or relayed by
+//! switchboard itself as a transaction-stateful proxy (RFC 3261 §16), and
+//! how relayed calls ring and fail over.
+//!
+//! One deployment serves a mixed estate: `mode` is the default, and
+//! `proxy.peers` / `proxy.redirect_peers` name the peers that get the other
+//! one (a carrier trunk that cannot follow 302s, a PBX that can).
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+/// How a routed INVITE is answered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// `302 Moved Temporarily` naming the targets: the sender places the call.
+    #[default]
+    Redirect,
+    /// switchboard relays the INVITE to each target in turn and returns the
+    /// best answer (RFC 3261 §16.7).
+    Proxy,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Redirect => "redirect",
+            Mode::Proxy => "proxy",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Not `redirect` or `proxy`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a mode: use redirect or proxy")]
+pub struct UnknownMode(pub String);
+
+impl FromStr for Mode {
+    type Err = UnknownMode;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "redirect" => Ok(Mode::Redirect),
+            "proxy" => Ok(Mode::Proxy),
+            other => Err(UnknownMode(other.to_owned())),
+        }
+    }
+}
+
+/// The default ring time. Long enough for four or five rings, and shorter
+/// than the 25–30 s after which most mobile carriers' own voicemail answers
+/// and would take the call away from the forwarding number.
+pub const DEFAULT_RING_SECONDS: u32 = 20;
+
+/// How relayed calls are sent, rung and bounded.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxySettings {
+    /// Peers whose INVITEs are relayed whatever `mode` says.
+    pub peers: Vec<IpNet>,
+    /// Peers whose INVITEs are redirected whatever `mode` says.
+    pub redirect_peers: Vec<IpNet>,
+    /// Where every relayed request is sent (`sip:HOST[:PORT][;transport=udp|tcp|tls]`):
+    /// an outbound proxy or a carrier's SBC. Without it, each target's own
+    /// host is resolved (RFC 3263).
+    pub next_hop: Option<String>,
+    /// How long a target rings before the next one is tried; accounts and
+    /// numbers may say otherwise in the routing data.
+    pub ring_seconds: u32,
+    /// Calls relayed at once; past it, new INVITEs get `503` with
+    /// `Retry-After`.
+    pub max_calls: usize,
+    /// Put switchboard on the dialog's path (`Record-Route`, RFC 3261
+    /// §16.6 step 4), so that ACK, BYE and re-INVITE pass through it.
+    pub record_route: bool,
+}
+
+impl Default for ProxySettings {
+    fn default() -> Self {
+        ProxySettings {
+            peers: Vec::new(),
+            redirect_peers: Vec::new(),
+            next_hop: None,
+            ring_seconds: DEFAULT_RING_SECONDS,
+            max_calls: 10_000,
+            record_route: false,
+        }
+    }
+}
+
+impl ProxySettings {
+    /// The mode a peer's INVITEs get, with `mode` as the default.
+    pub fn mode_for(&self, mode: Mode, peer: IpAddr) -> Mode {
+        if self.peers.iter().any(|net| net.contains(&peer)) {
+            Mode::Proxy
+        } else if self.redirect_peers.iter().any(|net| net.contains(&peer)) {
+            Mode::Redirect
+        } else {
+            mode
+        }
+    }
+
+    /// Whether any peer can be proxied at all.
+    pub fn enabled(&self, mode: Mode) -> bool {
+        mode == Mode::Proxy || !self.peers.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_read_what_they_write() {
+        for mode in [Mode::Redirect, Mode::Proxy] {
+            assert_eq!(mode.as_str().parse::<Mode>(), Ok(mode));
+        }
+        assert!("stateful".parse::<Mode>().is_err());
+    }
+
+    #[test]
+    fn listed_peers_get_the_other_mode() {
+        let settings = ProxySettings {
+            peers: vec!["192.0.2.0/24".parse().unwrap()],
+            redirect_peers: vec!["198.51.100.7/32".parse().unwrap()],
+            ..ProxySettings::default()
+        };
+        let at = |ip: &str| ip.parse::<IpAddr>().unwrap();
+        assert_eq!(
+            settings.mode_for(Mode::Redirect, at("192.0.2.9")),
+            Mode::Proxy
+        );
+        assert_eq!(
+            settings.mode_for(Mode::Redirect, at("203.0.113.1")),
+            Mode::Redirect
+        );
+        assert_eq!(
+            settings.mode_for(Mode::Proxy, at("198.51.100.7")),
+            Mode::Redirect
+        );
+        assert_eq!(
+            settings.mode_for(Mode::Proxy, at("203.0.113.1")),
+            Mode::Proxy
+        );
+        assert!(settings.enabled(Mode::Redirect));
+        assert!(!ProxySettings::default().enabled(Mode::Redirect));
+    }
+}
