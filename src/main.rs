@@ -172,9 +172,6 @@ struct ServeArgs {
     /// Relay INVITEs from these networks whatever the mode, repeatable.
     #[arg(long, env = "SWITCHBOARD_PROXY_PEER", value_delimiter = ',')]
     proxy_peer: Vec<IpNet>,
-    /// Put switchboard on the dialog's path with Record-Route (proxy mode).
-    #[arg(long, env = "SWITCHBOARD_RECORD_ROUTE", num_args = 0..=1, default_missing_value = "true")]
-    record_route: Option<bool>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -295,9 +292,6 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
     }
     if !args.proxy_peer.is_empty() {
         proxy.peers = args.proxy_peer;
-    }
-    if let Some(record_route) = args.record_route {
-        proxy.record_route = record_route;
     }
     Ok(settings)
 }

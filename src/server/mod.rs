@@ -67,6 +67,8 @@ pub enum ServerError {
     Start(#[from] io::Error),
     #[error("TLS: {0}")]
     Tls(#[from] CertificateError),
+    #[error(transparent)]
+    Relay(#[from] relay::RelayError),
 }
 
 /// A socket being served.
@@ -89,6 +91,9 @@ pub struct Server {
     admin_token: Option<crate::settings::AdminToken>,
     /// The TLS listeners and their certificates, when TLS is on.
     tls: Option<(Vec<StdTcpListener>, TlsReloader)>,
+    /// Proxy mode's driver and the handler's side of it, when any peer is
+    /// relayed.
+    relay: Option<(relay::Relay, relay::RelayThread, Arc<relay::stats::ProxyStats>)>,
 }
 
 impl Server {
@@ -129,6 +134,20 @@ impl Server {
             })
             .transpose()?;
         let tls = start_tls(&settings, options)?;
+        let relay = if settings.proxy.enabled(settings.mode) {
+            let socket = sockets
+                .first()
+                .and_then(|(udp, _): &(Vec<UdpSocket>, StdTcpListener)| udp.first())
+                .ok_or(relay::RelayError::NoUdpListener)?;
+            Some(relay::start(
+                settings.mode,
+                &settings.proxy,
+                socket,
+                &settings.server_header,
+            )?)
+        } else {
+            None
+        };
         Ok(Server {
             settings,
             hot,
@@ -137,6 +156,7 @@ impl Server {
             admin,
             admin_token,
             tls,
+            relay,
         })
     }
 
@@ -191,7 +211,15 @@ impl Server {
 
     /// Serves until `shutdown` completes, then stops every listener.
     pub fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
-        let handler = Arc::new(Handler::from_settings(&self.settings)?);
+        let mut handler = Handler::from_settings(&self.settings)?;
+        let (relay_thread, proxy_stats) = match self.relay {
+            Some((relay, thread, stats)) => {
+                handler = handler.with_relay(relay);
+                (Some(thread), Some(stats))
+            }
+            None => (None, None),
+        };
+        let handler = Arc::new(handler);
         let workers = worker_count(&self.settings);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(workers)
@@ -248,6 +276,9 @@ impl Server {
         if let Some(tls) = &tls_shared {
             metrics.with_tls(tls.handle.clone(), Arc::clone(&tls.stats));
         }
+        if let Some(stats) = proxy_stats {
+            metrics.with_proxy(stats);
+        }
         let metrics = Arc::new(metrics);
         let readiness = Readiness::default();
         runtime.block_on(async {
@@ -298,6 +329,8 @@ impl Server {
         for thread in threads {
             let _ = thread.join();
         }
+        // After the workers: nothing hands it calls any more.
+        drop(relay_thread);
         runtime.shutdown_timeout(Duration::from_secs(2));
         drop(tls_reloader);
         drop(self.hot);

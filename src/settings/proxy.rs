@@ -81,9 +81,6 @@ pub struct ProxySettings {
     /// Calls relayed at once; past it, new INVITEs get `503` with
     /// `Retry-After`.
     pub max_calls: usize,
-    /// Put switchboard on the dialog's path (`Record-Route`, RFC 3261
-    /// §16.6 step 4), so that ACK, BYE and re-INVITE pass through it.
-    pub record_route: bool,
 }
 
 impl Default for ProxySettings {
@@ -94,7 +91,6 @@ impl Default for ProxySettings {
             next_hop: None,
             ring_seconds: DEFAULT_RING_SECONDS,
             max_calls: 10_000,
-            record_route: false,
         }
     }
 }

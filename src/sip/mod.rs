@@ -5,6 +5,7 @@
 pub mod diversion;
 pub mod framing;
 pub mod header;
+pub mod hop;
 pub mod host;
 pub mod method;
 pub mod oversize;

@@ -125,6 +125,26 @@ impl<'a> TopVia<'a> {
         SocketAddr::new(source.ip(), self.port.unwrap_or(5060))
     }
 
+    /// Where a proxy relays a response by this Via (RFC 3261 §18.2.2, RFC
+    /// 3581 §4): the `received` address, else the sent-by host when it is
+    /// an IP address; the `rport` value, else the sent-by port, else 5060.
+    /// `None` when the host is a name (this server does not resolve it).
+    pub fn relay_address(&self) -> Option<SocketAddr> {
+        let mut received = None;
+        let mut rport = None;
+        for (name, value) in params(&self.raw[self.params_start..]) {
+            if name.eq_ignore_ascii_case(b"received") {
+                received = value;
+            } else if name.eq_ignore_ascii_case(b"rport") {
+                rport = value.and_then(|v| std::str::from_utf8(v).ok()?.parse::<u16>().ok());
+            }
+        }
+        let host = received.unwrap_or(self.host);
+        let host = host.strip_prefix(b"[").and_then(|h| h.strip_suffix(b"]")).unwrap_or(host);
+        let ip: IpAddr = std::str::from_utf8(host).ok()?.parse().ok()?;
+        Some(SocketAddr::new(ip, rport.or(self.port).unwrap_or(5060)))
+    }
+
     /// Whether a response must carry `received` (RFC 3261 §18.2.1: the
     /// sent-by host is not the source address; RFC 3581: always with rport).
     pub fn needs_received(&self, source: IpAddr) -> bool {
@@ -237,6 +257,21 @@ pub(crate) fn write_u16(out: &mut Vec<u8>, n: u16) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn responses_are_relayed_to_received_and_rport() {
+        let via = |v: &'static [u8]| TopVia::parse(v).expect("a Via");
+        let at = |s: &str| Some(s.parse::<SocketAddr>().expect("address"));
+        assert_eq!(
+            via(b"SIP/2.0/UDP host.example;branch=z9hG4bK1;received=192.0.2.7;rport=5099").relay_address(),
+            at("192.0.2.7:5099")
+        );
+        assert_eq!(via(b"SIP/2.0/UDP 192.0.2.8:5070;branch=z9hG4bK1").relay_address(), at("192.0.2.8:5070"));
+        assert_eq!(via(b"SIP/2.0/UDP [2001:db8::1];branch=z9hG4bK1").relay_address(), at("[2001:db8::1]:5060"));
+        assert_eq!(via(b"SIP/2.0/UDP host.example:5070;branch=z9hG4bK1").relay_address(), None);
+        // An rport without a value (the sender asked, nobody filled it in).
+        assert_eq!(via(b"SIP/2.0/UDP 192.0.2.8:5070;rport;branch=z9hG4bK1").relay_address(), at("192.0.2.8:5070"));
+    }
 
     fn via(s: &str) -> TopVia<'_> {
         TopVia::parse(s.as_bytes()).unwrap_or_else(|| panic!("{s}"))

@@ -6,12 +6,22 @@
 
 pub mod inbox;
 pub mod plan;
+pub mod driver;
+pub mod stats;
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::proxy::call::ProxyConfig;
+use crate::proxy::timers::Timers;
 use crate::settings::{Mode, ProxySettings};
+use crate::sip::hop::{Hop, HopTransport};
+use driver::{Driver, Route};
 use inbox::Inbox;
+use stats::ProxyStats;
 
 /// What the handler needs to relay: the driver's inbox and who is relayed.
 #[derive(Debug)]
@@ -31,4 +41,121 @@ impl Relay {
     pub fn ring(&self) -> Duration {
         Duration::from_secs(u64::from(self.settings.ring_seconds))
     }
+}
+
+/// Why proxy mode cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("proxy.next_hop {0:?}: not a sip: or sips: URI with a valid host")]
+    BadNextHop(String),
+    #[error(
+        "proxy.next_hop {0:?}: only UDP is relayed so far (transport=tcp and tls, and sips:, are not yet)"
+    )]
+    UnsupportedTransport(String),
+    #[error("proxy.next_hop {uri:?}: cannot resolve {host}: {source}")]
+    Resolve {
+        uri: String,
+        host: String,
+        source: std::io::Error,
+    },
+    #[error("proxy mode needs a UDP listener to relay from")]
+    NoUdpListener,
+    #[error("proxy mode: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The running driver: stopped and joined when dropped.
+pub struct RelayThread {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for RelayThread {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Starts proxy mode: the driver thread relaying from `socket` (a clone of
+/// a UDP listener's, so that next hops answer to the listening port) and
+/// the handler's side of it.
+pub fn start(
+    mode: Mode,
+    settings: &ProxySettings,
+    socket: &UdpSocket,
+    server_header: &str,
+) -> Result<(Relay, RelayThread, Arc<ProxyStats>), RelayError> {
+    let route = match &settings.next_hop {
+        Some(uri) => Route::NextHop(resolve_next_hop(uri)?),
+        None => Route::TargetHost,
+    };
+    let socket = socket.try_clone()?;
+    let local = socket.local_addr()?;
+    let sent_by = via_address(local, route)?;
+    let config = Arc::new(ProxyConfig {
+        timers: Timers::default(),
+        via_sent_by: sent_by.to_string().into_bytes().into_boxed_slice(),
+        record_route: None,
+        server: server_header.into(),
+    });
+    let stats = Arc::new(ProxyStats::default());
+    let (inbox, receiver) = Inbox::new(settings.max_calls, Arc::clone(&stats.in_flight));
+    let stop = Arc::new(AtomicBool::new(false));
+    let driver = Driver::new(receiver, socket, config, route, Arc::clone(&stats), Arc::clone(&stop));
+    let thread = std::thread::Builder::new()
+        .name("sip-proxy".into())
+        .spawn(move || driver.run())?;
+    let relay = Relay {
+        inbox,
+        mode,
+        settings: settings.clone(),
+    };
+    let running = RelayThread {
+        stop,
+        thread: Some(thread),
+    };
+    Ok((relay, running, stats))
+}
+
+/// `proxy.next_hop` as an address: an IP literal as is, a name through
+/// the system's resolver, once, at start.
+fn resolve_next_hop(uri: &str) -> Result<SocketAddr, RelayError> {
+    let hop = Hop::parse(uri.as_bytes()).ok_or_else(|| RelayError::BadNextHop(uri.to_owned()))?;
+    if hop.unsupported_transport || hop.effective_transport() != HopTransport::Udp {
+        return Err(RelayError::UnsupportedTransport(uri.to_owned()));
+    }
+    let host = String::from_utf8_lossy(hop.host);
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    (bare, hop.effective_port())
+        .to_socket_addrs()
+        .and_then(|mut found| {
+            found
+                .next()
+                .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no address"))
+        })
+        .map_err(|source| RelayError::Resolve {
+            uri: uri.to_owned(),
+            host: host.into_owned(),
+            source,
+        })
+}
+
+/// The address next hops answer to: the listener's, or, when it listens
+/// on every interface, the one the system would send from.
+fn via_address(local: SocketAddr, route: Route) -> Result<SocketAddr, RelayError> {
+    if !local.ip().is_unspecified() {
+        return Ok(local);
+    }
+    let toward = match route {
+        Route::NextHop(addr) => addr,
+        // No next hop to ask about: the loopback of the same family.
+        Route::TargetHost if local.is_ipv6() => SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, 1], 5060)),
+        Route::TargetHost => SocketAddr::from(([127, 0, 0, 1], 5060)),
+    };
+    let probe = UdpSocket::bind(SocketAddr::new(local.ip(), 0))?;
+    probe.connect(toward)?;
+    Ok(SocketAddr::new(probe.local_addr()?.ip(), local.port()))
 }

@@ -1,0 +1,544 @@
+//! The proxy driver (docs/architecture.md, "Proxy mode"): one thread that
+//! owns every relayed call's state machine (`crate::proxy::call::Call`),
+//! feeds it what the request path hands over and the clock, and sends
+//! what it wants sent. Sans-IO below, sockets here: the call never sees a
+//! socket, the driver never decides anything SIP.
+//!
+//! Matching (RFC 3261 §17.2.3, §17.1.3): an INVITE or CANCEL finds its call
+//! by the top Via's branch and sent-by; a response by the branch this
+//! proxy made (its call nonce and leg); an ACK for a non-2xx by its
+//! INVITE's branch, an ACK for a 2xx (a new transaction, §13.2.2.4) by its
+//! Call-ID, relayed to the leg that answered.
+//!
+//! Bounds: the inbox is bounded and the calls in flight are capped
+//! (`proxy.max_calls`) before they reach here; a call is dropped when its
+//! last transaction ends, and the in-flight gauge with it.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use tracing::{debug, warn};
+
+use super::inbox::{DivertedFrom, Inbound, LegPlan};
+use super::stats::ProxyStats;
+use crate::proxy::branch::{self, Branch, BranchParts};
+use crate::proxy::call::{
+    Call, CallSummary, Destination, LegOutcome, ProxyConfig, ResponseFate, Target, Transport,
+    Upstream,
+};
+use crate::proxy::forward::{ForwardSpec, ViaSpec, forward_request, relay_response};
+use crate::server::handler::Transport as PeerTransport;
+use crate::sip::diversion::{finish_history_dialed, finish_history_target};
+use crate::sip::hop::{Hop, HopTransport};
+use crate::sip::response_head::ResponseHead;
+use crate::sip::{Framing, Method, Request};
+
+/// How long the driver sleeps at most with nothing due: it also looks at
+/// the stop flag this often.
+const IDLE: Duration = Duration::from_millis(200);
+
+/// Where relayed requests go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Every leg to this address (`proxy.next_hop`).
+    NextHop(SocketAddr),
+    /// Each leg to its target URI's host, which must be an IP address.
+    TargetHost,
+}
+
+/// The driver's fixed parts.
+pub struct Driver {
+    inbox: Receiver<Inbound>,
+    socket: UdpSocket,
+    config: Arc<ProxyConfig>,
+    route: Route,
+    stats: Arc<ProxyStats>,
+    stop: Arc<AtomicBool>,
+}
+
+/// One call and what the driver keeps beside it.
+struct Entry {
+    call: Call,
+    /// Where responses to the caller go (its Via, §18.2.2).
+    respond_to: SocketAddr,
+    /// Each leg's next hop.
+    hops: Vec<Option<SocketAddr>>,
+    server_key: Vec<u8>,
+    call_id: Vec<u8>,
+    started: Instant,
+}
+
+/// The calls and their indexes.
+#[derive(Default)]
+struct Calls {
+    by_nonce: HashMap<u64, Entry>,
+    /// Top Via branch + sent-by of the INVITE → nonce.
+    by_server_key: HashMap<Vec<u8>, u64>,
+    /// Call-ID → nonce, for ACKs to 2xx.
+    by_call_id: HashMap<Vec<u8>, u64>,
+    /// When each call next wants waking; stale entries are skipped.
+    deadlines: BinaryHeap<Reverse<(Instant, u64)>>,
+    next_nonce: u64,
+}
+
+impl Driver {
+    pub fn new(
+        inbox: Receiver<Inbound>,
+        socket: UdpSocket,
+        config: Arc<ProxyConfig>,
+        route: Route,
+        stats: Arc<ProxyStats>,
+        stop: Arc<AtomicBool>,
+    ) -> Driver {
+        Driver {
+            inbox,
+            socket,
+            config,
+            route,
+            stats,
+            stop,
+        }
+    }
+
+    /// Runs until the stop flag is set or every sender is gone.
+    pub fn run(self) {
+        let mut calls = Calls {
+            next_nonce: random_start(),
+            ..Calls::default()
+        };
+        while !self.stop.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            let wait = calls
+                .deadlines
+                .peek()
+                .map_or(IDLE, |Reverse((at, _))| at.saturating_duration_since(now))
+                .min(IDLE);
+            match self.inbox.recv_timeout(wait) {
+                Ok(message) => {
+                    let now = Instant::now();
+                    self.on_message(&mut calls, message, now);
+                    // Take what else is queued before looking at timers.
+                    for message in self.inbox.try_iter().take(1024) {
+                        self.on_message(&mut calls, message, now);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            self.fire_timers(&mut calls, Instant::now());
+        }
+    }
+
+    fn on_message(&self, calls: &mut Calls, message: Inbound, now: Instant) {
+        match message {
+            Inbound::Invite {
+                message,
+                peer,
+                respond_to,
+                legs,
+                diverted_from,
+                first_reason: _,
+            } => self.on_invite(calls, message, peer.transport, respond_to, legs, diverted_from, now),
+            Inbound::Cancel {
+                message,
+                respond_to: _,
+                ..
+            } => self.on_cancel(calls, &message, now),
+            Inbound::Ack { message, .. } => self.on_ack(calls, &message, now),
+            Inbound::Response { message, .. } => self.on_response(calls, &message, now),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_invite(
+        &self,
+        calls: &mut Calls,
+        message: Vec<u8>,
+        transport: PeerTransport,
+        respond_to: SocketAddr,
+        legs: Vec<LegPlan>,
+        diverted_from: DivertedFrom,
+        now: Instant,
+    ) {
+        let Some((server_key, call_id)) = keys(&message) else {
+            self.release();
+            return;
+        };
+        if let Some(&nonce) = calls.by_server_key.get(&server_key) {
+            // A retransmission (§17.2.1): the latest response again; the
+            // next hop sees one INVITE per leg.
+            self.release();
+            if let Some(entry) = calls.by_nonce.get_mut(&nonce) {
+                entry.call.on_invite_retransmission();
+            }
+            self.flush(calls, nonce, now);
+            return;
+        }
+        let nonce = calls.next_nonce;
+        calls.next_nonce = calls.next_nonce.wrapping_add(1);
+        let hops: Vec<Option<SocketAddr>> = legs.iter().map(|leg| self.hop_for(&leg.uri)).collect();
+        let targets = targets(legs, &diverted_from);
+        let upstream = Upstream {
+            source: respond_to,
+            transport: match transport {
+                PeerTransport::Udp => Transport::Udp,
+                PeerTransport::Tcp => Transport::Tcp,
+                PeerTransport::Tls => Transport::Tls,
+            },
+        };
+        let call = match Call::new(message, upstream, targets, Arc::clone(&self.config), nonce, now) {
+            Ok(call) => call,
+            Err(e) => {
+                debug!(error = %e, "proxy mode: INVITE not relayed");
+                self.release();
+                return;
+            }
+        };
+        self.stats.calls.fetch_add(1, Ordering::Relaxed);
+        calls.by_server_key.insert(server_key.clone(), nonce);
+        calls.by_call_id.insert(call_id.clone(), nonce);
+        calls.by_nonce.insert(
+            nonce,
+            Entry {
+                call,
+                respond_to,
+                hops,
+                server_key,
+                call_id,
+                started: now,
+            },
+        );
+        self.flush(calls, nonce, now);
+    }
+
+    fn on_cancel(&self, calls: &mut Calls, message: &[u8], now: Instant) {
+        let Some((server_key, _)) = keys(message) else {
+            return;
+        };
+        match calls.by_server_key.get(&server_key).copied() {
+            Some(nonce) => {
+                if let Some(entry) = calls.by_nonce.get_mut(&nonce) {
+                    entry.call.on_cancel(message, now);
+                }
+                self.flush(calls, nonce, now);
+            }
+            None => self.answer_unmatched_cancel(message),
+        }
+    }
+
+    /// A CANCEL matching no INVITE: `481` (§16.10, §9.2).
+    fn answer_unmatched_cancel(&self, message: &[u8]) {
+        let Some(request) = Request::parse(message, Framing::Datagram) else {
+            return;
+        };
+        let Some(via) = request.top_via else {
+            return;
+        };
+        let Ok(source) = self.socket.local_addr() else {
+            return;
+        };
+        let to = via.response_address(source);
+        let mut out = Vec::new();
+        crate::sip::write_response(
+            &mut out,
+            &request,
+            to,
+            crate::sip::Status::new(481, "Call/Transaction Does Not Exist"),
+            &self.config.server,
+            |_| {},
+        );
+        self.send(&out, to);
+    }
+
+    fn on_ack(&self, calls: &mut Calls, message: &[u8], now: Instant) {
+        let Some((server_key, call_id)) = keys(message) else {
+            return;
+        };
+        if let Some(nonce) = calls.by_server_key.get(&server_key).copied() {
+            // The ACK of a non-2xx final: the server transaction's (§17.2.1).
+            if let Some(entry) = calls.by_nonce.get_mut(&nonce) {
+                entry.call.on_ack(now);
+            }
+            self.flush(calls, nonce, now);
+            return;
+        }
+        // An ACK for a 2xx: end to end, to the leg that answered.
+        let Some(entry) = calls
+            .by_call_id
+            .get(&call_id)
+            .and_then(|nonce| calls.by_nonce.get(nonce))
+        else {
+            self.stats.dropped_acks.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let summary = entry.call.summary(now);
+        let Some(hop) = summary.answered_by.and_then(|leg| entry.hops.get(leg).copied().flatten())
+        else {
+            self.stats.dropped_acks.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        if let Some(bytes) = self.forward_statelessly(message) {
+            self.send(&bytes, hop);
+        }
+    }
+
+    /// §16.11: a request relayed without a transaction (the ACK of a 2xx),
+    /// with our Via on top and a branch derived from the request so that
+    /// a retransmission gets the same one.
+    fn forward_statelessly(&self, message: &[u8]) -> Option<Vec<u8>> {
+        let request = Request::parse(message, Framing::Datagram)?;
+        let branch = Branch::new(BranchParts {
+            loop_hash: branch::loop_hash(message, &request),
+            call_nonce: xxhash_rust::xxh3::xxh3_64(message),
+            leg: 0,
+        });
+        let spec = ForwardSpec {
+            target_uri: request.uri,
+            via: ViaSpec {
+                transport: b"UDP",
+                sent_by: &self.config.via_sent_by,
+            },
+            branch: &branch,
+            record_route: None,
+            top_headers: b"",
+            bottom_headers: b"",
+        };
+        let mut out = Vec::new();
+        forward_request(message, &request, &spec, &mut out).ok()?;
+        Some(out)
+    }
+
+    fn on_response(&self, calls: &mut Calls, message: &[u8], now: Instant) {
+        let Ok(head) = ResponseHead::parse(message, Framing::Datagram) else {
+            self.stats.dropped_responses.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let nonce = head.branch().and_then(branch::parse).map(|parts| parts.call_nonce);
+        if let Some(nonce) = nonce
+            && let Some(entry) = calls.by_nonce.get_mut(&nonce)
+        {
+            if entry.call.on_response(message, now) == ResponseFate::Handled {
+                self.flush(calls, nonce, now);
+                return;
+            }
+        }
+        if (200..300).contains(&head.status) && nonce.is_some() {
+            // A 2xx for a call already gone: forwarded statelessly by its
+            // Via (§16.7 step 9, RFC 6026 §7); never swallowed.
+            self.relay_by_via(message, &head);
+            return;
+        }
+        self.stats.dropped_responses.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A response sent on by the Via under ours (§18.2.2).
+    fn relay_by_via(&self, message: &[u8], head: &ResponseHead<'_>) {
+        let mut out = Vec::with_capacity(message.len());
+        relay_response(message, head, &mut out);
+        let Ok(next) = ResponseHead::parse(&out, Framing::Datagram) else {
+            return;
+        };
+        let Some(via) = next.top_via else {
+            return;
+        };
+        let Some(to) = via.relay_address() else {
+            return;
+        };
+        self.send(&out, to);
+        self.stats.late_2xx.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn fire_timers(&self, calls: &mut Calls, now: Instant) {
+        let mut fired = 0;
+        while let Some(&Reverse((at, nonce))) = calls.deadlines.peek() {
+            if at > now || fired > 10_000 {
+                break;
+            }
+            calls.deadlines.pop();
+            fired += 1;
+            let Some(entry) = calls.by_nonce.get_mut(&nonce) else {
+                continue;
+            };
+            if entry.call.poll_deadline().is_some_and(|due| due <= now) {
+                entry.call.on_timeout(now);
+                self.flush(calls, nonce, now);
+            }
+        }
+    }
+
+    /// Sends what the call wants sent, re-arms its timer, and drops it
+    /// when it is done.
+    fn flush(&self, calls: &mut Calls, nonce: u64, now: Instant) {
+        let Some(entry) = calls.by_nonce.get_mut(&nonce) else {
+            return;
+        };
+        let mut failed_legs = Vec::new();
+        while let Some(transmit) = entry.call.poll_transmit() {
+            match transmit.to {
+                Destination::Upstream => self.send(&transmit.bytes, entry.respond_to),
+                Destination::Leg(i) => match entry.hops.get(i).copied().flatten() {
+                    Some(hop) if self.send(&transmit.bytes, hop) => {}
+                    _ => failed_legs.push(i),
+                },
+            }
+        }
+        for leg in failed_legs {
+            entry.call.on_leg_transport_error(leg, now);
+            while let Some(transmit) = entry.call.poll_transmit() {
+                let to = match transmit.to {
+                    Destination::Upstream => Some(entry.respond_to),
+                    Destination::Leg(i) => entry.hops.get(i).copied().flatten(),
+                };
+                if let Some(to) = to {
+                    self.send(&transmit.bytes, to);
+                }
+            }
+        }
+        if entry.call.is_done() {
+            let summary = entry.call.summary(now);
+            let started = entry.started;
+            if let Some(entry) = calls.by_nonce.remove(&nonce) {
+                calls.by_server_key.remove(&entry.server_key);
+                if calls.by_call_id.get(&entry.call_id) == Some(&nonce) {
+                    calls.by_call_id.remove(&entry.call_id);
+                }
+            }
+            self.stats.record(&summary, now.saturating_duration_since(started));
+            log_summary(&summary);
+            self.release();
+        } else if let Some(at) = entry.call.poll_deadline() {
+            calls.deadlines.push(Reverse((at, nonce)));
+        }
+    }
+
+    /// One call less in flight.
+    fn release(&self) {
+        self.stats.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Sends a datagram; whether the kernel took it.
+    fn send(&self, bytes: &[u8], to: SocketAddr) -> bool {
+        match self.socket.send_to(bytes, to) {
+            Ok(_) => true,
+            Err(e) => {
+                debug!(%to, error = %e, "proxy mode: send failed");
+                false
+            }
+        }
+    }
+
+    /// The next hop of a leg: `proxy.next_hop`, else the target's own host
+    /// when it is an IP address.
+    fn hop_for(&self, uri: &[u8]) -> Option<SocketAddr> {
+        match self.route {
+            Route::NextHop(addr) => Some(addr),
+            Route::TargetHost => {
+                let hop = Hop::parse(uri)?;
+                if hop.effective_transport() != HopTransport::Udp {
+                    return None;
+                }
+                let host = std::str::from_utf8(hop.host).ok()?;
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                let ip: std::net::IpAddr = host.parse().ok()?;
+                Some(SocketAddr::new(ip, hop.effective_port()))
+            }
+        }
+    }
+}
+
+/// The call's targets: each leg's URI over UDP, with its diversion headers.
+fn targets(legs: Vec<LegPlan>, diverted_from: &DivertedFrom) -> Vec<Target> {
+    legs.into_iter()
+        .enumerate()
+        .map(|(nth, leg)| {
+            let (diversion, bottom) = match diverted_from {
+                DivertedFrom::Off => (None, Vec::new()),
+                DivertedFrom::Diversion(dialed) => {
+                    let mut value = Vec::with_capacity(dialed.len() + 2);
+                    value.push(b'<');
+                    value.extend_from_slice(dialed);
+                    value.push(b'>');
+                    (Some(value.into_boxed_slice()), Vec::new())
+                }
+                DivertedFrom::HistoryInfo(dialed) => {
+                    let mut line = b"History-Info: <".to_vec();
+                    line.extend_from_slice(dialed);
+                    finish_history_dialed(&mut line);
+                    line.extend_from_slice(b",<");
+                    line.extend_from_slice(&leg.uri);
+                    finish_history_target(&mut line, nth + 1);
+                    line.extend_from_slice(b"\r\n");
+                    (None, line)
+                }
+            };
+            Target {
+                uri: leg.uri.into_boxed_slice(),
+                transport: Transport::Udp,
+                ring: leg.ring,
+                top_headers: Box::default(),
+                bottom_headers: bottom.into_boxed_slice(),
+                diversion,
+            }
+        })
+        .collect()
+}
+
+/// The server transaction key of a request (its top Via's branch and
+/// sent-by, §17.2.3) and its Call-ID.
+fn keys(message: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let request = Request::parse(message, Framing::Datagram)?;
+    let via = request.top_via?;
+    let mut key = via.branch?.to_vec();
+    key.push(b' ');
+    key.extend_from_slice(via.host);
+    key.extend_from_slice(&via.port.unwrap_or(5060).to_be_bytes());
+    let call_id = request.call_id?.to_vec();
+    if request.method != Method::Invite
+        && request.method != Method::Cancel
+        && request.method != Method::Ack
+    {
+        return None;
+    }
+    Some((key, call_id))
+}
+
+fn log_summary(summary: &CallSummary) {
+    let legs: Vec<String> = summary
+        .legs
+        .iter()
+        .map(|leg| match leg.outcome {
+            Some(LegOutcome::Answered(code) | LegOutcome::Rejected(code)) => code.to_string(),
+            Some(LegOutcome::NoAnswer) => "no-answer".to_owned(),
+            Some(LegOutcome::TransportError) => "transport-error".to_owned(),
+            None => "pending".to_owned(),
+        })
+        .collect();
+    debug!(
+        final_status = summary.final_status,
+        answered_by = summary.answered_by,
+        cancelled_by_caller = summary.cancelled_by_caller,
+        legs = legs.join(","),
+        "proxied call ended"
+    );
+}
+
+/// A start for the call nonces that differs between runs, so that a
+/// restarted server never takes a late response for one of its new calls.
+fn random_start() -> u64 {
+    let mut bytes = [0u8; 8];
+    if let Err(e) = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+    {
+        warn!(error = %e, "no /dev/urandom: call nonces start from the clock");
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        return nanos as u64;
+    }
+    u64::from_le_bytes(bytes)
+}
