@@ -659,10 +659,7 @@ fn a_tcp_message_without_content_length_gets_400() {
 
 #[test]
 fn ipv6_loopback_is_served() {
-    if std::net::UdpSocket::bind("[::1]:0").is_err() {
-        eprintln!("no IPv6 loopback on this machine; skipping");
-        return;
-    }
+    common::require_ipv6_loopback();
     let data = common::example_data();
     let server = Server::start_with(&["--routing", &data, "--listen", "[::1]:0"]);
     let client = UdpClient::bind("[::1]:0");

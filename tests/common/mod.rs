@@ -332,6 +332,20 @@ pub fn require(program: &str, package: &str) {
     }
 }
 
+/// Fails the test, naming what is missing, when this host has no IPv6
+/// loopback (`[::1]` cannot be bound): like the outside software the suite
+/// drives, a missing `::1` fails a test, it never skips one.
+pub fn require_ipv6_loopback() {
+    if let Err(e) = UdpSocket::bind("[::1]:0") {
+        panic!(
+            "this test needs the IPv6 loopback address ::1 and cannot bind [::1]:0 ({e}): \
+             bring `lo` up with IPv6 on it (`ip link set lo up`, \
+             `sysctl -w net.ipv6.conf.lo.disable_ipv6=0`; in a container, start it with \
+             IPv6 enabled); tests are never skipped"
+        );
+    }
+}
+
 /// An HTTP response from the admin endpoint: status code, head and body.
 pub struct Http {
     pub code: u16,
