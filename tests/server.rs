@@ -754,25 +754,55 @@ fn untrusted_reject_mode_answers_403() {
     assert!(answer.starts_with("SIP/2.0 403 Forbidden\r\n"), "{answer}");
 }
 
-#[test]
-fn pai_from_an_untrusted_peer_is_ignored() {
-    // Trust 127.0.0.1 only through the config default; reject mode to see answers.
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("switchboard.yaml");
+/// Settings trusting 127.0.0.1 only, answering everyone else `403` (so an
+/// untrusted peer's answer can be read), with the rule header on.
+fn trust_only_127_0_0_1(dir: &std::path::Path) -> std::path::PathBuf {
+    let config = dir.join("switchboard.yaml");
     fs::write(
         &config,
         format!(
-            "routing: {}\ntrust: [127.0.0.1/32]\nrule_header: true\n",
+            "routing: {}\ntrust: [127.0.0.1/32]\nuntrusted: reject\nrule_header: true\n",
             common::example_data()
         ),
     )
     .unwrap();
+    config
+}
+
+/// The sales line (+18005550111, nobody's) from a caller nobody knows
+/// (+16505550199: the forwarding rule), with `extra` headers.
+fn sales_line_call(port: u16, extra: &[&str]) -> Vec<u8> {
+    let lines = basic("INVITE", "sip:+18005550111@127.0.0.1", extra);
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    request(&refs, port)
+}
+
+/// A trusted peer's P-Asserted-Identity decides the caller (RFC 3325): the
+/// same call goes by its From without one (forwarding) and to the asserted
+/// number's owner with one (contact_owner).
+#[test]
+fn pai_from_a_trusted_peer_decides_the_caller() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = trust_only_127_0_0_1(dir.path());
     let server = Server::start_with(&[
         "--config",
         config.to_str().unwrap(),
         "--trust",
         "127.0.0.1/32",
     ]);
+    let client = UdpClient::new();
+    let without = client.exchange(server.udp, &sales_line_call(client.port(), &[]));
+    assert_eq!(status(&without), 302, "{without}");
+    assert_eq!(
+        header(&without, "X-Switchboard-Rule"),
+        Some("forwarding"),
+        "{without}"
+    );
+    assert_eq!(
+        header(&without, "Contact"),
+        Some("<sip:+14155550199@127.0.0.1;user=phone>"),
+        "{without}"
+    );
     let answer = send_basic(
         &server,
         "INVITE",
@@ -783,6 +813,49 @@ fn pai_from_an_untrusted_peer_is_ignored() {
         header(&answer, "X-Switchboard-Rule"),
         Some("contact_owner"),
         "{answer}"
+    );
+    assert_eq!(
+        header(&answer, "Contact"),
+        Some("<sip:+14155550101@127.0.0.1;user=phone>"),
+        "{answer}"
+    );
+}
+
+/// An untrusted peer's P-Asserted-Identity cannot influence routing. No
+/// setting lets an untrusted peer's INVITE be routed at all (docs/security.md:
+/// silence or `403`, never a routing answer; `caller()` in the handler reads
+/// PAI only from trusted peers), so this is what can be seen from outside:
+/// from 127.0.0.2, the call with the PAI that moves it for a trusted peer
+/// gets the very same `403`, byte for byte, as without it, with no Contact
+/// and no rule; from 127.0.0.1, on the same server, that PAI does move it.
+#[test]
+fn pai_from_an_untrusted_peer_cannot_influence_routing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = trust_only_127_0_0_1(dir.path());
+    let server = Server::start_with(&["--config", config.to_str().unwrap()]);
+    let pai = "P-Asserted-Identity: <sip:+16505550155@x>";
+
+    let outsider = UdpClient::bind("127.0.0.2:0");
+    let with_pai = outsider.exchange(server.udp, &sales_line_call(outsider.port(), &[pai]));
+    let without = outsider.exchange(server.udp, &sales_line_call(outsider.port(), &[]));
+    assert!(
+        with_pai.starts_with("SIP/2.0 403 Forbidden\r\n"),
+        "{with_pai}"
+    );
+    assert_eq!(
+        with_pai, without,
+        "the PAI changed an untrusted peer's answer"
+    );
+    assert_eq!(header(&with_pai, "Contact"), None, "{with_pai}");
+    assert_eq!(header(&with_pai, "X-Switchboard-Rule"), None, "{with_pai}");
+
+    // The control: the same PAI from the trusted address is honoured.
+    let insider = UdpClient::new();
+    let trusted = insider.exchange(server.udp, &sales_line_call(insider.port(), &[pai]));
+    assert_eq!(
+        header(&trusted, "X-Switchboard-Rule"),
+        Some("contact_owner"),
+        "{trusted}"
     );
 }
 
