@@ -926,7 +926,13 @@ fn routing_changes_are_served_without_a_restart() {
         )
     };
     fs::write(&file, data("+14155550001")).unwrap();
-    let server = Server::start_with(&["--routing", file.to_str().unwrap()]);
+    let server = Server::start_with(&[
+        "--routing",
+        file.to_str().unwrap(),
+        "--admin",
+        "127.0.0.1:0",
+    ]);
+    let admin = server.admin.expect("the admin address");
     let client = UdpClient::new();
     let contact = |call: &str| {
         let answer = client.exchange(
@@ -953,9 +959,28 @@ fn routing_changes_are_served_without_a_restart() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    // Broken data: the last good table keeps serving.
+    // Broken data: once the reload has run and failed (counted in
+    // /metrics), the last good table keeps serving.
     fs::write(&file, "accounts: [").unwrap();
-    std::thread::sleep(Duration::from_millis(600));
+    let failed = r#"switchboard_reloads_total{result="failed"}"#;
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let scrape = loop {
+        let (code, scrape) = common::http_get(admin, "/metrics");
+        assert_eq!(code, 200, "{scrape}");
+        if common::metric_value(&scrape, failed).is_some_and(|n| n >= 1.0) {
+            break scrape;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the broken data's reload was not counted as failed:\n{scrape}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        common::metric_value(&scrape, r#"switchboard_reloads_total{result="ok"}"#),
+        Some(1.0),
+        "{scrape}"
+    );
     assert_eq!(
         contact("r3").as_deref(),
         Some("<sip:+14155550002@127.0.0.1;user=phone>")
