@@ -859,16 +859,42 @@ fn pai_from_an_untrusted_peer_cannot_influence_routing() {
     );
 }
 
+/// The server's Contact template from `SWITCHBOARD_CONTACT_TEMPLATE` and
+/// from `--contact-template`; the flag beats the variable (docs/operations.md:
+/// the file, then the environment, then flags), an account's own template
+/// beats both.
 #[test]
 fn contact_template_flag_and_environment() {
     let data = common::example_data();
-    let server = Server::start_with(&[
-        "--routing",
-        &data,
-        "--contact-template",
-        "sip:{number}@pstn.example.net;user=phone;src={source}",
-    ]);
+    let variable = (
+        "SWITCHBOARD_CONTACT_TEMPLATE",
+        "sip:{number}@env.example.net;tpl=env",
+    );
     let client = UdpClient::new();
+
+    // The variable alone.
+    let server = Server::start_with_env(&["--routing", &data], &[variable]);
+    let answer = client.exchange(
+        server.udp,
+        &invite("+18005550100", "+16505550123", "tpl-env", client.port()),
+    );
+    assert_eq!(
+        header(&answer, "Contact"),
+        Some("<sip:+14155550101@env.example.net;tpl=env>"),
+        "{answer}"
+    );
+    drop(server);
+
+    // The flag and the variable: the flag wins.
+    let server = Server::start_with_env(
+        &[
+            "--routing",
+            &data,
+            "--contact-template",
+            "sip:{number}@pstn.example.net;user=phone;src={source}",
+        ],
+        &[variable],
+    );
     let answer = client.exchange(
         server.udp,
         &invite("+18005550100", "+16505550123", "tpl", client.port()),
