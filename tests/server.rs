@@ -54,12 +54,44 @@ fn send_basic(server: &Server, method: &str, uri: &str, extra: &[&str]) -> Strin
 
 // ---- golden cases: exact bytes ----------------------------------------
 
-/// Raw request in, exact response out. `{port}` is the client's port.
-fn golden(server: &Server, request_text: &str, response_text: &str) {
+/// What a To tag is derived from (src/sip/response.rs): the request's
+/// Call-ID, From tag, top Via branch and CSeq, as they are written in it.
+struct TagOf<'a> {
+    call_id: &'a str,
+    from_tag: &'a str,
+    branch: &'a str,
+    cseq: &'a str,
+}
+
+impl TagOf<'_> {
+    /// The tag, computed here from the recipe rather than copied from a
+    /// run: `sb` and the 16 lowercase hex digits of the FxHash of the four
+    /// parts, each followed by a 0xff byte. A new hash function (a
+    /// dependency update) changes this and the server alike, so no golden
+    /// needs regenerating; what a golden then catches is a change of recipe.
+    fn tag(&self) -> String {
+        use std::hash::Hasher;
+        let mut hasher = rustc_hash::FxHasher::default();
+        for part in [self.call_id, self.from_tag, self.branch, self.cseq] {
+            hasher.write(part.as_bytes());
+            hasher.write_u8(0xff);
+        }
+        format!("sb{:016x}", hasher.finish())
+    }
+}
+
+/// Raw request in, exact response out. `{port}` is the client's port,
+/// `{to_tag}` the tag derived from `tag_of`.
+fn golden(server: &Server, request_text: &str, response_text: &str, tag_of: TagOf<'_>) {
     let client = UdpClient::new();
     let port = client.port().to_string();
     let answer = client.exchange(server.udp, request_text.replace("{port}", &port).as_bytes());
-    assert_eq!(answer, response_text.replace("{port}", &port));
+    assert_eq!(
+        answer,
+        response_text
+            .replace("{port}", &port)
+            .replace("{to_tag}", &tag_of.tag())
+    );
 }
 
 #[test]
@@ -84,13 +116,19 @@ fn golden_302() {
          Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-g302;rport={port};received=127.0.0.1\r\n\
          Via: SIP/2.0/UDP 10.1.1.1:5060;branch=z9hG4bK-upstream\r\n\
          From: \"Dana Lee\" <sip:+16505550123@127.0.0.1>;tag=g302\r\n\
-         To: <sip:+18005550100@127.0.0.1>;tag=sb5991e6b57ce68137\r\n\
+         To: <sip:+18005550100@127.0.0.1>;tag={to_tag}\r\n\
          Call-ID: golden-302@127.0.0.1\r\n\
          CSeq: 1 INVITE\r\n\
          Contact: <sip:+14155550101@127.0.0.1;user=phone>\r\n\
          Server: switchboard/0.1.0\r\n\
          Content-Length: 0\r\n\
          \r\n",
+        TagOf {
+            call_id: "golden-302@127.0.0.1",
+            from_tag: "g302",
+            branch: "z9hG4bK-g302",
+            cseq: "1 INVITE",
+        },
     );
 }
 
@@ -120,12 +158,18 @@ fn golden_513() {
         "SIP/2.0 513 Message Too Large\r\n\
          Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-g513;rport={port};received=127.0.0.1\r\n\
          From: <sip:+16505550123@127.0.0.1>;tag=g513\r\n\
-         To: <sip:+18005550100@127.0.0.1>;tag=sb5a4f0514b408aa29\r\n\
+         To: <sip:+18005550100@127.0.0.1>;tag={to_tag}\r\n\
          Call-ID: golden-513\r\n\
          CSeq: 1 INVITE\r\n\
          Server: switchboard/0.1.0\r\n\
          Content-Length: 0\r\n\
          \r\n",
+        TagOf {
+            call_id: "golden-513",
+            from_tag: "g513",
+            branch: "z9hG4bK-g513",
+            cseq: "1 INVITE",
+        },
     );
 }
 
@@ -146,13 +190,19 @@ fn golden_480() {
         "SIP/2.0 480 Temporarily Unavailable\r\n\
          Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-g480;rport={port};received=127.0.0.1\r\n\
          From: <sip:+19995550123@127.0.0.1>;tag=g480\r\n\
-         To: <sip:+18005550144@127.0.0.1>;tag=sbb76d1a1fcae341c5\r\n\
+         To: <sip:+18005550144@127.0.0.1>;tag={to_tag}\r\n\
          Call-ID: golden-480\r\n\
          CSeq: 10 INVITE\r\n\
          Reason: SIP;cause=480;text=\"User has no phone\"\r\n\
          Server: switchboard/0.1.0\r\n\
          Content-Length: 0\r\n\
          \r\n",
+        TagOf {
+            call_id: "golden-480",
+            from_tag: "g480",
+            branch: "z9hG4bK-g480",
+            cseq: "10 INVITE",
+        },
     );
 }
 
@@ -173,12 +223,18 @@ fn golden_404() {
         "SIP/2.0 404 Not Found\r\n\
          Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-g404;rport={port};received=127.0.0.1\r\n\
          From: <sip:+16505550123@127.0.0.1>;tag=g404\r\n\
-         To: <tel:+1-999-555-0000>;tag=sb763086af2e360884\r\n\
+         To: <tel:+1-999-555-0000>;tag={to_tag}\r\n\
          Call-ID: golden-404\r\n\
          CSeq: 2 INVITE\r\n\
          Server: switchboard/0.1.0\r\n\
          Content-Length: 0\r\n\
          \r\n",
+        TagOf {
+            call_id: "golden-404",
+            from_tag: "g404",
+            branch: "z9hG4bK-g404",
+            cseq: "2 INVITE",
+        },
     );
 }
 
@@ -199,7 +255,7 @@ fn golden_options() {
         "SIP/2.0 200 OK\r\n\
          Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-gopt\r\n\
          From: <sip:ping@127.0.0.1>;tag=gopt\r\n\
-         To: <sip:127.0.0.1>;tag=sb8d3edd3e687615e1\r\n\
+         To: <sip:127.0.0.1>;tag={to_tag}\r\n\
          Call-ID: golden-options\r\n\
          CSeq: 1 OPTIONS\r\n\
          Allow: INVITE, ACK, CANCEL, BYE, OPTIONS\r\n\
@@ -208,7 +264,98 @@ fn golden_options() {
          Server: switchboard/0.1.0\r\n\
          Content-Length: 0\r\n\
          \r\n",
+        TagOf {
+            call_id: "golden-options",
+            from_tag: "gopt",
+            branch: "z9hG4bK-gopt",
+            cseq: "1 OPTIONS",
+        },
     );
+}
+
+/// The To tag's properties, whatever the hash: `sb` and 16 lowercase hex
+/// digits; the same for a retransmission, for the same request from
+/// another port and at another replica, and whatever the other headers
+/// say; different as soon as the Call-ID, the From tag, the branch or the
+/// CSeq differs.
+#[test]
+fn the_to_tag_names_the_transaction_and_nothing_else() {
+    let server = Server::start();
+    let replica = Server::start();
+    let tag = |server: &Server, client: &UdpClient, parts: &TagOf<'_>, max_forwards: u8| {
+        let message = request(
+            &[
+                "INVITE sip:+18005550100@127.0.0.1 SIP/2.0",
+                &format!(
+                    "Via: SIP/2.0/UDP 127.0.0.1:{{port}};branch={};rport",
+                    parts.branch
+                ),
+                &format!("Max-Forwards: {max_forwards}"),
+                &format!("From: <sip:+16505550123@127.0.0.1>;tag={}", parts.from_tag),
+                "To: <sip:+18005550100@127.0.0.1>",
+                &format!("Call-ID: {}", parts.call_id),
+                &format!("CSeq: {}", parts.cseq),
+                "Content-Length: 0",
+                "",
+            ],
+            client.port(),
+        );
+        let answer = client.exchange(server.udp, &message);
+        assert_eq!(status(&answer), 302, "{answer}");
+        let to = header(&answer, "To").expect("a To header");
+        let (uri, tag) = to.split_once(";tag=").expect("a To tag");
+        assert_eq!(uri, "<sip:+18005550100@127.0.0.1>", "{answer}");
+        assert!(
+            tag.len() == 18
+                && tag.starts_with("sb")
+                && tag[2..]
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+            "not sb and 16 lowercase hex digits: {tag:?}"
+        );
+        tag.to_owned()
+    };
+    let base = TagOf {
+        call_id: "tag-call",
+        from_tag: "tag-from",
+        branch: "z9hG4bK-tag",
+        cseq: "1 INVITE",
+    };
+    let client = UdpClient::new();
+    let first = tag(&server, &client, &base, 70);
+    assert_eq!(first, base.tag(), "the tag is not derived as described");
+    assert_eq!(tag(&server, &client, &base, 70), first, "a retransmission");
+    let other = UdpClient::new();
+    assert_eq!(tag(&replica, &other, &base, 70), first, "another replica");
+    assert_eq!(
+        tag(&server, &client, &base, 9),
+        first,
+        "another Max-Forwards"
+    );
+
+    let mut seen = vec![first];
+    for changed in [
+        TagOf {
+            call_id: "tag-call-2",
+            ..base
+        },
+        TagOf {
+            from_tag: "tag-from-2",
+            ..base
+        },
+        TagOf {
+            branch: "z9hG4bK-tag-2",
+            ..base
+        },
+        TagOf {
+            cseq: "2 INVITE",
+            ..base
+        },
+    ] {
+        let got = tag(&server, &client, &changed, 70);
+        assert!(!seen.contains(&got), "{got} seen before: {seen:?}");
+        seen.push(got);
+    }
 }
 
 #[test]
