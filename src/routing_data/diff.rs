@@ -6,13 +6,13 @@ use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rustc_hash::FxHashMap;
 
 use super::assemble::assemble;
 use super::compile::{CompiledFile, compile_file};
 use super::loader::Loader;
+use super::parallel::{self, WorkerPanicked};
 use super::report::Rejected;
 use super::yaml::YamlLimits;
 
@@ -370,7 +370,13 @@ pub const CONTACT_EXAMPLES: usize = 5;
 /// Accounts are matched by id. An account that is the same `Arc` in both
 /// tables (a reload reuses unchanged accounts) is skipped without a look;
 /// every other account present in both is walked once, in parallel.
-pub fn diff_tables(old: &RoutingTable, new: &RoutingTable) -> TableDiff {
+///
+/// Fails, rather than returning a diff with accounts missing, if the walk
+/// of an account panicked (a bug: no data makes it panic).
+pub fn try_diff_tables(
+    old: &RoutingTable,
+    new: &RoutingTable,
+) -> Result<TableDiff, WorkerPanicked> {
     let old_by_id: FxHashMap<&str, &Arc<Account>> =
         old.accounts().iter().map(|a| (&*a.id, a)).collect();
     let new_by_id: FxHashMap<&str, &Arc<Account>> =
@@ -396,49 +402,38 @@ pub fn diff_tables(old: &RoutingTable, new: &RoutingTable) -> TableDiff {
             (!Arc::ptr_eq(o, n)).then_some((&***o, &**n))
         })
         .collect();
-    let mut accounts = diff_pairs(&pairs);
+    let mut accounts = diff_pairs(&pairs)?;
     accounts.sort_by(|a, b| a.account.cmp(&b.account));
-    TableDiff {
+    Ok(TableDiff {
         accounts_added,
         accounts_removed,
         accounts,
-    }
+    })
 }
 
-/// `diff_accounts` over `pairs`, spread over the machine's cores.
-fn diff_pairs(pairs: &[(&Account, &Account)]) -> Vec<AccountDiff> {
+/// [`try_diff_tables`] for a caller with no use for the error, `switchboard
+/// diff`'s command line, which ends the command with a panic's message
+/// either way.
+///
+/// # Panics
+///
+/// If the walk of an account panicked, with that panic's message.
+pub fn diff_tables(old: &RoutingTable, new: &RoutingTable) -> TableDiff {
+    try_diff_tables(old, new).unwrap_or_else(|e| panic!("comparing the routing tables: {e}"))
+}
+
+/// `diff_accounts` over `pairs`, spread over the machine's cores when there
+/// is enough work to pay for the threads.
+fn diff_pairs(pairs: &[(&Account, &Account)]) -> Result<Vec<AccountDiff>, WorkerPanicked> {
     let work: usize = pairs
         .iter()
         .map(|(o, _)| o.contacts.len() + o.numbers.len())
         .sum();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if threads == 1 || pairs.len() < 2 || work < 50_000 {
-        return pairs
-            .iter()
-            .filter_map(|(o, n)| diff_accounts(o, n))
-            .collect();
-    }
-    // Accounts differ in size: threads take the next account as they free up.
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads.min(pairs.len()))
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut out = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some((o, n)) = pairs.get(i) else { break };
-                        out.extend(diff_accounts(o, n));
-                    }
-                    out
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("diff worker panicked"))
-            .collect()
-    })
+    let workers = if work < 50_000 { 1 } else { parallel::cores() };
+    // Accounts differ in size: the map's threads take the next account as
+    // they free up. The order does not matter: the caller sorts by id.
+    let diffs = parallel::parallel_map(pairs, workers, |(o, n)| diff_accounts(o, n))?;
+    Ok(diffs.into_iter().flatten().collect())
 }
 
 fn target(t: &Option<Target>) -> Option<String> {
@@ -735,7 +730,10 @@ pub fn load_pair(
         Arc::new(compile_file(&path, text, default_region, &limits))
     };
     type Compiled = Option<Arc<CompiledFile>>;
-    let done: Vec<(Compiled, Compiled)> = parallel_map(&tasks, |&(i, j)| {
+    // A task that panicked (a bug) leaves both its files uncompiled: each
+    // side is then loaded by the Loader, whose report names the file if it
+    // panics again, as `check` would say it.
+    let done = parallel::map_each(&tasks, parallel::cores(), |&(i, j)| {
         let old_path = i.map(|i| old_files[i].as_path());
         let new_path = j.map(|j| new_files[j].as_path());
         let old_text = old_path.and_then(|p| read_text(p, &limits));
@@ -752,7 +750,8 @@ pub fn load_pair(
     });
     let mut old_compiled: Vec<Compiled> = vec![None; old_files.len()];
     let mut new_compiled: Vec<Compiled> = vec![None; new_files.len()];
-    for (&(i, j), (o, n)) in tasks.iter().zip(done) {
+    for (&(i, j), outcome) in tasks.iter().zip(done) {
+        let (o, n) = outcome.unwrap_or_default();
         if let Some(i) = i {
             old_compiled[i] = o;
         }
@@ -777,39 +776,6 @@ pub fn load_pair(
         side(&old_files, old_compiled, old),
         side(&new_files, new_compiled, new),
     )
-}
-
-/// `f` over `items` on every core, results in order.
-fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(items.len());
-    if workers <= 1 {
-        return items.iter().map(f).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let mut results: Vec<(usize, R)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(item) = items.get(i) else {
-                            return done;
-                        };
-                        done.push((i, f(item)));
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("load worker panicked"))
-            .collect()
-    });
-    results.sort_unstable_by_key(|(i, _)| *i);
-    results.into_iter().map(|(_, r)| r).collect()
 }
 
 /// The routing files under `path` as [`Loader`] lists them; `None` when it
