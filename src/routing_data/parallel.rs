@@ -110,7 +110,8 @@ pub fn parallel_map<T: Sync, R: Send>(
     map_each(items, workers, f).into_iter().collect()
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+/// What a panic said, from its payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())
