@@ -473,6 +473,42 @@ mod tests {
         hot.load().decide(dialed.as_bytes(), None).target.is_some()
     }
 
+    #[test]
+    fn a_reload_whose_compile_panics_keeps_the_last_good_table() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join("acme.yaml"),
+            account("acme", "+18005550100"),
+        )
+        .unwrap();
+        let loader = Loader::new(dir.path(), Region::us()).panic_when_compiling("boom.yaml");
+        let (hot, _) = HotTable::start(loader, on_request()).expect("good data loads");
+
+        fs::write(
+            dir.path().join("boom.yaml"),
+            account("boom", "+18005550200"),
+        )
+        .unwrap();
+        hot.reload_now();
+        let status = hot.wait_for(WAIT, |s| s.failures >= 1);
+        assert_eq!((status.failures, status.reloads), (1, 0), "{status:?}");
+        let report = status.last_error.expect("the failure is kept");
+        let error = report.errors().next().expect("an error");
+        assert!(error.file.ends_with("boom.yaml"), "{error}");
+        assert!(error.message.contains("panicked"), "{error}");
+        assert!(routes(&hot, "+18005550100"), "the last good table serves");
+        assert!(!routes(&hot, "+18005550200"));
+        let records = hot.reader().audit().newest_first();
+        assert_eq!(records[0].outcome, Outcome::Failed);
+
+        // The thread lives on: the same account under another name loads.
+        fs::rename(dir.path().join("boom.yaml"), dir.path().join("beta.yaml")).unwrap();
+        hot.reload_now();
+        let status = hot.wait_for(WAIT, |s| s.reloads >= 1);
+        assert!(status.last_error.is_none(), "{status:?}");
+        assert!(routes(&hot, "+18005550100") && routes(&hot, "+18005550200"));
+    }
+
     /// The real comparison, except that it panics when the new table has
     /// an account `boom`.
     fn panics_on_boom(old: &RoutingTable, new: &RoutingTable) -> Result<TableDiff, WorkerPanicked> {
