@@ -458,39 +458,77 @@ fn no_answer(p: OnNoAnswer) -> &'static str {
 /// when there are none. Users are matched by id, numbers and contacts by
 /// E.164 number; names and the order of lists do not count.
 pub fn diff_accounts(old: &Account, new: &Account) -> Option<AccountDiff> {
+    let users = UserMatch::new(old, new);
     let mut d = AccountDiff {
         account: new.id.to_string(),
         ..AccountDiff::default()
     };
-    let user_id = |a: &Account, i: Option<UserIndex>| -> Option<String> {
-        i.and_then(|i| a.user(i)).map(|u| u.id.to_string())
+    diff_phones(old, new, &users, &mut d);
+    diff_account_settings(old, new, &mut d);
+    // After the account's settings: its own switches come first in
+    // `switches_changed`, then the numbers' `on_no_answer`.
+    diff_numbers(old, new, &users, &mut d);
+    d.contacts_reassigned = diff_contacts(old, new, &users);
+    d.counts = ChangeCounts {
+        numbers_added: d.numbers_added.len(),
+        numbers_removed: d.numbers_removed.len(),
+        numbers_reassigned: d.numbers_reassigned.len(),
+        forwarding_changed: d.forwarding_changed.len(),
+        phones_added: d.phones_added.len(),
+        phones_changed: d.phones_changed.len(),
+        phones_removed: d.phones_removed.len(),
+        contacts_reassigned: d.contacts_reassigned.len(),
+        switches_changed: d.switches_changed.len(),
+        ..ChangeCounts::default()
     };
+    (!d.counts.is_zero()).then_some(d)
+}
 
-    // Users: old index -> new index of the same id.
-    let new_users: FxHashMap<&str, UserIndex> = new
-        .users
-        .iter()
-        .enumerate()
-        .map(|(i, u)| (&*u.id, i as UserIndex))
-        .collect();
-    let remap: Vec<Option<UserIndex>> = old
-        .users
-        .iter()
-        .map(|u| new_users.get(&*u.id).copied())
-        .collect();
-    let same_owner = |o: Option<UserIndex>, n: Option<UserIndex>| -> bool {
+/// The users of an account's old and new versions, matched by id.
+struct UserMatch<'a> {
+    /// The new version's users by id.
+    new_by_id: FxHashMap<&'a str, UserIndex>,
+    /// Old index -> new index of the same id.
+    remap: Vec<Option<UserIndex>>,
+}
+
+impl<'a> UserMatch<'a> {
+    fn new(old: &Account, new: &'a Account) -> Self {
+        let new_by_id: FxHashMap<&str, UserIndex> = new
+            .users
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (&*u.id, i as UserIndex))
+            .collect();
+        let remap = old
+            .users
+            .iter()
+            .map(|u| new_by_id.get(&*u.id).copied())
+            .collect();
+        UserMatch { new_by_id, remap }
+    }
+
+    /// Whether an old owner and a new one are the same user (or both none).
+    fn same_owner(&self, o: Option<UserIndex>, n: Option<UserIndex>) -> bool {
         match (o, n) {
             (None, None) => true,
-            (Some(o), Some(n)) => remap.get(o as usize).copied().flatten() == Some(n),
+            (Some(o), Some(n)) => self.remap.get(o as usize).copied().flatten() == Some(n),
             _ => false,
         }
-    };
+    }
+}
 
-    // Phones.
+/// The id of user `i` of `account`.
+fn user_id(account: &Account, i: Option<UserIndex>) -> Option<String> {
+    i.and_then(|i| account.user(i)).map(|u| u.id.to_string())
+}
+
+/// Phones added, changed and removed, each sorted by user id.
+fn diff_phones(old: &Account, new: &Account, users: &UserMatch<'_>, d: &mut AccountDiff) {
     let mut old_users: FxHashMap<&str, ()> = FxHashMap::default();
     for u in &old.users {
         old_users.insert(&u.id, ());
-        let now = new_users.get(&*u.id).and_then(|&i| new.user(i));
+        let now = users.new_by_id.get(&*u.id).and_then(|&i| new.user(i));
         let now_phone = now.and_then(|n| n.phone.as_ref());
         if u.phone.as_ref() == now_phone {
             continue;
@@ -518,8 +556,10 @@ pub fn diff_accounts(old: &Account, new: &Account) -> Option<AccountDiff> {
     d.phones_added.sort_by(|a, b| a.user.cmp(&b.user));
     d.phones_changed.sort_by(|a, b| a.user.cmp(&b.user));
     d.phones_removed.sort_by(|a, b| a.user.cmp(&b.user));
+}
 
-    // Account switches and default forwarding.
+/// The account's own switches and default forwarding.
+fn diff_account_settings(old: &Account, new: &Account, d: &mut AccountDiff) {
     if old.forward_to != new.forward_to {
         d.forwarding_changed.push(ForwardingChange {
             number: None,
@@ -568,7 +608,11 @@ pub fn diff_accounts(old: &Account, new: &Account) -> Option<AccountDiff> {
         old.diversion.map(|s| s.as_str().into()),
         new.diversion.map(|s| s.as_str().into()),
     );
+}
 
+/// Numbers added, removed and reassigned, each sorted by number; their own
+/// forwarding and `on_no_answer` after the account's, by number.
+fn diff_numbers(old: &Account, new: &Account, users: &UserMatch<'_>, d: &mut AccountDiff) {
     // Numbers, in the order of the new data then the removed ones.
     let old_numbers: FxHashMap<E164, &Number> = old.numbers.iter().map(|n| (n.number, n)).collect();
     let new_numbers: FxHashMap<E164, &Number> = new.numbers.iter().map(|n| (n.number, n)).collect();
@@ -582,7 +626,7 @@ pub fn diff_accounts(old: &Account, new: &Account) -> Option<AccountDiff> {
             });
             continue;
         };
-        if !same_owner(o.user, n.user) {
+        if !users.same_owner(o.user, n.user) {
             d.numbers_reassigned.push(OwnerChange {
                 number: n.number.to_string(),
                 from: user_id(old, o.user),
@@ -625,14 +669,18 @@ pub fn diff_accounts(old: &Account, new: &Account) -> Option<AccountDiff> {
     d.forwarding_changed.sort_by(|a, b| a.number.cmp(&b.number));
     on_no_answer.sort_by(|a, b| a.number.cmp(&b.number));
     d.switches_changed.extend(on_no_answer);
+}
 
-    // Contacts: one pass over the old map, and over the new one only when
-    // it may hold numbers the old one lacks.
+/// Contacts whose owner changed (assigned, unassigned, moved, added with
+/// an owner or removed from one), sorted by number.
+fn diff_contacts(old: &Account, new: &Account, users: &UserMatch<'_>) -> Vec<OwnerChange> {
+    // One pass over the old map, and over the new one only when it may
+    // hold numbers the old one lacks.
     let mut contacts: Vec<(E164, Option<UserIndex>, Option<UserIndex>)> = Vec::new();
     let mut kept = 0usize;
     for (phone, o) in old.contacts.iter() {
         match new.contacts.get(phone) {
-            Some(n) if same_owner(Some(o), Some(n)) => kept += 1,
+            Some(n) if users.same_owner(Some(o), Some(n)) => kept += 1,
             Some(n) => {
                 kept += 1;
                 contacts.push((phone, Some(o), Some(n)));
@@ -648,28 +696,14 @@ pub fn diff_accounts(old: &Account, new: &Account) -> Option<AccountDiff> {
         }
     }
     contacts.sort_unstable_by_key(|c| c.0);
-    d.contacts_reassigned = contacts
+    contacts
         .into_iter()
         .map(|(phone, o, n)| OwnerChange {
             number: phone.to_string(),
             from: user_id(old, o),
             to: user_id(new, n),
         })
-        .collect();
-
-    d.counts = ChangeCounts {
-        numbers_added: d.numbers_added.len(),
-        numbers_removed: d.numbers_removed.len(),
-        numbers_reassigned: d.numbers_reassigned.len(),
-        forwarding_changed: d.forwarding_changed.len(),
-        phones_added: d.phones_added.len(),
-        phones_changed: d.phones_changed.len(),
-        phones_removed: d.phones_removed.len(),
-        contacts_reassigned: d.contacts_reassigned.len(),
-        switches_changed: d.switches_changed.len(),
-        ..ChangeCounts::default()
-    };
-    (!d.counts.is_zero()).then_some(d)
+        .collect()
 }
 
 /// Loads the two data sets of `switchboard diff`, each validated exactly as
