@@ -2,7 +2,7 @@
 //! reload audit trail): accounts, numbers, forwarding, phones, contacts and
 //! switches, compared by identity (ids and E.164 numbers), never by position.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -234,10 +234,7 @@ impl TableDiff {
     /// of each kind (contacts: one line with at most 5 examples), and a last
     /// line with the counts.
     pub fn to_text(&self, per_kind: usize) -> String {
-        use std::fmt::Write as _;
         let mut out = String::new();
-        let or_none = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".to_owned());
-        let or_default = |v: &Option<String>| v.clone().unwrap_or_else(|| "default".to_owned());
         for id in &self.accounts_added {
             let _ = writeln!(out, "account {id}: added");
         }
@@ -245,121 +242,157 @@ impl TableDiff {
             let _ = writeln!(out, "account {id}: removed");
         }
         for a in &self.accounts {
-            let _ = writeln!(out, "account {}:", a.account);
-            let more = |out: &mut String, shown: usize, total: usize, what: &str| {
-                if total > shown {
-                    let _ = writeln!(out, "  ... and {} more {what}", total - shown);
-                }
-            };
-            let c = &a.counts;
-            let added_or_removed = |out: &mut String, list: &[NumberEntry], verb: &str| {
-                for n in list.iter().take(per_kind) {
-                    let mut what = n.user.clone().unwrap_or_else(|| "no user".to_owned());
-                    if let Some(f) = &n.forward_to {
-                        let _ = write!(what, ", forward_to {f}");
-                    }
-                    let _ = writeln!(out, "  number {} {verb} ({what})", n.number);
-                }
-            };
-            added_or_removed(&mut out, &a.numbers_added, "added");
-            more(
-                &mut out,
-                a.numbers_added.len().min(per_kind),
-                c.numbers_added,
-                "numbers added",
-            );
-            added_or_removed(&mut out, &a.numbers_removed, "removed");
-            more(
-                &mut out,
-                a.numbers_removed.len().min(per_kind),
-                c.numbers_removed,
-                "numbers removed",
-            );
-            for n in a.numbers_reassigned.iter().take(per_kind) {
-                let _ = writeln!(
-                    out,
-                    "  number {}: {} → {}",
-                    n.number,
-                    or_none(&n.from),
-                    or_none(&n.to)
-                );
-            }
-            more(
-                &mut out,
-                a.numbers_reassigned.len().min(per_kind),
-                c.numbers_reassigned,
-                "numbers reassigned",
-            );
-            for f in a.forwarding_changed.iter().take(per_kind) {
-                let whose = match &f.number {
-                    Some(n) => format!("number {n} forward_to"),
-                    None => "forward_to".to_owned(),
-                };
-                let _ = writeln!(out, "  {whose}: {} → {}", or_none(&f.from), or_none(&f.to));
-            }
-            more(
-                &mut out,
-                a.forwarding_changed.len().min(per_kind),
-                c.forwarding_changed,
-                "forwarding targets changed",
-            );
-            for (list, total, what) in [
-                (&a.phones_added, c.phones_added, "phones added"),
-                (&a.phones_changed, c.phones_changed, "phones changed"),
-                (&a.phones_removed, c.phones_removed, "phones removed"),
-            ] {
-                for p in list.iter().take(per_kind) {
-                    let _ = writeln!(
-                        out,
-                        "  user {}: phone {} → {}",
-                        p.user,
-                        or_none(&p.from),
-                        or_none(&p.to)
-                    );
-                }
-                more(&mut out, list.len().min(per_kind), total, what);
-            }
-            if c.contacts_reassigned > 0 {
-                let examples: Vec<String> = a
-                    .contacts_reassigned
-                    .iter()
-                    .take(per_kind.min(CONTACT_EXAMPLES))
-                    .map(|o| format!("{}: {} → {}", o.number, or_none(&o.from), or_none(&o.to)))
-                    .collect();
-                let etc = if c.contacts_reassigned > examples.len() {
-                    ", ..."
-                } else {
-                    ""
-                };
-                let _ = writeln!(
-                    out,
-                    "  contacts: {} changed owner, e.g. {}{etc}",
-                    c.contacts_reassigned,
-                    examples.join(", ")
-                );
-            }
-            for s in a.switches_changed.iter().take(per_kind) {
-                let whose = match &s.number {
-                    Some(n) => format!("{} of number {n}", s.switch),
-                    None => s.switch.clone(),
-                };
-                let _ = writeln!(
-                    out,
-                    "  switch {whose}: {} → {}",
-                    or_default(&s.from),
-                    or_default(&s.to)
-                );
-            }
-            more(
-                &mut out,
-                a.switches_changed.len().min(per_kind),
-                c.switches_changed,
-                "switches changed",
-            );
+            a.write_text(&mut out, per_kind);
         }
         let _ = writeln!(out, "{}", self.counts());
         out
     }
+}
+
+impl AccountDiff {
+    /// This account's section of [`TableDiff::to_text`].
+    fn write_text(&self, out: &mut String, per_kind: usize) {
+        let _ = writeln!(out, "account {}:", self.account);
+        let c = &self.counts;
+        let number_entry = |verb: &'static str| {
+            move |n: &NumberEntry| {
+                let mut what = n.user.clone().unwrap_or_else(|| "no user".to_owned());
+                if let Some(f) = &n.forward_to {
+                    let _ = write!(what, ", forward_to {f}");
+                }
+                format!("number {} {verb} ({what})", n.number)
+            }
+        };
+        write_kind(
+            out,
+            &self.numbers_added,
+            per_kind,
+            c.numbers_added,
+            "numbers added",
+            number_entry("added"),
+        );
+        write_kind(
+            out,
+            &self.numbers_removed,
+            per_kind,
+            c.numbers_removed,
+            "numbers removed",
+            number_entry("removed"),
+        );
+        write_kind(
+            out,
+            &self.numbers_reassigned,
+            per_kind,
+            c.numbers_reassigned,
+            "numbers reassigned",
+            |n| {
+                format!(
+                    "number {}: {} → {}",
+                    n.number,
+                    or_none(&n.from),
+                    or_none(&n.to)
+                )
+            },
+        );
+        write_kind(
+            out,
+            &self.forwarding_changed,
+            per_kind,
+            c.forwarding_changed,
+            "forwarding targets changed",
+            |f| {
+                let whose = match &f.number {
+                    Some(n) => format!("number {n} forward_to"),
+                    None => "forward_to".to_owned(),
+                };
+                format!("{whose}: {} → {}", or_none(&f.from), or_none(&f.to))
+            },
+        );
+        for (list, total, what) in [
+            (&self.phones_added, c.phones_added, "phones added"),
+            (&self.phones_changed, c.phones_changed, "phones changed"),
+            (&self.phones_removed, c.phones_removed, "phones removed"),
+        ] {
+            write_kind(out, list, per_kind, total, what, |p| {
+                format!(
+                    "user {}: phone {} → {}",
+                    p.user,
+                    or_none(&p.from),
+                    or_none(&p.to)
+                )
+            });
+        }
+        self.write_contacts(out, per_kind);
+        write_kind(
+            out,
+            &self.switches_changed,
+            per_kind,
+            c.switches_changed,
+            "switches changed",
+            |s| {
+                let whose = match &s.number {
+                    Some(n) => format!("{} of number {n}", s.switch),
+                    None => s.switch.clone(),
+                };
+                format!(
+                    "switch {whose}: {} → {}",
+                    or_default(&s.from),
+                    or_default(&s.to)
+                )
+            },
+        );
+    }
+
+    /// The one line on contacts: how many changed owner, with at most
+    /// [`CONTACT_EXAMPLES`] of them (an export can move thousands).
+    fn write_contacts(&self, out: &mut String, per_kind: usize) {
+        let total = self.counts.contacts_reassigned;
+        if total == 0 {
+            return;
+        }
+        let examples: Vec<String> = self
+            .contacts_reassigned
+            .iter()
+            .take(per_kind.min(CONTACT_EXAMPLES))
+            .map(|o| format!("{}: {} → {}", o.number, or_none(&o.from), or_none(&o.to)))
+            .collect();
+        let etc = if total > examples.len() { ", ..." } else { "" };
+        let _ = writeln!(
+            out,
+            "  contacts: {total} changed owner, e.g. {}{etc}",
+            examples.join(", ")
+        );
+    }
+}
+
+/// One kind of change in an account's section of the text: a line for
+/// each of the first `per_kind` of `items`, then, when the account has
+/// more (`total` counts them all, `items` may be truncated), how many more.
+fn write_kind<T>(
+    out: &mut String,
+    items: &[T],
+    per_kind: usize,
+    total: usize,
+    what: &str,
+    line: impl Fn(&T) -> String,
+) {
+    for item in items.iter().take(per_kind) {
+        let _ = writeln!(out, "  {}", line(item));
+    }
+    let shown = items.len().min(per_kind);
+    if total > shown {
+        let _ = writeln!(out, "  ... and {} more {what}", total - shown);
+    }
+}
+
+/// A value of the text, "none" when absent.
+fn or_none(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("none")
+}
+
+/// A switch's value in the text, "default" when the data leaves it out.
+fn or_default(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("default")
 }
 
 /// Contacts whose owner changed that the text names, per account.
