@@ -463,7 +463,8 @@ fn diff(
         return Ok(ExitCode::from(DIFF_INVALID));
     };
     let compare_started = Instant::now();
-    let changes = diff::diff_tables(&old_table, &new_table);
+    let changes =
+        diff::try_diff_tables(&old_table, &new_table).context("comparing the routing tables")?;
     let compared = compare_started.elapsed();
     if json {
         println!("{}", serde_json::to_string(&changes)?);

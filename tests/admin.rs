@@ -226,8 +226,10 @@ fn reloads_show_in_the_metrics() {
     );
     let next = dir.path().join(".next");
     std::fs::write(&next, &more).unwrap();
+    let good_written = Instant::now();
     std::fs::rename(&next, &data).unwrap();
     let text = wait_for(admin, r#"switchboard_reloads_total{result="ok"}"#, 1.0);
+    let good_served = Instant::now();
     assert_ne!(hash(&first), hash(&text));
     assert_eq!(
         value(&text, r#"switchboard_routing_entries{kind="accounts"}"#),
@@ -235,6 +237,9 @@ fn reloads_show_in_the_metrics() {
     );
 
     // Broken data: counted as failed, the last good data still counted.
+    // (After a pause, so that the age below tells the good reload's time
+    // from the failed one's.)
+    std::thread::sleep(Duration::from_millis(300));
     std::fs::write(&next, "accounts: [\n").unwrap();
     std::fs::rename(&next, &data).unwrap();
     let text = wait_for(admin, r#"switchboard_reloads_total{result="failed"}"#, 1.0);
@@ -242,7 +247,18 @@ fn reloads_show_in_the_metrics() {
         value(&text, r#"switchboard_routing_entries{kind="accounts"}"#),
         3.0
     );
-    assert!(value(&text, "switchboard_routing_data_age_seconds") >= 0.0);
+    // The data's age is that of the last good data: loaded between the
+    // write and the scrape that saw it, not reset by the failed reload.
+    let at_least = good_served.elapsed().as_secs_f64();
+    let text = metrics(admin);
+    let at_most = good_written.elapsed().as_secs_f64();
+    let age = common::metric_value(&text, "switchboard_routing_data_age_seconds")
+        .unwrap_or_else(|| panic!("no switchboard_routing_data_age_seconds\n{text}"));
+    // 50 ms for the wall clock (the server's) against the monotonic one.
+    assert!(
+        age.is_finite() && at_least - 0.05 <= age && age <= at_most + 0.05,
+        "data age {age} s, expected between {at_least} and {at_most} s\n{text}"
+    );
 }
 
 #[test]

@@ -7,10 +7,12 @@
 mod checks;
 
 use std::fs;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use switchboard::routing::{Region, RoutingTable};
 use switchboard::routing_data::Loader;
+use switchboard::server::handler::{Context, Outcome, Peer, Transport};
 
 fn corpus(target: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -54,9 +56,39 @@ fn the_datagram_corpus_passes() {
     }
 }
 
+/// The peer `checks::datagram` makes of a selector byte (its first byte),
+/// and whether that peer is trusted: by its loopback address (127.0.0.1,
+/// ::1), or by its TLS client certificate.
+fn datagram_peer(selector: u8) -> (Peer, bool) {
+    let (source, listed): (SocketAddr, bool) = match selector % 4 {
+        0 => (SocketAddr::from(([127, 0, 0, 1], 5062)), true),
+        1 => (SocketAddr::from(([192, 0, 2, 7], 5060)), false),
+        2 => ("[::1]:5062".parse().expect("literal address"), true),
+        _ => (
+            "[2001:db8::7]:5060".parse().expect("literal address"),
+            false,
+        ),
+    };
+    match selector & 12 {
+        0 => (Peer::at(source, Transport::Udp), listed),
+        4 => (Peer::at(source, Transport::Tcp), listed),
+        8 => (Peer::at(source, Transport::Tls), listed),
+        _ => (
+            Peer {
+                trusted_by_certificate: true,
+                ..Peer::at(source, Transport::Tls)
+            },
+            true,
+        ),
+    }
+}
+
 /// The largest answer there is stays within the fuzzers' size bound:
 /// the smallest request that gets a failover chain, History-Info and its
-/// entries in both Contacts, from every kind of peer.
+/// entries in both Contacts, from every kind of peer (every selector
+/// `checks::datagram` knows: four addresses, UDP, TCP, TLS and TLS with a
+/// client certificate). A trusted peer does get that 302 (else the bound
+/// would be checked on a smaller answer), an untrusted one a 403.
 #[test]
 fn the_largest_302_is_bounded_by_the_request() {
     let table = example_table();
@@ -69,11 +101,52 @@ Call-ID: 1\r\n\
 CSeq: 1 INVITE\r\n\
 Content-Length: 0\r\n\
 \r\n";
-    for selector in 0..8u8 {
+    let mut trusted_peers = 0;
+    for selector in 0..16u8 {
         let mut data = vec![selector];
         data.extend_from_slice(request);
         checks::datagram(&data, &config, &table);
+
+        let (peer, trusted) = datagram_peer(selector);
+        let mut out = Vec::new();
+        let outcome = config.handle(&mut Context::new(&table, &mut out), request, peer);
+        let answer = String::from_utf8_lossy(&out).into_owned();
+        let Outcome::Reply { status, .. } = outcome else {
+            panic!("selector {selector}: no answer ({outcome:?})");
+        };
+        if !trusted {
+            assert_eq!(status, 403, "selector {selector}: {answer}");
+            continue;
+        }
+        trusted_peers += 1;
+        assert_eq!(status, 302, "selector {selector}: {answer}");
+        assert!(
+            answer.starts_with("SIP/2.0 302 Moved Temporarily\r\n"),
+            "selector {selector}: {answer}"
+        );
+        // The failover chain: alice's phone, then the support queue, each
+        // Contact carrying its History-Info entry.
+        let contacts: Vec<&str> = answer
+            .lines()
+            .filter(|l| l.starts_with("Contact: "))
+            .collect();
+        assert_eq!(contacts.len(), 2, "selector {selector}: {answer}");
+        assert!(
+            contacts[0].contains("+14155550101") && contacts[1].contains("+14155550188"),
+            "selector {selector}: {answer}"
+        );
+        assert!(
+            answer.contains("\r\nHistory-Info: "),
+            "selector {selector}: {answer}"
+        );
+        assert!(
+            out.len() <= request.len() + 1024,
+            "selector {selector}: {} bytes answered to {}",
+            out.len(),
+            request.len()
+        );
     }
+    assert_eq!(trusted_peers, 10, "trusted peers among the 16 selectors");
 }
 
 /// The cache reader's seed is the example data's entry as this build writes

@@ -150,6 +150,14 @@ fn kamailio_follows_the_redirects_to_the_phone_network() {
 /// Every expectation in trunk_calls.csv is what the routing rules decide
 /// for the example data (taken in process, as `switchboard route` does),
 /// so the trunk scenario checks the server against the rules.
+///
+/// `table.decide()` is the very code the server runs, so this cannot catch
+/// a routing bug (it would be on both sides). The independent expectations
+/// are the CSV's own literal fields, which the wire is checked against for
+/// every row: by SIPp (`uac_trunk.xml`, in
+/// `a_carrier_style_trunk_gets_the_right_contacts`) and without it in
+/// `every_trunk_row_gets_its_own_expectation_on_the_wire`. Settle a
+/// disagreement from the rules, never by pasting `route`'s output in.
 #[test]
 fn trunk_calls_csv_agrees_with_route() {
     use switchboard::routing::{Region, Target};
@@ -190,6 +198,62 @@ fn trunk_calls_csv_agrees_with_route() {
             assert_eq!(expected_user, target, "{row:?}");
         } else {
             assert_eq!(contact, target, "{row:?}");
+        }
+    }
+}
+
+/// Every row of trunk_calls.csv, sent once over UDP as `uac_trunk.xml`
+/// sends it (the caller only in P-Asserted-Identity, an anonymous From,
+/// Privacy: id), gets the row's own expected status and, for a 302, the
+/// Contact URI up to its first parameter: the scenario's comparison,
+/// without SIPp and without `decide()`.
+#[test]
+fn every_trunk_row_gets_its_own_expectation_on_the_wire() {
+    let switchboard = Server::start();
+    let client = UdpClient::new();
+    let csv = fs::read_to_string(project_path("sipp-scenarios/trunk_calls.csv")).expect("csv");
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty() && *l != "SEQUENTIAL")
+        .map(|l| l.split(';').collect())
+        .collect();
+    assert!(rows.len() >= 5, "{rows:?}");
+    for (i, row) in rows.iter().enumerate() {
+        let (uri, dialed, caller, expected, contact) = (row[0], row[1], row[2], row[3], row[4]);
+        let message = request(
+            &[
+                &format!("INVITE {uri} SIP/2.0"),
+                "Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-trunk-row;rport",
+                "Max-Forwards: 69",
+                "From: \"Anonymous\" <sip:anonymous@anonymous.invalid>;tag=trunk",
+                &format!("To: <sip:{dialed}@127.0.0.1;user=phone>"),
+                &format!("Call-ID: trunk-row-{i}"),
+                "CSeq: 1 INVITE",
+                &format!(
+                    "P-Asserted-Identity: <sip:{caller}@carrier.example;user=phone>, <tel:{caller}>"
+                ),
+                "Privacy: id",
+                "Content-Length: 0",
+                "",
+            ],
+            client.port(),
+        );
+        let answer = client.exchange(switchboard.udp, &message);
+        assert_eq!(
+            common::status(&answer).to_string(),
+            expected,
+            "row {row:?}: {answer}"
+        );
+        let got = common::header(&answer, "Contact").map(|c| {
+            c.trim_start_matches('<')
+                .split([';', '>'])
+                .next()
+                .unwrap_or_default()
+        });
+        if expected == "302" {
+            assert_eq!(got, Some(contact), "row {row:?}: {answer}");
+        } else {
+            assert_eq!(got, None, "row {row:?}: {answer}");
         }
     }
 }

@@ -131,18 +131,39 @@ fn start_reload_and_shutdown_are_logged_once_each_and_requests_are_not() {
     assert!(reloaded["ms"].as_f64().is_some(), "{reloaded}");
 }
 
+/// Data with eleven errors (tests/fixtures/bad.yaml) replaces good data:
+/// one ERROR line, and in it every one of the eleven, each at its line.
 #[test]
 fn a_failed_reload_logs_every_error() {
-    let lines = run(
-        "info",
-        0,
-        Some("accounts:\n  - id: acme\n    colour: blue\n  - id: acme\n"),
-    );
+    let bad = fs::read_to_string(common::project_path("tests/fixtures/bad.yaml")).unwrap();
+    let expected: [(u32, &str); 11] = [
+        (10, "number +18005550100 is assigned to both alice"),
+        (10, "user carol has number +18005550177, which is not"),
+        (11, "user id alice is used twice in account acme"),
+        (14, "user dave's phone \"call me maybe\" cannot be"),
+        (18, "number +18005550111 is assigned to user nobody"),
+        (19, "number \"+1800555\" cannot be a phone number"),
+        (20, "number \"+12345678901234567\" cannot be"),
+        (23, "a contact is assigned to user zed"),
+        (24, "contact phone \"not-a-number\" cannot be"),
+        (26, "account beta: unknown region \"XX\""),
+        (28, "number +18005550111 belongs to both account acme"),
+    ];
+    let lines = run("info", 0, Some(&bad));
     let errors = at(&lines, "ERROR");
     assert_eq!(errors.len(), 1, "{lines:#?}");
     let text = message(errors[0]);
     assert!(text.contains("the last good data keeps serving"), "{text}");
-    assert!(text.contains("routing.yaml:3"), "{text}");
+    for (line, error) in expected {
+        let wanted = format!("routing.yaml:{line}: error: {error}");
+        assert!(text.contains(&wanted), "{wanted:?} not logged:\n{text}");
+    }
+    assert_eq!(
+        text.matches(": error: ").count(),
+        expected.len(),
+        "errors logged besides the expected ones:\n{text}"
+    );
+    assert_eq!(errors[0]["fields"]["errors"], 11, "{}", errors[0]);
 }
 
 #[test]

@@ -54,12 +54,44 @@ fn send_basic(server: &Server, method: &str, uri: &str, extra: &[&str]) -> Strin
 
 // ---- golden cases: exact bytes ----------------------------------------
 
-/// Raw request in, exact response out. `{port}` is the client's port.
-fn golden(server: &Server, request_text: &str, response_text: &str) {
+/// What a To tag is derived from (src/sip/response.rs): the request's
+/// Call-ID, From tag, top Via branch and CSeq, as they are written in it.
+struct TagOf<'a> {
+    call_id: &'a str,
+    from_tag: &'a str,
+    branch: &'a str,
+    cseq: &'a str,
+}
+
+impl TagOf<'_> {
+    /// The tag, computed here from the recipe rather than copied from a
+    /// run: `sb` and the 16 lowercase hex digits of the FxHash of the four
+    /// parts, each followed by a 0xff byte. A new hash function (a
+    /// dependency update) changes this and the server alike, so no golden
+    /// needs regenerating; what a golden then catches is a change of recipe.
+    fn tag(&self) -> String {
+        use std::hash::Hasher;
+        let mut hasher = rustc_hash::FxHasher::default();
+        for part in [self.call_id, self.from_tag, self.branch, self.cseq] {
+            hasher.write(part.as_bytes());
+            hasher.write_u8(0xff);
+        }
+        format!("sb{:016x}", hasher.finish())
+    }
+}
+
+/// Raw request in, exact response out. `{port}` is the client's port,
+/// `{to_tag}` the tag derived from `tag_of`.
+fn golden(server: &Server, request_text: &str, response_text: &str, tag_of: TagOf<'_>) {
     let client = UdpClient::new();
     let port = client.port().to_string();
     let answer = client.exchange(server.udp, request_text.replace("{port}", &port).as_bytes());
-    assert_eq!(answer, response_text.replace("{port}", &port));
+    assert_eq!(
+        answer,
+        response_text
+            .replace("{port}", &port)
+            .replace("{to_tag}", &tag_of.tag())
+    );
 }
 
 #[test]
@@ -84,13 +116,19 @@ fn golden_302() {
          Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-g302;rport={port};received=127.0.0.1\r\n\
          Via: SIP/2.0/UDP 10.1.1.1:5060;branch=z9hG4bK-upstream\r\n\
          From: \"Dana Lee\" <sip:+16505550123@127.0.0.1>;tag=g302\r\n\
-         To: <sip:+18005550100@127.0.0.1>;tag=sb5991e6b57ce68137\r\n\
+         To: <sip:+18005550100@127.0.0.1>;tag={to_tag}\r\n\
          Call-ID: golden-302@127.0.0.1\r\n\
          CSeq: 1 INVITE\r\n\
          Contact: <sip:+14155550101@127.0.0.1;user=phone>\r\n\
          Server: switchboard/0.1.0\r\n\
          Content-Length: 0\r\n\
          \r\n",
+        TagOf {
+            call_id: "golden-302@127.0.0.1",
+            from_tag: "g302",
+            branch: "z9hG4bK-g302",
+            cseq: "1 INVITE",
+        },
     );
 }
 
@@ -120,12 +158,18 @@ fn golden_513() {
         "SIP/2.0 513 Message Too Large\r\n\
          Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-g513;rport={port};received=127.0.0.1\r\n\
          From: <sip:+16505550123@127.0.0.1>;tag=g513\r\n\
-         To: <sip:+18005550100@127.0.0.1>;tag=sb5a4f0514b408aa29\r\n\
+         To: <sip:+18005550100@127.0.0.1>;tag={to_tag}\r\n\
          Call-ID: golden-513\r\n\
          CSeq: 1 INVITE\r\n\
          Server: switchboard/0.1.0\r\n\
          Content-Length: 0\r\n\
          \r\n",
+        TagOf {
+            call_id: "golden-513",
+            from_tag: "g513",
+            branch: "z9hG4bK-g513",
+            cseq: "1 INVITE",
+        },
     );
 }
 
@@ -146,13 +190,19 @@ fn golden_480() {
         "SIP/2.0 480 Temporarily Unavailable\r\n\
          Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-g480;rport={port};received=127.0.0.1\r\n\
          From: <sip:+19995550123@127.0.0.1>;tag=g480\r\n\
-         To: <sip:+18005550144@127.0.0.1>;tag=sbb76d1a1fcae341c5\r\n\
+         To: <sip:+18005550144@127.0.0.1>;tag={to_tag}\r\n\
          Call-ID: golden-480\r\n\
          CSeq: 10 INVITE\r\n\
          Reason: SIP;cause=480;text=\"User has no phone\"\r\n\
          Server: switchboard/0.1.0\r\n\
          Content-Length: 0\r\n\
          \r\n",
+        TagOf {
+            call_id: "golden-480",
+            from_tag: "g480",
+            branch: "z9hG4bK-g480",
+            cseq: "10 INVITE",
+        },
     );
 }
 
@@ -173,12 +223,18 @@ fn golden_404() {
         "SIP/2.0 404 Not Found\r\n\
          Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-g404;rport={port};received=127.0.0.1\r\n\
          From: <sip:+16505550123@127.0.0.1>;tag=g404\r\n\
-         To: <tel:+1-999-555-0000>;tag=sb763086af2e360884\r\n\
+         To: <tel:+1-999-555-0000>;tag={to_tag}\r\n\
          Call-ID: golden-404\r\n\
          CSeq: 2 INVITE\r\n\
          Server: switchboard/0.1.0\r\n\
          Content-Length: 0\r\n\
          \r\n",
+        TagOf {
+            call_id: "golden-404",
+            from_tag: "g404",
+            branch: "z9hG4bK-g404",
+            cseq: "2 INVITE",
+        },
     );
 }
 
@@ -199,7 +255,7 @@ fn golden_options() {
         "SIP/2.0 200 OK\r\n\
          Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-gopt\r\n\
          From: <sip:ping@127.0.0.1>;tag=gopt\r\n\
-         To: <sip:127.0.0.1>;tag=sb8d3edd3e687615e1\r\n\
+         To: <sip:127.0.0.1>;tag={to_tag}\r\n\
          Call-ID: golden-options\r\n\
          CSeq: 1 OPTIONS\r\n\
          Allow: INVITE, ACK, CANCEL, BYE, OPTIONS\r\n\
@@ -208,7 +264,98 @@ fn golden_options() {
          Server: switchboard/0.1.0\r\n\
          Content-Length: 0\r\n\
          \r\n",
+        TagOf {
+            call_id: "golden-options",
+            from_tag: "gopt",
+            branch: "z9hG4bK-gopt",
+            cseq: "1 OPTIONS",
+        },
     );
+}
+
+/// The To tag's properties, whatever the hash: `sb` and 16 lowercase hex
+/// digits; the same for a retransmission, for the same request from
+/// another port and at another replica, and whatever the other headers
+/// say; different as soon as the Call-ID, the From tag, the branch or the
+/// CSeq differs.
+#[test]
+fn the_to_tag_names_the_transaction_and_nothing_else() {
+    let server = Server::start();
+    let replica = Server::start();
+    let tag = |server: &Server, client: &UdpClient, parts: &TagOf<'_>, max_forwards: u8| {
+        let message = request(
+            &[
+                "INVITE sip:+18005550100@127.0.0.1 SIP/2.0",
+                &format!(
+                    "Via: SIP/2.0/UDP 127.0.0.1:{{port}};branch={};rport",
+                    parts.branch
+                ),
+                &format!("Max-Forwards: {max_forwards}"),
+                &format!("From: <sip:+16505550123@127.0.0.1>;tag={}", parts.from_tag),
+                "To: <sip:+18005550100@127.0.0.1>",
+                &format!("Call-ID: {}", parts.call_id),
+                &format!("CSeq: {}", parts.cseq),
+                "Content-Length: 0",
+                "",
+            ],
+            client.port(),
+        );
+        let answer = client.exchange(server.udp, &message);
+        assert_eq!(status(&answer), 302, "{answer}");
+        let to = header(&answer, "To").expect("a To header");
+        let (uri, tag) = to.split_once(";tag=").expect("a To tag");
+        assert_eq!(uri, "<sip:+18005550100@127.0.0.1>", "{answer}");
+        assert!(
+            tag.len() == 18
+                && tag.starts_with("sb")
+                && tag[2..]
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+            "not sb and 16 lowercase hex digits: {tag:?}"
+        );
+        tag.to_owned()
+    };
+    let base = TagOf {
+        call_id: "tag-call",
+        from_tag: "tag-from",
+        branch: "z9hG4bK-tag",
+        cseq: "1 INVITE",
+    };
+    let client = UdpClient::new();
+    let first = tag(&server, &client, &base, 70);
+    assert_eq!(first, base.tag(), "the tag is not derived as described");
+    assert_eq!(tag(&server, &client, &base, 70), first, "a retransmission");
+    let other = UdpClient::new();
+    assert_eq!(tag(&replica, &other, &base, 70), first, "another replica");
+    assert_eq!(
+        tag(&server, &client, &base, 9),
+        first,
+        "another Max-Forwards"
+    );
+
+    let mut seen = vec![first];
+    for changed in [
+        TagOf {
+            call_id: "tag-call-2",
+            ..base
+        },
+        TagOf {
+            from_tag: "tag-from-2",
+            ..base
+        },
+        TagOf {
+            branch: "z9hG4bK-tag-2",
+            ..base
+        },
+        TagOf {
+            cseq: "2 INVITE",
+            ..base
+        },
+    ] {
+        let got = tag(&server, &client, &changed, 70);
+        assert!(!seen.contains(&got), "{got} seen before: {seen:?}");
+        seen.push(got);
+    }
 }
 
 #[test]
@@ -659,10 +806,7 @@ fn a_tcp_message_without_content_length_gets_400() {
 
 #[test]
 fn ipv6_loopback_is_served() {
-    if std::net::UdpSocket::bind("[::1]:0").is_err() {
-        eprintln!("no IPv6 loopback on this machine; skipping");
-        return;
-    }
+    common::require_ipv6_loopback();
     let data = common::example_data();
     let server = Server::start_with(&["--routing", &data, "--listen", "[::1]:0"]);
     let client = UdpClient::bind("[::1]:0");
@@ -757,25 +901,55 @@ fn untrusted_reject_mode_answers_403() {
     assert!(answer.starts_with("SIP/2.0 403 Forbidden\r\n"), "{answer}");
 }
 
-#[test]
-fn pai_from_an_untrusted_peer_is_ignored() {
-    // Trust 127.0.0.1 only through the config default; reject mode to see answers.
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("switchboard.yaml");
+/// Settings trusting 127.0.0.1 only, answering everyone else `403` (so an
+/// untrusted peer's answer can be read), with the rule header on.
+fn trust_only_127_0_0_1(dir: &std::path::Path) -> std::path::PathBuf {
+    let config = dir.join("switchboard.yaml");
     fs::write(
         &config,
         format!(
-            "routing: {}\ntrust: [127.0.0.1/32]\nrule_header: true\n",
+            "routing: {}\ntrust: [127.0.0.1/32]\nuntrusted: reject\nrule_header: true\n",
             common::example_data()
         ),
     )
     .unwrap();
+    config
+}
+
+/// The sales line (+18005550111, nobody's) from a caller nobody knows
+/// (+16505550199: the forwarding rule), with `extra` headers.
+fn sales_line_call(port: u16, extra: &[&str]) -> Vec<u8> {
+    let lines = basic("INVITE", "sip:+18005550111@127.0.0.1", extra);
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    request(&refs, port)
+}
+
+/// A trusted peer's P-Asserted-Identity decides the caller (RFC 3325): the
+/// same call goes by its From without one (forwarding) and to the asserted
+/// number's owner with one (contact_owner).
+#[test]
+fn pai_from_a_trusted_peer_decides_the_caller() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = trust_only_127_0_0_1(dir.path());
     let server = Server::start_with(&[
         "--config",
         config.to_str().unwrap(),
         "--trust",
         "127.0.0.1/32",
     ]);
+    let client = UdpClient::new();
+    let without = client.exchange(server.udp, &sales_line_call(client.port(), &[]));
+    assert_eq!(status(&without), 302, "{without}");
+    assert_eq!(
+        header(&without, "X-Switchboard-Rule"),
+        Some("forwarding"),
+        "{without}"
+    );
+    assert_eq!(
+        header(&without, "Contact"),
+        Some("<sip:+14155550199@127.0.0.1;user=phone>"),
+        "{without}"
+    );
     let answer = send_basic(
         &server,
         "INVITE",
@@ -787,18 +961,87 @@ fn pai_from_an_untrusted_peer_is_ignored() {
         Some("contact_owner"),
         "{answer}"
     );
+    assert_eq!(
+        header(&answer, "Contact"),
+        Some("<sip:+14155550101@127.0.0.1;user=phone>"),
+        "{answer}"
+    );
 }
 
+/// An untrusted peer's P-Asserted-Identity cannot influence routing. No
+/// setting lets an untrusted peer's INVITE be routed at all (docs/security.md:
+/// silence or `403`, never a routing answer; `caller()` in the handler reads
+/// PAI only from trusted peers), so this is what can be seen from outside:
+/// from 127.0.0.2, the call with the PAI that moves it for a trusted peer
+/// gets the very same `403`, byte for byte, as without it, with no Contact
+/// and no rule; from 127.0.0.1, on the same server, that PAI does move it.
+#[test]
+fn pai_from_an_untrusted_peer_cannot_influence_routing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = trust_only_127_0_0_1(dir.path());
+    let server = Server::start_with(&["--config", config.to_str().unwrap()]);
+    let pai = "P-Asserted-Identity: <sip:+16505550155@x>";
+
+    let outsider = UdpClient::bind("127.0.0.2:0");
+    let with_pai = outsider.exchange(server.udp, &sales_line_call(outsider.port(), &[pai]));
+    let without = outsider.exchange(server.udp, &sales_line_call(outsider.port(), &[]));
+    assert!(
+        with_pai.starts_with("SIP/2.0 403 Forbidden\r\n"),
+        "{with_pai}"
+    );
+    assert_eq!(
+        with_pai, without,
+        "the PAI changed an untrusted peer's answer"
+    );
+    assert_eq!(header(&with_pai, "Contact"), None, "{with_pai}");
+    assert_eq!(header(&with_pai, "X-Switchboard-Rule"), None, "{with_pai}");
+
+    // The control: the same PAI from the trusted address is honoured.
+    let insider = UdpClient::new();
+    let trusted = insider.exchange(server.udp, &sales_line_call(insider.port(), &[pai]));
+    assert_eq!(
+        header(&trusted, "X-Switchboard-Rule"),
+        Some("contact_owner"),
+        "{trusted}"
+    );
+}
+
+/// The server's Contact template from `SWITCHBOARD_CONTACT_TEMPLATE` and
+/// from `--contact-template`; the flag beats the variable (docs/operations.md:
+/// the file, then the environment, then flags), an account's own template
+/// beats both.
 #[test]
 fn contact_template_flag_and_environment() {
     let data = common::example_data();
-    let server = Server::start_with(&[
-        "--routing",
-        &data,
-        "--contact-template",
-        "sip:{number}@pstn.example.net;user=phone;src={source}",
-    ]);
+    let variable = (
+        "SWITCHBOARD_CONTACT_TEMPLATE",
+        "sip:{number}@env.example.net;tpl=env",
+    );
     let client = UdpClient::new();
+
+    // The variable alone.
+    let server = Server::start_with_env(&["--routing", &data], &[variable]);
+    let answer = client.exchange(
+        server.udp,
+        &invite("+18005550100", "+16505550123", "tpl-env", client.port()),
+    );
+    assert_eq!(
+        header(&answer, "Contact"),
+        Some("<sip:+14155550101@env.example.net;tpl=env>"),
+        "{answer}"
+    );
+    drop(server);
+
+    // The flag and the variable: the flag wins.
+    let server = Server::start_with_env(
+        &[
+            "--routing",
+            &data,
+            "--contact-template",
+            "sip:{number}@pstn.example.net;user=phone;src={source}",
+        ],
+        &[variable],
+    );
     let answer = client.exchange(
         server.udp,
         &invite("+18005550100", "+16505550123", "tpl", client.port()),
@@ -856,7 +1099,13 @@ fn routing_changes_are_served_without_a_restart() {
         )
     };
     fs::write(&file, data("+14155550001")).unwrap();
-    let server = Server::start_with(&["--routing", file.to_str().unwrap()]);
+    let server = Server::start_with(&[
+        "--routing",
+        file.to_str().unwrap(),
+        "--admin",
+        "127.0.0.1:0",
+    ]);
+    let admin = server.admin.expect("the admin address");
     let client = UdpClient::new();
     let contact = |call: &str| {
         let answer = client.exchange(
@@ -883,9 +1132,28 @@ fn routing_changes_are_served_without_a_restart() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    // Broken data: the last good table keeps serving.
+    // Broken data: once the reload has run and failed (counted in
+    // /metrics), the last good table keeps serving.
     fs::write(&file, "accounts: [").unwrap();
-    std::thread::sleep(Duration::from_millis(600));
+    let failed = r#"switchboard_reloads_total{result="failed"}"#;
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let scrape = loop {
+        let (code, scrape) = common::http_get(admin, "/metrics");
+        assert_eq!(code, 200, "{scrape}");
+        if common::metric_value(&scrape, failed).is_some_and(|n| n >= 1.0) {
+            break scrape;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the broken data's reload was not counted as failed:\n{scrape}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        common::metric_value(&scrape, r#"switchboard_reloads_total{result="ok"}"#),
+        Some(1.0),
+        "{scrape}"
+    );
     assert_eq!(
         contact("r3").as_deref(),
         Some("<sip:+14155550002@127.0.0.1;user=phone>")

@@ -642,6 +642,7 @@ fn handshakes_take_flood_tokens() {
 
 #[test]
 fn tls_listens_on_ipv6_too() {
+    common::require_ipv6_loopback();
     let files = ServerFiles::new();
     let mut args: Vec<String> = vec!["--routing".into(), example_data()];
     args.extend(files.args());

@@ -223,16 +223,14 @@ impl Torture {
         }
     }
 
-    /// switchboard on [::1], or `None` when this host has no IPv6 loopback.
-    fn start_v6() -> Option<Torture> {
-        if std::net::UdpSocket::bind("[::1]:0").is_err() {
-            eprintln!("no IPv6 loopback here: skipping the tests over [::1]");
-            return None;
-        }
-        Some(Torture {
+    /// switchboard on [::1]; the test fails, saying so, when this host has
+    /// no IPv6 loopback.
+    fn start_v6() -> Torture {
+        common::require_ipv6_loopback();
+        Torture {
             server: Server::start_with(&["--routing", &example_data(), "--listen", "[::1]:0"]),
             client_addr: "[::1]:0",
-        })
+        }
     }
 
     /// A fresh UDP client (a fresh port per message, so an answer can never
@@ -2182,14 +2180,12 @@ fn rfc5118_ipv6_references_in_messages() {
 }
 
 // ---------------------------------------------------------------------------
-// RFC 5118 over a real IPv6 socket (when [::1] exists)
+// RFC 5118 over a real IPv6 socket ([::1] is required)
 // ---------------------------------------------------------------------------
 
 #[test]
 fn rfc5118_over_ipv6_loopback() {
-    let Some(t) = Torture::start_v6() else {
-        return;
-    };
+    let t = Torture::start_v6();
     assert!(t.server.udp.is_ipv6() && t.server.tcp.is_ipv6());
 
     // rport: received is the source address without brackets (RFC 5118

@@ -20,6 +20,9 @@ pub const AUDIT_CAPACITY: usize = 50;
 /// Examples of each kind of change kept in a record.
 pub const EXAMPLES_PER_KIND: usize = 5;
 
+/// The summary of a good reload whose changes could not be worked out.
+pub const DIFF_UNAVAILABLE: &str = "diff unavailable";
+
 /// What started a reload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -76,7 +79,9 @@ pub struct ReloadRecord {
     pub diff_ms: Option<f64>,
     /// Changes by kind (`summary` is the same in words).
     pub counts: Option<ChangeCounts>,
-    /// One line: "2 numbers reassigned, 1 phone changed" or "no routing change".
+    /// One line: "2 numbers reassigned, 1 phone changed" or "no routing
+    /// change"; [`DIFF_UNAVAILABLE`] when a good reload's changes could not
+    /// be worked out (then `counts` and `changes` are null).
     pub summary: Option<String>,
     /// The first changes of each kind.
     pub changes: Option<TableDiff>,
@@ -94,6 +99,25 @@ impl ReloadRecord {
     ) -> ReloadRecord {
         let counts = diff.counts();
         ReloadRecord {
+            counts: Some(counts),
+            summary: Some(counts.to_string()),
+            changes: Some(kept_changes(diff)),
+            ..ReloadRecord::succeeded_without_diff(trigger, stats, diff_ms)
+        }
+    }
+
+    /// A reload that swapped in a new table, whose comparison with the old
+    /// one failed (it panicked: a bug, logged as an error when it
+    /// happened). The reload stands and is recorded all the same, with
+    /// [`DIFF_UNAVAILABLE`] as its summary and no counts or changes, so
+    /// that `/reloads` still shows when the table changed; `diff_ms` is
+    /// the time until the failure.
+    pub fn succeeded_without_diff(
+        trigger: Trigger,
+        stats: &super::LoadStats,
+        diff_ms: f64,
+    ) -> ReloadRecord {
+        ReloadRecord {
             time: rfc3339(SystemTime::now()),
             trigger,
             outcome: Outcome::Ok,
@@ -102,9 +126,9 @@ impl ReloadRecord {
             reused: Some(stats.reused),
             duration_ms: round_ms(stats.elapsed.as_secs_f64() * 1e3),
             diff_ms: Some(round_ms(diff_ms)),
-            counts: Some(counts),
-            summary: Some(counts.to_string()),
-            changes: Some(kept_changes(diff)),
+            counts: None,
+            summary: Some(DIFF_UNAVAILABLE.to_owned()),
+            changes: None,
             errors: None,
         }
     }

@@ -88,6 +88,19 @@ struct AccountCompiler<'a> {
     diagnostics: &'a mut Vec<Diagnostic>,
 }
 
+/// An account's numbers while they are read: its `numbers:` list, then
+/// the users' own lists assigning them.
+struct ListedNumbers {
+    numbers: Vec<Number>,
+    /// The line of each of `numbers`.
+    lines: Vec<u32>,
+    /// Where each number's user was set, for "assigned to both" reports.
+    assigned_at: Vec<u32>,
+    /// Where each number is in `numbers`, to find duplicates and the
+    /// numbers users name.
+    index: FxHashMap<E164, usize>,
+}
+
 /// Where each user came from, for reports.
 struct UserInfo {
     line: u32,
@@ -274,12 +287,30 @@ impl<'a> AccountCompiler<'a> {
         users: &[User],
         infos: &mut [UserInfo],
     ) -> (Vec<Number>, Vec<u32>) {
+        let mut listed = self.listed_numbers(region, user_ids);
+        self.assign_users_numbers(region, user_ids, users, &mut listed);
+        for number in &listed.numbers {
+            if let Some(user) = number.user {
+                infos[user as usize].numbers += 1;
+            }
+        }
+        (listed.numbers, listed.lines)
+    }
+
+    /// The account's `numbers:` list, each assigned to the user its entry
+    /// names, if any.
+    fn listed_numbers(
+        &mut self,
+        region: &Region,
+        user_ids: &FxHashMap<&str, UserIndex>,
+    ) -> ListedNumbers {
         let doc = self.doc;
-        let mut numbers: Vec<Number> = Vec::with_capacity(doc.numbers.len());
-        let mut lines: Vec<u32> = Vec::with_capacity(doc.numbers.len());
-        // Where each number's user was set, for "assigned to both" reports.
-        let mut assigned_at: Vec<u32> = Vec::with_capacity(doc.numbers.len());
-        let mut index: FxHashMap<E164, usize> = FxHashMap::default();
+        let mut listed = ListedNumbers {
+            numbers: Vec::with_capacity(doc.numbers.len()),
+            lines: Vec::with_capacity(doc.numbers.len()),
+            assigned_at: Vec::with_capacity(doc.numbers.len()),
+            index: FxHashMap::default(),
+        };
         for entry in &doc.numbers {
             let raw = &entry.number;
             let read = match read_number(&raw.value, region, Check::Validity) {
@@ -292,12 +323,12 @@ impl<'a> AccountCompiler<'a> {
             if !read.valid {
                 self.warn_invalid(raw.line, &read.number.to_string(), "number");
             }
-            if let Some(&first) = index.get(&read.number) {
+            if let Some(&first) = listed.index.get(&read.number) {
                 let message = format!(
                     "number {} is listed twice in account {} (lines {} and {})",
                     read.number,
                     self.id(),
-                    lines[first],
+                    listed.lines[first],
                     raw.line
                 );
                 self.error(raw.line, message, "remove one of the two entries");
@@ -312,22 +343,34 @@ impl<'a> AccountCompiler<'a> {
                 .user
                 .as_ref()
                 .and_then(|u| self.known_user(u, user_ids, &format!("number {}", read.number)));
-            index.insert(read.number, numbers.len());
-            lines.push(raw.line);
-            assigned_at.push(entry.user.as_ref().map_or(0, |u| u.line));
+            listed.index.insert(read.number, listed.numbers.len());
+            listed.lines.push(raw.line);
+            listed
+                .assigned_at
+                .push(entry.user.as_ref().map_or(0, |u| u.line));
             let on_no_answer = entry
                 .on_no_answer
                 .as_ref()
                 .map_or(doc.on_no_answer, |o| o.value);
-            numbers.push(Number {
+            listed.numbers.push(Number {
                 number: read.number,
                 user,
                 forward_to,
                 on_no_answer: on_no_answer_policy(on_no_answer),
             });
         }
-        // Users' own `numbers:` lists assign the account's numbers to them.
-        for user_doc in &doc.users {
+        listed
+    }
+
+    /// Users' own `numbers:` lists assign the account's numbers to them.
+    fn assign_users_numbers(
+        &mut self,
+        region: &Region,
+        user_ids: &FxHashMap<&str, UserIndex>,
+        users: &[User],
+        listed: &mut ListedNumbers,
+    ) {
+        for user_doc in &self.doc.users {
             let Some(&user) = user_ids.get(user_doc.id.value.as_str()) else {
                 continue;
             };
@@ -342,7 +385,7 @@ impl<'a> AccountCompiler<'a> {
                         continue;
                     }
                 };
-                let Some(&i) = index.get(&number) else {
+                let Some(&i) = listed.index.get(&number) else {
                     let message = format!(
                         "user {} has number {number}, which is not one of account {}'s numbers",
                         user_doc.id.value,
@@ -354,16 +397,19 @@ impl<'a> AccountCompiler<'a> {
                     self.error(raw.line, message, &fix);
                     continue;
                 };
-                match numbers[i].user {
+                match listed.numbers[i].user {
                     None => {
-                        numbers[i].user = Some(user);
-                        assigned_at[i] = raw.line;
+                        listed.numbers[i].user = Some(user);
+                        listed.assigned_at[i] = raw.line;
                     }
                     Some(same) if same == user => {}
                     Some(other) => {
                         let message = format!(
                             "number {number} is assigned to both {} (line {}) and {} (line {})",
-                            users[other as usize].id, assigned_at[i], user_doc.id.value, raw.line
+                            users[other as usize].id,
+                            listed.assigned_at[i],
+                            user_doc.id.value,
+                            raw.line
                         );
                         self.error(
                             raw.line,
@@ -374,12 +420,6 @@ impl<'a> AccountCompiler<'a> {
                 }
             }
         }
-        for number in &numbers {
-            if let Some(user) = number.user {
-                infos[user as usize].numbers += 1;
-            }
-        }
-        (numbers, lines)
     }
 
     fn known_user(

@@ -2,17 +2,17 @@
 //! reload audit trail): accounts, numbers, forwarding, phones, contacts and
 //! switches, compared by identity (ids and E.164 numbers), never by position.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rustc_hash::FxHashMap;
 
 use super::assemble::assemble;
 use super::compile::{CompiledFile, compile_file};
 use super::loader::Loader;
+use super::parallel::{self, WorkerPanicked};
 use super::report::Rejected;
 use super::yaml::YamlLimits;
 
@@ -234,10 +234,7 @@ impl TableDiff {
     /// of each kind (contacts: one line with at most 5 examples), and a last
     /// line with the counts.
     pub fn to_text(&self, per_kind: usize) -> String {
-        use std::fmt::Write as _;
         let mut out = String::new();
-        let or_none = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".to_owned());
-        let or_default = |v: &Option<String>| v.clone().unwrap_or_else(|| "default".to_owned());
         for id in &self.accounts_added {
             let _ = writeln!(out, "account {id}: added");
         }
@@ -245,121 +242,157 @@ impl TableDiff {
             let _ = writeln!(out, "account {id}: removed");
         }
         for a in &self.accounts {
-            let _ = writeln!(out, "account {}:", a.account);
-            let more = |out: &mut String, shown: usize, total: usize, what: &str| {
-                if total > shown {
-                    let _ = writeln!(out, "  ... and {} more {what}", total - shown);
-                }
-            };
-            let c = &a.counts;
-            let added_or_removed = |out: &mut String, list: &[NumberEntry], verb: &str| {
-                for n in list.iter().take(per_kind) {
-                    let mut what = n.user.clone().unwrap_or_else(|| "no user".to_owned());
-                    if let Some(f) = &n.forward_to {
-                        let _ = write!(what, ", forward_to {f}");
-                    }
-                    let _ = writeln!(out, "  number {} {verb} ({what})", n.number);
-                }
-            };
-            added_or_removed(&mut out, &a.numbers_added, "added");
-            more(
-                &mut out,
-                a.numbers_added.len().min(per_kind),
-                c.numbers_added,
-                "numbers added",
-            );
-            added_or_removed(&mut out, &a.numbers_removed, "removed");
-            more(
-                &mut out,
-                a.numbers_removed.len().min(per_kind),
-                c.numbers_removed,
-                "numbers removed",
-            );
-            for n in a.numbers_reassigned.iter().take(per_kind) {
-                let _ = writeln!(
-                    out,
-                    "  number {}: {} → {}",
-                    n.number,
-                    or_none(&n.from),
-                    or_none(&n.to)
-                );
-            }
-            more(
-                &mut out,
-                a.numbers_reassigned.len().min(per_kind),
-                c.numbers_reassigned,
-                "numbers reassigned",
-            );
-            for f in a.forwarding_changed.iter().take(per_kind) {
-                let whose = match &f.number {
-                    Some(n) => format!("number {n} forward_to"),
-                    None => "forward_to".to_owned(),
-                };
-                let _ = writeln!(out, "  {whose}: {} → {}", or_none(&f.from), or_none(&f.to));
-            }
-            more(
-                &mut out,
-                a.forwarding_changed.len().min(per_kind),
-                c.forwarding_changed,
-                "forwarding targets changed",
-            );
-            for (list, total, what) in [
-                (&a.phones_added, c.phones_added, "phones added"),
-                (&a.phones_changed, c.phones_changed, "phones changed"),
-                (&a.phones_removed, c.phones_removed, "phones removed"),
-            ] {
-                for p in list.iter().take(per_kind) {
-                    let _ = writeln!(
-                        out,
-                        "  user {}: phone {} → {}",
-                        p.user,
-                        or_none(&p.from),
-                        or_none(&p.to)
-                    );
-                }
-                more(&mut out, list.len().min(per_kind), total, what);
-            }
-            if c.contacts_reassigned > 0 {
-                let examples: Vec<String> = a
-                    .contacts_reassigned
-                    .iter()
-                    .take(per_kind.min(CONTACT_EXAMPLES))
-                    .map(|o| format!("{}: {} → {}", o.number, or_none(&o.from), or_none(&o.to)))
-                    .collect();
-                let etc = if c.contacts_reassigned > examples.len() {
-                    ", ..."
-                } else {
-                    ""
-                };
-                let _ = writeln!(
-                    out,
-                    "  contacts: {} changed owner, e.g. {}{etc}",
-                    c.contacts_reassigned,
-                    examples.join(", ")
-                );
-            }
-            for s in a.switches_changed.iter().take(per_kind) {
-                let whose = match &s.number {
-                    Some(n) => format!("{} of number {n}", s.switch),
-                    None => s.switch.clone(),
-                };
-                let _ = writeln!(
-                    out,
-                    "  switch {whose}: {} → {}",
-                    or_default(&s.from),
-                    or_default(&s.to)
-                );
-            }
-            more(
-                &mut out,
-                a.switches_changed.len().min(per_kind),
-                c.switches_changed,
-                "switches changed",
-            );
+            a.write_text(&mut out, per_kind);
         }
         let _ = writeln!(out, "{}", self.counts());
         out
     }
+}
+
+impl AccountDiff {
+    /// This account's section of [`TableDiff::to_text`].
+    fn write_text(&self, out: &mut String, per_kind: usize) {
+        let _ = writeln!(out, "account {}:", self.account);
+        let c = &self.counts;
+        let number_entry = |verb: &'static str| {
+            move |n: &NumberEntry| {
+                let mut what = n.user.clone().unwrap_or_else(|| "no user".to_owned());
+                if let Some(f) = &n.forward_to {
+                    let _ = write!(what, ", forward_to {f}");
+                }
+                format!("number {} {verb} ({what})", n.number)
+            }
+        };
+        write_kind(
+            out,
+            &self.numbers_added,
+            per_kind,
+            c.numbers_added,
+            "numbers added",
+            number_entry("added"),
+        );
+        write_kind(
+            out,
+            &self.numbers_removed,
+            per_kind,
+            c.numbers_removed,
+            "numbers removed",
+            number_entry("removed"),
+        );
+        write_kind(
+            out,
+            &self.numbers_reassigned,
+            per_kind,
+            c.numbers_reassigned,
+            "numbers reassigned",
+            |n| {
+                format!(
+                    "number {}: {} → {}",
+                    n.number,
+                    or_none(&n.from),
+                    or_none(&n.to)
+                )
+            },
+        );
+        write_kind(
+            out,
+            &self.forwarding_changed,
+            per_kind,
+            c.forwarding_changed,
+            "forwarding targets changed",
+            |f| {
+                let whose = match &f.number {
+                    Some(n) => format!("number {n} forward_to"),
+                    None => "forward_to".to_owned(),
+                };
+                format!("{whose}: {} → {}", or_none(&f.from), or_none(&f.to))
+            },
+        );
+        for (list, total, what) in [
+            (&self.phones_added, c.phones_added, "phones added"),
+            (&self.phones_changed, c.phones_changed, "phones changed"),
+            (&self.phones_removed, c.phones_removed, "phones removed"),
+        ] {
+            write_kind(out, list, per_kind, total, what, |p| {
+                format!(
+                    "user {}: phone {} → {}",
+                    p.user,
+                    or_none(&p.from),
+                    or_none(&p.to)
+                )
+            });
+        }
+        self.write_contacts(out, per_kind);
+        write_kind(
+            out,
+            &self.switches_changed,
+            per_kind,
+            c.switches_changed,
+            "switches changed",
+            |s| {
+                let whose = match &s.number {
+                    Some(n) => format!("{} of number {n}", s.switch),
+                    None => s.switch.clone(),
+                };
+                format!(
+                    "switch {whose}: {} → {}",
+                    or_default(&s.from),
+                    or_default(&s.to)
+                )
+            },
+        );
+    }
+
+    /// The one line on contacts: how many changed owner, with at most
+    /// [`CONTACT_EXAMPLES`] of them (an export can move thousands).
+    fn write_contacts(&self, out: &mut String, per_kind: usize) {
+        let total = self.counts.contacts_reassigned;
+        if total == 0 {
+            return;
+        }
+        let examples: Vec<String> = self
+            .contacts_reassigned
+            .iter()
+            .take(per_kind.min(CONTACT_EXAMPLES))
+            .map(|o| format!("{}: {} → {}", o.number, or_none(&o.from), or_none(&o.to)))
+            .collect();
+        let etc = if total > examples.len() { ", ..." } else { "" };
+        let _ = writeln!(
+            out,
+            "  contacts: {total} changed owner, e.g. {}{etc}",
+            examples.join(", ")
+        );
+    }
+}
+
+/// One kind of change in an account's section of the text: a line for
+/// each of the first `per_kind` of `items`, then, when the account has
+/// more (`total` counts them all, `items` may be truncated), how many more.
+fn write_kind<T>(
+    out: &mut String,
+    items: &[T],
+    per_kind: usize,
+    total: usize,
+    what: &str,
+    line: impl Fn(&T) -> String,
+) {
+    for item in items.iter().take(per_kind) {
+        let _ = writeln!(out, "  {}", line(item));
+    }
+    let shown = items.len().min(per_kind);
+    if total > shown {
+        let _ = writeln!(out, "  ... and {} more {what}", total - shown);
+    }
+}
+
+/// A value of the text, "none" when absent.
+fn or_none(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("none")
+}
+
+/// A switch's value in the text, "default" when the data leaves it out.
+fn or_default(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("default")
 }
 
 /// Contacts whose owner changed that the text names, per account.
@@ -370,7 +403,13 @@ pub const CONTACT_EXAMPLES: usize = 5;
 /// Accounts are matched by id. An account that is the same `Arc` in both
 /// tables (a reload reuses unchanged accounts) is skipped without a look;
 /// every other account present in both is walked once, in parallel.
-pub fn diff_tables(old: &RoutingTable, new: &RoutingTable) -> TableDiff {
+///
+/// Fails, rather than returning a diff with accounts missing, if the walk
+/// of an account panicked (a bug: no data makes it panic).
+pub fn try_diff_tables(
+    old: &RoutingTable,
+    new: &RoutingTable,
+) -> Result<TableDiff, WorkerPanicked> {
     let old_by_id: FxHashMap<&str, &Arc<Account>> =
         old.accounts().iter().map(|a| (&*a.id, a)).collect();
     let new_by_id: FxHashMap<&str, &Arc<Account>> =
@@ -396,49 +435,38 @@ pub fn diff_tables(old: &RoutingTable, new: &RoutingTable) -> TableDiff {
             (!Arc::ptr_eq(o, n)).then_some((&***o, &**n))
         })
         .collect();
-    let mut accounts = diff_pairs(&pairs);
+    let mut accounts = diff_pairs(&pairs)?;
     accounts.sort_by(|a, b| a.account.cmp(&b.account));
-    TableDiff {
+    Ok(TableDiff {
         accounts_added,
         accounts_removed,
         accounts,
-    }
+    })
 }
 
-/// `diff_accounts` over `pairs`, spread over the machine's cores.
-fn diff_pairs(pairs: &[(&Account, &Account)]) -> Vec<AccountDiff> {
+/// [`try_diff_tables`] for a caller with no use for the error, `switchboard
+/// diff`'s command line, which ends the command with a panic's message
+/// either way.
+///
+/// # Panics
+///
+/// If the walk of an account panicked, with that panic's message.
+pub fn diff_tables(old: &RoutingTable, new: &RoutingTable) -> TableDiff {
+    try_diff_tables(old, new).unwrap_or_else(|e| panic!("comparing the routing tables: {e}"))
+}
+
+/// `diff_accounts` over `pairs`, spread over the machine's cores when there
+/// is enough work to pay for the threads.
+fn diff_pairs(pairs: &[(&Account, &Account)]) -> Result<Vec<AccountDiff>, WorkerPanicked> {
     let work: usize = pairs
         .iter()
         .map(|(o, _)| o.contacts.len() + o.numbers.len())
         .sum();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if threads == 1 || pairs.len() < 2 || work < 50_000 {
-        return pairs
-            .iter()
-            .filter_map(|(o, n)| diff_accounts(o, n))
-            .collect();
-    }
-    // Accounts differ in size: threads take the next account as they free up.
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads.min(pairs.len()))
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut out = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some((o, n)) = pairs.get(i) else { break };
-                        out.extend(diff_accounts(o, n));
-                    }
-                    out
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("diff worker panicked"))
-            .collect()
-    })
+    let workers = if work < 50_000 { 1 } else { parallel::cores() };
+    // Accounts differ in size: the map's threads take the next account as
+    // they free up. The order does not matter: the caller sorts by id.
+    let diffs = parallel::parallel_map(pairs, workers, |(o, n)| diff_accounts(o, n))?;
+    Ok(diffs.into_iter().flatten().collect())
 }
 
 fn target(t: &Option<Target>) -> Option<String> {
@@ -463,39 +491,77 @@ fn no_answer(p: OnNoAnswer) -> &'static str {
 /// when there are none. Users are matched by id, numbers and contacts by
 /// E.164 number; names and the order of lists do not count.
 pub fn diff_accounts(old: &Account, new: &Account) -> Option<AccountDiff> {
+    let users = UserMatch::new(old, new);
     let mut d = AccountDiff {
         account: new.id.to_string(),
         ..AccountDiff::default()
     };
-    let user_id = |a: &Account, i: Option<UserIndex>| -> Option<String> {
-        i.and_then(|i| a.user(i)).map(|u| u.id.to_string())
+    diff_phones(old, new, &users, &mut d);
+    diff_account_settings(old, new, &mut d);
+    // After the account's settings: its own switches come first in
+    // `switches_changed`, then the numbers' `on_no_answer`.
+    diff_numbers(old, new, &users, &mut d);
+    d.contacts_reassigned = diff_contacts(old, new, &users);
+    d.counts = ChangeCounts {
+        numbers_added: d.numbers_added.len(),
+        numbers_removed: d.numbers_removed.len(),
+        numbers_reassigned: d.numbers_reassigned.len(),
+        forwarding_changed: d.forwarding_changed.len(),
+        phones_added: d.phones_added.len(),
+        phones_changed: d.phones_changed.len(),
+        phones_removed: d.phones_removed.len(),
+        contacts_reassigned: d.contacts_reassigned.len(),
+        switches_changed: d.switches_changed.len(),
+        ..ChangeCounts::default()
     };
+    (!d.counts.is_zero()).then_some(d)
+}
 
-    // Users: old index -> new index of the same id.
-    let new_users: FxHashMap<&str, UserIndex> = new
-        .users
-        .iter()
-        .enumerate()
-        .map(|(i, u)| (&*u.id, i as UserIndex))
-        .collect();
-    let remap: Vec<Option<UserIndex>> = old
-        .users
-        .iter()
-        .map(|u| new_users.get(&*u.id).copied())
-        .collect();
-    let same_owner = |o: Option<UserIndex>, n: Option<UserIndex>| -> bool {
+/// The users of an account's old and new versions, matched by id.
+struct UserMatch<'a> {
+    /// The new version's users by id.
+    new_by_id: FxHashMap<&'a str, UserIndex>,
+    /// Old index -> new index of the same id.
+    remap: Vec<Option<UserIndex>>,
+}
+
+impl<'a> UserMatch<'a> {
+    fn new(old: &Account, new: &'a Account) -> Self {
+        let new_by_id: FxHashMap<&str, UserIndex> = new
+            .users
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (&*u.id, i as UserIndex))
+            .collect();
+        let remap = old
+            .users
+            .iter()
+            .map(|u| new_by_id.get(&*u.id).copied())
+            .collect();
+        UserMatch { new_by_id, remap }
+    }
+
+    /// Whether an old owner and a new one are the same user (or both none).
+    fn same_owner(&self, o: Option<UserIndex>, n: Option<UserIndex>) -> bool {
         match (o, n) {
             (None, None) => true,
-            (Some(o), Some(n)) => remap.get(o as usize).copied().flatten() == Some(n),
+            (Some(o), Some(n)) => self.remap.get(o as usize).copied().flatten() == Some(n),
             _ => false,
         }
-    };
+    }
+}
 
-    // Phones.
+/// The id of user `i` of `account`.
+fn user_id(account: &Account, i: Option<UserIndex>) -> Option<String> {
+    i.and_then(|i| account.user(i)).map(|u| u.id.to_string())
+}
+
+/// Phones added, changed and removed, each sorted by user id.
+fn diff_phones(old: &Account, new: &Account, users: &UserMatch<'_>, d: &mut AccountDiff) {
     let mut old_users: FxHashMap<&str, ()> = FxHashMap::default();
     for u in &old.users {
         old_users.insert(&u.id, ());
-        let now = new_users.get(&*u.id).and_then(|&i| new.user(i));
+        let now = users.new_by_id.get(&*u.id).and_then(|&i| new.user(i));
         let now_phone = now.and_then(|n| n.phone.as_ref());
         if u.phone.as_ref() == now_phone {
             continue;
@@ -523,8 +589,10 @@ pub fn diff_accounts(old: &Account, new: &Account) -> Option<AccountDiff> {
     d.phones_added.sort_by(|a, b| a.user.cmp(&b.user));
     d.phones_changed.sort_by(|a, b| a.user.cmp(&b.user));
     d.phones_removed.sort_by(|a, b| a.user.cmp(&b.user));
+}
 
-    // Account switches and default forwarding.
+/// The account's own switches and default forwarding.
+fn diff_account_settings(old: &Account, new: &Account, d: &mut AccountDiff) {
     if old.forward_to != new.forward_to {
         d.forwarding_changed.push(ForwardingChange {
             number: None,
@@ -573,7 +641,11 @@ pub fn diff_accounts(old: &Account, new: &Account) -> Option<AccountDiff> {
         old.diversion.map(|s| s.as_str().into()),
         new.diversion.map(|s| s.as_str().into()),
     );
+}
 
+/// Numbers added, removed and reassigned, each sorted by number; their own
+/// forwarding and `on_no_answer` after the account's, by number.
+fn diff_numbers(old: &Account, new: &Account, users: &UserMatch<'_>, d: &mut AccountDiff) {
     // Numbers, in the order of the new data then the removed ones.
     let old_numbers: FxHashMap<E164, &Number> = old.numbers.iter().map(|n| (n.number, n)).collect();
     let new_numbers: FxHashMap<E164, &Number> = new.numbers.iter().map(|n| (n.number, n)).collect();
@@ -587,7 +659,7 @@ pub fn diff_accounts(old: &Account, new: &Account) -> Option<AccountDiff> {
             });
             continue;
         };
-        if !same_owner(o.user, n.user) {
+        if !users.same_owner(o.user, n.user) {
             d.numbers_reassigned.push(OwnerChange {
                 number: n.number.to_string(),
                 from: user_id(old, o.user),
@@ -630,14 +702,18 @@ pub fn diff_accounts(old: &Account, new: &Account) -> Option<AccountDiff> {
     d.forwarding_changed.sort_by(|a, b| a.number.cmp(&b.number));
     on_no_answer.sort_by(|a, b| a.number.cmp(&b.number));
     d.switches_changed.extend(on_no_answer);
+}
 
-    // Contacts: one pass over the old map, and over the new one only when
-    // it may hold numbers the old one lacks.
+/// Contacts whose owner changed (assigned, unassigned, moved, added with
+/// an owner or removed from one), sorted by number.
+fn diff_contacts(old: &Account, new: &Account, users: &UserMatch<'_>) -> Vec<OwnerChange> {
+    // One pass over the old map, and over the new one only when it may
+    // hold numbers the old one lacks.
     let mut contacts: Vec<(E164, Option<UserIndex>, Option<UserIndex>)> = Vec::new();
     let mut kept = 0usize;
     for (phone, o) in old.contacts.iter() {
         match new.contacts.get(phone) {
-            Some(n) if same_owner(Some(o), Some(n)) => kept += 1,
+            Some(n) if users.same_owner(Some(o), Some(n)) => kept += 1,
             Some(n) => {
                 kept += 1;
                 contacts.push((phone, Some(o), Some(n)));
@@ -653,28 +729,14 @@ pub fn diff_accounts(old: &Account, new: &Account) -> Option<AccountDiff> {
         }
     }
     contacts.sort_unstable_by_key(|c| c.0);
-    d.contacts_reassigned = contacts
+    contacts
         .into_iter()
         .map(|(phone, o, n)| OwnerChange {
             number: phone.to_string(),
             from: user_id(old, o),
             to: user_id(new, n),
         })
-        .collect();
-
-    d.counts = ChangeCounts {
-        numbers_added: d.numbers_added.len(),
-        numbers_removed: d.numbers_removed.len(),
-        numbers_reassigned: d.numbers_reassigned.len(),
-        forwarding_changed: d.forwarding_changed.len(),
-        phones_added: d.phones_added.len(),
-        phones_changed: d.phones_changed.len(),
-        phones_removed: d.phones_removed.len(),
-        contacts_reassigned: d.contacts_reassigned.len(),
-        switches_changed: d.switches_changed.len(),
-        ..ChangeCounts::default()
-    };
-    (!d.counts.is_zero()).then_some(d)
+        .collect()
 }
 
 /// Loads the two data sets of `switchboard diff`, each validated exactly as
@@ -735,7 +797,10 @@ pub fn load_pair(
         Arc::new(compile_file(&path, text, default_region, &limits))
     };
     type Compiled = Option<Arc<CompiledFile>>;
-    let done: Vec<(Compiled, Compiled)> = parallel_map(&tasks, |&(i, j)| {
+    // A task that panicked (a bug) leaves both its files uncompiled: each
+    // side is then loaded by the Loader, whose report names the file if it
+    // panics again, as `check` would say it.
+    let done = parallel::map_each(&tasks, parallel::cores(), |&(i, j)| {
         let old_path = i.map(|i| old_files[i].as_path());
         let new_path = j.map(|j| new_files[j].as_path());
         let old_text = old_path.and_then(|p| read_text(p, &limits));
@@ -752,7 +817,8 @@ pub fn load_pair(
     });
     let mut old_compiled: Vec<Compiled> = vec![None; old_files.len()];
     let mut new_compiled: Vec<Compiled> = vec![None; new_files.len()];
-    for (&(i, j), (o, n)) in tasks.iter().zip(done) {
+    for (&(i, j), outcome) in tasks.iter().zip(done) {
+        let (o, n) = outcome.unwrap_or_default();
         if let Some(i) = i {
             old_compiled[i] = o;
         }
@@ -777,39 +843,6 @@ pub fn load_pair(
         side(&old_files, old_compiled, old),
         side(&new_files, new_compiled, new),
     )
-}
-
-/// `f` over `items` on every core, results in order.
-fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(items.len());
-    if workers <= 1 {
-        return items.iter().map(f).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let mut results: Vec<(usize, R)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(item) = items.get(i) else {
-                            return done;
-                        };
-                        done.push((i, f(item)));
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("load worker panicked"))
-            .collect()
-    });
-    results.sort_unstable_by_key(|(i, _)| *i);
-    results.into_iter().map(|(_, r)| r).collect()
 }
 
 /// The routing files under `path` as [`Loader`] lists them; `None` when it

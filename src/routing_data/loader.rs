@@ -19,7 +19,6 @@ use std::io::{self, Read};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use rustc_hash::FxHasher;
@@ -27,6 +26,7 @@ use rustc_hash::FxHasher;
 use super::assemble::assemble;
 use super::cache::{self, Cache, EntryKey, Lookup};
 use super::compile::{CompiledFile, compile_file};
+use super::parallel::{self, WorkerPanicked};
 use super::report::{Diagnostic, Rejected, Report};
 use super::yaml::YamlLimits;
 use crate::routing::{Counts, Region, RoutingTable};
@@ -113,6 +113,11 @@ pub struct Loader {
     seen: BTreeMap<PathBuf, CachedFile>,
     /// Where compiled files are kept across runs, if anywhere.
     cache: Option<Cache>,
+    /// Tests only: compiling the file of this name panics, to show that a
+    /// panic refuses the load. No build a file can reach has it, so there
+    /// is nothing in the request path or the data that can trigger it.
+    #[cfg(test)]
+    panic_on: Option<std::ffi::OsString>,
 }
 
 /// How a file's compiled form was had this time.
@@ -134,7 +139,16 @@ impl Loader {
             limits: YamlLimits::default(),
             seen: BTreeMap::new(),
             cache: None,
+            #[cfg(test)]
+            panic_on: None,
         }
+    }
+
+    /// Tests only: makes compiling the file named `name` panic.
+    #[cfg(test)]
+    pub(crate) fn panic_when_compiling(mut self, name: &str) -> Self {
+        self.panic_on = Some(name.into());
+        self
     }
 
     /// Keeps compiled files in `cache` across runs. Without a way to tell
@@ -278,34 +292,26 @@ impl Loader {
     /// Reads and compiles changed files, on every core: the first load of a
     /// large directory is the only time they all change at once. Returns
     /// each file and where its compiled form came from.
+    ///
+    /// A file whose reading or compiling panicked (a bug, never bad data:
+    /// bad data is a diagnostic) comes back as an error naming it, so the
+    /// load is refused through the report like any other error and the
+    /// last good table keeps serving. Leaving the file out instead would
+    /// serve a table without its accounts, answering 404 for their calls.
     fn refresh(
         &self,
         stale: Vec<(PathBuf, Option<Fingerprint>)>,
     ) -> Vec<(PathBuf, CachedFile, Source)> {
-        let next = AtomicUsize::new(0);
-        let workers = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(stale.len().max(1));
-        let run = || {
-            let mut done = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some((path, fingerprint)) = stale.get(i) else {
-                    return done;
-                };
-                done.push(self.refresh_one(path, *fingerprint));
-            }
-        };
-        if workers <= 1 {
-            return run();
-        }
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers).map(|_| scope.spawn(run)).collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_default())
-                .collect()
-        })
+        let outcomes = parallel::map_each(&stale, parallel::cores(), |(path, fingerprint)| {
+            self.refresh_one(path, *fingerprint)
+        });
+        stale
+            .into_iter()
+            .zip(outcomes)
+            .map(|((path, _), outcome)| {
+                outcome.unwrap_or_else(|panicked| panicked_file(path, &panicked))
+            })
+            .collect()
     }
 
     fn refresh_one(
@@ -344,7 +350,16 @@ impl Loader {
             return done(compiled, Source::Cached);
         }
         let compiled = match bytes.and_then(into_text) {
-            Ok(text) => compile_file(&shared, &text, &self.default_region, &self.limits),
+            Ok(text) => {
+                #[cfg(test)]
+                if path
+                    .file_name()
+                    .is_some_and(|name| self.panic_on.as_deref() == Some(name))
+                {
+                    panic!("injected panic compiling {}", path.display());
+                }
+                compile_file(&shared, &text, &self.default_region, &self.limits)
+            }
             Err(diagnostic) => CompiledFile {
                 accounts: Vec::new(),
                 diagnostics: vec![diagnostic.at(&shared)],
@@ -370,6 +385,34 @@ impl Loader {
             content,
         })
     }
+}
+
+/// A file whose compiling panicked, as an error in the report. It is not
+/// remembered as read (no fingerprint, no content hash), so every load
+/// tries it again rather than reusing the error: a fixed build or file
+/// needs no restart, and the same panic again is the same report, which
+/// the reload thread does not log twice.
+fn panicked_file(path: PathBuf, panicked: &WorkerPanicked) -> (PathBuf, CachedFile, Source) {
+    let shared: Arc<Path> = Arc::from(path.as_path());
+    let diagnostic = Diagnostic::error(
+        &shared,
+        0,
+        format!(
+            "switchboard failed while reading or compiling this file (it panicked: {}); the data is refused rather than served without this file's accounts",
+            panicked.message
+        ),
+    )
+    .fix("this is a bug in switchboard: report it, with the file if you can");
+    let cached = CachedFile {
+        path: shared,
+        fingerprint: None,
+        content_hash: None,
+        compiled: Arc::new(CompiledFile {
+            accounts: Vec::new(),
+            diagnostics: vec![diagnostic],
+        }),
+    };
+    (path, cached, Source::Parsed)
 }
 
 /// The routing files under `path`: the file itself, or a directory's
@@ -465,5 +508,60 @@ fn release_free_memory() {
     // SAFETY: malloc_trim only walks and trims glibc's own heaps.
     unsafe {
         libc::malloc_trim(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routing_data::Severity;
+
+    fn account(id: &str, number: &str) -> String {
+        format!(
+            "accounts:\n  - id: {id}\n    forward_to: \"+14155550000\"\n    numbers:\n      - number: \"{number}\"\n"
+        )
+    }
+
+    #[test]
+    fn a_panic_compiling_a_file_refuses_the_load_naming_that_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // Enough files that the compile runs on several workers.
+        for i in 0..8 {
+            let name = dir.path().join(format!("a{i}.yaml"));
+            fs::write(name, account(&format!("a{i}"), &format!("+1800555010{i}"))).unwrap();
+        }
+        let mut loader = Loader::new(dir.path(), Region::us()).panic_when_compiling("boom.yaml");
+        let loaded = loader.load().expect("good data loads");
+        assert_eq!(loaded.stats.counts.accounts, 8);
+
+        // Before the policy, the panicking worker's files were left out
+        // and the load succeeded without them.
+        fs::write(
+            dir.path().join("boom.yaml"),
+            account("boom", "+18005550200"),
+        )
+        .unwrap();
+        let rejected = loader.load().expect_err("a panic refuses the load");
+        let errors: Vec<&Diagnostic> = rejected.report.errors().collect();
+        assert_eq!(errors.len(), 1, "{}", rejected.report);
+        assert!(errors[0].file.ends_with("boom.yaml"), "{}", errors[0]);
+        assert_eq!(errors[0].severity, Severity::Error);
+        assert!(
+            errors[0]
+                .message
+                .contains("panicked: injected panic compiling"),
+            "{}",
+            errors[0]
+        );
+
+        // Not remembered as read: the next load tries the file again.
+        let again = loader.load().expect_err("still refused");
+        assert_eq!(again.report, rejected.report);
+
+        // Gone: every other file was kept, none is parsed again.
+        fs::remove_file(dir.path().join("boom.yaml")).unwrap();
+        let loaded = loader.load().expect("good data loads again");
+        assert_eq!(loaded.stats.counts.accounts, 8);
+        assert_eq!(loaded.stats.parsed, 0, "{:?}", loaded.stats);
     }
 }

@@ -12,6 +12,7 @@ pub mod contacts_scan;
 pub mod data_number;
 pub mod diff;
 pub mod loader;
+pub mod parallel;
 pub mod reload;
 pub mod report;
 pub mod schema;

@@ -13,6 +13,7 @@
 //! one (already serving) and keeps the outcome in the audit trail
 //! ([`super::audit`]), as it does a failed reload's report.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -22,8 +23,9 @@ use arc_swap::{ArcSwap, Guard};
 use tracing::{debug, error, info, warn};
 
 use super::audit::{AuditTrail, ReloadRecord, Trigger};
-use super::diff::diff_tables;
+use super::diff::{TableDiff, try_diff_tables};
 use super::loader::{LoadStats, Loaded, Loader};
+use super::parallel::{WorkerPanicked, panic_message};
 use super::report::{Rejected, Report};
 use crate::routing::RoutingTable;
 use crate::watch::{DirWatch, ReloadThread, next_wake, on_sighup, watch_dirs};
@@ -109,11 +111,17 @@ fn stronger(a: Trigger, b: Trigger) -> Trigger {
     if rank(b) > rank(a) { b } else { a }
 }
 
+/// How the reload thread works out a reload's changes for the audit trail.
+type Compare = fn(&RoutingTable, &RoutingTable) -> Result<TableDiff, WorkerPanicked>;
+
 struct Shared {
     table: ArcSwap<RoutingTable>,
     status: Mutex<ReloadStatus>,
     status_changed: Condvar,
     audit: AuditTrail,
+    /// [`try_diff_tables`]; a parameter only so that tests can make it
+    /// panic, which no data can.
+    compare: Compare,
 }
 
 impl Shared {
@@ -168,9 +176,15 @@ pub struct HotTable {
 impl HotTable {
     /// Loads the data once (failing with its report if it has errors), then
     /// starts watching it. Returns the first load's warnings too.
-    pub fn start(
+    pub fn start(loader: Loader, options: ReloadOptions) -> Result<(HotTable, Report), Rejected> {
+        HotTable::start_comparing(loader, options, try_diff_tables)
+    }
+
+    /// [`HotTable::start`], working out each reload's changes with `compare`.
+    fn start_comparing(
         mut loader: Loader,
         options: ReloadOptions,
+        compare: Compare,
     ) -> Result<(HotTable, Report), Rejected> {
         let Loaded {
             table,
@@ -186,6 +200,7 @@ impl HotTable {
             }),
             status_changed: Condvar::new(),
             audit: AuditTrail::new(),
+            compare,
         });
         let (wake, wakes) = mpsc::channel();
         let watcher = if options.watch {
@@ -342,10 +357,13 @@ fn reload_once(loader: &mut Loader, shared: &Shared, requested: bool, trigger: T
             let new = Arc::new(table);
             let old = shared.table.swap(Arc::clone(&new));
             let diff_started = Instant::now();
-            let diff = diff_tables(&old, &new);
+            let diff = audit_diff(shared.compare, &old, &new);
             let diff_ms = diff_started.elapsed().as_secs_f64() * 1e3;
             drop(old);
-            let record = ReloadRecord::succeeded(trigger, &stats, &diff, diff_ms);
+            let record = match &diff {
+                Some(diff) => ReloadRecord::succeeded(trigger, &stats, diff, diff_ms),
+                None => ReloadRecord::succeeded_without_diff(trigger, &stats, diff_ms),
+            };
             drop(diff);
             info!(
                 trigger = trigger.as_str(),
@@ -398,4 +416,151 @@ fn reload_once(loader: &mut Loader, shared: &Shared, requested: bool, trigger: T
         }
     }
     shared.status_changed.notify_all();
+}
+
+/// What changed from `old` to `new` for the audit trail, `None` when
+/// working it out panicked (a bug: no data makes it panic).
+///
+/// The new table already serves and is not in question, and the panic
+/// must not end this thread: uncaught, it would stop hot reload for the
+/// life of the process while the server kept answering from a table that
+/// no longer changes. So the panic is caught, logged as an error, and the
+/// reload is recorded as [`super::audit::DIFF_UNAVAILABLE`]: the audit
+/// record is where an operator looks for a reload's changes, and where
+/// their absence shows. The tables are immutable, so nothing the
+/// comparison was doing can be left half-done by unwinding out of it.
+fn audit_diff(compare: Compare, old: &RoutingTable, new: &RoutingTable) -> Option<TableDiff> {
+    let panic = match catch_unwind(AssertUnwindSafe(|| compare(old, new))) {
+        Ok(Ok(diff)) => return Some(diff),
+        Ok(Err(panicked)) => panicked.to_string(),
+        Err(payload) => panic_message(payload.as_ref()),
+    };
+    error!(
+        panic,
+        "comparing the reloaded routing table with the old one panicked; the new table serves, its audit record says the diff is unavailable"
+    );
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::*;
+    use crate::routing::Region;
+    use crate::routing_data::audit::{DIFF_UNAVAILABLE, Outcome};
+
+    const WAIT: Duration = Duration::from_secs(15);
+
+    /// Reloads only when asked (`reload_now`), so each step is one reload.
+    fn on_request() -> ReloadOptions {
+        ReloadOptions {
+            debounce: Duration::from_millis(50),
+            poll: None,
+            sighup: false,
+            watch: false,
+        }
+    }
+
+    fn account(id: &str, number: &str) -> String {
+        format!(
+            "accounts:\n  - id: {id}\n    numbers:\n      - number: \"{number}\"\n        forward_to: \"+14155550001\"\n"
+        )
+    }
+
+    /// Whether the serving table routes `dialed` somewhere (else: 404).
+    fn routes(hot: &HotTable, dialed: &str) -> bool {
+        hot.load().decide(dialed.as_bytes(), None).target.is_some()
+    }
+
+    #[test]
+    fn a_reload_whose_compile_panics_keeps_the_last_good_table() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join("acme.yaml"),
+            account("acme", "+18005550100"),
+        )
+        .unwrap();
+        let loader = Loader::new(dir.path(), Region::us()).panic_when_compiling("boom.yaml");
+        let (hot, _) = HotTable::start(loader, on_request()).expect("good data loads");
+
+        fs::write(
+            dir.path().join("boom.yaml"),
+            account("boom", "+18005550200"),
+        )
+        .unwrap();
+        hot.reload_now();
+        let status = hot.wait_for(WAIT, |s| s.failures >= 1);
+        assert_eq!((status.failures, status.reloads), (1, 0), "{status:?}");
+        let report = status.last_error.expect("the failure is kept");
+        let error = report.errors().next().expect("an error");
+        assert!(error.file.ends_with("boom.yaml"), "{error}");
+        assert!(error.message.contains("panicked"), "{error}");
+        assert!(routes(&hot, "+18005550100"), "the last good table serves");
+        assert!(!routes(&hot, "+18005550200"));
+        let records = hot.reader().audit().newest_first();
+        assert_eq!(records[0].outcome, Outcome::Failed);
+
+        // The thread lives on: the same account under another name loads.
+        fs::rename(dir.path().join("boom.yaml"), dir.path().join("beta.yaml")).unwrap();
+        hot.reload_now();
+        let status = hot.wait_for(WAIT, |s| s.reloads >= 1);
+        assert!(status.last_error.is_none(), "{status:?}");
+        assert!(routes(&hot, "+18005550100") && routes(&hot, "+18005550200"));
+    }
+
+    /// The real comparison, except that it panics when the new table has
+    /// an account `boom`.
+    fn panics_on_boom(old: &RoutingTable, new: &RoutingTable) -> Result<TableDiff, WorkerPanicked> {
+        assert!(
+            !new.accounts().iter().any(|a| &*a.id == "boom"),
+            "injected panic in the audit diff"
+        );
+        try_diff_tables(old, new)
+    }
+
+    #[test]
+    fn a_panicking_audit_diff_is_recorded_and_the_reload_thread_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join("acme.yaml"),
+            account("acme", "+18005550100"),
+        )
+        .unwrap();
+        let loader = Loader::new(dir.path(), Region::us());
+        let (hot, _) = HotTable::start_comparing(loader, on_request(), panics_on_boom)
+            .expect("good data loads");
+
+        fs::write(
+            dir.path().join("boom.yaml"),
+            account("boom", "+18005550200"),
+        )
+        .unwrap();
+        hot.reload_now();
+        let status = hot.wait_for(WAIT, |s| s.reloads >= 1);
+        assert_eq!((status.reloads, status.failures), (1, 0), "{status:?}");
+        assert!(routes(&hot, "+18005550200"), "the new table serves");
+        let record = &hot.reader().audit().newest_first()[0];
+        assert_eq!(record.outcome, Outcome::Ok);
+        assert_eq!(record.summary.as_deref(), Some(DIFF_UNAVAILABLE));
+        assert!(record.counts.is_none() && record.changes.is_none());
+
+        // A later good reload still applies, with its diff.
+        fs::remove_file(dir.path().join("boom.yaml")).unwrap();
+        fs::write(
+            dir.path().join("beta.yaml"),
+            account("beta", "+18005550300"),
+        )
+        .unwrap();
+        hot.reload_now();
+        let status = hot.wait_for(WAIT, |s| s.reloads >= 2);
+        assert_eq!(status.reloads, 2, "{status:?}");
+        assert!(routes(&hot, "+18005550300"));
+        assert!(!routes(&hot, "+18005550200"));
+        let record = &hot.reader().audit().newest_first()[0];
+        assert_eq!(
+            record.summary.as_deref(),
+            Some("1 account added, 1 account removed")
+        );
+    }
 }

@@ -37,18 +37,23 @@ impl Server {
     /// Starts `switchboard serve` with these arguments, plus a loopback
     /// listen address on port 0 unless `--listen` is among them.
     pub fn start_with(args: &[&str]) -> Server {
-        Server::spawn(args, Stdio::null())
+        Server::spawn(args, &[], Stdio::null())
+    }
+
+    /// As [`Server::start_with`], with these environment variables set.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::spawn(args, env, Stdio::null())
     }
 
     /// As [`Server::start_with`], with the server's log (stderr) in `log`.
     pub fn start_logging(args: &[&str], log: &std::path::Path) -> Server {
         let file = std::fs::File::create(log).expect("a log file");
-        Server::spawn(args, Stdio::from(file))
+        Server::spawn(args, &[], Stdio::from(file))
     }
 
-    fn spawn(args: &[&str], stderr: Stdio) -> Server {
+    fn spawn(args: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
-        command.arg("serve").args(args);
+        command.arg("serve").args(args).envs(env.iter().copied());
         if !args.contains(&"--listen") {
             command.args(["--listen", "127.0.0.1:0"]);
         }
@@ -328,6 +333,20 @@ pub fn require(program: &str, package: &str) {
     if started.is_err() {
         panic!(
             "`{program}` not found: `scripts/test` installs it (or `apt-get install -y {package}`)"
+        );
+    }
+}
+
+/// Fails the test, naming what is missing, when this host has no IPv6
+/// loopback (`[::1]` cannot be bound): like the outside software the suite
+/// drives, a missing `::1` fails a test, it never skips one.
+pub fn require_ipv6_loopback() {
+    if let Err(e) = UdpSocket::bind("[::1]:0") {
+        panic!(
+            "this test needs the IPv6 loopback address ::1 and cannot bind [::1]:0 ({e}): \
+             bring `lo` up with IPv6 on it (`ip link set lo up`, \
+             `sysctl -w net.ipv6.conf.lo.disable_ipv6=0`; in a container, start it with \
+             IPv6 enabled); tests are never skipped"
         );
     }
 }
