@@ -8,6 +8,7 @@
 
 pub mod routing_data;
 
+pub mod proxy;
 pub mod routing;
 pub mod server;
 pub mod settings;

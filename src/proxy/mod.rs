@@ -1,0 +1,8 @@
+//! Proxy mode's protocol core (RFC 3261 §16–17, RFC 6026, RFC 5393):
+//! sans-IO state machines that hold no sockets and read no clock. The
+//! caller feeds them bytes and the current `Instant`, and drains what
+//! they want sent and when they next want to be woken.
+
+pub mod branch;
+pub mod forward;
+pub mod timers;
