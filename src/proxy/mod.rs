@@ -4,5 +4,9 @@
 //! they want sent and when they next want to be woken.
 
 pub mod branch;
+pub mod client_invite;
+pub mod client_non_invite;
 pub mod forward;
+pub mod server_invite;
 pub mod timers;
+pub mod transaction;
