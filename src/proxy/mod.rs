@@ -3,7 +3,9 @@
 //! caller feeds them bytes and the current `Instant`, and drains what
 //! they want sent and when they next want to be woken.
 
+pub mod best;
 pub mod branch;
+pub mod call;
 pub mod client_invite;
 pub mod client_non_invite;
 pub mod forward;
