@@ -12,6 +12,7 @@
 //! - `server`: the sockets, and the one seam (`server::handler`) where
 //!   bytes from a peer meet the routing table.
 
+pub mod proxy;
 pub mod routing;
 pub mod routing_data;
 pub mod server;

@@ -20,6 +20,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use super::connections::ConnectionLimits;
 use super::handler::{Outcome, Silence};
 use super::receive_drops::ReceiveDrops;
+use super::relay::stats::{LegResult, ProxyStats, RING_BOUNDS};
 use super::tls_accept::{Handshake, TlsStats};
 use crate::routing::Rule;
 use crate::routing_data::TableReader;
@@ -185,6 +186,8 @@ pub struct Metrics {
     receive_drops: ReceiveDrops,
     /// The TLS listeners' counts and certificate, when TLS is on.
     tls: Option<(TlsHandle, Arc<TlsStats>)>,
+    /// Proxy mode's counters, when any peer is relayed.
+    proxy: Option<Arc<ProxyStats>>,
 }
 
 impl Metrics {
@@ -199,7 +202,13 @@ impl Metrics {
             connections,
             receive_drops,
             tls: None,
+            proxy: None,
         }
+    }
+
+    /// Reports proxy mode's calls and legs too.
+    pub fn with_proxy(&mut self, stats: Arc<ProxyStats>) {
+        self.proxy = Some(stats);
     }
 
     /// Reports the TLS listeners and their certificate too.
@@ -329,6 +338,7 @@ impl Collector for Metrics {
             &[(Vec::new(), self.connections.open() as f64)],
         )?;
         self.encode_tls(&mut encoder)?;
+        self.encode_proxy(&mut encoder)?;
         let mut info = encoder.encode_descriptor(
             "switchboard_build",
             "Build information",
@@ -359,6 +369,97 @@ impl Metrics {
         let mut metric = encoder.encode_descriptor(
             "switchboard_response_seconds",
             "Time from receiving a request to sending its answer",
+            None,
+            MetricType::Histogram,
+        )?;
+        metric.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+    }
+
+    fn encode_proxy(&self, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(stats) = &self.proxy else {
+            return Ok(());
+        };
+        let load = ProxyStats::load;
+        sample(
+            encoder,
+            "switchboard_proxy_calls",
+            "Calls relayed in proxy mode, by the class of their final answer (none: no final sent)",
+            MetricType::Counter,
+            &["2xx", "3xx", "4xx", "5xx", "6xx", "none"]
+                .iter()
+                .zip(&stats.finals)
+                .map(|(class, n)| (vec![("final", (*class).to_owned())], load(n) as f64))
+                .collect::<Vec<_>>(),
+        )?;
+        sample(
+            encoder,
+            "switchboard_proxy_calls_in_flight",
+            "Calls relayed and not yet ended (the proxy.max_calls cap counts them)",
+            MetricType::Gauge,
+            &[(Vec::new(), stats.in_flight.load(Ordering::Acquire) as f64)],
+        )?;
+        sample(
+            encoder,
+            "switchboard_proxy_legs",
+            "Legs of relayed calls, by how they ended",
+            MetricType::Counter,
+            &LegResult::ALL
+                .iter()
+                .zip(&stats.legs)
+                .map(|(result, n)| {
+                    (
+                        vec![("outcome", result.as_str().to_owned())],
+                        load(n) as f64,
+                    )
+                })
+                .collect::<Vec<_>>(),
+        )?;
+        sample(
+            encoder,
+            "switchboard_proxy_failovers",
+            "Legs started after a call's first: the call moved to its next target",
+            MetricType::Counter,
+            &[(Vec::new(), load(&stats.failovers) as f64)],
+        )?;
+        sample(
+            encoder,
+            "switchboard_proxy_dropped",
+            "Messages the proxy could not place, by kind",
+            MetricType::Counter,
+            &[
+                (
+                    vec![("kind", "response".to_owned())],
+                    load(&stats.dropped_responses) as f64,
+                ),
+                (
+                    vec![("kind", "ack".to_owned())],
+                    load(&stats.dropped_acks) as f64,
+                ),
+            ],
+        )?;
+        sample(
+            encoder,
+            "switchboard_proxy_late_2xx",
+            "2xx answers relayed after their call had ended (never swallowed)",
+            MetricType::Counter,
+            &[(Vec::new(), load(&stats.late_2xx) as f64)],
+        )?;
+        let mut count = 0;
+        let mut buckets = Vec::with_capacity(RING_BOUNDS.len() + 1);
+        for (bound, n) in RING_BOUNDS
+            .iter()
+            .copied()
+            .chain([f64::INFINITY])
+            .zip(&stats.ring)
+        {
+            let n = load(n);
+            count += n;
+            buckets.push((bound, n));
+        }
+        let sum = load(&stats.ring_sum_ns) as f64 / 1e9;
+        let mut metric = encoder.encode_descriptor(
+            "switchboard_proxy_ring_seconds",
+            "How long each leg rang: from its INVITE to its final answer or its CANCEL",
             None,
             MetricType::Histogram,
         )?;

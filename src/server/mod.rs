@@ -93,7 +93,11 @@ pub struct Server {
     tls: Option<(Vec<StdTcpListener>, TlsReloader)>,
     /// Proxy mode's driver and the handler's side of it, when any peer is
     /// relayed.
-    relay: Option<(relay::Relay, relay::RelayThread, Arc<relay::stats::ProxyStats>)>,
+    relay: Option<(
+        relay::Relay,
+        relay::RelayThread,
+        Arc<relay::stats::ProxyStats>,
+    )>,
 }
 
 impl Server {
@@ -118,7 +122,7 @@ impl Server {
         let loader = Loader::new(routing, region).with_cache(cache);
         let (hot, warnings) = HotTable::start(loader, options)?;
         let workers = worker_count(&settings);
-        let sockets = settings
+        let sockets: Vec<(Vec<UdpSocket>, StdTcpListener)> = settings
             .listen
             .iter()
             .map(|&addr| bind_pair(addr, workers))
@@ -137,7 +141,7 @@ impl Server {
         let relay = if settings.proxy.enabled(settings.mode) {
             let socket = sockets
                 .first()
-                .and_then(|(udp, _): &(Vec<UdpSocket>, StdTcpListener)| udp.first())
+                .and_then(|(udp, _)| udp.first())
                 .ok_or(relay::RelayError::NoUdpListener)?;
             Some(relay::start(
                 settings.mode,

@@ -105,11 +105,10 @@ impl<'a> Hop<'a> {
     /// The port to use: the URI's, else 5061 for TLS, 5060 otherwise
     /// (RFC 3261 §19.1.2).
     pub fn effective_port(&self) -> u16 {
-        self.port
-            .unwrap_or(match self.effective_transport() {
-                HopTransport::Tls => 5061,
-                _ => 5060,
-            })
+        self.port.unwrap_or(match self.effective_transport() {
+            HopTransport::Tls => 5061,
+            _ => 5060,
+        })
     }
 }
 
@@ -126,10 +125,16 @@ mod tests {
         assert_eq!(hop.port, Some(5070));
         assert_eq!(hop.effective_transport(), HopTransport::Tcp);
         let hop = Hop::parse(b"sips:[2001:db8::1]").expect("a hop");
-        assert_eq!((hop.host, hop.effective_port()), (&b"[2001:db8::1]"[..], 5061));
+        assert_eq!(
+            (hop.host, hop.effective_port()),
+            (&b"[2001:db8::1]"[..], 5061)
+        );
         assert_eq!(hop.effective_transport(), HopTransport::Tls);
         let hop = Hop::parse(b"sip:127.0.0.1:5090").expect("a hop");
-        assert_eq!((hop.effective_transport(), hop.effective_port()), (HopTransport::Udp, 5090));
+        assert_eq!(
+            (hop.effective_transport(), hop.effective_port()),
+            (HopTransport::Udp, 5090)
+        );
         let hop = Hop::parse(b"SIP:a.example;transport=sctp").expect("a hop");
         assert!(hop.unsupported_transport);
         assert_eq!(Hop::parse(b"tel:+14155550101"), None);

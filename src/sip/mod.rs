@@ -5,12 +5,14 @@
 pub mod diversion;
 pub mod framing;
 pub mod header;
+pub mod header_lines;
 pub mod hop;
 pub mod host;
 pub mod method;
 pub mod oversize;
 pub mod request;
 pub mod response;
+pub mod response_head;
 pub mod text;
 pub mod uri;
 pub mod via;

@@ -140,7 +140,10 @@ impl<'a> TopVia<'a> {
             }
         }
         let host = received.unwrap_or(self.host);
-        let host = host.strip_prefix(b"[").and_then(|h| h.strip_suffix(b"]")).unwrap_or(host);
+        let host = host
+            .strip_prefix(b"[")
+            .and_then(|h| h.strip_suffix(b"]"))
+            .unwrap_or(host);
         let ip: IpAddr = std::str::from_utf8(host).ok()?.parse().ok()?;
         Some(SocketAddr::new(ip, rport.or(self.port).unwrap_or(5060)))
     }
@@ -263,14 +266,27 @@ mod tests {
         let via = |v: &'static [u8]| TopVia::parse(v).expect("a Via");
         let at = |s: &str| Some(s.parse::<SocketAddr>().expect("address"));
         assert_eq!(
-            via(b"SIP/2.0/UDP host.example;branch=z9hG4bK1;received=192.0.2.7;rport=5099").relay_address(),
+            via(b"SIP/2.0/UDP host.example;branch=z9hG4bK1;received=192.0.2.7;rport=5099")
+                .relay_address(),
             at("192.0.2.7:5099")
         );
-        assert_eq!(via(b"SIP/2.0/UDP 192.0.2.8:5070;branch=z9hG4bK1").relay_address(), at("192.0.2.8:5070"));
-        assert_eq!(via(b"SIP/2.0/UDP [2001:db8::1];branch=z9hG4bK1").relay_address(), at("[2001:db8::1]:5060"));
-        assert_eq!(via(b"SIP/2.0/UDP host.example:5070;branch=z9hG4bK1").relay_address(), None);
+        assert_eq!(
+            via(b"SIP/2.0/UDP 192.0.2.8:5070;branch=z9hG4bK1").relay_address(),
+            at("192.0.2.8:5070")
+        );
+        assert_eq!(
+            via(b"SIP/2.0/UDP [2001:db8::1];branch=z9hG4bK1").relay_address(),
+            at("[2001:db8::1]:5060")
+        );
+        assert_eq!(
+            via(b"SIP/2.0/UDP host.example:5070;branch=z9hG4bK1").relay_address(),
+            None
+        );
         // An rport without a value (the sender asked, nobody filled it in).
-        assert_eq!(via(b"SIP/2.0/UDP 192.0.2.8:5070;rport;branch=z9hG4bK1").relay_address(), at("192.0.2.8:5070"));
+        assert_eq!(
+            via(b"SIP/2.0/UDP 192.0.2.8:5070;rport;branch=z9hG4bK1").relay_address(),
+            at("192.0.2.8:5070")
+        );
     }
 
     fn via(s: &str) -> TopVia<'_> {

@@ -142,27 +142,28 @@ impl Driver {
                 respond_to,
                 legs,
                 diverted_from,
-                first_reason: _,
-            } => self.on_invite(calls, message, peer.transport, respond_to, legs, diverted_from, now),
+                first_reason,
+            } => {
+                let targets = targets(legs, &diverted_from, first_reason);
+                self.on_invite(calls, message, peer.transport, respond_to, targets, now)
+            }
             Inbound::Cancel {
                 message,
-                respond_to: _,
+                respond_to,
                 ..
-            } => self.on_cancel(calls, &message, now),
+            } => self.on_cancel(calls, &message, respond_to, now),
             Inbound::Ack { message, .. } => self.on_ack(calls, &message, now),
             Inbound::Response { message, .. } => self.on_response(calls, &message, now),
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn on_invite(
         &self,
         calls: &mut Calls,
         message: Vec<u8>,
         transport: PeerTransport,
         respond_to: SocketAddr,
-        legs: Vec<LegPlan>,
-        diverted_from: DivertedFrom,
+        targets: Vec<Target>,
         now: Instant,
     ) {
         let Some((server_key, call_id)) = keys(&message) else {
@@ -181,8 +182,7 @@ impl Driver {
         }
         let nonce = calls.next_nonce;
         calls.next_nonce = calls.next_nonce.wrapping_add(1);
-        let hops: Vec<Option<SocketAddr>> = legs.iter().map(|leg| self.hop_for(&leg.uri)).collect();
-        let targets = targets(legs, &diverted_from);
+        let hops: Vec<Option<SocketAddr>> = targets.iter().map(|t| self.hop_for(&t.uri)).collect();
         let upstream = Upstream {
             source: respond_to,
             transport: match transport {
@@ -191,7 +191,14 @@ impl Driver {
                 PeerTransport::Tls => Transport::Tls,
             },
         };
-        let call = match Call::new(message, upstream, targets, Arc::clone(&self.config), nonce, now) {
+        let call = match Call::new(
+            message,
+            upstream,
+            targets,
+            Arc::clone(&self.config),
+            nonce,
+            now,
+        ) {
             Ok(call) => call,
             Err(e) => {
                 debug!(error = %e, "proxy mode: INVITE not relayed");
@@ -216,7 +223,7 @@ impl Driver {
         self.flush(calls, nonce, now);
     }
 
-    fn on_cancel(&self, calls: &mut Calls, message: &[u8], now: Instant) {
+    fn on_cancel(&self, calls: &mut Calls, message: &[u8], respond_to: SocketAddr, now: Instant) {
         let Some((server_key, _)) = keys(message) else {
             return;
         };
@@ -227,22 +234,15 @@ impl Driver {
                 }
                 self.flush(calls, nonce, now);
             }
-            None => self.answer_unmatched_cancel(message),
+            None => self.answer_unmatched_cancel(message, respond_to),
         }
     }
 
     /// A CANCEL matching no INVITE: `481` (§16.10, §9.2).
-    fn answer_unmatched_cancel(&self, message: &[u8]) {
+    fn answer_unmatched_cancel(&self, message: &[u8], to: SocketAddr) {
         let Some(request) = Request::parse(message, Framing::Datagram) else {
             return;
         };
-        let Some(via) = request.top_via else {
-            return;
-        };
-        let Ok(source) = self.socket.local_addr() else {
-            return;
-        };
-        let to = via.response_address(source);
         let mut out = Vec::new();
         crate::sip::write_response(
             &mut out,
@@ -277,7 +277,9 @@ impl Driver {
             return;
         };
         let summary = entry.call.summary(now);
-        let Some(hop) = summary.answered_by.and_then(|leg| entry.hops.get(leg).copied().flatten())
+        let Some(hop) = summary
+            .answered_by
+            .and_then(|leg| entry.hops.get(leg).copied().flatten())
         else {
             self.stats.dropped_acks.fetch_add(1, Ordering::Relaxed);
             return;
@@ -318,14 +320,16 @@ impl Driver {
             self.stats.dropped_responses.fetch_add(1, Ordering::Relaxed);
             return;
         };
-        let nonce = head.branch().and_then(branch::parse).map(|parts| parts.call_nonce);
+        let nonce = head
+            .branch()
+            .and_then(branch::parse)
+            .map(|parts| parts.call_nonce);
         if let Some(nonce) = nonce
             && let Some(entry) = calls.by_nonce.get_mut(&nonce)
+            && entry.call.on_response(message, now) == ResponseFate::Handled
         {
-            if entry.call.on_response(message, now) == ResponseFate::Handled {
-                self.flush(calls, nonce, now);
-                return;
-            }
+            self.flush(calls, nonce, now);
+            return;
         }
         if (200..300).contains(&head.status) && nonce.is_some() {
             // A 2xx for a call already gone: forwarded statelessly by its
@@ -343,10 +347,7 @@ impl Driver {
         let Ok(next) = ResponseHead::parse(&out, Framing::Datagram) else {
             return;
         };
-        let Some(via) = next.top_via else {
-            return;
-        };
-        let Some(to) = via.relay_address() else {
+        let Some(to) = next.top_via.relay_address() else {
             return;
         };
         self.send(&out, to);
@@ -380,7 +381,9 @@ impl Driver {
         let mut failed_legs = Vec::new();
         while let Some(transmit) = entry.call.poll_transmit() {
             match transmit.to {
-                Destination::Upstream => self.send(&transmit.bytes, entry.respond_to),
+                Destination::Upstream => {
+                    self.send(&transmit.bytes, entry.respond_to);
+                }
                 Destination::Leg(i) => match entry.hops.get(i).copied().flatten() {
                     Some(hop) if self.send(&transmit.bytes, hop) => {}
                     _ => failed_legs.push(i),
@@ -408,7 +411,8 @@ impl Driver {
                     calls.by_call_id.remove(&entry.call_id);
                 }
             }
-            self.stats.record(&summary, now.saturating_duration_since(started));
+            self.stats
+                .record(&summary, now.saturating_duration_since(started));
             log_summary(&summary);
             self.release();
         } else if let Some(at) = entry.call.poll_deadline() {
@@ -451,13 +455,25 @@ impl Driver {
     }
 }
 
-/// The call's targets: each leg's URI over UDP, with its diversion headers.
-fn targets(legs: Vec<LegPlan>, diverted_from: &DivertedFrom) -> Vec<Target> {
+/// The call's targets: each leg's URI over UDP, with its diversion
+/// headers. The first leg's Diversion gives the reason the rules chose it
+/// (`follow-me`, `unconditional`, as a 302 would); a later leg's, why the
+/// one before it failed, which the call knows when it starts it.
+fn targets(legs: Vec<LegPlan>, diverted_from: &DivertedFrom, first_reason: &str) -> Vec<Target> {
     legs.into_iter()
         .enumerate()
         .map(|(nth, leg)| {
+            let mut top = Vec::new();
             let (diversion, bottom) = match diverted_from {
                 DivertedFrom::Off => (None, Vec::new()),
+                DivertedFrom::Diversion(dialed) if nth == 0 => {
+                    top.extend_from_slice(b"Diversion: <");
+                    top.extend_from_slice(dialed);
+                    top.extend_from_slice(b">;reason=");
+                    top.extend_from_slice(first_reason.as_bytes());
+                    top.extend_from_slice(b";counter=1\r\n");
+                    (None, Vec::new())
+                }
                 DivertedFrom::Diversion(dialed) => {
                     let mut value = Vec::with_capacity(dialed.len() + 2);
                     value.push(b'<');
@@ -480,7 +496,7 @@ fn targets(legs: Vec<LegPlan>, diverted_from: &DivertedFrom) -> Vec<Target> {
                 uri: leg.uri.into_boxed_slice(),
                 transport: Transport::Udp,
                 ring: leg.ring,
-                top_headers: Box::default(),
+                top_headers: top.into_boxed_slice(),
                 bottom_headers: bottom.into_boxed_slice(),
                 diversion,
             }

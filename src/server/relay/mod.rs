@@ -4,9 +4,9 @@
 //! call state machines of `crate::proxy` against the clock and the
 //! sockets. The handler only decides who is relayed and what the legs are.
 
+pub mod driver;
 pub mod inbox;
 pub mod plan;
-pub mod driver;
 pub mod stats;
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
@@ -104,7 +104,14 @@ pub fn start(
     let stats = Arc::new(ProxyStats::default());
     let (inbox, receiver) = Inbox::new(settings.max_calls, Arc::clone(&stats.in_flight));
     let stop = Arc::new(AtomicBool::new(false));
-    let driver = Driver::new(receiver, socket, config, route, Arc::clone(&stats), Arc::clone(&stop));
+    let driver = Driver::new(
+        receiver,
+        socket,
+        config,
+        route,
+        Arc::clone(&stats),
+        Arc::clone(&stop),
+    );
     let thread = std::thread::Builder::new()
         .name("sip-proxy".into())
         .spawn(move || driver.run())?;

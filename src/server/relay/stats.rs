@@ -50,9 +50,7 @@ impl LegResult {
             (_, Some(_)) => LegResult::Cancelled,
             (Some(LegOutcome::Rejected(486 | 600)), None) => LegResult::Busy,
             (Some(LegOutcome::NoAnswer) | None, None) => LegResult::NoAnswer,
-            (Some(LegOutcome::Rejected(_) | LegOutcome::TransportError), None) => {
-                LegResult::Failed
-            }
+            (Some(LegOutcome::Rejected(_) | LegOutcome::TransportError), None) => LegResult::Failed,
         }
     }
 }
@@ -98,7 +96,10 @@ impl ProxyStats {
         add(&self.failovers, summary.legs.len().saturating_sub(1) as u64);
         for leg in &summary.legs {
             let result = LegResult::of(leg.outcome, leg.cancelled);
-            let index = LegResult::ALL.iter().position(|&r| r == result).unwrap_or(0);
+            let index = LegResult::ALL
+                .iter()
+                .position(|&r| r == result)
+                .unwrap_or(0);
             add(&self.legs[index], 1);
             let seconds = leg.ring_time.as_secs_f64();
             let bucket = RING_BOUNDS
@@ -124,10 +125,22 @@ mod tests {
     fn legs_are_named_by_how_they_ended() {
         use CancelReason::*;
         use LegOutcome::*;
-        assert_eq!(LegResult::of(Some(Answered(200)), None), LegResult::Answered);
-        assert_eq!(LegResult::of(Some(Answered(200)), Some(RingTimeout)), LegResult::Answered);
-        assert_eq!(LegResult::of(Some(Rejected(487)), Some(RingTimeout)), LegResult::NoAnswer);
-        assert_eq!(LegResult::of(Some(Rejected(487)), Some(Caller)), LegResult::Cancelled);
+        assert_eq!(
+            LegResult::of(Some(Answered(200)), None),
+            LegResult::Answered
+        );
+        assert_eq!(
+            LegResult::of(Some(Answered(200)), Some(RingTimeout)),
+            LegResult::Answered
+        );
+        assert_eq!(
+            LegResult::of(Some(Rejected(487)), Some(RingTimeout)),
+            LegResult::NoAnswer
+        );
+        assert_eq!(
+            LegResult::of(Some(Rejected(487)), Some(Caller)),
+            LegResult::Cancelled
+        );
         assert_eq!(LegResult::of(Some(Rejected(486)), None), LegResult::Busy);
         assert_eq!(LegResult::of(Some(Rejected(503)), None), LegResult::Failed);
         assert_eq!(LegResult::of(Some(TransportError), None), LegResult::Failed);

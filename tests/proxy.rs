@@ -1,0 +1,315 @@
+//! Proxy mode against the real binary on loopback (docs/sip.md, "Proxy
+//! mode"): a caller and a next hop played by UDP sockets in the test,
+//! byte by byte, so that each rule of RFC 3261 §16 can be driven into its
+//! corner. tests/proxy_sipp.rs does the same calls with SIPp.
+
+mod common;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use common::{Server, UdpClient, example_data, header, status};
+
+/// A SIP peer on a UDP socket of its own: the caller or the next hop.
+struct Peer {
+    socket: UdpSocket,
+}
+
+impl Peer {
+    fn new() -> Peer {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("timeout");
+        Peer { socket }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.socket.local_addr().expect("address")
+    }
+
+    fn send(&self, to: SocketAddr, text: &str) {
+        self.socket.send_to(text.as_bytes(), to).expect("send");
+    }
+
+    /// The next message within `wait` whose first line starts with `start`,
+    /// skipping others (retransmissions, 100 Trying); with its sender.
+    fn expect(&self, start: &str, wait: Duration) -> (String, SocketAddr) {
+        let deadline = Instant::now() + wait;
+        let mut seen = Vec::new();
+        let mut buf = vec![0u8; 65_535];
+        while Instant::now() < deadline {
+            if let Ok((n, from)) = self.socket.recv_from(&mut buf) {
+                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                if text.starts_with(start) {
+                    return (text, from);
+                }
+                seen.push(text.lines().next().unwrap_or_default().to_owned());
+            }
+        }
+        panic!("no {start:?} within {wait:?}; saw {seen:?}");
+    }
+
+    /// Nothing starting with `start` arrives within `wait`.
+    fn expect_none(&self, start: &str, wait: Duration) {
+        let deadline = Instant::now() + wait;
+        let mut buf = vec![0u8; 65_535];
+        while Instant::now() < deadline {
+            if let Ok((n, _)) = self.socket.recv_from(&mut buf) {
+                let text = String::from_utf8_lossy(&buf[..n]);
+                assert!(!text.starts_with(start), "unexpected:\n{text}");
+            }
+        }
+    }
+}
+
+const WAIT: Duration = Duration::from_secs(5);
+
+/// A server in proxy mode relaying to `next_hop`, each leg ringing `ring`
+/// seconds.
+fn proxy(next_hop: SocketAddr, ring: u32) -> Server {
+    Server::start_with(&[
+        "--routing",
+        &example_data(),
+        "--mode",
+        "proxy",
+        "--next-hop",
+        &format!("sip:{next_hop};transport=udp"),
+        "--ring-seconds",
+        &ring.to_string(),
+        "--contact-template",
+        "sip:{number}@carrier.example;user=phone",
+        "--diversion",
+        "header",
+    ])
+}
+
+fn invite(dialed: &str, caller: &Peer, call_id: &str) -> String {
+    let port = caller.addr().port();
+    format!(
+        "INVITE sip:{dialed}@127.0.0.1 SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-{call_id};rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:+12125550199@127.0.0.1>;tag=caller-{call_id}\r\n\
+         To: <sip:{dialed}@127.0.0.1>\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: 1 INVITE\r\n\
+         Contact: <sip:+12125550199@127.0.0.1:{port}>\r\n\
+         Content-Type: application/sdp\r\n\
+         Content-Length: 4\r\n\r\nv=0\n"
+    )
+}
+
+/// A response to `request` (as the next hop received it): its Via lines,
+/// From, To (with `to_tag`), Call-ID and CSeq copied.
+fn answer(request: &str, code: u16, reason: &str, to_tag: Option<&str>) -> String {
+    let mut out = format!("SIP/2.0 {code} {reason}\r\n");
+    for line in request.lines() {
+        let name = line
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        match name.as_str() {
+            "via" | "from" | "call-id" | "cseq" => {
+                out.push_str(line.trim_end());
+                out.push_str("\r\n");
+            }
+            "to" => {
+                out.push_str(line.trim_end());
+                if let Some(tag) = to_tag {
+                    out.push_str(";tag=");
+                    out.push_str(tag);
+                }
+                out.push_str("\r\n");
+            }
+            _ => {}
+        }
+    }
+    if code == 200 {
+        out.push_str("Contact: <sip:phone@127.0.0.1:5999>\r\n");
+    }
+    out.push_str("Content-Length: 0\r\n\r\n");
+    out
+}
+
+fn request_uri(request: &str) -> &str {
+    request.split(' ').nth(1).unwrap_or_default()
+}
+
+#[test]
+fn an_answered_call_is_relayed_both_ways() {
+    let phone = Peer::new();
+    let server = proxy(phone.addr(), 20);
+    let caller = Peer::new();
+    caller.send(server.udp, &invite("+18005550100", &caller, "answered"));
+    let (trying, _) = caller.expect("SIP/2.0 100", WAIT);
+    assert!(trying.contains("Call-ID: answered"), "{trying}");
+    let (relayed, from) = phone.expect("INVITE ", WAIT);
+    assert_eq!(from, server.udp, "relayed from the listening socket");
+    assert_eq!(
+        request_uri(&relayed),
+        "sip:+14155550101@carrier.example;user=phone"
+    );
+    assert_eq!(header(&relayed, "Max-Forwards"), Some("69"));
+    let vias: Vec<&str> = relayed.lines().filter(|l| l.starts_with("Via:")).collect();
+    assert_eq!(vias.len(), 2, "{relayed}");
+    assert!(
+        vias[0].contains(&format!("SIP/2.0/UDP {}", server.udp)),
+        "{relayed}"
+    );
+    assert!(vias[0].contains(";branch=z9hG4bK"), "{relayed}");
+    assert!(relayed.ends_with("v=0\n"), "the body is relayed: {relayed}");
+    assert!(
+        header(&relayed, "Diversion").is_some_and(|d| d.contains("reason=follow-me")),
+        "{relayed}"
+    );
+    phone.send(server.udp, &answer(&relayed, 180, "Ringing", Some("phone")));
+    let (ringing, _) = caller.expect("SIP/2.0 180", WAIT);
+    assert_eq!(
+        ringing.lines().filter(|l| l.starts_with("Via:")).count(),
+        1,
+        "our Via is removed: {ringing}"
+    );
+    phone.send(server.udp, &answer(&relayed, 200, "OK", Some("phone")));
+    let (ok, _) = caller.expect("SIP/2.0 200", WAIT);
+    assert!(ok.contains("tag=phone"), "{ok}");
+    // The phone retransmits its 200 until the ACK: every copy goes on.
+    phone.send(server.udp, &answer(&relayed, 200, "OK", Some("phone")));
+    caller.expect("SIP/2.0 200", WAIT);
+    // The caller's ACK for the 2xx reaches the phone (no Record-Route: it
+    // is sent here only because this caller knows no other way).
+    let ack = format!(
+        "ACK sip:phone@127.0.0.1:5999 SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:{};branch=z9hG4bK-ack-answered;rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:+12125550199@127.0.0.1>;tag=caller-answered\r\n\
+         To: <sip:+18005550100@127.0.0.1>;tag=phone\r\n\
+         Call-ID: answered\r\n\
+         CSeq: 1 ACK\r\n\
+         Content-Length: 0\r\n\r\n",
+        caller.addr().port()
+    );
+    caller.send(server.udp, &ack);
+    let (acked, _) = phone.expect("ACK ", WAIT);
+    assert!(acked.contains("Call-ID: answered"), "{acked}");
+}
+
+#[test]
+fn no_answer_cancels_after_the_ring_time_and_forwards_with_diversion() {
+    let phone = Peer::new();
+    let server = proxy(phone.addr(), 1);
+    let caller = Peer::new();
+    let started = Instant::now();
+    // The support line: Alice's phone, then +14155550188 when she does not answer.
+    caller.send(server.udp, &invite("+18005550188", &caller, "no-answer"));
+    let (first, _) = phone.expect("INVITE ", WAIT);
+    assert_eq!(
+        request_uri(&first),
+        "sip:+14155550101@carrier.example;user=phone"
+    );
+    phone.send(server.udp, &answer(&first, 180, "Ringing", Some("alice")));
+    caller.expect("SIP/2.0 180", WAIT);
+    let (cancel, _) = phone.expect("CANCEL ", WAIT);
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "not before the ring time"
+    );
+    let branch = |m: &str| header(m, "Via").map(str::to_owned);
+    assert_eq!(
+        branch(&cancel),
+        branch(&first),
+        "the CANCEL matches its INVITE (§9.1)"
+    );
+    assert_eq!(request_uri(&cancel), request_uri(&first));
+    phone.send(server.udp, &answer(&cancel, 200, "OK", Some("alice")));
+    phone.send(
+        server.udp,
+        &answer(&first, 487, "Request Terminated", Some("alice")),
+    );
+    // The next leg, on a new branch, naming why.
+    let (second, _) = phone.expect("INVITE ", WAIT);
+    assert_eq!(
+        request_uri(&second),
+        "sip:+14155550188@carrier.example;user=phone"
+    );
+    assert_ne!(branch(&second), branch(&first));
+    let diversion = header(&second, "Diversion").unwrap_or_default();
+    assert!(diversion.contains("+18005550188"), "{second}");
+    assert!(diversion.contains("reason=no-answer"), "{second}");
+    // The 487 was acknowledged hop by hop (§17.1.1.3).
+    phone.send(server.udp, &answer(&second, 200, "OK", Some("queue")));
+    let (ok, _) = caller.expect("SIP/2.0 200", WAIT);
+    assert!(ok.contains("tag=queue"), "{ok}");
+}
+
+#[test]
+fn busy_fails_over_at_once_and_the_caller_cancel_stops_everything() {
+    let phone = Peer::new();
+    let server = proxy(phone.addr(), 20);
+    let caller = Peer::new();
+    caller.send(server.udp, &invite("+18005550188", &caller, "busy"));
+    let (first, _) = phone.expect("INVITE ", WAIT);
+    phone.send(server.udp, &answer(&first, 486, "Busy Here", Some("alice")));
+    let (ack, _) = phone.expect("ACK ", WAIT);
+    assert!(ack.contains("CSeq: 1 ACK"), "{ack}");
+    let (second, _) = phone.expect("INVITE ", WAIT);
+    assert!(
+        header(&second, "Diversion").is_some_and(|d| d.contains("reason=user-busy")),
+        "{second}"
+    );
+    phone.send(server.udp, &answer(&second, 180, "Ringing", Some("queue")));
+    caller.expect("SIP/2.0 180", WAIT);
+    // The caller hangs up.
+    let cancel = invite("+18005550188", &caller, "busy")
+        .replacen("INVITE sip", "CANCEL sip", 1)
+        .replace("CSeq: 1 INVITE", "CSeq: 1 CANCEL")
+        .replace("Content-Type: application/sdp\r\n", "")
+        .replace(
+            "Content-Length: 4\r\n\r\nv=0\n",
+            "Content-Length: 0\r\n\r\n",
+        );
+    caller.send(server.udp, &cancel);
+    let (cancel_ok, _) = caller.expect("SIP/2.0 200", WAIT);
+    assert!(cancel_ok.contains("CSeq: 1 CANCEL"), "{cancel_ok}");
+    let (leg_cancel, _) = phone.expect("CANCEL ", WAIT);
+    phone.send(server.udp, &answer(&leg_cancel, 200, "OK", Some("queue")));
+    phone.send(
+        server.udp,
+        &answer(&second, 487, "Request Terminated", Some("queue")),
+    );
+    let (terminated, _) = caller.expect("SIP/2.0 487", WAIT);
+    assert!(terminated.contains("CSeq: 1 INVITE"), "{terminated}");
+    // No third leg.
+    phone.expect_none("INVITE ", Duration::from_millis(500));
+}
+
+#[test]
+fn a_cancel_for_no_call_gets_481_and_unknown_numbers_are_not_relayed() {
+    let phone = Peer::new();
+    let server = proxy(phone.addr(), 20);
+    let client = UdpClient::new();
+    let port = client.port();
+    let response = client.exchange(
+        server.udp,
+        &common::invite("+19995550100", "+12125550199", "unknown", port),
+    );
+    assert_eq!(status(&response), 404, "{response}");
+    let cancel = common::request(
+        &[
+            "CANCEL sip:+18005550100@127.0.0.1 SIP/2.0",
+            "Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-nothing;rport",
+            "Max-Forwards: 70",
+            "From: <sip:+12125550199@127.0.0.1>;tag=x",
+            "To: <sip:+18005550100@127.0.0.1>",
+            "Call-ID: nothing",
+            "CSeq: 1 CANCEL",
+            "Content-Length: 0",
+            "",
+        ],
+        port,
+    );
+    let response = client.exchange(server.udp, &cancel);
+    assert_eq!(status(&response), 481, "{response}");
+    phone.expect_none("INVITE ", Duration::from_millis(300));
+}
