@@ -343,8 +343,11 @@ impl Settings {
                 "tls.require_client_cert and tls.trust_names need tls.client_ca (--tls-client-ca)",
             );
         }
-        if self.proxy.ring_seconds == 0 || self.proxy.max_calls == 0 {
-            return bad("proxy: ring_seconds and max_calls must be at least 1");
+        if self.proxy.ring_seconds == 0 || self.proxy.max_calls == 0 || self.proxy.t1_ms == 0 {
+            return bad("proxy: ring_seconds, max_calls and t1_ms must be at least 1");
+        }
+        if self.proxy.timer_c_seconds <= 180 {
+            return bad("proxy.timer_c_seconds must be more than 180 (RFC 3261 §16.8)");
         }
         if self.flood.rate > 0 && self.flood.burst == 0 {
             return bad("flood.burst must be at least 1 (or flood.rate 0 to turn it off)");

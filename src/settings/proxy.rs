@@ -81,6 +81,13 @@ pub struct ProxySettings {
     /// Calls relayed at once; past it, new INVITEs get `503` with
     /// `Retry-After`.
     pub max_calls: usize,
+    /// RFC 3261's T1, the round-trip estimate every UDP retransmission and
+    /// transaction timer derives from (Timer B, how long a silent next hop
+    /// holds a leg, is 64×T1), in milliseconds.
+    pub t1_ms: u64,
+    /// Timer C (§16.8): how long the last leg may ring with provisional
+    /// answers only, in seconds; more than 180.
+    pub timer_c_seconds: u64,
 }
 
 impl Default for ProxySettings {
@@ -91,6 +98,8 @@ impl Default for ProxySettings {
             next_hop: None,
             ring_seconds: DEFAULT_RING_SECONDS,
             max_calls: 10_000,
+            t1_ms: 500,
+            timer_c_seconds: 181,
         }
     }
 }

@@ -96,7 +96,11 @@ pub fn start(
     let local = socket.local_addr()?;
     let sent_by = via_address(local, route)?;
     let config = Arc::new(ProxyConfig {
-        timers: Timers::default(),
+        timers: Timers {
+            t1: Duration::from_millis(settings.t1_ms),
+            timer_c: Duration::from_secs(settings.timer_c_seconds),
+            ..Timers::default()
+        },
         via_sent_by: sent_by.to_string().into_bytes().into_boxed_slice(),
         record_route: None,
         server: server_header.into(),
