@@ -346,8 +346,9 @@ impl Call {
             config,
             invite,
             upstream,
+            // Exactly one leg per target, at most: no spare capacity.
+            legs: Vec::with_capacity(targets.len()),
             targets,
-            legs: Vec::new(),
             server,
             nonce,
             loop_hash,
@@ -375,7 +376,12 @@ impl Call {
 
     /// The next bytes to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.out.pop_front()
+        let next = self.out.pop_front();
+        if next.is_none() && self.out.capacity() > 0 {
+            // Drained: the queue's memory goes back until the next step.
+            self.out = VecDeque::new();
+        }
+        next
     }
 
     /// When [`Call::on_timeout`] next wants to be called.
@@ -470,6 +476,7 @@ impl Call {
             to: Destination::Upstream,
             bytes: ok.clone(),
         });
+        ok.shrink_to_fit();
         self.cancel_ok = Some(ok);
         if self.final_status.is_some() {
             return;
@@ -553,6 +560,44 @@ impl Call {
         self.advance(now);
     }
 
+    /// The call's memory: its fixed parts and everything it holds on the
+    /// heap (the INVITE, targets, live transactions' copies, the best
+    /// failure, queued bytes). For the per-call memory metric and bound.
+    pub fn memory_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let targets: usize = self
+            .targets
+            .iter()
+            .map(|t| {
+                size_of::<Target>()
+                    + t.uri.len()
+                    + t.top_headers.len()
+                    + t.bottom_headers.len()
+                    + t.diversion.as_ref().map_or(0, |d| d.len())
+            })
+            .sum();
+        let legs: usize = self
+            .legs
+            .iter()
+            .map(|leg| {
+                size_of::<Leg>()
+                    + leg.invite.as_ref().map_or(0, ClientInvite::heap_bytes)
+                    + leg.cancel.as_ref().map_or(0, ClientNonInvite::heap_bytes)
+            })
+            .sum();
+        let queued: usize = self.out.iter().map(|t| t.bytes.capacity()).sum::<usize>()
+            + self.out.capacity() * size_of::<Transmit>();
+        size_of::<Call>()
+            + self.invite.len()
+            + targets
+            + (self.legs.capacity() - self.legs.len()) * size_of::<Leg>()
+            + legs
+            + self.server.heap_bytes()
+            + self.best.heap_bytes()
+            + self.cancel_ok.as_ref().map_or(0, Vec::capacity)
+            + queued
+    }
+
     /// What happened, for call records.
     pub fn summary(&self, now: Instant) -> CallSummary {
         CallSummary {
@@ -603,7 +648,7 @@ impl Call {
             top.extend_from_slice(b";counter=1\r\n");
         }
         top.extend_from_slice(&target.top_headers);
-        let mut bytes = Vec::new();
+        let mut bytes = Vec::with_capacity(self.invite.len() + 256 + top.len());
         let built = Request::parse(&self.invite, Framing::Datagram).is_some_and(|request| {
             let spec = ForwardSpec {
                 target_uri: &target.uri,
@@ -615,6 +660,7 @@ impl Call {
                 record_route: self.config.record_route.as_deref(),
                 top_headers: &top,
                 bottom_headers: &target.bottom_headers,
+                received_from: Some(self.upstream.source),
             };
             forward_request(&self.invite, &request, &spec, &mut bytes).is_ok()
         });
@@ -1498,10 +1544,43 @@ mod tests {
         // The Call itself, a leg per target and each target's descriptor:
         // everything but message bytes.
         let two_legs = size_of::<Call>() + 2 * (size_of::<Leg>() + size_of::<Target>());
+        eprintln!(
+            "Call {} + Leg {} + Target {} bytes: {two_legs} for two legs",
+            size_of::<Call>(),
+            size_of::<Leg>(),
+            size_of::<Target>()
+        );
         assert!(two_legs < 2048, "{two_legs} bytes");
-        let (mut test, _) = Test::new(2, Transport::Udp);
+        // A typical call: an INVITE with a 300-byte SDP, the second leg
+        // ringing while the first is being cancelled, everything sent.
+        let sdp = "v=0\r\n".repeat(60);
+        let invite = INVITE.replace(
+            "Content-Length: 0\r\n\r\n",
+            &format!(
+                "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+                sdp.len()
+            ),
+        );
+        let (mut test, _) = Test::with_invite(&invite, 2, Transport::Udp).unwrap();
         test.respond(0, 180, 1.0, false);
+        // The usual in-flight state: one leg ringing.
+        let ringing = test.call.memory_bytes();
+        eprintln!(
+            "one leg ringing, INVITE of {} bytes: {ringing} bytes",
+            invite.len()
+        );
+        assert!(ringing < 4096, "{ringing} bytes");
         test.tick(20.0);
+        test.respond(1, 180, 21.0, false);
         assert_eq!(test.call.legs.len(), 2);
+        let total = test.call.memory_bytes();
+        eprintln!(
+            "a ringing second leg, INVITE of {} bytes: {total} bytes",
+            invite.len()
+        );
+        assert!(total < 6 * 1024, "{total} bytes");
+        // Once the first leg has ended, its copy is gone.
+        test.respond(0, 487, 21.5, false);
+        assert!(test.call.memory_bytes() < total);
     }
 }
