@@ -1583,4 +1583,133 @@ mod tests {
         test.respond(0, 487, 21.5, false);
         assert!(test.call.memory_bytes() < total);
     }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Respond { leg: usize, status: u16, to_cancel: bool },
+        CallerCancel,
+        LegTransportError(usize),
+        Tick(f64),
+        InviteAgain,
+        Ack,
+        UpstreamError,
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        const STATUSES: [u16; 15] = [
+            100, 180, 183, 200, 202, 404, 408, 480, 481, 486, 487, 500, 503, 600, 603,
+        ];
+        prop_oneof![
+            6 => (0usize..3, proptest::sample::select(&STATUSES[..]), proptest::bool::weighted(0.2))
+                .prop_map(|(leg, status, to_cancel)| Op::Respond { leg, status, to_cancel }),
+            1 => Just(Op::CallerCancel),
+            1 => (0usize..3).prop_map(Op::LegTransportError),
+            3 => (0.0f64..40.0).prop_map(Op::Tick),
+            1 => Just(Op::InviteAgain),
+            1 => Just(Op::Ack),
+            1 => Just(Op::UpstreamError),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Whatever the legs answer, in whatever order, and whatever the
+        /// caller and the clock do: no panic, one final answer upstream
+        /// (a 2xx may follow it, nothing else), every 2xx forwarded, no
+        /// new leg after the caller's CANCEL, and the call always ends.
+        #[test]
+        fn any_sequence_of_events_ends_cleanly(
+            ops in proptest::collection::vec(op(), 0..40),
+            targets in 1usize..4,
+            tcp in proptest::bool::ANY,
+        ) {
+            let transport = if tcp { Transport::Tcp } else { Transport::Udp };
+            let (mut test, first) = Test::new(targets, transport);
+            let mut upstream: Vec<u16> = first.upstream_statuses();
+            let mut t = 0.0;
+            let mut legs_at_cancel: Option<usize> = None;
+            for op in ops {
+                let legs_before = test.invites.len();
+                let sent = match op {
+                    Op::Respond { leg, status, to_cancel } => {
+                        let ready = if to_cancel {
+                            test.cancels.get(leg).is_some_and(Option::is_some)
+                        } else {
+                            leg < test.invites.len()
+                        };
+                        if !ready {
+                            continue;
+                        }
+                        let sent = test.respond(leg, status, t, to_cancel);
+                        if !to_cancel && (200..300).contains(&status) {
+                            proptest::prop_assert!(
+                                sent.upstream_statuses().contains(&status),
+                                "a {status} was not forwarded: {sent:?}"
+                            );
+                        }
+                        sent
+                    }
+                    Op::CallerCancel => {
+                        legs_at_cancel.get_or_insert(test.invites.len());
+                        test.caller_cancels(t)
+                    }
+                    Op::LegTransportError(leg) => {
+                        test.call.on_leg_transport_error(leg, test.at(t));
+                        test.sent()
+                    }
+                    Op::Tick(dt) => {
+                        t += dt;
+                        test.tick(t)
+                    }
+                    Op::InviteAgain => {
+                        test.call.on_invite_retransmission();
+                        test.sent()
+                    }
+                    Op::Ack => {
+                        test.call.on_ack(test.at(t));
+                        test.sent()
+                    }
+                    Op::UpstreamError => {
+                        test.call.on_upstream_transport_error(test.at(t));
+                        test.sent()
+                    }
+                };
+                if let Some(legs) = legs_at_cancel {
+                    proptest::prop_assert!(
+                        test.invites.len() <= legs.max(legs_before),
+                        "a new leg after the caller's CANCEL"
+                    );
+                }
+                // CANCEL answers are 200s with CSeq CANCEL: not the INVITE's.
+                upstream.extend(
+                    sent.upstream
+                        .iter()
+                        .filter(|r| !r.contains("CSeq: 7 CANCEL"))
+                        .map(|r| status_of(r)),
+                );
+            }
+            let rest = test.run_out();
+            upstream.extend(
+                rest.upstream
+                    .iter()
+                    .filter(|r| !r.contains("CSeq: 7 CANCEL"))
+                    .map(|r| status_of(r)),
+            );
+            proptest::prop_assert!(test.call.is_done(), "the call never ended");
+            let finals: Vec<u16> = upstream.iter().copied().filter(|&s| s >= 200).collect();
+            if let Some(&first) = finals.first() {
+                for &later in &finals[1..] {
+                    proptest::prop_assert!(
+                        (200..300).contains(&later) || later == first,
+                        "{later} after {first}: {upstream:?}"
+                    );
+                }
+            }
+            // Unless the caller vanished, it got a final answer.
+            proptest::prop_assert!(
+                !finals.is_empty() || test.call.summary(test.at(t)).cancelled_by_caller,
+                "no final answer: {upstream:?}"
+            );
+        }
+    }
 }
