@@ -401,6 +401,12 @@ impl Call {
                 .all(|leg| !leg.pending() && leg.invite.is_none() && leg.cancel.is_none())
     }
 
+    /// The INVITE as received: the driver matches the caller's CANCEL,
+    /// ACK and retransmissions to the call by its top Via (§17.2.3).
+    pub fn invite(&self) -> &[u8] {
+        &self.invite
+    }
+
     /// The call's nonce: the driver finds the call of a response by it
     /// ([`branch::parse`] of the top Via's branch).
     pub fn nonce(&self) -> u64 {
@@ -1586,7 +1592,11 @@ mod tests {
 
     #[derive(Debug, Clone)]
     enum Op {
-        Respond { leg: usize, status: u16, to_cancel: bool },
+        Respond {
+            leg: usize,
+            status: u16,
+            to_cancel: bool,
+        },
         CallerCancel,
         LegTransportError(usize),
         Tick(f64),
