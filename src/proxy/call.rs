@@ -322,10 +322,20 @@ impl Call {
                 return Err(CallError::NotAnInvite);
             }
             let ours = split_host_port(&config.via_sent_by);
+            // A missing port is the transport's default (§18.1: 5061 over
+            // TLS, 5060 otherwise).
+            let default_port = |via: &TopVia<'_>| {
+                if via.transport.eq_ignore_ascii_case(b"TLS") {
+                    5061
+                } else {
+                    5060
+                }
+            };
             let is_ours = |via: &TopVia<'_>| {
                 ours.is_some_and(|(host, port)| {
                     via.host.eq_ignore_ascii_case(host)
-                        && via.port.or(Some(5060)) == port.or(Some(5060))
+                        && via.port.unwrap_or(default_port(via))
+                            == port.unwrap_or(default_port(via))
                 })
             };
             let check = branch::check_loop(&invite, &request, is_ours);
@@ -1588,6 +1598,42 @@ mod tests {
         // Once the first leg has ended, its copy is gone.
         test.respond(0, 487, 21.5, false);
         assert!(test.call.memory_bytes() < total);
+    }
+
+    #[test]
+    fn record_route_and_a_first_leg_diversion() {
+        let t0 = Instant::now();
+        let mut config = (*config()).clone();
+        config.record_route = Some(b"sip:10.0.0.1:5060".to_vec().into());
+        let mut first = target(0, Transport::Udp);
+        first.diversion = Some(b"<sip:+18005550100@sb.example>".to_vec().into());
+        first.bottom_headers = b"X-Leg: 0\r\n".to_vec().into();
+        let mut call = Call::new(
+            INVITE.as_bytes().to_vec(),
+            Upstream {
+                source: "192.0.2.70:40000".parse().unwrap(),
+                transport: Transport::Tcp,
+            },
+            vec![first],
+            Arc::new(config),
+            1,
+            t0,
+        )
+        .unwrap();
+        let mut sent = vec![];
+        while let Some(t) = call.poll_transmit() {
+            sent.push(t);
+        }
+        assert_eq!(sent[0].to, Destination::Upstream);
+        assert_eq!(sent[1].to, Destination::Leg(0));
+        let invite = String::from_utf8(sent[1].bytes.clone()).unwrap();
+        assert!(invite.contains("\r\nRecord-Route: <sip:10.0.0.1:5060;lr>\r\nDiversion: <sip:+18005550100@sb.example>;reason=unconditional;counter=1\r\n"));
+        assert!(invite.contains(
+            "\r\nVia: SIP/2.0/UDP 192.0.2.7:5060;branch=z9hG4bKcaller;rport=40000;received=192.0.2.70\r\n"
+        ));
+        assert!(invite.ends_with("\r\nX-Leg: 0\r\nContent-Length: 0\r\n\r\n"));
+        assert!(call.memory_bytes() > 0);
+        assert_eq!(call.invite(), INVITE.as_bytes());
     }
 
     #[derive(Debug, Clone)]

@@ -411,4 +411,36 @@ mod tests {
             "SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP 192.0.2.7;branch=z9hG4bKup\r\nCSeq: 1 INVITE\r\nCall-ID: c\r\nTo: <sip:b@h>;tag=t\r\n\r\n"
         );
     }
+
+    proptest::proptest! {
+        /// Whatever a peer put in the INVITE or its answer: no panic.
+        #[test]
+        fn never_panics_on_mutated_messages(
+            at in 0..INVITE.len(),
+            byte in proptest::prelude::any::<u8>(),
+            cut in 0..INVITE.len(),
+            to in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+        ) {
+            let mut bytes = INVITE.as_bytes().to_vec();
+            bytes[at] = byte;
+            bytes.truncate(cut.max(at) + 1);
+            let b = branch();
+            let spec = ForwardSpec {
+                target_uri: b"sip:x@y",
+                via: ViaSpec { transport: b"UDP", sent_by: b"h" },
+                branch: &b,
+                record_route: None,
+                top_headers: b"",
+                bottom_headers: b"",
+                received_from: Some("192.0.2.1:1".parse().unwrap()),
+            };
+            if let Some(request) = Request::parse(&bytes, Framing::Datagram) {
+                let mut out = Vec::new();
+                let _ = forward_request(&bytes, &request, &spec, &mut out);
+            }
+            let _ = build_cancel(&bytes);
+            let _ = build_ack(&bytes, &to);
+            let _ = relay_stray_2xx(&bytes);
+        }
+    }
 }
