@@ -61,7 +61,11 @@ impl Best {
                 rank,
                 Kept::Real {
                     status,
-                    bytes: bytes(),
+                    bytes: {
+                        let mut bytes = bytes();
+                        bytes.shrink_to_fit();
+                        bytes
+                    },
                 },
             ));
         }
@@ -74,6 +78,14 @@ impl Best {
         };
         if self.beats(rank) {
             self.kept = Some((rank, Kept::Local(failure)));
+        }
+    }
+
+    /// Bytes held on the heap, for memory accounting.
+    pub fn heap_bytes(&self) -> usize {
+        match &self.kept {
+            Some((_, Kept::Real { bytes, .. })) => bytes.capacity(),
+            _ => 0,
         }
     }
 

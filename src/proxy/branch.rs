@@ -239,6 +239,23 @@ mod tests {
         }
     }
 
+    #[test]
+    fn responses_match_by_branch_and_cseq_method() {
+        let b = Branch::new(parts(0));
+        let response = format!(
+            "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch={b:?}\r\nTo: <sip:b@h>\r\nCall-ID: c\r\nCSeq: 1 CANCEL\r\n\r\n"
+        );
+        let head = ResponseHead::parse(response.as_bytes(), Framing::Datagram).unwrap();
+        assert!(response_matches(&head, &b, Method::Cancel));
+        // The INVITE shares the branch but not the method (§17.1.3).
+        assert!(!response_matches(&head, &b, Method::Invite));
+        assert!(!response_matches(
+            &head,
+            &Branch::new(parts(1)),
+            Method::Cancel
+        ));
+    }
+
     const INVITE: &str = "INVITE sip:+18005550100@sb.example SIP/2.0\r\n\
         Via: SIP/2.0/UDP 192.0.2.7;branch=z9hG4bKup\r\n\
         From: <sip:+16505550123@192.0.2.7>;tag=f1\r\n\

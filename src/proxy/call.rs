@@ -323,10 +323,20 @@ impl Call {
                 return Err(CallError::NotAnInvite);
             }
             let ours = split_host_port(&config.via_sent_by);
+            // A missing port is the transport's default (§18.1: 5061 over
+            // TLS, 5060 otherwise).
+            let default_port = |via: &TopVia<'_>| {
+                if via.transport.eq_ignore_ascii_case(b"TLS") {
+                    5061
+                } else {
+                    5060
+                }
+            };
             let is_ours = |via: &TopVia<'_>| {
                 ours.is_some_and(|(host, port)| {
                     via.host.eq_ignore_ascii_case(host)
-                        && via.port.or(Some(5060)) == port.or(Some(5060))
+                        && via.port.unwrap_or(default_port(via))
+                            == port.unwrap_or(default_port(via))
                 })
             };
             let check = branch::check_loop(&invite, &request, is_ours);
@@ -347,8 +357,9 @@ impl Call {
             config,
             invite,
             upstream,
+            // Exactly one leg per target, at most: no spare capacity.
+            legs: Vec::with_capacity(targets.len()),
             targets,
-            legs: Vec::new(),
             server,
             nonce,
             loop_hash,
@@ -376,7 +387,12 @@ impl Call {
 
     /// The next bytes to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.out.pop_front()
+        let next = self.out.pop_front();
+        if next.is_none() && self.out.capacity() > 0 {
+            // Drained: the queue's memory goes back until the next step.
+            self.out = VecDeque::new();
+        }
+        next
     }
 
     /// When [`Call::on_timeout`] next wants to be called.
@@ -394,6 +410,12 @@ impl Call {
                 .legs
                 .iter()
                 .all(|leg| !leg.pending() && leg.invite.is_none() && leg.cancel.is_none())
+    }
+
+    /// The INVITE as received: the driver matches the caller's CANCEL,
+    /// ACK and retransmissions to the call by its top Via (§17.2.3).
+    pub fn invite(&self) -> &[u8] {
+        &self.invite
     }
 
     /// The call's nonce: the driver finds the call of a response by it
@@ -471,6 +493,7 @@ impl Call {
             to: Destination::Upstream,
             bytes: ok.clone(),
         });
+        ok.shrink_to_fit();
         self.cancel_ok = Some(ok);
         if self.final_status.is_some() {
             return;
@@ -554,6 +577,44 @@ impl Call {
         self.advance(now);
     }
 
+    /// The call's memory: its fixed parts and everything it holds on the
+    /// heap (the INVITE, targets, live transactions' copies, the best
+    /// failure, queued bytes). For the per-call memory metric and bound.
+    pub fn memory_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let targets: usize = self
+            .targets
+            .iter()
+            .map(|t| {
+                size_of::<Target>()
+                    + t.uri.len()
+                    + t.top_headers.len()
+                    + t.bottom_headers.len()
+                    + t.diversion.as_ref().map_or(0, |d| d.len())
+            })
+            .sum();
+        let legs: usize = self
+            .legs
+            .iter()
+            .map(|leg| {
+                size_of::<Leg>()
+                    + leg.invite.as_ref().map_or(0, ClientInvite::heap_bytes)
+                    + leg.cancel.as_ref().map_or(0, ClientNonInvite::heap_bytes)
+            })
+            .sum();
+        let queued: usize = self.out.iter().map(|t| t.bytes.capacity()).sum::<usize>()
+            + self.out.capacity() * size_of::<Transmit>();
+        size_of::<Call>()
+            + self.invite.len()
+            + targets
+            + (self.legs.capacity() - self.legs.len()) * size_of::<Leg>()
+            + legs
+            + self.server.heap_bytes()
+            + self.best.heap_bytes()
+            + self.cancel_ok.as_ref().map_or(0, Vec::capacity)
+            + queued
+    }
+
     /// What happened, for call records.
     pub fn summary(&self, now: Instant) -> CallSummary {
         CallSummary {
@@ -604,7 +665,7 @@ impl Call {
             top.extend_from_slice(b";counter=1\r\n");
         }
         top.extend_from_slice(&target.top_headers);
-        let mut bytes = Vec::new();
+        let mut bytes = Vec::with_capacity(self.invite.len() + 256 + top.len());
         let built = Request::parse(&self.invite, Framing::Datagram).is_some_and(|request| {
             let spec = ForwardSpec {
                 target_uri: &target.uri,
@@ -616,6 +677,7 @@ impl Call {
                 record_route: self.config.record_route.as_deref(),
                 top_headers: &top,
                 bottom_headers: &target.bottom_headers,
+                received_from: Some(self.upstream.source),
             };
             forward_request(&self.invite, &request, &spec, &mut bytes).is_ok()
         });
@@ -1499,10 +1561,212 @@ mod tests {
         // The Call itself, a leg per target and each target's descriptor:
         // everything but message bytes.
         let two_legs = size_of::<Call>() + 2 * (size_of::<Leg>() + size_of::<Target>());
+        eprintln!(
+            "Call {} + Leg {} + Target {} bytes: {two_legs} for two legs",
+            size_of::<Call>(),
+            size_of::<Leg>(),
+            size_of::<Target>()
+        );
         assert!(two_legs < 2048, "{two_legs} bytes");
-        let (mut test, _) = Test::new(2, Transport::Udp);
+        // A typical call: an INVITE with a 300-byte SDP, the second leg
+        // ringing while the first is being cancelled, everything sent.
+        let sdp = "v=0\r\n".repeat(60);
+        let invite = INVITE.replace(
+            "Content-Length: 0\r\n\r\n",
+            &format!(
+                "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+                sdp.len()
+            ),
+        );
+        let (mut test, _) = Test::with_invite(&invite, 2, Transport::Udp).unwrap();
         test.respond(0, 180, 1.0, false);
+        // The usual in-flight state: one leg ringing.
+        let ringing = test.call.memory_bytes();
+        eprintln!(
+            "one leg ringing, INVITE of {} bytes: {ringing} bytes",
+            invite.len()
+        );
+        assert!(ringing < 4096, "{ringing} bytes");
         test.tick(20.0);
+        test.respond(1, 180, 21.0, false);
         assert_eq!(test.call.legs.len(), 2);
+        let total = test.call.memory_bytes();
+        eprintln!(
+            "a ringing second leg, INVITE of {} bytes: {total} bytes",
+            invite.len()
+        );
+        assert!(total < 6 * 1024, "{total} bytes");
+        // Once the first leg has ended, its copy is gone.
+        test.respond(0, 487, 21.5, false);
+        assert!(test.call.memory_bytes() < total);
+    }
+
+    #[test]
+    fn record_route_and_a_first_leg_diversion() {
+        let t0 = Instant::now();
+        let mut config = (*config()).clone();
+        config.record_route = Some(b"sip:10.0.0.1:5060".to_vec().into());
+        let mut first = target(0, Transport::Udp);
+        first.diversion = Some(b"<sip:+18005550100@sb.example>".to_vec().into());
+        first.bottom_headers = b"X-Leg: 0\r\n".to_vec().into();
+        let mut call = Call::new(
+            INVITE.as_bytes().to_vec(),
+            Upstream {
+                source: "192.0.2.70:40000".parse().unwrap(),
+                transport: Transport::Tcp,
+            },
+            vec![first],
+            Arc::new(config),
+            1,
+            t0,
+        )
+        .unwrap();
+        let mut sent = vec![];
+        while let Some(t) = call.poll_transmit() {
+            sent.push(t);
+        }
+        assert_eq!(sent[0].to, Destination::Upstream);
+        assert_eq!(sent[1].to, Destination::Leg(0));
+        let invite = String::from_utf8(sent[1].bytes.clone()).unwrap();
+        assert!(invite.contains("\r\nRecord-Route: <sip:10.0.0.1:5060;lr>\r\nDiversion: <sip:+18005550100@sb.example>;reason=unconditional;counter=1\r\n"));
+        assert!(invite.contains(
+            "\r\nVia: SIP/2.0/UDP 192.0.2.7:5060;branch=z9hG4bKcaller;rport=40000;received=192.0.2.70\r\n"
+        ));
+        assert!(invite.ends_with("\r\nX-Leg: 0\r\nContent-Length: 0\r\n\r\n"));
+        assert!(call.memory_bytes() > 0);
+        assert_eq!(call.invite(), INVITE.as_bytes());
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Respond {
+            leg: usize,
+            status: u16,
+            to_cancel: bool,
+        },
+        CallerCancel,
+        LegTransportError(usize),
+        Tick(f64),
+        InviteAgain,
+        Ack,
+        UpstreamError,
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        const STATUSES: [u16; 15] = [
+            100, 180, 183, 200, 202, 404, 408, 480, 481, 486, 487, 500, 503, 600, 603,
+        ];
+        prop_oneof![
+            6 => (0usize..3, proptest::sample::select(&STATUSES[..]), proptest::bool::weighted(0.2))
+                .prop_map(|(leg, status, to_cancel)| Op::Respond { leg, status, to_cancel }),
+            1 => Just(Op::CallerCancel),
+            1 => (0usize..3).prop_map(Op::LegTransportError),
+            3 => (0.0f64..40.0).prop_map(Op::Tick),
+            1 => Just(Op::InviteAgain),
+            1 => Just(Op::Ack),
+            1 => Just(Op::UpstreamError),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Whatever the legs answer, in whatever order, and whatever the
+        /// caller and the clock do: no panic, one final answer upstream
+        /// (a 2xx may follow it, nothing else), every 2xx forwarded, no
+        /// new leg after the caller's CANCEL, and the call always ends.
+        #[test]
+        fn any_sequence_of_events_ends_cleanly(
+            ops in proptest::collection::vec(op(), 0..40),
+            targets in 1usize..4,
+            tcp in proptest::bool::ANY,
+        ) {
+            let transport = if tcp { Transport::Tcp } else { Transport::Udp };
+            let (mut test, first) = Test::new(targets, transport);
+            let mut upstream: Vec<u16> = first.upstream_statuses();
+            let mut t = 0.0;
+            let mut legs_at_cancel: Option<usize> = None;
+            for op in ops {
+                let legs_before = test.invites.len();
+                let sent = match op {
+                    Op::Respond { leg, status, to_cancel } => {
+                        let ready = if to_cancel {
+                            test.cancels.get(leg).is_some_and(Option::is_some)
+                        } else {
+                            leg < test.invites.len()
+                        };
+                        if !ready {
+                            continue;
+                        }
+                        let sent = test.respond(leg, status, t, to_cancel);
+                        if !to_cancel && (200..300).contains(&status) {
+                            proptest::prop_assert!(
+                                sent.upstream_statuses().contains(&status),
+                                "a {status} was not forwarded: {sent:?}"
+                            );
+                        }
+                        sent
+                    }
+                    Op::CallerCancel => {
+                        legs_at_cancel.get_or_insert(test.invites.len());
+                        test.caller_cancels(t)
+                    }
+                    Op::LegTransportError(leg) => {
+                        test.call.on_leg_transport_error(leg, test.at(t));
+                        test.sent()
+                    }
+                    Op::Tick(dt) => {
+                        t += dt;
+                        test.tick(t)
+                    }
+                    Op::InviteAgain => {
+                        test.call.on_invite_retransmission();
+                        test.sent()
+                    }
+                    Op::Ack => {
+                        test.call.on_ack(test.at(t));
+                        test.sent()
+                    }
+                    Op::UpstreamError => {
+                        test.call.on_upstream_transport_error(test.at(t));
+                        test.sent()
+                    }
+                };
+                if let Some(legs) = legs_at_cancel {
+                    proptest::prop_assert!(
+                        test.invites.len() <= legs.max(legs_before),
+                        "a new leg after the caller's CANCEL"
+                    );
+                }
+                // CANCEL answers are 200s with CSeq CANCEL: not the INVITE's.
+                upstream.extend(
+                    sent.upstream
+                        .iter()
+                        .filter(|r| !r.contains("CSeq: 7 CANCEL"))
+                        .map(|r| status_of(r)),
+                );
+            }
+            let rest = test.run_out();
+            upstream.extend(
+                rest.upstream
+                    .iter()
+                    .filter(|r| !r.contains("CSeq: 7 CANCEL"))
+                    .map(|r| status_of(r)),
+            );
+            proptest::prop_assert!(test.call.is_done(), "the call never ended");
+            let finals: Vec<u16> = upstream.iter().copied().filter(|&s| s >= 200).collect();
+            if let Some(&first) = finals.first() {
+                for &later in &finals[1..] {
+                    proptest::prop_assert!(
+                        (200..300).contains(&later) || later == first,
+                        "{later} after {first}: {upstream:?}"
+                    );
+                }
+            }
+            // Unless the caller vanished, it got a final answer.
+            proptest::prop_assert!(
+                !finals.is_empty() || test.call.summary(test.at(t)).cancelled_by_caller,
+                "no final answer: {upstream:?}"
+            );
+        }
     }
 }

@@ -85,7 +85,9 @@ pub struct ClientInvite {
 
 impl ClientInvite {
     /// Starts the transaction: the INVITE is the first action.
-    pub fn new(request: Vec<u8>, reliable: bool, timers: Timers, now: Instant) -> ClientInvite {
+    pub fn new(mut request: Vec<u8>, reliable: bool, timers: Timers, now: Instant) -> ClientInvite {
+        // Kept for the whole transaction: no spare capacity.
+        request.shrink_to_fit();
         let a_interval = timers.t1;
         let mut tx = ClientInvite {
             state: ClientInviteState::Calling,
@@ -108,9 +110,18 @@ impl ClientInvite {
         self.state
     }
 
-    /// The INVITE as sent.
+    /// The INVITE as sent; empty once a final response came (it is
+    /// neither resent nor cancelled after that).
     pub fn request(&self) -> &[u8] {
         &self.request
+    }
+
+    /// Bytes held on the heap (the INVITE copy, the ACK, queued actions),
+    /// for memory accounting.
+    pub fn heap_bytes(&self) -> usize {
+        self.request.capacity()
+            + self.ack.as_ref().map_or(0, Vec::capacity)
+            + super::transaction::queued_bytes(&self.actions)
     }
 
     /// Whether a provisional response has come (so a CANCEL may be sent,
@@ -121,7 +132,7 @@ impl ClientInvite {
 
     /// The next action to carry out.
     pub fn poll_action(&mut self) -> Option<Action<ClientEvent>> {
-        self.actions.pop_front()
+        super::transaction::pop(&mut self.actions)
     }
 
     /// When `on_timeout` next wants to be called.
@@ -152,7 +163,13 @@ impl ClientInvite {
                 self.state = Completed;
                 // The request was built by this proxy, so the ACK can be;
                 // if it somehow cannot, the response still goes up.
-                self.ack = build_ack(&self.request, response.to).ok();
+                self.ack = build_ack(&self.request, response.to).ok().map(|mut ack| {
+                    // Kept for Timer D's 32 s: no spare capacity.
+                    ack.shrink_to_fit();
+                    ack
+                });
+                // Neither resent nor cancelled any more: only the ACK is.
+                self.request = Vec::new();
                 self.send_ack();
                 self.actions
                     .push_back(Action::ToCore(ClientEvent::Response(status)));
@@ -229,6 +246,8 @@ impl ClientInvite {
 
     fn enter_accepted(&mut self, now: Instant) {
         self.state = ClientInviteState::Accepted;
+        // No CANCEL after a 2xx and the ACK is end to end: the copy goes.
+        self.request = Vec::new();
         self.timer_a = None;
         self.timer_b = None;
         self.timer_m = Some(now + self.timers.t1x64());

@@ -50,7 +50,13 @@ pub struct ClientNonInvite {
 
 impl ClientNonInvite {
     /// Starts the transaction: the request is the first action.
-    pub fn new(request: Vec<u8>, reliable: bool, timers: Timers, now: Instant) -> ClientNonInvite {
+    pub fn new(
+        mut request: Vec<u8>,
+        reliable: bool,
+        timers: Timers,
+        now: Instant,
+    ) -> ClientNonInvite {
+        request.shrink_to_fit();
         let mut tx = ClientNonInvite {
             state: ClientNonInviteState::Trying,
             reliable,
@@ -70,8 +76,13 @@ impl ClientNonInvite {
         self.state
     }
 
+    /// Bytes held on the heap, for memory accounting.
+    pub fn heap_bytes(&self) -> usize {
+        self.request.capacity() + super::transaction::queued_bytes(&self.actions)
+    }
+
     pub fn poll_action(&mut self) -> Option<Action<ClientEvent>> {
-        self.actions.pop_front()
+        super::transaction::pop(&mut self.actions)
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {

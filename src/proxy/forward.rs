@@ -21,6 +21,8 @@
 //! the caller's: the Request-URI here is always a target the routing data
 //! chose.
 
+use std::net::SocketAddr;
+
 use crate::sip::header::HeaderName;
 use crate::sip::header_lines::{HeaderLine, headers, start_line_end};
 use crate::sip::response_head::ResponseHead;
@@ -65,6 +67,10 @@ pub struct ForwardSpec<'a> {
     /// Whole header lines put last: for headers appended in order, such as
     /// History-Info (RFC 7044 §9.1).
     pub bottom_headers: &'a [u8],
+    /// Where the request came from: the received top Via then gets
+    /// `received` and the `rport` value (§18.2.1, RFC 3581 §4), so that
+    /// a response relayed without state still finds its way back.
+    pub received_from: Option<SocketAddr>,
 }
 
 /// Writes the forwarded copy of `request` (parsed from `raw`) into `out`
@@ -91,6 +97,7 @@ pub fn forward_request(
     // Vias stay together (lazy parsers read only a first block of them),
     // and before any received Record-Route (ours must be the top one).
     let mut placed = false;
+    let mut first_via = true;
     let mut number = itoa::Buffer::new();
     for header in headers(raw, start) {
         if !placed && header.kind() != HeaderName::Via {
@@ -104,6 +111,22 @@ pub fn forward_request(
             }
             // Written once, below, from the body actually forwarded.
             HeaderName::ContentLength => continue,
+            HeaderName::Via if first_via => {
+                first_via = false;
+                match (spec.received_from, request.top_via) {
+                    (Some(source), Some(top)) => {
+                        out.extend_from_slice(header.name);
+                        out.extend_from_slice(b": ");
+                        top.write_echo(source, out);
+                        if let Some(rest) = top.rest_of_line {
+                            out.push(b',');
+                            write_unfolded(out, rest);
+                        }
+                        out.extend_from_slice(b"\r\n");
+                    }
+                    _ => copy_header(out, &header),
+                }
+            }
             _ => copy_header(out, &header),
         }
     }
@@ -196,6 +219,22 @@ pub fn relay_response(msg: &[u8], head: &ResponseHead<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(after);
 }
 
+/// A 2xx that matches no transaction any more (its call is over) but
+/// carries one of our branches on top: relayed statelessly, our Via
+/// removed (§16.7, RFC 6026 §7: a proxy never drops a 2xx). `None` for
+/// anything else, which is dropped. The caller sends the result by its
+/// (new) top Via: `received` and `rport` there say where (§18.2.2).
+pub fn relay_stray_2xx(msg: &[u8]) -> Option<Vec<u8>> {
+    let head = ResponseHead::parse(msg, Framing::Datagram).ok()?;
+    let ours = head.branch().and_then(super::branch::parse).is_some();
+    if !(200..300).contains(&head.status) || !ours || !head.more_vias {
+        return None;
+    }
+    let mut out = Vec::with_capacity(msg.len());
+    relay_response(msg, &head, &mut out);
+    Some(out)
+}
+
 fn write_top(out: &mut Vec<u8>, spec: &ForwardSpec<'_>) {
     if let Some(uri) = spec.record_route {
         out.extend_from_slice(b"Record-Route: <");
@@ -262,6 +301,7 @@ mod tests {
             record_route,
             top_headers: b"Diversion: <sip:+18005550100@sb.example>;reason=no-answer;counter=1\r\n",
             bottom_headers: b"",
+            received_from: Some("192.0.2.70:40000".parse().unwrap()),
         };
         let mut out = Vec::new();
         forward_request(invite.as_bytes(), &request, &spec, &mut out)?;
@@ -274,7 +314,7 @@ mod tests {
             forwarded(INVITE, Some(b"sip:10.0.0.1:5060")).unwrap(),
             "INVITE sip:+14155550101@10.0.0.9:5070 SIP/2.0\r\n\
             Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKsb0000000000000001.0000000000000002.01;rport\r\n\
-            Via: SIP/2.0/UDP 192.0.2.7:5060;branch=z9hG4bKup;rport\r\n\
+            Via: SIP/2.0/UDP 192.0.2.7:5060;branch=z9hG4bKup;rport=40000;received=192.0.2.70\r\n\
             Record-Route: <sip:10.0.0.1:5060;lr>\r\n\
             Diversion: <sip:+18005550100@sb.example>;reason=no-answer;counter=1\r\n\
             Route: <sip:edge.example;lr>\r\n\
@@ -338,6 +378,22 @@ mod tests {
     }
 
     #[test]
+    fn stray_2xx_are_relayed_only_when_ours() {
+        let ours = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKsb0000000000000001.0000000000000002.01\r\nVia: SIP/2.0/UDP 192.0.2.7;branch=z9hG4bKup;received=192.0.2.70;rport=40000\r\nCSeq: 1 INVITE\r\nCall-ID: c\r\nTo: <sip:b@h>;tag=t\r\n\r\n";
+        let relayed = String::from_utf8(relay_stray_2xx(ours.as_bytes()).unwrap()).unwrap();
+        assert!(relayed.starts_with("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.7;"));
+        assert_eq!(
+            relay_stray_2xx(ours.replace("200 OK", "486 Busy").as_bytes()),
+            None
+        );
+        assert_eq!(
+            relay_stray_2xx(ours.replace("z9hG4bKsb", "z9hG4bKxx").as_bytes()),
+            None
+        );
+        assert_eq!(relay_stray_2xx(b"garbage"), None);
+    }
+
+    #[test]
     fn relays_responses_without_our_via() {
         let alone = "SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKsb\r\nVia: SIP/2.0/UDP 192.0.2.7;branch=z9hG4bKup\r\nCSeq: 1 INVITE\r\nCall-ID: c\r\nTo: <sip:b@h>;tag=t\r\n\r\n";
         let head = ResponseHead::parse(alone.as_bytes(), Framing::Datagram).unwrap();
@@ -354,5 +410,37 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP 192.0.2.7;branch=z9hG4bKup\r\nCSeq: 1 INVITE\r\nCall-ID: c\r\nTo: <sip:b@h>;tag=t\r\n\r\n"
         );
+    }
+
+    proptest::proptest! {
+        /// Whatever a peer put in the INVITE or its answer: no panic.
+        #[test]
+        fn never_panics_on_mutated_messages(
+            at in 0..INVITE.len(),
+            byte in proptest::prelude::any::<u8>(),
+            cut in 0..INVITE.len(),
+            to in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+        ) {
+            let mut bytes = INVITE.as_bytes().to_vec();
+            bytes[at] = byte;
+            bytes.truncate(cut.max(at) + 1);
+            let b = branch();
+            let spec = ForwardSpec {
+                target_uri: b"sip:x@y",
+                via: ViaSpec { transport: b"UDP", sent_by: b"h" },
+                branch: &b,
+                record_route: None,
+                top_headers: b"",
+                bottom_headers: b"",
+                received_from: Some("192.0.2.1:1".parse().unwrap()),
+            };
+            if let Some(request) = Request::parse(&bytes, Framing::Datagram) {
+                let mut out = Vec::new();
+                let _ = forward_request(&bytes, &request, &spec, &mut out);
+            }
+            let _ = build_cancel(&bytes);
+            let _ = build_ack(&bytes, &to);
+            let _ = relay_stray_2xx(&bytes);
+        }
     }
 }

@@ -73,6 +73,8 @@ pub struct ServerInvite {
 impl ServerInvite {
     /// Starts the transaction with its 100 Trying, sent at once.
     pub fn new(trying: Vec<u8>, reliable: bool, timers: Timers) -> ServerInvite {
+        let mut trying = trying;
+        trying.shrink_to_fit();
         let mut tx = ServerInvite {
             state: ServerInviteState::Proceeding,
             reliable,
@@ -93,8 +95,13 @@ impl ServerInvite {
         self.state
     }
 
+    /// Bytes held on the heap, for memory accounting.
+    pub fn heap_bytes(&self) -> usize {
+        self.latest.capacity() + super::transaction::queued_bytes(&self.actions)
+    }
+
     pub fn poll_action(&mut self) -> Option<Action<ServerEvent>> {
-        self.actions.pop_front()
+        super::transaction::pop(&mut self.actions)
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
@@ -111,7 +118,7 @@ impl ServerInvite {
     pub fn send_provisional(&mut self, response: Vec<u8>) {
         if self.state == ServerInviteState::Proceeding {
             self.actions.push_back(Action::Transmit(response.clone()));
-            self.latest = response;
+            self.keep(response);
         }
     }
 
@@ -122,13 +129,15 @@ impl ServerInvite {
         match (self.state, is_2xx) {
             (Proceeding, true) => {
                 self.state = Accepted;
+                // Accepted resends nothing (the UAS retransmits its 2xx).
+                self.latest = Vec::new();
                 self.timer_l = Some(now + self.timers.t1x64());
                 self.actions.push_back(Action::Transmit(response));
             }
             (Proceeding, false) => {
                 self.state = Completed;
                 self.actions.push_back(Action::Transmit(response.clone()));
-                self.latest = response;
+                self.keep(response);
                 self.g_interval = self.timers.t1;
                 self.timer_g = self.timers.first_retransmit(self.reliable).map(|t| now + t);
                 self.timer_h = Some(now + self.timers.t1x64());
@@ -210,7 +219,15 @@ impl ServerInvite {
         }
     }
 
+    /// Keeps the response a retransmitted INVITE or Timer G resends,
+    /// without spare capacity: it may be held for 32 s.
+    fn keep(&mut self, mut response: Vec<u8>) {
+        response.shrink_to_fit();
+        self.latest = response;
+    }
+
     fn terminate(&mut self, why: Termination) {
+        self.latest = Vec::new();
         self.state = ServerInviteState::Terminated;
         self.timer_g = None;
         self.timer_h = None;

@@ -3,6 +3,7 @@
 //! core, §16), and its end. Shared by the client and server machines so a
 //! driver handles them alike.
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
 /// One thing a transaction wants done.
@@ -42,3 +43,25 @@ pub(crate) fn due(deadline: Option<Instant>, now: Instant) -> bool {
 /// How many timers one `on_timeout` call fires at most: each machine has
 /// at most two armed at once, and a bound keeps a zero T1 from looping.
 pub(crate) const MAX_FIRES_PER_CALL: usize = 8;
+
+/// Heap bytes of a queue of actions: the queue and the bytes to send.
+pub(crate) fn queued_bytes<E>(actions: &VecDeque<Action<E>>) -> usize {
+    actions.capacity() * std::mem::size_of::<Action<E>>()
+        + actions
+            .iter()
+            .map(|a| match a {
+                Action::Transmit(bytes) => bytes.capacity(),
+                _ => 0,
+            })
+            .sum::<usize>()
+}
+
+/// Takes the next action; an emptied queue gives its memory back, since a
+/// transaction lives for seconds and queues only a few actions at a time.
+pub(crate) fn pop<E>(actions: &mut VecDeque<Action<E>>) -> Option<Action<E>> {
+    let next = actions.pop_front();
+    if next.is_none() && actions.capacity() > 0 {
+        *actions = VecDeque::new();
+    }
+    next
+}
