@@ -31,7 +31,7 @@ use crate::proxy::call::{
     Call, CallSummary, Destination, LegOutcome, ProxyConfig, ResponseFate, Target, Transport,
     Upstream,
 };
-use crate::proxy::forward::{ForwardSpec, ViaSpec, forward_request, relay_response};
+use crate::proxy::forward::{ForwardSpec, ViaSpec, forward_request, relay_stray_2xx};
 use crate::server::handler::Transport as PeerTransport;
 use crate::sip::diversion::{finish_history_dialed, finish_history_target};
 use crate::sip::hop::{Hop, HopTransport};
@@ -309,6 +309,8 @@ impl Driver {
             record_route: None,
             top_headers: b"",
             bottom_headers: b"",
+            // An ACK has no response to route back.
+            received_from: None,
         };
         let mut out = Vec::new();
         forward_request(message, &request, &spec, &mut out).ok()?;
@@ -331,27 +333,17 @@ impl Driver {
             self.flush(calls, nonce, now);
             return;
         }
-        if (200..300).contains(&head.status) && nonce.is_some() {
-            // A 2xx for a call already gone: forwarded statelessly by its
-            // Via (§16.7 step 9, RFC 6026 §7); never swallowed.
-            self.relay_by_via(message, &head);
+        // A 2xx for a call already gone: relayed statelessly by the Via
+        // under ours (§16.7 step 9, RFC 6026 §7); never swallowed.
+        if let Some(out) = relay_stray_2xx(message)
+            && let Ok(next) = ResponseHead::parse(&out, Framing::Datagram)
+            && let Some(to) = next.top_via.relay_address()
+        {
+            self.send(&out, to);
+            self.stats.late_2xx.fetch_add(1, Ordering::Relaxed);
             return;
         }
         self.stats.dropped_responses.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// A response sent on by the Via under ours (§18.2.2).
-    fn relay_by_via(&self, message: &[u8], head: &ResponseHead<'_>) {
-        let mut out = Vec::with_capacity(message.len());
-        relay_response(message, head, &mut out);
-        let Ok(next) = ResponseHead::parse(&out, Framing::Datagram) else {
-            return;
-        };
-        let Some(to) = next.top_via.relay_address() else {
-            return;
-        };
-        self.send(&out, to);
-        self.stats.late_2xx.fetch_add(1, Ordering::Relaxed);
     }
 
     fn fire_timers(&self, calls: &mut Calls, now: Instant) {
