@@ -313,3 +313,89 @@ fn a_cancel_for_no_call_gets_481_and_unknown_numbers_are_not_relayed() {
     assert_eq!(status(&response), 481, "{response}");
     phone.expect_none("INVITE ", Duration::from_millis(300));
 }
+
+#[test]
+fn a_caller_on_tcp_gets_every_answer_on_its_connection() {
+    let phone = Peer::new();
+    let server = proxy(phone.addr(), 20);
+    let mut caller = common::TcpClient::connect(server.tcp);
+    let port = caller.port();
+    let invite = invite("+18005550100", &phone, "over-tcp")
+        .replace("SIP/2.0/UDP", "SIP/2.0/TCP")
+        .replace(
+            &format!("127.0.0.1:{}", phone.addr().port()),
+            &format!("127.0.0.1:{port}"),
+        );
+    caller.send(invite.as_bytes());
+    let (relayed, _) = phone.expect("INVITE ", WAIT);
+    let vias: Vec<&str> = relayed.lines().filter(|l| l.starts_with("Via:")).collect();
+    assert!(
+        vias[0].starts_with("Via: SIP/2.0/UDP "),
+        "the leg is UDP: {relayed}"
+    );
+    assert!(vias[1].starts_with("Via: SIP/2.0/TCP "), "{relayed}");
+    phone.send(server.udp, &answer(&relayed, 180, "Ringing", Some("phone")));
+    phone.send(server.udp, &answer(&relayed, 200, "OK", Some("phone")));
+    let answers = caller.read_responses(3);
+    let codes: Vec<u16> = answers.iter().map(|a| status(a)).collect();
+    assert_eq!(codes, [100, 180, 200], "{answers:?}");
+    assert!(answers[2].contains("tag=phone"), "{}", answers[2]);
+}
+
+#[test]
+fn the_in_flight_gauge_returns_to_zero() {
+    let phone = Peer::new();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let settings = dir.path().join("switchboard.yaml");
+    // A short T1: the call ends 64×T1 after its final answer (Timer L).
+    std::fs::write(&settings, "proxy:\n  t1_ms: 20\n").expect("settings");
+    let server = Server::start_with(&[
+        "--config",
+        &settings.display().to_string(),
+        "--routing",
+        &example_data(),
+        "--mode",
+        "proxy",
+        "--next-hop",
+        &format!("sip:{}", phone.addr()),
+        "--admin",
+        "127.0.0.1:0",
+    ]);
+    let admin = server.admin.expect("admin address");
+    let caller = Peer::new();
+    for n in 0..5 {
+        let call_id = format!("gauge-{n}");
+        caller.send(server.udp, &invite("+18005550100", &caller, &call_id));
+        let (relayed, _) = phone.expect("INVITE ", WAIT);
+        let code = if n % 2 == 0 { 200 } else { 486 };
+        phone.send(server.udp, &answer(&relayed, code, "Done", Some("phone")));
+        caller.expect(&format!("SIP/2.0 {code}"), WAIT);
+    }
+    let scrape = || common::http_get(admin, "/metrics").1;
+    // A leg that failed keeps its client transaction for Timer D, 32 s
+    // over UDP whatever T1 is (RFC 3261 §17.1.1.2), to absorb the next
+    // hop's retransmitted final answers.
+    let deadline = Instant::now() + Duration::from_secs(45);
+    let in_flight = loop {
+        let value = common::metric_value(&scrape(), "switchboard_proxy_calls_in_flight");
+        if value == Some(0.0) || Instant::now() > deadline {
+            break value;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(in_flight, Some(0.0), "{}", scrape());
+    let metrics = scrape();
+    assert_eq!(
+        common::metric_value(
+            &metrics,
+            "switchboard_proxy_legs_total{outcome=\"answered\"}"
+        ),
+        Some(3.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        common::metric_value(&metrics, "switchboard_proxy_legs_total{outcome=\"busy\"}"),
+        Some(2.0),
+        "{metrics}"
+    );
+}

@@ -43,6 +43,8 @@ pub struct Peer {
     /// Its TLS client certificate verified (and named a trusted name):
     /// trusted like an address on the trust list.
     pub trusted_by_certificate: bool,
+    /// The stream it came over, when proxy mode may answer on it later.
+    pub connection: Option<u64>,
 }
 
 impl Peer {
@@ -53,6 +55,7 @@ impl Peer {
             framing: transport.framing(),
             transport,
             trusted_by_certificate: false,
+            connection: None,
         }
     }
 }

@@ -21,11 +21,21 @@ use tracing::debug;
 use super::connections::{ConnectionLimits, Slot};
 use super::handler::{Context, Handler, Outcome, Peer};
 use super::metrics::{Dropped, Shard};
+use super::relay::upstream::Registration;
 use super::supervise::contain;
 use crate::routing_data::TableReader;
 use crate::settings::LimitSettings;
 use crate::sip::framing::{self, Frame, FrameError};
 use crate::sip::oversize::readable_head;
+
+/// The next response proxy mode queued for this connection; never, when
+/// it has no queue.
+async fn queued(relayed: &mut Option<Registration>) -> Option<Vec<u8>> {
+    match relayed {
+        Some(registration) => registration.queue.recv().await,
+        None => std::future::pending().await,
+    }
+}
 
 /// Answers queued for one write are written out early past this size.
 const FLUSH_AT: usize = 64 * 1024;
@@ -91,6 +101,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         // When the first byte of the message still incomplete in `buffer`
         // arrived.
         let mut partial_since: Option<Instant> = None;
+        // Proxy mode answers a relayed call later, from its own thread:
+        // through this connection's queue.
+        let mut relayed = self
+            .shared
+            .handler
+            .relay
+            .as_ref()
+            .filter(|relay| relay.relays(self.peer.source.ip()))
+            .map(|relay| relay.writers.register());
+        self.peer.connection = relayed.as_ref().map(|r| r.id);
         loop {
             let answered = self
                 .answer_buffered(&mut buffer, &mut response, &mut outgoing)
@@ -116,6 +136,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             };
             let read = tokio::select! {
                 read = timeout_at(deadline, self.stream.read_buf(&mut buffer)) => read,
+                Some(bytes) = queued(&mut relayed) => {
+                    if let Err(reason) = self.write(&bytes).await {
+                        debug!(peer = %self.peer.source, %reason, "closing the connection");
+                        return;
+                    }
+                    continue;
+                }
                 _ = shutdown.changed() => return,
             };
             match read {

@@ -26,6 +26,7 @@ use tracing::{debug, warn};
 
 use super::inbox::{DivertedFrom, Inbound, LegPlan};
 use super::stats::ProxyStats;
+use super::upstream::{ConnectionId, StreamWriters};
 use crate::proxy::branch::{self, Branch, BranchParts};
 use crate::proxy::call::{
     Call, CallSummary, Destination, LegOutcome, ProxyConfig, ResponseFate, Target, Transport,
@@ -55,6 +56,7 @@ pub enum Route {
 pub struct Driver {
     inbox: Receiver<Inbound>,
     socket: UdpSocket,
+    writers: Arc<StreamWriters>,
     config: Arc<ProxyConfig>,
     route: Route,
     stats: Arc<ProxyStats>,
@@ -64,13 +66,21 @@ pub struct Driver {
 /// One call and what the driver keeps beside it.
 struct Entry {
     call: Call,
-    /// Where responses to the caller go (its Via, §18.2.2).
-    respond_to: SocketAddr,
+    /// Where responses to the caller go: its stream, else its Via's
+    /// address (§18.2.2).
+    upstream: Caller,
     /// Each leg's next hop.
     hops: Vec<Option<SocketAddr>>,
     server_key: Vec<u8>,
     call_id: Vec<u8>,
     started: Instant,
+}
+
+/// How a caller is answered.
+#[derive(Debug, Clone, Copy)]
+enum Caller {
+    Datagram(SocketAddr),
+    Stream(ConnectionId),
 }
 
 /// The calls and their indexes.
@@ -90,6 +100,7 @@ impl Driver {
     pub fn new(
         inbox: Receiver<Inbound>,
         socket: UdpSocket,
+        writers: Arc<StreamWriters>,
         config: Arc<ProxyConfig>,
         route: Route,
         stats: Arc<ProxyStats>,
@@ -98,6 +109,7 @@ impl Driver {
         Driver {
             inbox,
             socket,
+            writers,
             config,
             route,
             stats,
@@ -145,7 +157,19 @@ impl Driver {
                 first_reason,
             } => {
                 let targets = targets(legs, &diverted_from, first_reason);
-                self.on_invite(calls, message, peer.transport, respond_to, targets, now)
+                let caller = match peer.connection {
+                    Some(id) => Caller::Stream(id),
+                    None => Caller::Datagram(respond_to),
+                };
+                self.on_invite(
+                    calls,
+                    message,
+                    peer.transport,
+                    caller,
+                    respond_to,
+                    targets,
+                    now,
+                )
             }
             Inbound::Cancel {
                 message,
@@ -157,11 +181,13 @@ impl Driver {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn on_invite(
         &self,
         calls: &mut Calls,
         message: Vec<u8>,
         transport: PeerTransport,
+        caller: Caller,
         respond_to: SocketAddr,
         targets: Vec<Target>,
         now: Instant,
@@ -213,7 +239,7 @@ impl Driver {
             nonce,
             Entry {
                 call,
-                respond_to,
+                upstream: caller,
                 hops,
                 server_key,
                 call_id,
@@ -370,28 +396,30 @@ impl Driver {
         let Some(entry) = calls.by_nonce.get_mut(&nonce) else {
             return;
         };
-        let mut failed_legs = Vec::new();
-        while let Some(transmit) = entry.call.poll_transmit() {
-            match transmit.to {
-                Destination::Upstream => {
-                    self.send(&transmit.bytes, entry.respond_to);
-                }
-                Destination::Leg(i) => match entry.hops.get(i).copied().flatten() {
-                    Some(hop) if self.send(&transmit.bytes, hop) => {}
-                    _ => failed_legs.push(i),
-                },
-            }
-        }
-        for leg in failed_legs {
-            entry.call.on_leg_transport_error(leg, now);
+        // What the call sends can fail, and the failure is news to the
+        // call, which may then want to send more: bounded rounds.
+        for _ in 0..8 {
+            let mut failed_legs = Vec::new();
+            let mut caller_gone = false;
             while let Some(transmit) = entry.call.poll_transmit() {
-                let to = match transmit.to {
-                    Destination::Upstream => Some(entry.respond_to),
-                    Destination::Leg(i) => entry.hops.get(i).copied().flatten(),
-                };
-                if let Some(to) = to {
-                    self.send(&transmit.bytes, to);
+                match transmit.to {
+                    Destination::Upstream => {
+                        caller_gone |= !self.answer(entry.upstream, transmit.bytes);
+                    }
+                    Destination::Leg(i) => match entry.hops.get(i).copied().flatten() {
+                        Some(hop) if self.send(&transmit.bytes, hop) => {}
+                        _ => failed_legs.push(i),
+                    },
                 }
+            }
+            if failed_legs.is_empty() && !caller_gone {
+                break;
+            }
+            for leg in failed_legs {
+                entry.call.on_leg_transport_error(leg, now);
+            }
+            if caller_gone {
+                entry.call.on_upstream_transport_error(now);
             }
         }
         if entry.call.is_done() {
@@ -415,6 +443,14 @@ impl Driver {
     /// One call less in flight.
     fn release(&self) {
         self.stats.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Sends to the caller; whether it could be.
+    fn answer(&self, caller: Caller, bytes: Vec<u8>) -> bool {
+        match caller {
+            Caller::Datagram(to) => self.send(&bytes, to),
+            Caller::Stream(id) => self.writers.send(id, bytes),
+        }
     }
 
     /// Sends a datagram; whether the kernel took it.

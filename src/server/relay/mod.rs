@@ -8,6 +8,7 @@ pub mod driver;
 pub mod inbox;
 pub mod plan;
 pub mod stats;
+pub mod upstream;
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use crate::sip::hop::{Hop, HopTransport};
 use driver::{Driver, Route};
 use inbox::Inbox;
 use stats::ProxyStats;
+use upstream::StreamWriters;
 
 /// What the handler needs to relay: the driver's inbox and who is relayed.
 #[derive(Debug)]
@@ -29,6 +31,8 @@ pub struct Relay {
     pub inbox: Inbox,
     pub mode: Mode,
     pub settings: ProxySettings,
+    /// Where the driver queues responses for callers on TCP or TLS.
+    pub writers: Arc<StreamWriters>,
 }
 
 impl Relay {
@@ -108,9 +112,11 @@ pub fn start(
     let stats = Arc::new(ProxyStats::default());
     let (inbox, receiver) = Inbox::new(settings.max_calls, Arc::clone(&stats.in_flight));
     let stop = Arc::new(AtomicBool::new(false));
+    let writers = Arc::new(StreamWriters::default());
     let driver = Driver::new(
         receiver,
         socket,
+        Arc::clone(&writers),
         config,
         route,
         Arc::clone(&stats),
@@ -123,6 +129,7 @@ pub fn start(
         inbox,
         mode,
         settings: settings.clone(),
+        writers,
     };
     let running = RelayThread {
         stop,
