@@ -400,6 +400,13 @@ impl Metrics {
         )?;
         sample(
             encoder,
+            "switchboard_proxy_calls_limit",
+            "proxy.max_calls: past it, new INVITEs get 503",
+            MetricType::Gauge,
+            &[(Vec::new(), load(&stats.max_calls) as f64)],
+        )?;
+        sample(
+            encoder,
             "switchboard_proxy_legs",
             "Legs of relayed calls, by how they ended",
             MetricType::Counter,

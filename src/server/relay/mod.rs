@@ -110,6 +110,9 @@ pub fn start(
         server: server_header.into(),
     });
     let stats = Arc::new(ProxyStats::default());
+    stats
+        .max_calls
+        .store(settings.max_calls as u64, Ordering::Relaxed);
     let (inbox, receiver) = Inbox::new(settings.max_calls, Arc::clone(&stats.in_flight));
     let stop = Arc::new(AtomicBool::new(false));
     let writers = Arc::new(StreamWriters::default());

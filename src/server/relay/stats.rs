@@ -65,6 +65,8 @@ pub struct ProxyStats {
     pub calls: AtomicU64,
     /// Calls admitted and not yet ended (the inbox's cap counts them).
     pub in_flight: Arc<AtomicUsize>,
+    /// `proxy.max_calls`, for alerts on the gauge nearing it.
+    pub max_calls: AtomicU64,
     /// Calls by their final status class: 2, 3, 4, 5, 6 (index 0..5),
     /// then none sent.
     pub finals: [AtomicU64; 6],
