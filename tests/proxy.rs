@@ -399,3 +399,65 @@ fn the_in_flight_gauge_returns_to_zero() {
         "{metrics}"
     );
 }
+
+#[test]
+fn require_is_relayed_and_proxy_require_refused() {
+    let phone = Peer::new();
+    let server = proxy(phone.addr(), 20);
+    let caller = Peer::new();
+    // Require is the phone's business (RFC 3261 §16.3): relayed as is.
+    let with_require = invite("+18005550100", &caller, "require").replace(
+        "Max-Forwards: 70\r\n",
+        "Max-Forwards: 70\r\nRequire: 100rel\r\n",
+    );
+    caller.send(server.udp, &with_require);
+    let (relayed, _) = phone.expect("INVITE ", WAIT);
+    assert_eq!(header(&relayed, "Require"), Some("100rel"), "{relayed}");
+    // Proxy-Require names what the proxy must support: nothing here.
+    let with_proxy_require = invite("+18005550100", &caller, "proxy-require").replace(
+        "Max-Forwards: 70\r\n",
+        "Max-Forwards: 70\r\nProxy-Require: sec-agree, foo\r\n",
+    );
+    caller.send(server.udp, &with_proxy_require);
+    let (refused, _) = caller.expect("SIP/2.0 420", WAIT);
+    assert_eq!(
+        header(&refused, "Unsupported"),
+        Some("sec-agree, foo"),
+        "{refused}"
+    );
+    phone.expect_none("INVITE ", Duration::from_millis(300));
+}
+
+#[test]
+fn hops_are_counted_and_a_loop_back_here_is_refused() {
+    let phone = Peer::new();
+    let server = proxy(phone.addr(), 20);
+    let caller = Peer::new();
+    let last_hop =
+        invite("+18005550100", &caller, "hops").replace("Max-Forwards: 70", "Max-Forwards: 0");
+    caller.send(server.udp, &last_hop);
+    caller.expect("SIP/2.0 483", WAIT);
+    // A carrier that sends the relayed INVITE back to the number dialed,
+    // as a misconfigured route would: our own Via is in it, and it asks
+    // for the same call again (§16.3 step 4; RFC 5393). A request that
+    // comes back for another Request-URI is a spiral, routed afresh.
+    caller.send(server.udp, &invite("+18005550100", &caller, "loop"));
+    let (relayed, _) = phone.expect("INVITE ", WAIT);
+    let back = relayed
+        .replacen(
+            "INVITE sip:+14155550101@carrier.example;user=phone",
+            "INVITE sip:+18005550100@127.0.0.1",
+            1,
+        )
+        .replacen(
+            "Via: ",
+            &format!(
+                "Via: SIP/2.0/UDP {};branch=z9hG4bK-back;rport\r\nVia: ",
+                phone.addr()
+            ),
+            1,
+        );
+    phone.send(server.udp, &back);
+    let (looped, _) = phone.expect("SIP/2.0 482", WAIT);
+    assert!(looped.contains("Call-ID: loop"), "{looped}");
+}

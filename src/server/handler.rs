@@ -17,6 +17,7 @@ use super::relay::inbox::{Inbound, Refused};
 use super::relay::plan;
 use crate::routing::{Disposition, RoutingTable, Rule, Spelling};
 use crate::settings::{Settings, SettingsError, Untrusted, UntrustedOptions};
+use crate::sip::header_lines;
 use crate::sip::uri::each_name_addr;
 use crate::sip::{
     Framing, Method, MethodKind, ParseLimits, Request, Scheme, Status, Uri, write_response,
@@ -240,19 +241,17 @@ fn handle(handler: &Handler, cx: &mut Context<'_>, message: &[u8], peer: Peer) -
     ) {
         return answer.send(out, Status::new(416, "Unsupported URI Scheme"), |_| {});
     }
-    if !request.requires().is_empty() {
+    // A relayed INVITE's Require is for the phone that answers it, not for
+    // a proxy (RFC 3261 §16.3: a proxy checks Proxy-Require only, and here
+    // supports none of its tags).
+    if request.method == Method::Invite && handler.relay_for(peer).is_some() {
+        let tags = proxy_requires(message);
+        if !tags.is_empty() {
+            return bad_extension(&answer, out, &tags);
+        }
+    } else if !request.requires().is_empty() {
         // We support no extensions (§8.2.2.3): list every option tag asked for.
-        let requires = request.requires();
-        return answer.send(out, Status::new(420, "Bad Extension"), |o| {
-            o.extend_from_slice(b"Unsupported: ");
-            for (i, value) in requires.iter().enumerate() {
-                if i > 0 {
-                    o.extend_from_slice(b", ");
-                }
-                o.extend_from_slice(value);
-            }
-            o.extend_from_slice(b"\r\n");
-        });
+        return bad_extension(&answer, out, request.requires());
     }
     match request.method {
         Method::Options => answer.send(out, Status::new(200, "OK"), |o| {
@@ -540,6 +539,35 @@ fn cancel(handler: &Handler, answer: &Answer<'_, '_>, message: &[u8]) -> Outcome
         Ok(()) => Outcome::Silent(Silence::Relayed(MethodKind::Cancel)),
         Err(_) => Outcome::Silent(Silence::Cancel),
     }
+}
+
+/// `420 Bad Extension` listing every option tag asked for (§8.2.2.3, §16.3).
+fn bad_extension(answer: &Answer<'_, '_>, out: &mut Vec<u8>, tags: &[&[u8]]) -> Outcome {
+    answer.send(out, Status::new(420, "Bad Extension"), |o| {
+        o.extend_from_slice(b"Unsupported: ");
+        for (i, value) in tags.iter().enumerate() {
+            if i > 0 {
+                o.extend_from_slice(b", ");
+            }
+            o.extend_from_slice(value);
+        }
+        o.extend_from_slice(b"\r\n");
+    })
+}
+
+/// The option tags of a request's `Proxy-Require` headers (RFC 3261
+/// §20.29), none of which this proxy supports. Read from the bytes only on
+/// the proxy path: the redirect path never pays for it.
+fn proxy_requires(message: &[u8]) -> Vec<&[u8]> {
+    let Some(start) = header_lines::start_line_end(message) else {
+        return Vec::new();
+    };
+    header_lines::headers(message, start)
+        .filter(|header| header.is(b"Proxy-Require"))
+        .flat_map(|header| header.value.split(|&b| b == b','))
+        .map(crate::sip::text::trim)
+        .filter(|tag| !tag.is_empty())
+        .collect()
 }
 
 /// The caller's number: P-Asserted-Identity from a trusted peer (RFC 3325
