@@ -47,6 +47,7 @@ fn table() -> RoutingTable {
                     user: (n < USERS_PER_ACCOUNT).then_some(n as u32),
                     forward_to: Some(Target::Number(e164(14_080_000_000 + n))),
                     on_no_answer: OnNoAnswer::None,
+                    ring_seconds: None,
                 })
                 .collect();
             let contacts = Contacts::from_pairs(
@@ -62,6 +63,7 @@ fn table() -> RoutingTable {
                 when_user_has_no_phone: NoPhonePolicy::Reject,
                 contact_template: None,
                 diversion: None,
+                ring_seconds: None,
                 users,
                 numbers,
                 contacts_listed: contacts.len(),

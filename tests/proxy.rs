@@ -461,3 +461,55 @@ fn hops_are_counted_and_a_loop_back_here_is_refused() {
     let (looped, _) = phone.expect("SIP/2.0 482", WAIT);
     assert!(looped.contains("Call-ID: loop"), "{looped}");
 }
+
+#[test]
+fn a_number_rings_for_its_own_ring_seconds() {
+    let phone = Peer::new();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let routing = dir.path().join("routing.yaml");
+    std::fs::write(
+        &routing,
+        "accounts:
+  - id: quick
+    ring_seconds: 30
+    on_no_answer: forward
+    users:
+      - id: alice
+        phone: \"+14155550101\"
+        numbers: [\"+18005550188\"]
+    numbers:
+      - number: \"+18005550188\"
+        forward_to: \"+14155550188\"
+        ring_seconds: 1
+",
+    )
+    .expect("routing data");
+    let server = Server::start_with(&[
+        "--routing",
+        &routing.display().to_string(),
+        "--mode",
+        "proxy",
+        "--next-hop",
+        &format!("sip:{}", phone.addr()),
+        "--ring-seconds",
+        "60",
+    ]);
+    let caller = Peer::new();
+    let started = Instant::now();
+    caller.send(server.udp, &invite("+18005550188", &caller, "own-ring"));
+    let (first, _) = phone.expect("INVITE ", WAIT);
+    phone.send(server.udp, &answer(&first, 180, "Ringing", Some("alice")));
+    // The number's 1 s, not the account's 30 nor the server's 60.
+    let (cancel, _) = phone.expect("CANCEL ", WAIT);
+    assert!(started.elapsed() < Duration::from_secs(5), "{cancel}");
+    phone.send(server.udp, &answer(&cancel, 200, "OK", Some("alice")));
+    phone.send(
+        server.udp,
+        &answer(&first, 487, "Request Terminated", Some("alice")),
+    );
+    let (second, _) = phone.expect("INVITE ", WAIT);
+    assert!(
+        request_uri(&second).starts_with("sip:+14155550188@"),
+        "{second}"
+    );
+}

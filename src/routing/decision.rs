@@ -93,6 +93,9 @@ pub struct Decision<'t> {
     /// Where to send it when `target` does not answer (`on_no_answer:
     /// forward`, rules 1 and 2 only): rule 3's target.
     pub fallback: Option<&'t Target>,
+    /// How long each target rings in proxy mode, when the number or its
+    /// account says (else the server's setting).
+    pub ring_seconds: Option<u32>,
 }
 
 /// One place a 302 sends the call, in the order it is to be tried.
@@ -142,6 +145,7 @@ impl<'t> Decision<'t> {
             passed_over: None,
             target: None,
             fallback: None,
+            ring_seconds: None,
         }
     }
 

@@ -45,6 +45,7 @@ impl RoutingTable {
         let mut decision = decide_in_account(account, number, caller);
         decision.dialed = Some(dialed);
         decision.account = Some(account);
+        decision.ring_seconds = number.ring_seconds.or(account.ring_seconds);
         decision
     }
 }

@@ -74,6 +74,9 @@ pub struct Number {
     pub forward_to: Option<Target>,
     /// Its own setting, else its account's.
     pub on_no_answer: OnNoAnswer,
+    /// In proxy mode, how long a call to it rings a target before the next
+    /// one is tried; `None`: the account's, else the server's.
+    pub ring_seconds: Option<u32>,
 }
 
 /// A CRM account (sub-account, location) with everything it owns.
@@ -91,6 +94,8 @@ pub struct Account {
     pub contact_template: Option<ContactTemplate>,
     /// Overrides the server's diversion style for this account.
     pub diversion: Option<DiversionStyle>,
+    /// Overrides the server's ring time (proxy mode) for this account.
+    pub ring_seconds: Option<u32>,
     pub users: Vec<User>,
     pub numbers: Vec<Number>,
     /// Assigned contacts: caller number → owning user (rule 2). Unassigned

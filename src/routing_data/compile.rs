@@ -167,6 +167,10 @@ impl<'a> AccountCompiler<'a> {
             when_user_has_no_phone,
             contact_template,
             diversion: doc.diversion,
+            ring_seconds: doc
+                .ring_seconds
+                .as_ref()
+                .and_then(|r| self.ring_seconds(r, &format!("account {}", doc.id.value))),
             users,
             numbers,
             contacts,
@@ -352,11 +356,16 @@ impl<'a> AccountCompiler<'a> {
                 .on_no_answer
                 .as_ref()
                 .map_or(doc.on_no_answer, |o| o.value);
+            let ring_seconds = entry
+                .ring_seconds
+                .as_ref()
+                .and_then(|r| self.ring_seconds(r, &format!("number {}", read.number)));
             listed.numbers.push(Number {
                 number: read.number,
                 user,
                 forward_to,
                 on_no_answer: on_no_answer_policy(on_no_answer),
+                ring_seconds,
             });
         }
         listed
@@ -641,6 +650,22 @@ impl<'a> AccountCompiler<'a> {
     }
 }
 
+/// The longest ring time the data may ask for: ten minutes is longer than
+/// any phone rings before its own network gives up.
+const MAX_RING_SECONDS: u32 = 600;
+
+impl AccountCompiler<'_> {
+    /// A `ring_seconds` value, checked: 1 to 600.
+    fn ring_seconds(&mut self, raw: &Lined<u32>, what: &str) -> Option<u32> {
+        if (1..=MAX_RING_SECONDS).contains(&raw.value) {
+            return Some(raw.value);
+        }
+        let message = format!("{what}'s ring_seconds {} is out of range", raw.value);
+        self.error(raw.line, message, "give a number of seconds from 1 to 600");
+        None
+    }
+}
+
 fn on_no_answer_policy(doc: OnNoAnswerDoc) -> OnNoAnswer {
     match doc {
         OnNoAnswerDoc::None => OnNoAnswer::None,
@@ -772,6 +797,34 @@ mod tests {
                     .ends_with("+18005550104 on line 8 and 3 more)"),
             "{warnings:?}"
         );
+    }
+
+    #[test]
+    fn ring_seconds_are_read_from_the_account_and_the_number_and_checked() {
+        let file = compile(
+            "accounts:
+  - id: a
+    forward_to: \"+14155550000\"
+    ring_seconds: 25
+    numbers:
+      - number: \"+18005550100\"
+      - number: \"+18005550111\"
+        ring_seconds: 8
+      - number: \"+18005550122\"
+        ring_seconds: 0
+",
+        );
+        assert_eq!(
+            messages(&file, Severity::Error),
+            [(
+                10,
+                "number +18005550122's ring_seconds 0 is out of range".to_owned()
+            )]
+        );
+        let account = &file.accounts[0].account;
+        assert_eq!(account.ring_seconds, Some(25));
+        let rings: Vec<Option<u32>> = account.numbers.iter().map(|n| n.ring_seconds).collect();
+        assert_eq!(rings, [None, Some(8), None]);
     }
 
     #[test]

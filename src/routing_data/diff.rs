@@ -641,6 +641,12 @@ fn diff_account_settings(old: &Account, new: &Account, d: &mut AccountDiff) {
         old.diversion.map(|s| s.as_str().into()),
         new.diversion.map(|s| s.as_str().into()),
     );
+    switch(
+        "ring_seconds",
+        None,
+        old.ring_seconds.map(|s| s.to_string()),
+        new.ring_seconds.map(|s| s.to_string()),
+    );
 }
 
 /// Numbers added, removed and reassigned, each sorted by number; their own
@@ -679,6 +685,14 @@ fn diff_numbers(old: &Account, new: &Account, users: &UserMatch<'_>, d: &mut Acc
                 number: Some(n.number.to_string()),
                 from: Some(no_answer(o.on_no_answer).into()),
                 to: Some(no_answer(n.on_no_answer).into()),
+            });
+        }
+        if o.ring_seconds != n.ring_seconds {
+            on_no_answer.push(SwitchChange {
+                switch: "ring_seconds".into(),
+                number: Some(n.number.to_string()),
+                from: o.ring_seconds.map(|s| s.to_string()),
+                to: n.ring_seconds.map(|s| s.to_string()),
             });
         }
     }

@@ -92,6 +92,9 @@ pub struct AccountDoc {
     /// Overrides the server's `diversion` setting for this account.
     #[serde(default)]
     pub diversion: Option<crate::routing::DiversionStyle>,
+    /// Overrides the server's `proxy.ring_seconds` for this account.
+    #[serde(default)]
+    pub ring_seconds: Option<Lined<u32>>,
     #[serde(default)]
     pub users: Vec<UserDoc>,
     #[serde(default)]
@@ -132,6 +135,9 @@ pub struct NumberDoc {
     /// Overrides the account's `on_no_answer` for this number.
     #[serde(default)]
     pub on_no_answer: Option<Lined<OnNoAnswerDoc>>,
+    /// Overrides the account's `ring_seconds` for this number.
+    #[serde(default)]
+    pub ring_seconds: Option<Lined<u32>>,
 }
 
 #[derive(Debug, PartialEq, Eq, Deserialize)]

@@ -36,7 +36,7 @@ use crate::template::ContactTemplate;
 pub const MAGIC: [u8; 8] = *b"SWBCACHE";
 
 /// The layout's version.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The fixed part of the header: magic, format, reserved, program,
 /// content, settings, payload length, checksum.
@@ -210,6 +210,7 @@ fn write_account(w: &mut Writer, compiled: &CompiledAccount) {
         Some(DiversionStyle::HistoryInfo) => 2,
         Some(DiversionStyle::Off) => 3,
     });
+    w.opt_u32(a.ring_seconds);
     w.u64(a.contacts_listed as u64);
     w.len(a.users.len());
     for user in &a.users {
@@ -226,6 +227,7 @@ fn write_account(w: &mut Writer, compiled: &CompiledAccount) {
             OnNoAnswer::None => 0,
             OnNoAnswer::Forward => 1,
         });
+        w.opt_u32(number.ring_seconds);
         w.u32(line);
     }
     w.len(a.contacts.len());
@@ -291,6 +293,7 @@ fn read_account(r: &mut Reader<'_>) -> Result<CompiledAccount, Refusal> {
         3 => Some(DiversionStyle::Off),
         _ => return Err(Refusal::Malformed("unknown diversion style")),
     };
+    let ring_seconds = r.opt_u32()?;
     let contacts_listed =
         usize::try_from(r.u64()?).map_err(|_| Refusal::Malformed("contact count out of range"))?;
     // A user takes at least 6 bytes: an id length and two tags.
@@ -320,11 +323,13 @@ fn read_account(r: &mut Reader<'_>) -> Result<CompiledAccount, Refusal> {
             1 => OnNoAnswer::Forward,
             _ => return Err(Refusal::Malformed("unknown on_no_answer")),
         };
+        let ring_seconds = r.opt_u32()?;
         numbers.push(Number {
             number,
             user,
             forward_to,
             on_no_answer,
+            ring_seconds,
         });
         number_lines.push(r.u32()?);
     }
@@ -352,6 +357,7 @@ fn read_account(r: &mut Reader<'_>) -> Result<CompiledAccount, Refusal> {
         when_user_has_no_phone,
         contact_template,
         diversion,
+        ring_seconds,
         users,
         numbers,
         contacts,
@@ -532,6 +538,7 @@ mod tests {
     when_user_has_no_phone: forward
     contact_template: \"sip:{number}@{source_host};user=phone\"
     diversion: history-info
+    ring_seconds: 25
     on_no_answer: forward
     users:
       - id: bob
@@ -547,6 +554,7 @@ mod tests {
         forward_to: \"+442079460099\"
         user: carol
         on_no_answer: none
+        ring_seconds: 12
     contacts:
       - phones: [\"+16505550123\", \"020 7946 0123\"]
         user: bob
@@ -589,7 +597,7 @@ mod tests {
     fn an_entry_reads_back_as_written() {
         let original = compiled();
         assert!(
-            original.diagnostics.iter().any(|d| d.line == 27),
+            original.diagnostics.iter().any(|d| d.line == 29),
             "the contact clash warns: {:?}",
             original.diagnostics
         );

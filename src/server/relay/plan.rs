@@ -11,14 +11,18 @@ use crate::routing::{Decision, DiversionStyle};
 use crate::server::redirect::{self, Origin, Presentation};
 use crate::sip::diversion::DiversionReason;
 
-/// The legs of `decision`, each ringing `ring` (the last rings until
-/// Timer C, whatever it says), and how they name the dialed number.
+/// The legs of `decision`, each ringing for the number's or the account's
+/// `ring_seconds`, else `ring` (the last rings until Timer C, whatever it
+/// says), and how they name the dialed number.
 pub fn legs(
     decision: &Decision<'_>,
     presentation: &Presentation,
     origin: Origin,
     ring: Duration,
 ) -> (Vec<LegPlan>, DivertedFrom, &'static str) {
+    let ring = decision
+        .ring_seconds
+        .map_or(ring, |seconds| Duration::from_secs(u64::from(seconds)));
     let legs = decision
         .targets()
         .map(|next| {
