@@ -514,7 +514,6 @@ fn hand_over(
             debug!(source = %answer.source, ?refused, "proxy mode: 503");
             let retry_after: &[u8] = match refused {
                 Refused::AtCapacity => b"Retry-After: 5\r\n",
-                Refused::Busy => b"Retry-After: 1\r\n",
             };
             answer.send(out, Status::new(503, "Service Unavailable"), |o| {
                 o.extend_from_slice(retry_after)

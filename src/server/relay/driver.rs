@@ -1,8 +1,15 @@
-//! The proxy driver (docs/architecture.md, "Proxy mode"): one thread that
-//! owns every relayed call's state machine (`crate::proxy::call::Call`),
-//! feeds it what the request path hands over and the clock, and sends
-//! what it wants sent. Sans-IO below, sockets here: the call never sees a
-//! socket, the driver never decides anything SIP.
+//! The proxy driver (docs/architecture.md, "Proxy mode"): it owns every
+//! relayed call's state machine (`crate::proxy::call::Call`), feeds it
+//! what the request path hands over and the clock, and sends what it wants
+//! sent. Sans-IO below, sockets here: the call never sees a socket, the
+//! driver never decides anything SIP.
+//!
+//! The calls sit behind one lock. A worker that received a message for
+//! the proxy runs it through the driver itself, on its own thread, and
+//! sends what comes out; a timer thread fires the deadlines no message
+//! brings. Handing each message to a driver thread instead cost a
+//! wake-up per message, which measured as most of a relayed call's CPU
+//! (bench/proxy.sh: 326 µs a call with the hand-over, at 300 calls/s).
 //!
 //! Matching (RFC 3261 §17.2.3, §17.1.3): an INVITE or CANCEL finds its call
 //! by the top Via's branch and sent-by; a response by the branch this
@@ -19,7 +26,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tracing::{debug, warn};
@@ -52,9 +59,11 @@ pub enum Route {
     TargetHost,
 }
 
-/// The driver's fixed parts.
+/// The driver: its fixed parts and the calls.
 pub struct Driver {
-    inbox: Receiver<Inbound>,
+    state: Mutex<State>,
+    /// Wakes the timer thread for a deadline sooner than it sleeps to.
+    wake: Condvar,
     socket: UdpSocket,
     writers: Arc<StreamWriters>,
     config: Arc<ProxyConfig>,
@@ -83,6 +92,13 @@ enum Caller {
     Stream(ConnectionId),
 }
 
+/// What the lock guards.
+struct State {
+    calls: Calls,
+    /// When the timer thread wakes next, when it sleeps.
+    timer_at: Option<Instant>,
+}
+
 /// The calls and their indexes.
 #[derive(Default)]
 struct Calls {
@@ -98,7 +114,6 @@ struct Calls {
 
 impl Driver {
     pub fn new(
-        inbox: Receiver<Inbound>,
         socket: UdpSocket,
         writers: Arc<StreamWriters>,
         config: Arc<ProxyConfig>,
@@ -106,8 +121,16 @@ impl Driver {
         stats: Arc<ProxyStats>,
         stop: Arc<AtomicBool>,
     ) -> Driver {
+        let calls = Calls {
+            next_nonce: random_start(),
+            ..Calls::default()
+        };
         Driver {
-            inbox,
+            state: Mutex::new(State {
+                calls,
+                timer_at: None,
+            }),
+            wake: Condvar::new(),
             socket,
             writers,
             config,
@@ -117,32 +140,39 @@ impl Driver {
         }
     }
 
-    /// Runs until the stop flag is set or every sender is gone.
-    pub fn run(self) {
-        let mut calls = Calls {
-            next_nonce: random_start(),
-            ..Calls::default()
-        };
+    /// Runs `message` through its call, on the caller's thread, and sends
+    /// what the call wants sent.
+    pub fn deliver(&self, message: Inbound) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        self.on_message(&mut state.calls, message, now);
+        // A deadline sooner than the timer thread sleeps to: wake it.
+        let next = state.calls.deadlines.peek().map(|Reverse((at, _))| *at);
+        if next.is_some_and(|next| state.timer_at.is_none_or(|at| next < at)) {
+            self.wake.notify_one();
+        }
+    }
+
+    /// The timer thread: fires what is due, sleeps until the next deadline
+    /// (at most `IDLE`, to look at the stop flag), until stopped.
+    pub fn run_timers(&self) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         while !self.stop.load(Ordering::Relaxed) {
+            self.fire_timers(&mut state.calls, Instant::now());
             let now = Instant::now();
-            let wait = calls
+            let wait = state
+                .calls
                 .deadlines
                 .peek()
                 .map_or(IDLE, |Reverse((at, _))| at.saturating_duration_since(now))
                 .min(IDLE);
-            match self.inbox.recv_timeout(wait) {
-                Ok(message) => {
-                    let now = Instant::now();
-                    self.on_message(&mut calls, message, now);
-                    // Take what else is queued before looking at timers.
-                    for message in self.inbox.try_iter().take(1024) {
-                        self.on_message(&mut calls, message, now);
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => break,
-            }
-            self.fire_timers(&mut calls, Instant::now());
+            state.timer_at = Some(now + wait);
+            state = self
+                .wake
+                .wait_timeout(state, wait)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+            state.timer_at = None;
         }
     }
 

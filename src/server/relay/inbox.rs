@@ -1,16 +1,16 @@
 //! What the request path hands the proxy driver (docs/architecture.md,
 //! "Proxy mode"): a routed INVITE with the legs to try, a CANCEL, an ACK,
-//! or a response from a next hop. Owned copies, sent over a bounded
-//! channel: a worker never waits for the driver, and a full channel is
-//! answered (503) or counted, never queued without bound.
+//! or a response from a next hop. A new call is admitted only under
+//! `proxy.max_calls` (else 503); the driver then runs the message on the
+//! worker's own thread.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::Duration;
 
-use super::super::peer::Peer;
+use super::driver::Driver;
+use crate::server::peer::Peer;
 
 /// One target of a relayed call, in the order they are tried.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,59 +66,34 @@ pub enum Inbound {
 pub enum Refused {
     /// As many calls as `proxy.max_calls` are in flight.
     AtCapacity,
-    /// The driver's queue is full or the driver has stopped.
-    Busy,
 }
 
-/// The sending side, shared by every worker.
-#[derive(Debug, Clone)]
-pub struct Inbox {
-    sender: SyncSender<Inbound>,
+/// The calls in flight against `proxy.max_calls`.
+#[derive(Debug)]
+pub struct Admission {
     in_flight: Arc<AtomicUsize>,
     max_calls: usize,
 }
 
-/// Messages queued for the driver at most: a second or so of a busy
-/// server's INVITEs, responses and ACKs.
-const QUEUE: usize = 65_536;
-
-impl Inbox {
-    /// The inbox and the driver's end of it; `in_flight` is the gauge the
-    /// driver keeps (calls admitted and not yet ended).
-    pub fn new(max_calls: usize, in_flight: Arc<AtomicUsize>) -> (Inbox, Receiver<Inbound>) {
-        let (sender, receiver) = sync_channel(QUEUE);
-        let inbox = Inbox {
-            sender,
+impl Admission {
+    /// `in_flight` is the gauge the driver gives back to when a call ends.
+    pub fn new(max_calls: usize, in_flight: Arc<AtomicUsize>) -> Admission {
+        Admission {
             in_flight,
             max_calls,
-        };
-        (inbox, receiver)
+        }
     }
 
-    /// Hands a message over without waiting. A new call is refused at the
-    /// cap (counted from the moment it is handed over, so a burst cannot
+    /// Counts a new call in, unless the cap is reached (counted from the
+    /// moment it is admitted, so a burst on several workers cannot
     /// overshoot it).
-    pub fn send(&self, message: Inbound) -> Result<(), Refused> {
-        let new_call = matches!(message, Inbound::Invite { .. });
-        if new_call {
-            let admitted = self
-                .in_flight
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                    (n < self.max_calls).then_some(n + 1)
-                });
-            if admitted.is_err() {
-                return Err(Refused::AtCapacity);
-            }
-        }
-        match self.sender.try_send(message) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                if new_call {
-                    self.in_flight.fetch_sub(1, Ordering::AcqRel);
-                }
-                Err(Refused::Busy)
-            }
-        }
+    pub fn admit(&self) -> Result<(), Refused> {
+        self.in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max_calls).then_some(n + 1)
+            })
+            .map(|_| ())
+            .map_err(|_| Refused::AtCapacity)
     }
 
     /// Calls in flight.
@@ -127,47 +102,51 @@ impl Inbox {
     }
 }
 
+/// The request path's way into the driver, shared by every worker.
+#[derive(Clone)]
+pub struct Inbox {
+    driver: Arc<Driver>,
+    admission: Arc<Admission>,
+}
+
+impl std::fmt::Debug for Inbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inbox")
+            .field("in_flight", &self.admission.in_flight())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Inbox {
+    pub fn new(driver: Arc<Driver>, admission: Arc<Admission>) -> Inbox {
+        Inbox { driver, admission }
+    }
+
+    /// Runs `message` through the driver on this thread; a new call only
+    /// when it is admitted.
+    pub fn send(&self, message: Inbound) -> Result<(), Refused> {
+        if matches!(message, Inbound::Invite { .. }) {
+            self.admission.admit()?;
+        }
+        self.driver.deliver(message);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::handler::Transport;
-
-    fn invite() -> Inbound {
-        let peer = Peer::at(SocketAddr::from(([127, 0, 0, 1], 5062)), Transport::Udp);
-        Inbound::Invite {
-            message: b"INVITE".to_vec(),
-            peer,
-            respond_to: peer.source,
-            legs: Vec::new(),
-            diverted_from: DivertedFrom::Off,
-            first_reason: "unconditional",
-        }
-    }
 
     #[test]
-    fn new_calls_stop_at_the_cap_and_are_counted_once() {
+    fn new_calls_stop_at_the_cap_until_one_ends() {
         let gauge = Arc::new(AtomicUsize::new(0));
-        let (inbox, receiver) = Inbox::new(2, Arc::clone(&gauge));
-        assert_eq!(inbox.send(invite()), Ok(()));
-        assert_eq!(inbox.send(invite()), Ok(()));
-        assert_eq!(inbox.send(invite()), Err(Refused::AtCapacity));
-        assert_eq!(inbox.in_flight(), 2);
-        // Not calls: they pass whatever the count.
-        let peer = Peer::at(SocketAddr::from(([127, 0, 0, 1], 5062)), Transport::Udp);
-        let ack = Inbound::Ack {
-            message: Vec::new(),
-            peer,
-        };
-        assert_eq!(inbox.send(ack), Ok(()));
-        assert_eq!(receiver.try_iter().count(), 3);
-    }
-
-    #[test]
-    fn a_stopped_driver_refuses_and_the_gauge_is_given_back() {
-        let gauge = Arc::new(AtomicUsize::new(0));
-        let (inbox, receiver) = Inbox::new(5, Arc::clone(&gauge));
-        drop(receiver);
-        assert_eq!(inbox.send(invite()), Err(Refused::Busy));
-        assert_eq!(inbox.in_flight(), 0);
+        let admission = Admission::new(2, Arc::clone(&gauge));
+        assert_eq!(admission.admit(), Ok(()));
+        assert_eq!(admission.admit(), Ok(()));
+        assert_eq!(admission.admit(), Err(Refused::AtCapacity));
+        assert_eq!(admission.in_flight(), 2);
+        // The driver gives a call back when it ends.
+        gauge.fetch_sub(1, Ordering::AcqRel);
+        assert_eq!(admission.admit(), Ok(()));
     }
 }

@@ -21,7 +21,7 @@ use crate::proxy::timers::Timers;
 use crate::settings::{Mode, ProxySettings};
 use crate::sip::hop::{Hop, HopTransport};
 use driver::{Driver, Route};
-use inbox::Inbox;
+use inbox::{Admission, Inbox};
 use stats::ProxyStats;
 use upstream::StreamWriters;
 
@@ -68,7 +68,7 @@ pub enum RelayError {
     Io(#[from] std::io::Error),
 }
 
-/// The running driver: stopped and joined when dropped.
+/// The driver's timer thread: stopped and joined when dropped.
 pub struct RelayThread {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -113,21 +113,25 @@ pub fn start(
     stats
         .max_calls
         .store(settings.max_calls as u64, Ordering::Relaxed);
-    let (inbox, receiver) = Inbox::new(settings.max_calls, Arc::clone(&stats.in_flight));
+    let admission = Arc::new(Admission::new(
+        settings.max_calls,
+        Arc::clone(&stats.in_flight),
+    ));
     let stop = Arc::new(AtomicBool::new(false));
     let writers = Arc::new(StreamWriters::default());
-    let driver = Driver::new(
-        receiver,
+    let driver = Arc::new(Driver::new(
         socket,
         Arc::clone(&writers),
         config,
         route,
         Arc::clone(&stats),
         Arc::clone(&stop),
-    );
+    ));
+    let timers = Arc::clone(&driver);
     let thread = std::thread::Builder::new()
-        .name("sip-proxy".into())
-        .spawn(move || driver.run())?;
+        .name("sip-proxy-timers".into())
+        .spawn(move || timers.run_timers())?;
+    let inbox = Inbox::new(driver, admission);
     let relay = Relay {
         inbox,
         mode,
