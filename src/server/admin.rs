@@ -8,11 +8,19 @@
 //! against the serving table). Each request to them must carry
 //! `Authorization: Bearer TOKEN`, compared in constant time.
 //!
+//! With call records on, `/calls?number=&limit=` (same token) lists the
+//! recent records from memory, newest first.
+//!
 //! A deliberately small HTTP/1.1 responder (RFC 9112): one GET or HEAD per
 //! connection, answered with `Connection: close`. The request head is
-//! bounded (8 KiB, 5 s) and so are the connections served at once: enough
-//! for Prometheus, orchestrator probes and curl on a loopback or management
-//! address, and nothing an attacker can grow.
+//! bounded (8 KiB, and 5 s for the whole head, however slowly it trickles)
+//! and so are the connections open at once, at a cap far above what probes,
+//! Prometheus and curl need: 1,000 idle or trickling connections leave
+//! `/healthz` answering at once (tests/records.rs), where the old cap of 32
+//! refused it. A connection costs a task and a descriptor until its
+//! deadline, nothing more; the cap stays below the unit's `LimitNOFILE`.
+//! hyper would bring the same deadlines and caps to configure, not remove
+//! them, and a dependency tree for five read-only paths.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +33,8 @@ use tracing::{debug, warn};
 
 use super::metrics::Metrics;
 use super::readiness::Readiness;
+use crate::records::Recent;
+use crate::routing::Spelling;
 use crate::routing_data::TableReader;
 use crate::settings::AdminToken;
 
@@ -32,8 +42,13 @@ use crate::settings::AdminToken;
 const MAX_HEAD: usize = 8 * 1024;
 /// Time a client has to send its request head.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
-/// Connections answered at once; more are closed at accept.
-const MAX_CONNECTIONS: usize = 32;
+/// Connections open at once; more are closed at accept. Far above what
+/// probes and scrapes need, so idle connections cannot starve them;
+/// below systemd's `LimitNOFILE=8192` with the SIP side's descriptors.
+const MAX_CONNECTIONS: usize = 4096;
+/// Records `/calls` lists when no `limit` is given, and at most.
+const CALLS_DEFAULT: usize = 20;
+const CALLS_MAX: usize = 1000;
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const TEXT: &str = "text/plain; charset=utf-8";
@@ -45,6 +60,8 @@ const JSON: &str = "application/json";
 pub struct RoutingAccess {
     pub token: AdminToken,
     pub table: TableReader,
+    /// The recent call records, for `/calls`, when records are on.
+    pub recent: Option<Arc<Recent>>,
 }
 
 /// Serves the admin endpoints until `shutdown` turns true; `/reloads` and
@@ -223,9 +240,15 @@ fn respond(
         return Response::text(405, "Method Not Allowed", "GET or HEAD only\n");
     }
     let (path, query) = split_target(target);
-    if let (Some(routing), "/reloads" | "/route") = (routing, path) {
+    if let Some(routing) = routing
+        && (matches!(path, "/reloads" | "/route") || (path == "/calls" && routing.recent.is_some()))
+    {
         return match authorized(head, &routing.token) {
             Ok(()) if path == "/reloads" => reloads(&routing.table),
+            Ok(()) if path == "/calls" => match &routing.recent {
+                Some(recent) => calls(query, recent),
+                None => Response::text(404, "Not Found", "call records are off\n"),
+            },
             Ok(()) => route(query, &routing.table),
             Err(refused) => refused,
         };
@@ -295,6 +318,55 @@ fn route(query: &str, table: &TableReader) -> Response {
     let table = table.load();
     let summary = super::redirect::summary(&table.decide(&to, from.as_deref()));
     match serde_json::to_string(&summary) {
+        Ok(mut body) => {
+            body.push('\n');
+            Response::json(body)
+        }
+        Err(_) => Response::text(500, "Internal Server Error", "encoding failed\n"),
+    }
+}
+
+/// `/calls?number=NUMBER&limit=N`: the recent call records whose dialed
+/// or calling number is NUMBER (any spelling that reads as E.164, or as
+/// recorded), newest first; every recent record without `number`.
+fn calls(query: &str, recent: &Recent) -> Response {
+    let (mut number, mut limit) = (None, CALLS_DEFAULT);
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let Some(mut value) = percent_decode(value) else {
+            return Response::bad_request(&format!(
+                "{name}=: a % not followed by two hex digits\n"
+            ));
+        };
+        match name {
+            "number" => {
+                if let Some(first) = value.first_mut().filter(|b| **b == b' ') {
+                    *first = b'+';
+                }
+                let normal = Spelling::parse(&value)
+                    .ok()
+                    .and_then(|s| s.as_e164())
+                    .map(|n| n.to_string());
+                number =
+                    Some(normal.unwrap_or_else(|| String::from_utf8_lossy(&value).into_owned()));
+            }
+            "limit" => match std::str::from_utf8(&value)
+                .ok()
+                .and_then(|v| v.parse::<usize>().ok())
+            {
+                Some(n) if n >= 1 => limit = n.min(CALLS_MAX),
+                _ => return Response::bad_request("limit=: give a number from 1 to 1000\n"),
+            },
+            _ => {
+                return Response::bad_request(&format!(
+                    "unknown parameter {name:?}: give number= and limit=\n"
+                ));
+            }
+        }
+    }
+    let found = recent.matching(number.as_deref(), limit);
+    let found: Vec<&crate::records::CallRecord> = found.iter().map(|r| &**r).collect();
+    match serde_json::to_string(&found) {
         Ok(mut body) => {
             body.push('\n');
             Response::json(body)
