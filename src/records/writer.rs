@@ -118,10 +118,17 @@ impl Writer {
                 Err(RecvTimeoutError::Timeout) => false,
             };
             let now = Instant::now();
-            if stop || now >= flush_due || self.buffer.len() >= FLUSH_AT {
+            if stop || now >= flush_due || self.buffer.len() >= FLUSH_AT || self.rotation_reached()
+            {
+                let wrote = !self.buffer.is_empty();
                 self.flush();
                 self.rotate_if_due();
                 flush_due = now + FLUSH_EVERY;
+                if wrote && self.webhook {
+                    // The spool's size follows each write, not a second late.
+                    self.housekeeping();
+                    housekeeping_due = now + HOUSEKEEPING_EVERY;
+                }
             }
             if stop {
                 // Anything queued behind the stop is written too.
@@ -178,6 +185,13 @@ impl Writer {
                 self.shared.stats.count_dropped(DropReason::WriteFailed, 1);
             }
         }
+    }
+
+    /// Whether the buffer takes the file to its rotation size: written
+    /// out now, a file ends close to `rotate_bytes`, not a buffer past it.
+    fn rotation_reached(&self) -> bool {
+        let len = self.file.as_ref().map_or(0, |f| f.len);
+        len + self.buffer.len() as u64 >= self.rotate_bytes
     }
 
     fn spool_full(&self) -> bool {
