@@ -35,6 +35,7 @@ pub use record::{
 pub use spool::{Checkpoint, Position, Spool};
 pub use webhook::{Secret, sign};
 
+use crate::routing::{Region, Spelling};
 use crate::settings::RecordsSettings;
 
 /// How long shutdown waits for the webhook thread to finish a POST.
@@ -184,7 +185,11 @@ pub struct Records {
 impl Records {
     /// Creates the directory if needed, recovers the files a previous run
     /// left, and starts the writer (and the webhook thread, when set).
-    pub fn start(settings: &RecordsSettings) -> Result<Option<Records>, RecordsError> {
+    /// National spellings of callers are read in `region`.
+    pub fn start(
+        settings: &RecordsSettings,
+        region: Region,
+    ) -> Result<Option<Records>, RecordsError> {
         let Some(dir) = &settings.dir else {
             return Ok(None);
         };
@@ -223,7 +228,7 @@ impl Records {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner) = checkpoint.delivered;
         }
-        let recent = Arc::new(Recent::new(settings.recent));
+        let recent = Arc::new(Recent::new(settings.recent, region.clone()));
         let (queue, received) = mpsc::sync_channel(settings.queue);
         let writer = writer::Writer::open(
             spool.clone(),
@@ -231,6 +236,7 @@ impl Records {
             numbers,
             Arc::clone(&shared),
             Arc::clone(&recent),
+            region,
         )
         .map_err(dir_error)?;
         let writer = std::thread::Builder::new()
@@ -331,5 +337,18 @@ fn host_name() -> String {
         "switchboard".to_owned()
     } else {
         name
+    }
+}
+
+/// A number as records write it: E.164 when it reads as one (a `+`
+/// spelling, digits after an international prefix or with a country
+/// code, or a national number of `region`), else as received.
+pub fn normalise(number: &str, region: &Region) -> String {
+    let e164 = Spelling::parse(number.as_bytes())
+        .ok()
+        .and_then(|s| s.as_e164().or_else(|| s.as_national(region)));
+    match e164 {
+        Some(number) => number.to_string(),
+        None => number.to_owned(),
     }
 }

@@ -7,18 +7,22 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::record::CallRecord;
+use crate::routing::Region;
 
 /// A ring of the newest records.
 #[derive(Debug)]
 pub struct Recent {
     capacity: usize,
+    /// How a number asked for is read, as callers are.
+    region: Region,
     records: Mutex<VecDeque<Arc<CallRecord>>>,
 }
 
 impl Recent {
-    pub fn new(capacity: usize) -> Recent {
+    pub fn new(capacity: usize, region: Region) -> Recent {
         Recent {
             capacity,
+            region,
             records: Mutex::new(VecDeque::with_capacity(capacity.min(65_536))),
         }
     }
@@ -37,8 +41,10 @@ impl Recent {
     }
 
     /// Up to `limit` records whose dialed or calling number is `number`
-    /// (every record when `None`), newest first.
+    /// in any spelling (every record when `None`), newest first.
     pub fn matching(&self, number: Option<&str>, limit: usize) -> Vec<Arc<CallRecord>> {
+        let number = number.map(|n| super::normalise(n, &self.region));
+        let number = number.as_deref();
         let records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
         records
             .iter()

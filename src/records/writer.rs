@@ -20,6 +20,7 @@ use tracing::{error, info, warn};
 use super::record::{CallRecord, file_stamp};
 use super::spool::{Position, Spool, cut_partial_line};
 use super::{DropReason, Message, Numbers, Recent, Shared};
+use crate::routing::Region;
 use crate::settings::RecordsSettings;
 
 /// Records are written out at least this often.
@@ -39,6 +40,8 @@ pub struct Writer {
     numbers: Numbers,
     shared: Arc<Shared>,
     recent: Arc<Recent>,
+    /// National spellings of callers are read in it.
+    region: Region,
     rotate_bytes: u64,
     rotate_after: Duration,
     keep_files: usize,
@@ -71,6 +74,7 @@ impl Writer {
         numbers: Numbers,
         shared: Arc<Shared>,
         recent: Arc<Recent>,
+        region: Region,
     ) -> io::Result<Writer> {
         recover(&spool)?;
         let started = SystemTime::now()
@@ -88,6 +92,7 @@ impl Writer {
             numbers,
             shared,
             recent,
+            region,
             rotate_bytes: settings.rotate_bytes,
             rotate_after: Duration::from_secs(settings.rotate_seconds),
             keep_files: settings.keep_files,
@@ -162,6 +167,9 @@ impl Writer {
         self.sequence += 1;
         let id = format!("{}-{}", self.id_prefix, self.sequence);
         let mut record = CallRecord::new(event, id, &self.spool.instance);
+        if let Some(caller) = &mut record.caller {
+            *caller = super::normalise(caller, &self.region);
+        }
         self.recent.push(Arc::new(record.clone()));
         if self.spool_full() {
             self.shared.stats.count_dropped(DropReason::SpoolFull, 1);

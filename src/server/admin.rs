@@ -34,7 +34,6 @@ use tracing::{debug, warn};
 use super::metrics::Metrics;
 use super::readiness::Readiness;
 use crate::records::Recent;
-use crate::routing::Spelling;
 use crate::routing_data::TableReader;
 use crate::settings::AdminToken;
 
@@ -327,8 +326,8 @@ fn route(query: &str, table: &TableReader) -> Response {
 }
 
 /// `/calls?number=NUMBER&limit=N`: the recent call records whose dialed
-/// or calling number is NUMBER (any spelling that reads as E.164, or as
-/// recorded), newest first; every recent record without `number`.
+/// or calling number is NUMBER (in any spelling, read as the records read
+/// callers), newest first; every recent record without `number`.
 fn calls(query: &str, recent: &Recent) -> Response {
     let (mut number, mut limit) = (None, CALLS_DEFAULT);
     for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -343,12 +342,7 @@ fn calls(query: &str, recent: &Recent) -> Response {
                 if let Some(first) = value.first_mut().filter(|b| **b == b' ') {
                     *first = b'+';
                 }
-                let normal = Spelling::parse(&value)
-                    .ok()
-                    .and_then(|s| s.as_e164())
-                    .map(|n| n.to_string());
-                number =
-                    Some(normal.unwrap_or_else(|| String::from_utf8_lossy(&value).into_owned()));
+                number = Some(String::from_utf8_lossy(&value).into_owned());
             }
             "limit" => match std::str::from_utf8(&value)
                 .ok()

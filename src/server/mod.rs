@@ -134,7 +134,7 @@ impl Server {
             })
             .transpose()?;
         let tls = start_tls(&settings, options)?;
-        let records = Records::start(&settings.records)?;
+        let records = Records::start(&settings.records, settings.region()?)?;
         Ok(Server {
             settings,
             hot,
@@ -218,14 +218,12 @@ impl Server {
             Arc::clone(&connections),
             receive_drops.clone(),
         );
-        let region = self.settings.region()?;
         let records_feed = self
             .records
             .as_ref()
             .map(|records| records_tap::RecordsFeed {
                 sender: records.sender(),
                 table: self.hot.reader(),
-                region,
             });
         if let Some(records) = &self.records {
             metrics.with_records(records.stats());

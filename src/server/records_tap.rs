@@ -14,7 +14,7 @@ use xxhash_rust::xxh3::Xxh3;
 
 use super::call_tap::{CallTap, RoutedCall};
 use crate::records::{CallEvent, RecordSender, RecordTarget};
-use crate::routing::{Region, RoutingTable, Spelling};
+use crate::routing::RoutingTable;
 use crate::routing_data::TableReader;
 use crate::sip::Uri;
 
@@ -23,7 +23,6 @@ use crate::sip::Uri;
 pub struct RecordsFeed {
     pub sender: RecordSender,
     pub table: TableReader,
-    pub region: Region,
 }
 
 impl RecordsFeed {
@@ -87,7 +86,10 @@ impl CallTap for RecordsTap {
         };
         let caller = match decision.contact {
             Some(number) => Some(number.to_string()),
-            None => call.caller.map(|raw| self.number(raw)),
+            // Read as E.164 on the writer thread, off the request path.
+            None => call
+                .caller
+                .map(|raw| String::from_utf8_lossy(raw).into_owned()),
         };
         self.feed.sender.send(CallEvent {
             time: SystemTime::now(),
@@ -112,18 +114,5 @@ impl CallTap for RecordsTap {
             reason: decision.reason().to_string(),
             data_version: self.data_version.clone(),
         });
-    }
-}
-
-impl RecordsTap {
-    /// A caller as E.164 when it reads as one, else as received.
-    fn number(&self, raw: &[u8]) -> String {
-        let e164 = Spelling::parse(raw)
-            .ok()
-            .and_then(|s| s.as_e164().or_else(|| s.as_national(&self.feed.region)));
-        match e164 {
-            Some(number) => number.to_string(),
-            None => String::from_utf8_lossy(raw).into_owned(),
-        }
     }
 }
