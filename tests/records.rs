@@ -771,3 +771,105 @@ fn probes_answer_within_a_second_under_1000_idle_or_trickling_connections() {
     }
     drop(idle);
 }
+
+#[test]
+fn a_webhook_answering_410_stops_delivery_loudly_and_keeps_the_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = dir.path().join("records");
+    let secret = dir.path().join("webhook.secret");
+    std::fs::write(&secret, format!("whsec_{}\n", STANDARD.encode([7u8; 32]))).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("http://{}/gone", listener.local_addr().unwrap());
+    let stop = Arc::new(AtomicBool::new(false));
+    let posts = Arc::new(Mutex::new(0usize));
+    let gone = {
+        let (stop, posts) = (stop.clone(), posts.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let Ok((stream, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                stream.set_nonblocking(false).unwrap();
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(5)))
+                    .unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                let mut length = 0usize;
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                    line.clear();
+                }
+                let mut body = vec![0u8; length];
+                let _ = reader.read_exact(&mut body);
+                *posts.lock().unwrap() += 1;
+                let mut stream = stream;
+                let _ = stream.write_all(
+                    b"HTTP/1.1 410 Gone\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            }
+        })
+    };
+    let log = dir.path().join("server.log");
+    let server = Server::start_logging(
+        &[
+            "--routing",
+            &example_data(),
+            "--records-dir",
+            records.to_str().unwrap(),
+            "--records-webhook",
+            &url,
+            "--records-webhook-secret-file",
+            secret.to_str().unwrap(),
+            "--admin",
+            "127.0.0.1:0",
+        ],
+        &log,
+    );
+    let admin = server.admin.expect("admin");
+    let client = UdpClient::new();
+    for i in 0..3 {
+        let id = format!("gone-{i}");
+        assert_eq!(
+            call(&client, server.udp, "+18005550100", "+16505550123", &id),
+            302
+        );
+    }
+    assert!(wait_until(Duration::from_secs(10), || metric_value(
+        &scrape(admin),
+        "switchboard_webhook_stopped"
+    ) == Some(1.0)));
+    // Stopped: more calls are written, not sent.
+    assert_eq!(
+        call(
+            &client,
+            server.udp,
+            "+18005550100",
+            "+16505550123",
+            "gone-3"
+        ),
+        302
+    );
+    assert!(wait_until(Duration::from_secs(5), || records_in(&records)
+        .len()
+        == 4));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(*posts.lock().unwrap(), 1, "one POST, then no more");
+    let metrics = scrape(admin);
+    assert_eq!(
+        metric_value(&metrics, "switchboard_webhook_delivered_total"),
+        Some(0.0)
+    );
+    server.stop();
+    stop.store(true, Ordering::Relaxed);
+    gone.join().unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("ERROR") && text.contains("410 Gone") && text.contains("STOPPED"),
+        "{text}"
+    );
+}

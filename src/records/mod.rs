@@ -320,19 +320,28 @@ fn read_hmac_key(settings: &RecordsSettings) -> Result<Option<Vec<u8>>, RecordsE
 }
 
 /// The host's name, for `instance`; `switchboard` when it cannot be read.
+/// Asked of the kernel (gethostname), not read from /proc: the systemd
+/// unit's `ProcSubset=pid` hides /proc/sys.
 fn host_name() -> String {
-    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let name: String = name
-        .trim()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname writes at
+    // most that many bytes.
+    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
+    let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    let name: String = if ok {
+        String::from_utf8_lossy(&buf[..len])
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    } else {
+        String::new()
+    };
     if name.is_empty() {
         "switchboard".to_owned()
     } else {

@@ -607,6 +607,34 @@ mod tests {
     }
 
     #[test]
+    fn records_settings_are_read_and_unusable_ones_refused() {
+        let s = Settings::from_yaml(
+            "records:\n  dir: /var/lib/switchboard/records\n  rotate_bytes: 1024\n  numbers: hmac\n  hmac_key_file: /k\n",
+        )
+        .unwrap();
+        assert_eq!(s.records.rotate_bytes, 1024);
+        assert_eq!(s.records.numbers_mode(), NumbersMode::Hmac);
+        assert_eq!(s.records.keep_files, RecordsSettings::default().keep_files);
+        s.check_limits().unwrap();
+        // The default numbers mode follows the sink.
+        let mut records = RecordsSettings::default();
+        assert_eq!(records.numbers_mode(), NumbersMode::Masked);
+        records.webhook = Some("https://crm.example/hook".into());
+        assert_eq!(records.numbers_mode(), NumbersMode::Full);
+        for bad in [
+            "records:\n  webhook: http://x/\n  webhook_secret_file: /s\n",
+            "records:\n  dir: /d\n  webhook: http://x/\n",
+            "records:\n  dir: /d\n  numbers: hmac\n",
+            "records:\n  dir: /d\n  queue: 0\n",
+        ] {
+            let settings = Settings::from_yaml(bad).unwrap();
+            assert!(settings.check_limits().is_err(), "{bad}");
+        }
+        assert!(Settings::from_yaml("records:\n  numbers: partial\n").is_err());
+        assert!(Settings::from_yaml("records:\n  dri: /d\n").is_err());
+    }
+
+    #[test]
     fn the_shipped_example_parses() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/switchboard.yaml");
         let settings = Settings::from_file(&path).unwrap();
