@@ -209,27 +209,26 @@ impl Writer {
                 >= stats.spool_limit_bytes.load(Ordering::Relaxed)
     }
 
-    /// Appends the buffer to the file; on failure drops it, counted.
+    /// Appends the buffer to the file; what the disk refused is dropped,
+    /// counted.
     fn flush(&mut self) {
         if self.buffer.is_empty() {
             return;
         }
-        let result = self.append();
-        match result {
-            Ok(()) => {
-                self.shared
-                    .stats
-                    .written
-                    .fetch_add(self.buffered, Ordering::Relaxed);
-                if self.failing {
-                    info!("call records are being written again");
-                    self.failing = false;
-                }
+        let (kept, failure) = match self.append() {
+            Ok(()) => (self.buffered, None),
+            Err((kept, e)) => (kept, Some(e)),
+        };
+        let stats = &self.shared.stats;
+        stats.written.fetch_add(kept, Ordering::Relaxed);
+        match failure {
+            None if self.failing => {
+                info!("call records are being written again");
+                self.failing = false;
             }
-            Err(e) => {
-                self.shared
-                    .stats
-                    .count_dropped(DropReason::WriteFailed, self.buffered);
+            None => {}
+            Some(e) => {
+                stats.count_dropped(DropReason::WriteFailed, self.buffered - kept);
                 if !self.failing {
                     error!(
                         error = %e,
@@ -244,28 +243,55 @@ impl Writer {
         self.buffered = 0;
     }
 
-    fn append(&mut self) -> io::Result<()> {
+    /// Writes the buffer out. On failure, the file is cut after the last
+    /// whole record that went out (a reader may have seen those, so they
+    /// stay; a half line never does), and the records kept are returned
+    /// with the error.
+    fn append(&mut self) -> Result<(), (u64, io::Error)> {
         if self.file.is_none() {
-            self.file = Some(self.open_current()?);
+            self.file = Some(self.open_current().map_err(|e| (0, e))?);
         }
         let Some(open) = self.file.as_mut() else {
-            return Err(io::Error::other("no file"));
+            return Err((0, io::Error::other("no file")));
         };
-        if let Err(e) = open.file.write_all(&self.buffer) {
-            // Part of a line may have gone out: cut back to the last whole
-            // record so the file stays one record a line.
-            if let Err(cut) = open.file.set_len(open.len) {
-                warn!(error = %cut, "cannot cut a records file back after a failed write");
-                self.file = None;
+        let mut written = 0;
+        let failure = loop {
+            if written == self.buffer.len() {
+                break None;
             }
-            return Err(e);
+            match open.file.write(&self.buffer[written..]) {
+                Ok(0) => break Some(io::Error::from(io::ErrorKind::WriteZero)),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Some(e),
+            }
+        };
+        let Some(e) = failure else {
+            open.len += written as u64;
+            return Ok(());
+        };
+        let whole = &self.buffer[..written];
+        let keep = whole.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let kept = whole[..keep].iter().filter(|&&b| b == b'\n').count() as u64;
+        if keep < written
+            && let Err(cut) = open.file.set_len(open.len + keep as u64)
+        {
+            warn!(error = %cut, "cannot cut a records file back after a failed write");
+            // Reopened (and its half line cut) at the next start.
+            self.file = None;
+            return Err((kept, e));
         }
-        open.len += self.buffer.len() as u64;
-        Ok(())
+        open.len += keep as u64;
+        Err((kept, e))
     }
 
-    /// Opens a new `INSTANCE.jsonl`, its stamp saved first.
+    /// Opens a new `INSTANCE.jsonl`, its stamp saved first. A file left
+    /// at that name (a failed write that could not be cut back) is made a
+    /// rotated file first. All under the lock delivery opens files with.
     fn open_current(&self) -> io::Result<OpenFile> {
+        let mut current = self.shared.current();
+        recover(&self.spool)?;
+        *current = None;
         let mut stamp = file_stamp(SystemTime::now());
         if let Some(last) = self.spool.rotated()?.last()
             && last.stamp >= stamp
@@ -276,7 +302,6 @@ impl Writer {
                     + Duration::from_micros(1),
             );
         }
-        let mut current = self.shared.current();
         self.spool.save_current_stamp(&stamp)?;
         let file = OpenOptions::new()
             .create(true)
