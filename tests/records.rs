@@ -873,3 +873,55 @@ fn a_webhook_answering_410_stops_delivery_loudly_and_keeps_the_records() {
         "{text}"
     );
 }
+
+#[test]
+fn unusable_records_settings_stop_the_start_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "not-a-standard-webhooks-secret\n").unwrap();
+    let records = dir.path().join("records");
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["--records-webhook", "http://127.0.0.1:9/"],
+            "records.webhook needs records.dir",
+        ),
+        (
+            &[
+                "--records-dir",
+                records.to_str().unwrap(),
+                "--records-webhook",
+                "http://127.0.0.1:9/",
+                "--records-webhook-secret-file",
+                secret.to_str().unwrap(),
+            ],
+            "whsec_",
+        ),
+        (
+            &[
+                "--records-dir",
+                records.to_str().unwrap(),
+                "--records-numbers",
+                "hmac",
+            ],
+            "hmac_key_file",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args([
+                "serve",
+                "--routing",
+                &example_data(),
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .args(args)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .output()
+            .expect("switchboard runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
