@@ -391,6 +391,9 @@ struct Received {
     differing: Vec<String>,
     bad_signatures: usize,
     refused: usize,
+    /// webhook-ids answered 503, and those answered 2xx.
+    refused_ids: HashSet<String>,
+    delivered_ids: HashSet<String>,
 }
 
 impl Receiver {
@@ -468,10 +471,6 @@ fn serve_post(
             "HTTP/1.1 {status}\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n"
         )
     };
-    if down.load(Ordering::Relaxed) {
-        state.lock().unwrap().refused += 1;
-        return answer(&mut stream, "503 Service Unavailable", "Retry-After: 1\r\n");
-    }
     let id = headers.get("webhook-id").cloned().unwrap_or_default();
     let timestamp = headers
         .get("webhook-timestamp")
@@ -490,12 +489,23 @@ fn serve_post(
         state.bad_signatures += 1;
         return answer(&mut stream, "400 Bad Request", "");
     }
+    // Refused or not, a webhook-id always carries the same body.
     if let Some(first) = state.bodies.get(&id)
         && *first != body
     {
         state.differing.push(format!("webhook-id {id}"));
     }
-    state.bodies.entry(id).or_insert_with(|| body.clone());
+    state
+        .bodies
+        .entry(id.clone())
+        .or_insert_with(|| body.clone());
+    if down.load(Ordering::Relaxed) {
+        state.refused += 1;
+        state.refused_ids.insert(id);
+        drop(state);
+        return answer(&mut stream, "503 Service Unavailable", "Retry-After: 1\r\n");
+    }
+    state.delivered_ids.insert(id);
     let batch: Vec<Value> = serde_json::from_slice(&body).expect("a JSON array");
     for record in batch {
         let record_id = record["id"].as_str().unwrap().to_owned();
@@ -578,6 +588,7 @@ fn the_webhook_gets_every_record_across_an_outage_and_a_kill_9() {
     );
 
     // Killed during the outage, without a chance to say anything.
+    let refused_before_kill = receiver.state.lock().unwrap().refused_ids.clone();
     let killed = Command::new("kill")
         .args(["-KILL", &server.pid().to_string()])
         .status()
@@ -601,6 +612,15 @@ fn the_webhook_gets_every_record_across_an_outage_and_a_kill_9() {
     server.stop();
     let state = receiver.state.lock().unwrap();
     assert_eq!(state.bad_signatures, 0);
+    // The batch being sent when the server was killed was sent again by
+    // the next run: the same webhook-id, and (checked above) the same body.
+    assert!(
+        refused_before_kill
+            .iter()
+            .any(|id| state.delivered_ids.contains(id)),
+        "refused before the kill: {refused_before_kill:?}; delivered: {:?}",
+        state.delivered_ids
+    );
     assert!(state.differing.is_empty(), "{:?}", state.differing);
     let validator = validator();
     for record in state.records.values() {
