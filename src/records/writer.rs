@@ -470,6 +470,69 @@ mod tests {
         assert!(seen.first_time(1, t + RETRANSMISSION_WINDOW + Duration::from_secs(1)));
     }
 
+    fn writer(dir: &std::path::Path, keep_files: usize, webhook: bool) -> Writer {
+        let settings = RecordsSettings {
+            dir: Some(dir.to_owned()),
+            keep_files,
+            webhook: webhook.then(|| "http://127.0.0.1:9/".to_owned()),
+            ..RecordsSettings::default()
+        };
+        let region = Region::from_code("US").expect("US");
+        Writer::open(
+            Spool::new(dir, "t"),
+            &settings,
+            Numbers::Full,
+            Arc::new(Shared::default()),
+            Arc::new(Recent::new(0, region.clone())),
+            region,
+        )
+        .expect("a writer")
+    }
+
+    fn stamps(dir: &std::path::Path) -> Vec<String> {
+        Spool::new(dir, "t")
+            .rotated()
+            .unwrap()
+            .into_iter()
+            .map(|r| r.stamp)
+            .collect()
+    }
+
+    #[test]
+    fn retention_keeps_a_count_and_an_age_but_never_an_undelivered_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let recent = file_stamp(SystemTime::now());
+        let stamp = |i: u32| format!("{}{i:02}.000000Z", &recent[..13]);
+        let old = "20200101T000000.000000Z".to_owned();
+        let spool = Spool::new(dir.path(), "t");
+        for s in std::iter::once(old.clone()).chain((0..5).map(stamp)) {
+            fs::write(spool.rotated_path(&s), "{}\n").unwrap();
+        }
+        // With a webhook that has delivered only the old file: nothing
+        // else goes, however many there are.
+        let mut w = writer(dir.path(), 2, true);
+        *w.shared.delivered.lock().unwrap() = Some(Position {
+            file: stamp(0),
+            offset: 0,
+        });
+        w.housekeeping();
+        assert_eq!(stamps(dir.path()), (0..5).map(stamp).collect::<Vec<_>>());
+        assert_eq!(w.shared.stats.spool_bytes.load(Ordering::Relaxed), 15);
+        // Delivered up to the fourth file: the count is kept, oldest first.
+        *w.shared.delivered.lock().unwrap() = Some(Position {
+            file: stamp(3),
+            offset: 3,
+        });
+        w.housekeeping();
+        assert_eq!(stamps(dir.path()), [stamp(3), stamp(4)]);
+        assert_eq!(w.shared.stats.spool_bytes.load(Ordering::Relaxed), 3);
+        // Without a webhook every file counts as delivered.
+        fs::write(spool.rotated_path(&old), "{}\n").unwrap();
+        let mut w = writer(dir.path(), 5, false);
+        w.housekeeping();
+        assert_eq!(stamps(dir.path()), [stamp(3), stamp(4)], "the old one went");
+    }
+
     #[test]
     fn stamps_read_back_as_times() {
         assert_eq!(
