@@ -456,6 +456,21 @@ mod tests {
     }
 
     #[test]
+    fn calls_queries_are_checked() {
+        let recent = Recent::new(10, crate::routing::Region::from_code("US").expect("US"));
+        let code = |q: &str| calls(q, &recent).code;
+        assert_eq!(code(""), 200);
+        assert_eq!(code("number=%2B16505550123&limit=5"), 200);
+        assert_eq!(code("number=+16505550123"), 200);
+        assert_eq!(code("limit=1000"), 200);
+        assert_eq!(code("limit=0"), 400);
+        assert_eq!(code("limit=x"), 400);
+        assert_eq!(code("number=%zz"), 400);
+        assert_eq!(code("to=1"), 400);
+        assert_eq!(calls("", &recent).body, "[]\n");
+    }
+
+    #[test]
     fn route_queries_are_decoded_with_plus_as_a_leading_plus() {
         let decoded = |q: &str| {
             route_query(q).map(|(to, from)| {
