@@ -14,7 +14,7 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -944,4 +944,43 @@ fn unusable_records_settings_stop_the_start_with_the_reason() {
         assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn probes_are_answered_past_the_admin_connection_cap() {
+    // The cap is 4,096 waiting connections (server/admin.rs): past it the
+    // longest-waiting one is closed, never the newcomer.
+    const HELD: usize = 4_400;
+    let server = Server::start_with(&["--routing", &example_data(), "--admin", "127.0.0.1:0"]);
+    let admin = server.admin.expect("admin");
+    let mut held = Vec::with_capacity(HELD);
+    for _ in 0..HELD {
+        held.push(TcpStream::connect(admin).expect("connect"));
+    }
+    let mut probe = TcpStream::connect_timeout(&admin, Duration::from_secs(1)).expect("connect");
+    probe
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    write!(probe, "GET /healthz HTTP/1.1\r\nHost: k8s\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    probe
+        .read_to_string(&mut answer)
+        .expect("an answer within 1 s");
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer:?}");
+    // The oldest held connections were the ones closed.
+    let mut closed = 0;
+    for stream in held.iter_mut().take(HELD - 4_096) {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        let mut byte = [0u8; 1];
+        match stream.read(&mut byte) {
+            Ok(0) => closed += 1,
+            Err(e) if !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                closed += 1
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(closed, HELD - 4_096, "the oldest connections are closed");
 }

@@ -14,21 +14,25 @@
 //! A deliberately small HTTP/1.1 responder (RFC 9112): one GET or HEAD per
 //! connection, answered with `Connection: close`. The request head is
 //! bounded (8 KiB, and 5 s for the whole head, however slowly it trickles)
-//! and so are the connections open at once, at a cap far above what probes,
-//! Prometheus and curl need: 1,000 idle or trickling connections leave
-//! `/healthz` answering at once (tests/records.rs), where the old cap of 32
-//! refused it. A connection costs a task and a descriptor until its
-//! deadline, nothing more; the cap stays below the unit's `LimitNOFILE`.
+//! and so are the connections waiting for one, at a cap far above what
+//! probes, Prometheus and curl need; past it the longest-waiting one is
+//! closed, never the new one. 1,000 idle or trickling connections leave
+//! `/healthz` answering at once, and so do more than the cap
+//! (tests/records.rs), where the old cap of 32 refused the probe. A
+//! connection costs a task and a descriptor until its deadline, nothing
+//! more; the cap stays below the unit's `LimitNOFILE`.
 //! hyper would bring the same deadlines and caps to configure, not remove
-//! them, and a dependency tree for five read-only paths.
+//! them, and a dependency tree for six read-only paths.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use prometheus_client::registry::Registry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, watch};
 use tracing::{debug, warn};
 
 use super::metrics::Metrics;
@@ -41,9 +45,12 @@ use crate::settings::AdminToken;
 const MAX_HEAD: usize = 8 * 1024;
 /// Time a client has to send its request head.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
-/// Connections open at once; more are closed at accept. Far above what
-/// probes and scrapes need, so idle connections cannot starve them;
-/// below systemd's `LimitNOFILE=8192` with the SIP side's descriptors.
+/// Connections waiting for their request head at once. Far above what
+/// probes and scrapes need; below systemd's `LimitNOFILE=8192` with the
+/// SIP side's descriptors. At the cap a new connection is not refused:
+/// the one that has waited longest is closed instead, so whoever holds
+/// connections open cannot keep a probe (which sends its head at once)
+/// from being answered.
 const MAX_CONNECTIONS: usize = 4096;
 /// Records `/calls` lists when no `limit` is given, and at most.
 const CALLS_DEFAULT: usize = 20;
@@ -76,7 +83,7 @@ pub async fn serve(
     let mut registry = Registry::default();
     registry.register_collector(Box::new(Arc::clone(&metrics)));
     let registry = Arc::new(registry);
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let waiting = Arc::new(Waiting::default());
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -90,33 +97,96 @@ pub async fn serve(
                 continue;
             }
         };
-        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
-            debug!(%peer, "admin connection refused: too many open");
-            continue;
-        };
+        let (registered, evicted) = Waiting::register(&waiting);
         let registry = Arc::clone(&registry);
         let readiness = readiness.clone();
         let routing = routing.clone();
         tokio::spawn(async move {
-            if let Err(e) = answer(stream, &registry, &readiness, routing.as_deref()).await {
+            let served = answer(
+                stream,
+                registered,
+                &evicted,
+                &registry,
+                &readiness,
+                routing.as_deref(),
+            );
+            if let Err(e) = served.await {
                 debug!(%peer, error = %e, "admin request failed");
             }
-            drop(permit);
         });
     }
 }
 
-/// Reads one request head and answers it.
+/// The connections waiting for their request head, oldest first.
+#[derive(Default)]
+struct Waiting {
+    next: AtomicU64,
+    connections: Mutex<BTreeMap<u64, Arc<Notify>>>,
+}
+
+impl Waiting {
+    /// Counts a new connection in, closing the longest-waiting one when at
+    /// the cap. Returns its registration (dropped once its head is read)
+    /// and what tells it it was evicted.
+    fn register(waiting: &Arc<Waiting>) -> (Registered, Arc<Notify>) {
+        let id = waiting.next.fetch_add(1, Ordering::Relaxed);
+        let evicted = Arc::new(Notify::new());
+        let mut connections = waiting
+            .connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if connections.len() >= MAX_CONNECTIONS
+            && let Some((_, oldest)) = connections.pop_first()
+        {
+            // A permit is stored if it is not waiting yet: it still sees it.
+            oldest.notify_one();
+        }
+        connections.insert(id, Arc::clone(&evicted));
+        let registered = Registered {
+            waiting: Arc::clone(waiting),
+            id,
+        };
+        (registered, evicted)
+    }
+}
+
+/// A connection counted as waiting for its head; counted out when dropped.
+struct Registered {
+    waiting: Arc<Waiting>,
+    id: u64,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.waiting
+            .connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.id);
+    }
+}
+
+/// Reads one request head (unless evicted first) and answers it.
 async fn answer(
     mut stream: TcpStream,
+    registered: Registered,
+    evicted: &Notify,
     registry: &Registry,
     readiness: &Readiness,
     routing: Option<&RoutingAccess>,
 ) -> std::io::Result<()> {
-    let head = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream)).await {
-        Ok(head) => head?,
-        Err(_) => return Ok(()),
+    let read = tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream));
+    let head = tokio::select! {
+        head = read => match head {
+            Ok(head) => head?,
+            Err(_) => return Ok(()),
+        },
+        () = evicted.notified() => {
+            debug!("admin connection closed: the longest waiting at the cap");
+            return Ok(());
+        }
     };
+    drop(registered);
     let response = match request_line(&head) {
         Some((method, target)) => respond(method, target, &head, registry, readiness, routing),
         None => Response::text(400, "Bad Request", "bad request\n"),
