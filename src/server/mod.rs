@@ -15,6 +15,7 @@ mod mmsg;
 mod peer;
 mod readiness;
 mod receive_drops;
+mod records_tap;
 pub mod redirect;
 mod stream;
 mod supervise;
@@ -34,6 +35,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use crate::records::{Records, RecordsError};
 use crate::routing_data::{HotTable, Loader, Rejected, ReloadOptions, Report};
 use crate::settings::{Settings, SettingsError};
 use crate::tls::{CertificateError, TlsFiles, TlsReloadOptions, TlsReloader, TrustNames};
@@ -66,6 +68,8 @@ pub enum ServerError {
     Start(#[from] io::Error),
     #[error("TLS: {0}")]
     Tls(#[from] CertificateError),
+    #[error("call records: {0}")]
+    Records(#[from] RecordsError),
 }
 
 /// A socket being served.
@@ -88,6 +92,8 @@ pub struct Server {
     admin_token: Option<crate::settings::AdminToken>,
     /// The TLS listeners and their certificates, when TLS is on.
     tls: Option<(Vec<StdTcpListener>, TlsReloader)>,
+    /// The call records' writer (and webhook), when records are on.
+    records: Option<Records>,
 }
 
 impl Server {
@@ -128,6 +134,7 @@ impl Server {
             })
             .transpose()?;
         let tls = start_tls(&settings, options)?;
+        let records = Records::start(&settings.records, settings.region()?)?;
         Ok(Server {
             settings,
             hot,
@@ -136,6 +143,7 @@ impl Server {
             admin,
             admin_token,
             tls,
+            records,
         })
     }
 
@@ -210,20 +218,30 @@ impl Server {
             Arc::clone(&connections),
             receive_drops.clone(),
         );
+        let records_feed = self
+            .records
+            .as_ref()
+            .map(|records| records_tap::RecordsFeed {
+                sender: records.sender(),
+                table: self.hot.reader(),
+            });
+        if let Some(records) = &self.records {
+            metrics.with_records(records.stats());
+        }
+        let recent = self.records.as_ref().map(Records::recent);
         let mut threads = Vec::new();
         let mut listeners = Vec::new();
         for (udp_sockets, tcp) in self.sockets {
             for (i, socket) in udp_sockets.into_iter().enumerate() {
                 let name = format!("sip-udp-{i}");
-                threads.push(udp::spawn_worker(
-                    name,
-                    socket,
-                    Arc::clone(&handler),
-                    self.hot.reader(),
-                    limits.max_message_bytes,
-                    metrics.shard(),
-                    Arc::clone(&stop),
-                )?);
+                let worker = udp::Worker {
+                    handler: Arc::clone(&handler),
+                    table: self.hot.reader(),
+                    max_message: limits.max_message_bytes,
+                    metrics: metrics.shard(),
+                    records: records_feed.clone(),
+                };
+                threads.push(udp::spawn_worker(name, socket, worker, Arc::clone(&stop))?);
             }
             listeners.push(tcp);
         }
@@ -233,6 +251,7 @@ impl Server {
             limits: stream::StreamLimits::from_settings(limits),
             connections,
             metrics: metrics.shard(),
+            records: records_feed,
         };
         let (tls_listeners, tls_reloader) = match self.tls {
             Some((listeners, reloader)) => (listeners, Some(reloader)),
@@ -275,6 +294,7 @@ impl Server {
                 let routing = self.admin_token.map(|token| admin::RoutingAccess {
                     token,
                     table: self.hot.reader(),
+                    recent: recent.clone(),
                 });
                 tokio::spawn(admin::serve(
                     admin,
@@ -298,6 +318,10 @@ impl Server {
             let _ = thread.join();
         }
         runtime.shutdown_timeout(Duration::from_secs(2));
+        // Every worker has stopped: what they queued is written out now.
+        if let Some(records) = self.records {
+            records.shutdown();
+        }
         drop(tls_reloader);
         drop(self.hot);
         info!("stopped");
