@@ -9,10 +9,12 @@
 //! - `sip`: RFC 3261 messages read and written; no routing, no sockets;
 //! - `template`: Contact templates; `tls`: the certificates SIP over TLS
 //!   serves with; `watch`: waking a reload on file events or SIGHUP;
+//! - `records`: call records written, rotated and delivered to a webhook;
 //! - `server`: the sockets, and the one seam (`server::handler`) where
 //!   bytes from a peer meet the routing table.
 
 pub mod proxy;
+pub mod records;
 pub mod routing;
 pub mod routing_data;
 pub mod server;

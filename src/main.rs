@@ -14,7 +14,7 @@ use switchboard::routing::DiversionStyle;
 use switchboard::routing::Region;
 use switchboard::routing_data::{Loader, Report, diff};
 use switchboard::server::{Server, ServerError, redirect};
-use switchboard::settings::{LogFormat, Mode, Settings};
+use switchboard::settings::{LogFormat, Mode, NumbersMode, Settings};
 
 #[derive(Parser)]
 #[command(
@@ -172,6 +172,28 @@ struct ServeArgs {
     /// Relay INVITEs from these networks whatever the mode, repeatable.
     #[arg(long, env = "SWITCHBOARD_PROXY_PEER", value_delimiter = ',')]
     proxy_peer: Vec<IpNet>,
+    /// Write a call record per decided call to JSON Lines files here
+    /// (records.dir).
+    #[arg(long, env = "SWITCHBOARD_RECORDS_DIR")]
+    records_dir: Option<PathBuf>,
+    /// POST the call records to this URL (Standard Webhooks; needs
+    /// --records-dir and --records-webhook-secret-file).
+    #[arg(long, env = "SWITCHBOARD_RECORDS_WEBHOOK")]
+    records_webhook: Option<String>,
+    /// The webhook's secret: a file holding `whsec_` and base64.
+    #[arg(long, env = "SWITCHBOARD_RECORDS_WEBHOOK_SECRET_FILE")]
+    records_webhook_secret_file: Option<PathBuf>,
+    /// Phone numbers in the records [default: full with a webhook, else
+    /// masked].
+    #[arg(long, env = "SWITCHBOARD_RECORDS_NUMBERS")]
+    records_numbers: Option<NumbersArg>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum NumbersArg {
+    Full,
+    Masked,
+    Hmac,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -292,6 +314,23 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
     }
     if !args.proxy_peer.is_empty() {
         proxy.peers = args.proxy_peer;
+    }
+    let records = &mut settings.records;
+    if args.records_dir.is_some() {
+        records.dir = args.records_dir;
+    }
+    if args.records_webhook.is_some() {
+        records.webhook = args.records_webhook;
+    }
+    if args.records_webhook_secret_file.is_some() {
+        records.webhook_secret_file = args.records_webhook_secret_file;
+    }
+    if let Some(numbers) = args.records_numbers {
+        records.numbers = Some(match numbers {
+            NumbersArg::Full => NumbersMode::Full,
+            NumbersArg::Masked => NumbersMode::Masked,
+            NumbersArg::Hmac => NumbersMode::Hmac,
+        });
     }
     Ok(settings)
 }

@@ -47,6 +47,22 @@ fn start_server(tls: &ServerFiles) -> Server {
         "192.0.2.0/24".to_owned(),
     ];
     args.extend(tls.args());
+    // Call records with a webhook, so that their series exist: nothing
+    // listens at the URL (the failures are counted, which is all the kit
+    // needs), and the files go under the tests' scratch directory.
+    let records = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("operator-kit-records-{}", std::process::id()));
+    std::fs::create_dir_all(&records).expect("a records directory");
+    let secret = records.join("webhook.secret");
+    std::fs::write(&secret, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n").expect("a secret");
+    args.extend([
+        "--records-dir".to_owned(),
+        records.display().to_string(),
+        "--records-webhook".to_owned(),
+        "http://127.0.0.1:9/records".to_owned(),
+        "--records-webhook-secret-file".to_owned(),
+        secret.display().to_string(),
+    ]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     Server::start_with(&args)
 }

@@ -8,23 +8,36 @@
 //! against the serving table). Each request to them must carry
 //! `Authorization: Bearer TOKEN`, compared in constant time.
 //!
+//! With call records on, `/calls?number=&limit=` (same token) lists the
+//! recent records from memory, newest first.
+//!
 //! A deliberately small HTTP/1.1 responder (RFC 9112): one GET or HEAD per
 //! connection, answered with `Connection: close`. The request head is
-//! bounded (8 KiB, 5 s) and so are the connections served at once: enough
-//! for Prometheus, orchestrator probes and curl on a loopback or management
-//! address, and nothing an attacker can grow.
+//! bounded (8 KiB, and 5 s for the whole head, however slowly it trickles)
+//! and so are the connections waiting for one, at a cap far above what
+//! probes, Prometheus and curl need; past it the longest-waiting one is
+//! closed, never the new one. 1,000 idle or trickling connections leave
+//! `/healthz` answering at once, and so do more than the cap
+//! (tests/records.rs), where the old cap of 32 refused the probe. A
+//! connection costs a task and a descriptor until its deadline, nothing
+//! more; the cap stays below the unit's `LimitNOFILE`.
+//! hyper would bring the same deadlines and caps to configure, not remove
+//! them, and a dependency tree for six read-only paths.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use prometheus_client::registry::Registry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, watch};
 use tracing::{debug, warn};
 
 use super::metrics::Metrics;
 use super::readiness::Readiness;
+use crate::records::Recent;
 use crate::routing_data::TableReader;
 use crate::settings::AdminToken;
 
@@ -32,8 +45,16 @@ use crate::settings::AdminToken;
 const MAX_HEAD: usize = 8 * 1024;
 /// Time a client has to send its request head.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
-/// Connections answered at once; more are closed at accept.
-const MAX_CONNECTIONS: usize = 32;
+/// Connections waiting for their request head at once. Far above what
+/// probes and scrapes need; below systemd's `LimitNOFILE=8192` with the
+/// SIP side's descriptors. At the cap a new connection is not refused:
+/// the one that has waited longest is closed instead, so whoever holds
+/// connections open cannot keep a probe (which sends its head at once)
+/// from being answered.
+const MAX_CONNECTIONS: usize = 4096;
+/// Records `/calls` lists when no `limit` is given, and at most.
+const CALLS_DEFAULT: usize = 20;
+const CALLS_MAX: usize = 1000;
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const TEXT: &str = "text/plain; charset=utf-8";
@@ -45,6 +66,8 @@ const JSON: &str = "application/json";
 pub struct RoutingAccess {
     pub token: AdminToken,
     pub table: TableReader,
+    /// The recent call records, for `/calls`, when records are on.
+    pub recent: Option<Arc<Recent>>,
 }
 
 /// Serves the admin endpoints until `shutdown` turns true; `/reloads` and
@@ -60,7 +83,7 @@ pub async fn serve(
     let mut registry = Registry::default();
     registry.register_collector(Box::new(Arc::clone(&metrics)));
     let registry = Arc::new(registry);
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let waiting = Arc::new(Waiting::default());
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -74,33 +97,96 @@ pub async fn serve(
                 continue;
             }
         };
-        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
-            debug!(%peer, "admin connection refused: too many open");
-            continue;
-        };
+        let (registered, evicted) = Waiting::register(&waiting);
         let registry = Arc::clone(&registry);
         let readiness = readiness.clone();
         let routing = routing.clone();
         tokio::spawn(async move {
-            if let Err(e) = answer(stream, &registry, &readiness, routing.as_deref()).await {
+            let served = answer(
+                stream,
+                registered,
+                &evicted,
+                &registry,
+                &readiness,
+                routing.as_deref(),
+            );
+            if let Err(e) = served.await {
                 debug!(%peer, error = %e, "admin request failed");
             }
-            drop(permit);
         });
     }
 }
 
-/// Reads one request head and answers it.
+/// The connections waiting for their request head, oldest first.
+#[derive(Default)]
+struct Waiting {
+    next: AtomicU64,
+    connections: Mutex<BTreeMap<u64, Arc<Notify>>>,
+}
+
+impl Waiting {
+    /// Counts a new connection in, closing the longest-waiting one when at
+    /// the cap. Returns its registration (dropped once its head is read)
+    /// and what tells it it was evicted.
+    fn register(waiting: &Arc<Waiting>) -> (Registered, Arc<Notify>) {
+        let id = waiting.next.fetch_add(1, Ordering::Relaxed);
+        let evicted = Arc::new(Notify::new());
+        let mut connections = waiting
+            .connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if connections.len() >= MAX_CONNECTIONS
+            && let Some((_, oldest)) = connections.pop_first()
+        {
+            // A permit is stored if it is not waiting yet: it still sees it.
+            oldest.notify_one();
+        }
+        connections.insert(id, Arc::clone(&evicted));
+        let registered = Registered {
+            waiting: Arc::clone(waiting),
+            id,
+        };
+        (registered, evicted)
+    }
+}
+
+/// A connection counted as waiting for its head; counted out when dropped.
+struct Registered {
+    waiting: Arc<Waiting>,
+    id: u64,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.waiting
+            .connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.id);
+    }
+}
+
+/// Reads one request head (unless evicted first) and answers it.
 async fn answer(
     mut stream: TcpStream,
+    registered: Registered,
+    evicted: &Notify,
     registry: &Registry,
     readiness: &Readiness,
     routing: Option<&RoutingAccess>,
 ) -> std::io::Result<()> {
-    let head = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream)).await {
-        Ok(head) => head?,
-        Err(_) => return Ok(()),
+    let read = tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream));
+    let head = tokio::select! {
+        head = read => match head {
+            Ok(head) => head?,
+            Err(_) => return Ok(()),
+        },
+        () = evicted.notified() => {
+            debug!("admin connection closed: the longest waiting at the cap");
+            return Ok(());
+        }
     };
+    drop(registered);
     let response = match request_line(&head) {
         Some((method, target)) => respond(method, target, &head, registry, readiness, routing),
         None => Response::text(400, "Bad Request", "bad request\n"),
@@ -223,9 +309,15 @@ fn respond(
         return Response::text(405, "Method Not Allowed", "GET or HEAD only\n");
     }
     let (path, query) = split_target(target);
-    if let (Some(routing), "/reloads" | "/route") = (routing, path) {
+    if let Some(routing) = routing
+        && (matches!(path, "/reloads" | "/route") || (path == "/calls" && routing.recent.is_some()))
+    {
         return match authorized(head, &routing.token) {
             Ok(()) if path == "/reloads" => reloads(&routing.table),
+            Ok(()) if path == "/calls" => match &routing.recent {
+                Some(recent) => calls(query, recent),
+                None => Response::text(404, "Not Found", "call records are off\n"),
+            },
             Ok(()) => route(query, &routing.table),
             Err(refused) => refused,
         };
@@ -295,6 +387,50 @@ fn route(query: &str, table: &TableReader) -> Response {
     let table = table.load();
     let summary = super::redirect::summary(&table.decide(&to, from.as_deref()));
     match serde_json::to_string(&summary) {
+        Ok(mut body) => {
+            body.push('\n');
+            Response::json(body)
+        }
+        Err(_) => Response::text(500, "Internal Server Error", "encoding failed\n"),
+    }
+}
+
+/// `/calls?number=NUMBER&limit=N`: the recent call records whose dialed
+/// or calling number is NUMBER (in any spelling, read as the records read
+/// callers), newest first; every recent record without `number`.
+fn calls(query: &str, recent: &Recent) -> Response {
+    let (mut number, mut limit) = (None, CALLS_DEFAULT);
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let Some(mut value) = percent_decode(value) else {
+            return Response::bad_request(&format!(
+                "{name}=: a % not followed by two hex digits\n"
+            ));
+        };
+        match name {
+            "number" => {
+                if let Some(first) = value.first_mut().filter(|b| **b == b' ') {
+                    *first = b'+';
+                }
+                number = Some(String::from_utf8_lossy(&value).into_owned());
+            }
+            "limit" => match std::str::from_utf8(&value)
+                .ok()
+                .and_then(|v| v.parse::<usize>().ok())
+            {
+                Some(n) if n >= 1 => limit = n.min(CALLS_MAX),
+                _ => return Response::bad_request("limit=: give a number from 1 to 1000\n"),
+            },
+            _ => {
+                return Response::bad_request(&format!(
+                    "unknown parameter {name:?}: give number= and limit=\n"
+                ));
+            }
+        }
+    }
+    let found = recent.matching(number.as_deref(), limit);
+    let found: Vec<&crate::records::CallRecord> = found.iter().map(|r| &**r).collect();
+    match serde_json::to_string(&found) {
         Ok(mut body) => {
             body.push('\n');
             Response::json(body)
@@ -387,6 +523,21 @@ mod tests {
         assert_eq!(bearer(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"), None);
         // The request line is not a header, whatever it holds.
         assert_eq!(bearer(b"Authorization: Bearer x\r\n\r\n"), None);
+    }
+
+    #[test]
+    fn calls_queries_are_checked() {
+        let recent = Recent::new(10, crate::routing::Region::from_code("US").expect("US"));
+        let code = |q: &str| calls(q, &recent).code;
+        assert_eq!(code(""), 200);
+        assert_eq!(code("number=%2B16505550123&limit=5"), 200);
+        assert_eq!(code("number=+16505550123"), 200);
+        assert_eq!(code("limit=1000"), 200);
+        assert_eq!(code("limit=0"), 400);
+        assert_eq!(code("limit=x"), 400);
+        assert_eq!(code("number=%zz"), 400);
+        assert_eq!(code("to=1"), 400);
+        assert_eq!(calls("", &recent).body, "[]\n");
     }
 
     #[test]

@@ -22,6 +22,7 @@ use super::handler::{Outcome, Silence};
 use super::receive_drops::ReceiveDrops;
 use super::relay::stats::{LegResult, ProxyStats, RING_BOUNDS};
 use super::tls_accept::{Handshake, TlsStats};
+use crate::records::{DropReason, RecordsStats};
 use crate::routing::Rule;
 use crate::routing_data::TableReader;
 use crate::sip::MethodKind;
@@ -188,6 +189,8 @@ pub struct Metrics {
     tls: Option<(TlsHandle, Arc<TlsStats>)>,
     /// Proxy mode's counters, when any peer is relayed.
     proxy: Option<Arc<ProxyStats>>,
+    /// The call records' counts, when records are on.
+    records: Option<RecordsStats>,
 }
 
 impl Metrics {
@@ -203,12 +206,18 @@ impl Metrics {
             receive_drops,
             tls: None,
             proxy: None,
+            records: None,
         }
     }
 
     /// Reports proxy mode's calls and legs too.
     pub fn with_proxy(&mut self, stats: Arc<ProxyStats>) {
         self.proxy = Some(stats);
+    }
+
+    /// Reports the call records and their webhook too.
+    pub fn with_records(&mut self, stats: RecordsStats) {
+        self.records = Some(stats);
     }
 
     /// Reports the TLS listeners and their certificate too.
@@ -339,6 +348,7 @@ impl Collector for Metrics {
         )?;
         self.encode_tls(&mut encoder)?;
         self.encode_proxy(&mut encoder)?;
+        self.encode_records(&mut encoder)?;
         let mut info = encoder.encode_descriptor(
             "switchboard_build",
             "Build information",
@@ -523,6 +533,91 @@ impl Metrics {
                     handle.failures() as f64,
                 ),
             ],
+        )
+    }
+
+    fn encode_records(&self, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(stats) = &self.records else {
+            return Ok(());
+        };
+        let load = |n: &AtomicU64| n.load(Ordering::Relaxed) as f64;
+        sample(
+            encoder,
+            "switchboard_records_written",
+            "Call records written to the records files",
+            MetricType::Counter,
+            &[(Vec::new(), load(&stats.written))],
+        )?;
+        let dropped: Vec<_> = DropReason::ALL
+            .iter()
+            .map(|&r| {
+                (
+                    vec![("reason", r.as_str().to_owned())],
+                    stats.dropped(r) as f64,
+                )
+            })
+            .collect();
+        sample(
+            encoder,
+            "switchboard_records_dropped",
+            "Call records dropped, by reason (queue_full, write_failed, spool_full)",
+            MetricType::Counter,
+            &dropped,
+        )?;
+        sample(
+            encoder,
+            "switchboard_records_retransmissions",
+            "Retransmitted INVITEs that added no call record",
+            MetricType::Counter,
+            &[(Vec::new(), load(&stats.retransmissions))],
+        )?;
+        if !stats.webhook_on.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        sample(
+            encoder,
+            "switchboard_webhook_delivered",
+            "Call records delivered to the webhook (a 2xx answer)",
+            MetricType::Counter,
+            &[(Vec::new(), load(&stats.delivered))],
+        )?;
+        sample(
+            encoder,
+            "switchboard_webhook_failed",
+            "Webhook POSTs that failed (each retry counts)",
+            MetricType::Counter,
+            &[(Vec::new(), load(&stats.delivery_failures))],
+        )?;
+        sample(
+            encoder,
+            "switchboard_webhook_lag_seconds",
+            "Age of the oldest call record not yet delivered (0: caught up)",
+            MetricType::Gauge,
+            &[(Vec::new(), load(&stats.lag_ms) / 1e3)],
+        )?;
+        sample(
+            encoder,
+            "switchboard_webhook_stopped",
+            "1 when the webhook answered 410 Gone and delivery stopped",
+            MetricType::Gauge,
+            &[(
+                Vec::new(),
+                f64::from(u8::from(stats.delivery_stopped.load(Ordering::Relaxed))),
+            )],
+        )?;
+        sample(
+            encoder,
+            "switchboard_records_spool_bytes",
+            "Bytes of call records not yet delivered to the webhook",
+            MetricType::Gauge,
+            &[(Vec::new(), load(&stats.spool_bytes))],
+        )?;
+        sample(
+            encoder,
+            "switchboard_records_spool_limit_bytes",
+            "The spool limit: past it new call records are dropped",
+            MetricType::Gauge,
+            &[(Vec::new(), load(&stats.spool_limit_bytes))],
         )
     }
 

@@ -15,6 +15,7 @@ mod mmsg;
 mod peer;
 mod readiness;
 mod receive_drops;
+mod records_tap;
 pub mod redirect;
 pub mod relay;
 mod stream;
@@ -35,6 +36,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use crate::records::{Records, RecordsError};
 use crate::routing_data::{HotTable, Loader, Rejected, ReloadOptions, Report};
 use crate::settings::{Settings, SettingsError};
 use crate::tls::{CertificateError, TlsFiles, TlsReloadOptions, TlsReloader, TrustNames};
@@ -69,6 +71,8 @@ pub enum ServerError {
     Tls(#[from] CertificateError),
     #[error(transparent)]
     Relay(#[from] relay::RelayError),
+    #[error("call records: {0}")]
+    Records(#[from] RecordsError),
 }
 
 /// A socket being served.
@@ -98,6 +102,8 @@ pub struct Server {
         relay::RelayThread,
         Arc<relay::stats::ProxyStats>,
     )>,
+    /// The call records' writer (and webhook), when records are on.
+    records: Option<Records>,
 }
 
 impl Server {
@@ -152,6 +158,7 @@ impl Server {
         } else {
             None
         };
+        let records = Records::start(&settings.records, settings.region()?)?;
         Ok(Server {
             settings,
             hot,
@@ -161,6 +168,7 @@ impl Server {
             admin_token,
             tls,
             relay,
+            records,
         })
     }
 
@@ -243,20 +251,30 @@ impl Server {
             Arc::clone(&connections),
             receive_drops.clone(),
         );
+        let records_feed = self
+            .records
+            .as_ref()
+            .map(|records| records_tap::RecordsFeed {
+                sender: records.sender(),
+                table: self.hot.reader(),
+            });
+        if let Some(records) = &self.records {
+            metrics.with_records(records.stats());
+        }
+        let recent = self.records.as_ref().map(Records::recent);
         let mut threads = Vec::new();
         let mut listeners = Vec::new();
         for (udp_sockets, tcp) in self.sockets {
             for (i, socket) in udp_sockets.into_iter().enumerate() {
                 let name = format!("sip-udp-{i}");
-                threads.push(udp::spawn_worker(
-                    name,
-                    socket,
-                    Arc::clone(&handler),
-                    self.hot.reader(),
-                    limits.max_message_bytes,
-                    metrics.shard(),
-                    Arc::clone(&stop),
-                )?);
+                let worker = udp::Worker {
+                    handler: Arc::clone(&handler),
+                    table: self.hot.reader(),
+                    max_message: limits.max_message_bytes,
+                    metrics: metrics.shard(),
+                    records: records_feed.clone(),
+                };
+                threads.push(udp::spawn_worker(name, socket, worker, Arc::clone(&stop))?);
             }
             listeners.push(tcp);
         }
@@ -266,6 +284,7 @@ impl Server {
             limits: stream::StreamLimits::from_settings(limits),
             connections,
             metrics: metrics.shard(),
+            records: records_feed,
         };
         let (tls_listeners, tls_reloader) = match self.tls {
             Some((listeners, reloader)) => (listeners, Some(reloader)),
@@ -311,6 +330,7 @@ impl Server {
                 let routing = self.admin_token.map(|token| admin::RoutingAccess {
                     token,
                     table: self.hot.reader(),
+                    recent: recent.clone(),
                 });
                 tokio::spawn(admin::serve(
                     admin,
@@ -336,6 +356,10 @@ impl Server {
         // After the workers: nothing hands it calls any more.
         drop(relay_thread);
         runtime.shutdown_timeout(Duration::from_secs(2));
+        // Every worker has stopped: what they queued is written out now.
+        if let Some(records) = self.records {
+            records.shutdown();
+        }
         drop(tls_reloader);
         drop(self.hot);
         info!("stopped");

@@ -22,6 +22,7 @@ use super::connections::{ConnectionLimits, Slot};
 use super::handler::{Context, Handler, Outcome, Peer};
 use super::metrics::{Dropped, Shard};
 use super::relay::upstream::Registration;
+use super::records_tap::{RecordsFeed, RecordsTap};
 use super::supervise::contain;
 use crate::routing_data::TableReader;
 use crate::settings::LimitSettings;
@@ -70,6 +71,8 @@ pub struct Shared {
     pub limits: StreamLimits,
     pub connections: Arc<ConnectionLimits>,
     pub metrics: Arc<Shard>,
+    /// Call records, when on: each connection gets its own tap.
+    pub records: Option<RecordsFeed>,
 }
 
 /// One connection being served.
@@ -77,16 +80,19 @@ pub struct Connection<S> {
     stream: S,
     peer: Peer,
     shared: Shared,
+    tap: Option<RecordsTap>,
     /// Given back to the connection counts when the connection ends.
     _slot: Slot,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     pub fn new(stream: S, peer: Peer, shared: Shared, slot: Slot) -> Self {
+        let tap = shared.records.as_ref().map(RecordsFeed::tap);
         Connection {
             stream,
             peer,
             shared,
+            tap,
             _slot: slot,
         }
     }
@@ -223,14 +229,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     /// Handles one framed message; whether `response` holds an answer.
-    fn answer(&self, message: &[u8], response: &mut Vec<u8>) -> bool {
+    fn answer(&mut self, message: &[u8], response: &mut Vec<u8>) -> bool {
         let peer = self.peer;
         let shared = &self.shared;
+        let tap = &mut self.tap;
         let outcome = contain("a TCP or TLS request", || {
             let table = shared.table.load();
-            shared
-                .handler
-                .handle(&mut Context::new(&table, response), message, peer)
+            let cx = Context::new(&table, response);
+            let mut cx = match tap.as_mut() {
+                Some(tap) => {
+                    tap.serving(&table);
+                    cx.with_tap(tap)
+                }
+                None => cx,
+            };
+            shared.handler.handle(&mut cx, message, peer)
         });
         matches!(
             shared.metrics.record_contained(outcome),

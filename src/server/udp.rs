@@ -20,6 +20,7 @@ use tracing::{debug, warn};
 use super::handler::{Context, Handler, Outcome, Peer, Transport};
 use super::metrics::Shard;
 use super::mmsg::{BATCH, Batches};
+use super::records_tap::{RecordsFeed, RecordsTap};
 use super::supervise::{contain, restart_on_panic};
 use crate::routing_data::TableReader;
 use crate::sip::oversize::readable_head;
@@ -66,21 +67,37 @@ fn granted_from_reported(reported: usize) -> usize {
     }
 }
 
-/// Starts a worker thread answering on `socket` until `stop` is set;
-/// datagrams over `max_message` bytes get `513` from their head alone.
+/// What a worker serves with, besides its socket.
+pub struct Worker {
+    pub handler: Arc<Handler>,
+    pub table: TableReader,
+    /// Datagrams over this many bytes get `513` from their head alone.
+    pub max_message: usize,
+    pub metrics: Arc<Shard>,
+    /// Call records, when on: the worker makes its own tap.
+    pub records: Option<RecordsFeed>,
+}
+
+/// Starts a worker thread answering on `socket` until `stop` is set.
 pub fn spawn_worker(
     name: String,
     socket: UdpSocket,
-    handler: Arc<Handler>,
-    table: TableReader,
-    max_message: usize,
-    metrics: Arc<Shard>,
+    worker: Worker,
     stop: Arc<AtomicBool>,
 ) -> io::Result<JoinHandle<()>> {
     let thread = name.clone();
     std::thread::Builder::new().name(thread).spawn(move || {
+        let mut tap = worker.records.as_ref().map(RecordsFeed::tap);
         restart_on_panic(&name, || {
-            serve(&socket, &handler, &table, max_message, &metrics, &stop)
+            serve(
+                &socket,
+                &worker.handler,
+                &worker.table,
+                worker.max_message,
+                &worker.metrics,
+                tap.as_mut(),
+                &stop,
+            )
         })
     })
 }
@@ -91,6 +108,7 @@ fn serve(
     table: &TableReader,
     max_message: usize,
     metrics: &Shard,
+    mut tap: Option<&mut RecordsTap>,
     stop: &AtomicBool,
 ) {
     let mut batches = Batches::new(MAX_DATAGRAM);
@@ -118,6 +136,9 @@ fn serve(
         let received_at = Instant::now();
         // One table for the whole batch: a reload lands between batches.
         let table = table.load();
+        if let Some(tap) = tap.as_deref_mut() {
+            tap.serving(&table);
+        }
         replies.clear();
         for (i, response) in responses.iter_mut().enumerate().take(count) {
             let datagram = batches.received(i);
@@ -134,7 +155,12 @@ fn serve(
                 })
             } else {
                 contain("a UDP request", || {
-                    handler.handle(&mut Context::new(&table, response), datagram.bytes, peer)
+                    let cx = Context::new(&table, response);
+                    let mut cx = match tap.as_deref_mut() {
+                        Some(tap) => cx.with_tap(tap),
+                        None => cx,
+                    };
+                    handler.handle(&mut cx, datagram.bytes, peer)
                 })
             };
             if let Some(Outcome::Reply { to, .. }) = metrics.record_contained(outcome) {

@@ -97,6 +97,90 @@ pub struct Settings {
     /// How routed INVITEs are answered: a 302, or relayed (proxy mode).
     pub mode: Mode,
     pub proxy: ProxySettings,
+    pub records: RecordsSettings,
+}
+
+/// How phone numbers appear in call records (docs/security.md, "Call
+/// records").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NumbersMode {
+    /// As decided: `+16505550123`.
+    Full,
+    /// The country code and the last four digits: `+1******0123`.
+    Masked,
+    /// `hmac-sha256:` and a keyed hash (`hmac_key_file`): the same number,
+    /// the same value, and nothing to read back.
+    Hmac,
+}
+
+/// Call records (docs/operations.md, "Call records"): one JSON line per
+/// decided call in `dir`, optionally delivered to a webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordsSettings {
+    /// Where the record files go; records are off when absent.
+    pub dir: Option<PathBuf>,
+    /// This server's name in records and file names; the host name when
+    /// absent.
+    pub instance: Option<String>,
+    /// The file being written is rotated past this size...
+    pub rotate_bytes: u64,
+    /// ...or this age, in seconds.
+    pub rotate_seconds: u64,
+    /// Rotated files kept (delivered ones; undelivered files are kept).
+    pub keep_files: usize,
+    /// Rotated files older than this are deleted once delivered, seconds.
+    pub keep_seconds: u64,
+    /// Records waiting for the writer; past it they are dropped, counted.
+    pub queue: usize,
+    /// Phone numbers in the files and the webhook: `full` when a webhook
+    /// is set, `masked` otherwise (docs/security.md).
+    pub numbers: Option<NumbersMode>,
+    /// The key for `numbers: hmac`.
+    pub hmac_key_file: Option<PathBuf>,
+    /// An http:// or https:// URL the records are POSTed to.
+    pub webhook: Option<String>,
+    /// The Standard Webhooks secret (`whsec_` and base64).
+    pub webhook_secret_file: Option<PathBuf>,
+    /// Records per POST at most.
+    pub webhook_batch: usize,
+    /// Undelivered bytes kept at most; past it new records are dropped.
+    pub spool_limit_bytes: u64,
+    /// Recent records kept in memory for the admin endpoint's `/calls`.
+    pub recent: usize,
+}
+
+impl Default for RecordsSettings {
+    fn default() -> Self {
+        RecordsSettings {
+            dir: None,
+            instance: None,
+            rotate_bytes: 64 * 1024 * 1024,
+            rotate_seconds: 3600,
+            keep_files: 48,
+            keep_seconds: 7 * 86_400,
+            queue: 65_536,
+            numbers: None,
+            hmac_key_file: None,
+            webhook: None,
+            webhook_secret_file: None,
+            webhook_batch: 100,
+            spool_limit_bytes: 1024 * 1024 * 1024,
+            recent: 10_000,
+        }
+    }
+}
+
+impl RecordsSettings {
+    /// The numbers mode in force: the setting, else per sink.
+    pub fn numbers_mode(&self) -> NumbersMode {
+        self.numbers.unwrap_or(if self.webhook.is_some() {
+            NumbersMode::Full
+        } else {
+            NumbersMode::Masked
+        })
+    }
 }
 
 /// SIP over TLS (docs/security.md, "TLS"): listeners, the serving
@@ -251,6 +335,7 @@ impl Default for Settings {
             tls: TlsSettings::default(),
             mode: Mode::default(),
             proxy: ProxySettings::default(),
+            records: RecordsSettings::default(),
         }
     }
 }
@@ -348,6 +433,30 @@ impl Settings {
         }
         if self.proxy.timer_c_seconds <= 180 {
             return bad("proxy.timer_c_seconds must be more than 180 (RFC 3261 §16.8)");
+        }
+        let records = &self.records;
+        if records.dir.is_none() && records.webhook.is_some() {
+            return bad(
+                "records.webhook needs records.dir (--records-dir): the files are its spool",
+            );
+        }
+        if records.webhook.is_some() != records.webhook_secret_file.is_some() {
+            return bad(
+                "records.webhook and records.webhook_secret_file go together \
+                 (--records-webhook, --records-webhook-secret-file)",
+            );
+        }
+        if records.numbers_mode() == NumbersMode::Hmac && records.hmac_key_file.is_none() {
+            return bad("records.numbers: hmac needs records.hmac_key_file");
+        }
+        if records.queue == 0
+            || records.rotate_bytes == 0
+            || records.rotate_seconds == 0
+            || records.webhook_batch == 0
+        {
+            return bad(
+                "records: queue, rotate_bytes, rotate_seconds and webhook_batch must be at least 1",
+            );
         }
         if self.flood.rate > 0 && self.flood.burst == 0 {
             return bad("flood.burst must be at least 1 (or flood.rate 0 to turn it off)");
@@ -508,6 +617,34 @@ mod tests {
         };
         let e = missing.admin_token().unwrap_err().to_string();
         assert!(e.contains("cannot read it"), "{e}");
+    }
+
+    #[test]
+    fn records_settings_are_read_and_unusable_ones_refused() {
+        let s = Settings::from_yaml(
+            "records:\n  dir: /var/lib/switchboard/records\n  rotate_bytes: 1024\n  numbers: hmac\n  hmac_key_file: /k\n",
+        )
+        .unwrap();
+        assert_eq!(s.records.rotate_bytes, 1024);
+        assert_eq!(s.records.numbers_mode(), NumbersMode::Hmac);
+        assert_eq!(s.records.keep_files, RecordsSettings::default().keep_files);
+        s.check_limits().unwrap();
+        // The default numbers mode follows the sink.
+        let mut records = RecordsSettings::default();
+        assert_eq!(records.numbers_mode(), NumbersMode::Masked);
+        records.webhook = Some("https://crm.example/hook".into());
+        assert_eq!(records.numbers_mode(), NumbersMode::Full);
+        for bad in [
+            "records:\n  webhook: http://x/\n  webhook_secret_file: /s\n",
+            "records:\n  dir: /d\n  webhook: http://x/\n",
+            "records:\n  dir: /d\n  numbers: hmac\n",
+            "records:\n  dir: /d\n  queue: 0\n",
+        ] {
+            let settings = Settings::from_yaml(bad).unwrap();
+            assert!(settings.check_limits().is_err(), "{bad}");
+        }
+        assert!(Settings::from_yaml("records:\n  numbers: partial\n").is_err());
+        assert!(Settings::from_yaml("records:\n  dri: /d\n").is_err());
     }
 
     #[test]

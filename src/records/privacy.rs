@@ -1,0 +1,136 @@
+//! Phone numbers in records as `records.numbers` says (docs/security.md,
+//! "Call records"): in full, masked to the country code and the last
+//! four digits, or replaced by a keyed HMAC-SHA256 that still lets a
+//! receiver join records on the same number without reading it.
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+use crate::settings::NumbersMode;
+
+/// Digits a masked number keeps at its end.
+const KEPT_DIGITS: usize = 4;
+
+/// A numbers mode with its key.
+#[derive(Clone)]
+pub enum Numbers {
+    Full,
+    Masked,
+    Hmac(Vec<u8>),
+}
+
+impl std::fmt::Debug for Numbers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key stays out of logs.
+        f.write_str(match self {
+            Numbers::Full => "Full",
+            Numbers::Masked => "Masked",
+            Numbers::Hmac(_) => "Hmac",
+        })
+    }
+}
+
+impl Numbers {
+    pub fn new(mode: NumbersMode, key: Option<Vec<u8>>) -> Numbers {
+        match (mode, key) {
+            (NumbersMode::Full, _) => Numbers::Full,
+            (NumbersMode::Masked, _) => Numbers::Masked,
+            (NumbersMode::Hmac, Some(key)) => Numbers::Hmac(key),
+            // Checked with the settings; masked is the safe side.
+            (NumbersMode::Hmac, None) => Numbers::Masked,
+        }
+    }
+
+    /// `number` as this mode writes it.
+    pub fn apply(&self, number: &str) -> String {
+        match self {
+            Numbers::Full => number.to_owned(),
+            Numbers::Masked => mask(number),
+            Numbers::Hmac(key) => keyed(key, number),
+        }
+    }
+}
+
+/// `+16505550123` → `+1******0123`: the country code (from the E.164
+/// numbering plan) and the last digits, the rest starred so the length
+/// shows. Anything not E.164 keeps only its last digits.
+pub fn mask(number: &str) -> String {
+    let Some(digits) = number
+        .strip_prefix('+')
+        .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+    else {
+        let chars: Vec<char> = number.chars().collect();
+        let keep = chars.len().saturating_sub(KEPT_DIGITS);
+        return chars
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| if i < keep { '*' } else { c })
+            .collect();
+    };
+    let cc = country_code_len(digits).min(digits.len());
+    let tail = digits.len().saturating_sub(KEPT_DIGITS).max(cc);
+    let mut out = String::with_capacity(digits.len() + 1);
+    out.push('+');
+    out.push_str(&digits[..cc]);
+    out.extend(std::iter::repeat_n('*', tail - cc));
+    out.push_str(&digits[tail..]);
+    out
+}
+
+/// Digits of the country code that starts `digits` (ITU-T E.164 codes
+/// are prefix-free): the phonenumber crate's metadata decides.
+fn country_code_len(digits: &str) -> usize {
+    (1..=3)
+        .find(|&n| {
+            digits
+                .get(..n)
+                .and_then(|cc| cc.parse::<u16>().ok())
+                .is_some_and(|cc| {
+                    phonenumber::metadata::DATABASE
+                        .by_code(&cc)
+                        .is_some_and(|regions| !regions.is_empty())
+                })
+        })
+        .unwrap_or(1)
+}
+
+/// `hmac-sha256:` and the first 16 bytes of the MAC, in hex.
+fn keyed(key: &[u8], number: &str) -> String {
+    let mut mac = match <Hmac<Sha256> as KeyInit>::new_from_slice(key) {
+        Ok(mac) => mac,
+        // HMAC takes a key of any length; kept total all the same.
+        Err(_) => return mask(number),
+    };
+    mac.update(number.as_bytes());
+    let digest = mac.finalize().into_bytes();
+    let mut out = String::from("hmac-sha256:");
+    for byte in &digest[..16] {
+        out.push_str(&format!("{byte:02x}"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masked_numbers_keep_the_country_code_and_the_last_digits() {
+        assert_eq!(mask("+16505550123"), "+1******0123");
+        assert_eq!(mask("+442079460958"), "+44******0958");
+        assert_eq!(mask("+35312345678"), "+353****5678");
+        assert_eq!(mask("+1234"), "+1234");
+        assert_eq!(mask("anonymous"), "*****mous");
+    }
+
+    #[test]
+    fn hmac_numbers_are_stable_per_key_and_differ_across_keys() {
+        let a = Numbers::Hmac(b"key one".to_vec());
+        let b = Numbers::Hmac(b"key two".to_vec());
+        assert_eq!(a.apply("+16505550123"), a.apply("+16505550123"));
+        assert_ne!(a.apply("+16505550123"), b.apply("+16505550123"));
+        assert_ne!(a.apply("+16505550123"), a.apply("+16505550124"));
+        assert!(a.apply("+16505550123").starts_with("hmac-sha256:"));
+        assert_eq!(a.apply("+16505550123").len(), "hmac-sha256:".len() + 32);
+    }
+}

@@ -1,0 +1,543 @@
+//! The writer thread: takes records off the queue, drops retransmissions,
+//! names each record, appends it to `INSTANCE.jsonl`, flushes at least
+//! once a second and at shutdown, rotates by rename at a size or an age,
+//! and deletes old rotated files, never one not yet delivered.
+//!
+//! A write the disk refuses (full, read-only) drops the records it held,
+//! counted, and cuts the file back to its last whole line; the next flush
+//! tries again, so writing resumes when space returns.
+
+use std::collections::{HashSet, VecDeque};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant, SystemTime};
+
+use tracing::{error, info, warn};
+
+use super::record::{CallRecord, file_stamp};
+use super::spool::{Position, Spool, cut_partial_line};
+use super::{DropReason, Message, Numbers, Recent, Shared};
+use crate::routing::Region;
+use crate::settings::RecordsSettings;
+
+/// Records are written out at least this often.
+const FLUSH_EVERY: Duration = Duration::from_millis(500);
+/// ...and sooner when this much is buffered.
+const FLUSH_AT: usize = 256 * 1024;
+/// How often retention and the spool size are looked at.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(1);
+/// An INVITE is retransmitted for at most 64·T1 = 32 s (RFC 3261
+/// §17.1.1.2); its transaction is remembered twice that.
+const RETRANSMISSION_WINDOW: Duration = Duration::from_secs(64);
+/// Transactions remembered at most (8 bytes and a queue slot each).
+const MAX_REMEMBERED: usize = 1 << 20;
+
+pub struct Writer {
+    spool: Spool,
+    numbers: Numbers,
+    shared: Arc<Shared>,
+    recent: Arc<Recent>,
+    /// National spellings of callers are read in it.
+    region: Region,
+    rotate_bytes: u64,
+    rotate_after: Duration,
+    keep_files: usize,
+    keep_for: Duration,
+    webhook: bool,
+    /// Unique to this run: with the sequence number, a record's `id`.
+    id_prefix: String,
+    sequence: u64,
+    file: Option<OpenFile>,
+    buffer: Vec<u8>,
+    buffered: u64,
+    seen: Retransmissions,
+    /// Whether the last write failed, to log the change once.
+    failing: bool,
+}
+
+struct OpenFile {
+    file: File,
+    stamp: String,
+    len: u64,
+    opened: Instant,
+}
+
+impl Writer {
+    /// Recovers what a previous run left (the file it was writing becomes
+    /// a rotated file) and gets ready to write.
+    pub fn open(
+        spool: Spool,
+        settings: &RecordsSettings,
+        numbers: Numbers,
+        shared: Arc<Shared>,
+        recent: Arc<Recent>,
+        region: Region,
+    ) -> io::Result<Writer> {
+        recover(&spool)?;
+        let started = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        let seed = format!(
+            "{}/{}/{}",
+            spool.instance,
+            started.as_nanos(),
+            std::process::id()
+        );
+        let id_prefix = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(seed.as_bytes()));
+        Ok(Writer {
+            spool,
+            numbers,
+            shared,
+            recent,
+            region,
+            rotate_bytes: settings.rotate_bytes,
+            rotate_after: Duration::from_secs(settings.rotate_seconds),
+            keep_files: settings.keep_files,
+            keep_for: Duration::from_secs(settings.keep_seconds),
+            webhook: settings.webhook.is_some(),
+            id_prefix,
+            sequence: 0,
+            file: None,
+            buffer: Vec::with_capacity(FLUSH_AT * 2),
+            buffered: 0,
+            seen: Retransmissions::default(),
+            failing: false,
+        })
+    }
+
+    /// Serves the queue until told to stop (or every sender is gone).
+    pub fn run(mut self, queue: &Receiver<Message>) {
+        let mut flush_due = Instant::now() + FLUSH_EVERY;
+        let mut housekeeping_due = Instant::now();
+        loop {
+            let wait = flush_due.saturating_duration_since(Instant::now());
+            let stop = match queue.recv_timeout(wait) {
+                Ok(Message::Call(event)) => {
+                    self.take(*event);
+                    false
+                }
+                Ok(Message::Stop) | Err(RecvTimeoutError::Disconnected) => true,
+                Err(RecvTimeoutError::Timeout) => false,
+            };
+            let now = Instant::now();
+            if stop || now >= flush_due || self.buffer.len() >= FLUSH_AT || self.rotation_reached()
+            {
+                let wrote = !self.buffer.is_empty();
+                self.flush();
+                self.rotate_if_due();
+                flush_due = now + FLUSH_EVERY;
+                if wrote && self.webhook {
+                    // The spool's size follows each write, not a second late.
+                    self.housekeeping();
+                    housekeeping_due = now + HOUSEKEEPING_EVERY;
+                }
+            }
+            if stop {
+                // Anything queued behind the stop is written too.
+                while let Ok(Message::Call(event)) = queue.try_recv() {
+                    self.take(*event);
+                }
+                self.flush();
+                info!(
+                    written = self.shared.stats.written.load(Ordering::Relaxed),
+                    "call records flushed"
+                );
+                return;
+            }
+            if now >= housekeeping_due {
+                self.housekeeping();
+                housekeeping_due = now + HOUSEKEEPING_EVERY;
+            }
+        }
+    }
+
+    /// One call: unless a retransmission, named, kept in memory in full,
+    /// and buffered as its sinks write numbers.
+    fn take(&mut self, event: super::CallEvent) {
+        if !self.seen.first_time(event.transaction, Instant::now()) {
+            self.shared
+                .stats
+                .retransmissions
+                .fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.sequence += 1;
+        let id = format!("{}-{}", self.id_prefix, self.sequence);
+        let mut record = CallRecord::new(event, id, &self.spool.instance);
+        if let Some(caller) = &mut record.caller {
+            *caller = super::normalise(caller, &self.region);
+        }
+        self.recent.push(Arc::new(record.clone()));
+        if self.spool_full() {
+            self.shared.stats.count_dropped(DropReason::SpoolFull, 1);
+            return;
+        }
+        if !matches!(self.numbers, Numbers::Full) {
+            for number in [&mut record.dialed, &mut record.caller]
+                .into_iter()
+                .flatten()
+            {
+                *number = self.numbers.apply(number);
+            }
+        }
+        match serde_json::to_writer(&mut self.buffer, &record) {
+            Ok(()) => {
+                self.buffer.push(b'\n');
+                self.buffered += 1;
+            }
+            Err(e) => {
+                error!(error = %e, "a call record could not be encoded");
+                self.shared.stats.count_dropped(DropReason::WriteFailed, 1);
+            }
+        }
+    }
+
+    /// Whether the buffer takes the file to its rotation size: written
+    /// out now, a file ends close to `rotate_bytes`, not a buffer past it.
+    fn rotation_reached(&self) -> bool {
+        let len = self.file.as_ref().map_or(0, |f| f.len);
+        len + self.buffer.len() as u64 >= self.rotate_bytes
+    }
+
+    fn spool_full(&self) -> bool {
+        let stats = &self.shared.stats;
+        self.webhook
+            && stats.spool_bytes.load(Ordering::Relaxed)
+                >= stats.spool_limit_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Appends the buffer to the file; what the disk refused is dropped,
+    /// counted.
+    fn flush(&mut self) {
+        if self.buffer.is_empty() {
+            return;
+        }
+        let (kept, failure) = match self.append() {
+            Ok(()) => (self.buffered, None),
+            Err((kept, e)) => (kept, Some(e)),
+        };
+        let stats = &self.shared.stats;
+        stats.written.fetch_add(kept, Ordering::Relaxed);
+        match failure {
+            None if self.failing => {
+                info!("call records are being written again");
+                self.failing = false;
+            }
+            None => {}
+            Some(e) => {
+                stats.count_dropped(DropReason::WriteFailed, self.buffered - kept);
+                if !self.failing {
+                    error!(
+                        error = %e,
+                        dir = %self.spool.dir.display(),
+                        "call records cannot be written: dropping them (counted) until the disk takes them again"
+                    );
+                    self.failing = true;
+                }
+            }
+        }
+        self.buffer.clear();
+        self.buffered = 0;
+    }
+
+    /// Writes the buffer out. On failure, the file is cut after the last
+    /// whole record that went out (a reader may have seen those, so they
+    /// stay; a half line never does), and the records kept are returned
+    /// with the error.
+    fn append(&mut self) -> Result<(), (u64, io::Error)> {
+        if self.file.is_none() {
+            self.file = Some(self.open_current().map_err(|e| (0, e))?);
+        }
+        let Some(open) = self.file.as_mut() else {
+            return Err((0, io::Error::other("no file")));
+        };
+        let mut written = 0;
+        let failure = loop {
+            if written == self.buffer.len() {
+                break None;
+            }
+            match open.file.write(&self.buffer[written..]) {
+                Ok(0) => break Some(io::Error::from(io::ErrorKind::WriteZero)),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Some(e),
+            }
+        };
+        let Some(e) = failure else {
+            open.len += written as u64;
+            return Ok(());
+        };
+        let whole = &self.buffer[..written];
+        let keep = whole.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let kept = whole[..keep].iter().filter(|&&b| b == b'\n').count() as u64;
+        if keep < written
+            && let Err(cut) = open.file.set_len(open.len + keep as u64)
+        {
+            warn!(error = %cut, "cannot cut a records file back after a failed write");
+            // Reopened (and its half line cut) at the next start.
+            self.file = None;
+            return Err((kept, e));
+        }
+        open.len += keep as u64;
+        Err((kept, e))
+    }
+
+    /// Opens a new `INSTANCE.jsonl`, its stamp saved first. A file left
+    /// at that name (a failed write that could not be cut back) is made a
+    /// rotated file first. All under the lock delivery opens files with.
+    fn open_current(&self) -> io::Result<OpenFile> {
+        let mut current = self.shared.current();
+        recover(&self.spool)?;
+        *current = None;
+        let mut stamp = file_stamp(SystemTime::now());
+        if let Some(last) = self.spool.rotated()?.last()
+            && last.stamp >= stamp
+        {
+            // The clock went back: stamps must still sort by age.
+            stamp = file_stamp(
+                super::parse_rfc3339_micros(&unstamp(&last.stamp)).unwrap_or(SystemTime::now())
+                    + Duration::from_micros(1),
+            );
+        }
+        self.spool.save_current_stamp(&stamp)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.spool.current_path())?;
+        let len = file.metadata()?.len();
+        *current = Some(stamp.clone());
+        Ok(OpenFile {
+            file,
+            stamp,
+            len,
+            opened: Instant::now(),
+        })
+    }
+
+    fn rotate_if_due(&mut self) {
+        let Some(open) = &self.file else { return };
+        let due = open.len >= self.rotate_bytes
+            || (open.len > 0 && open.opened.elapsed() >= self.rotate_after);
+        if !due {
+            return;
+        }
+        let mut current = self.shared.current();
+        let renamed = fs::rename(
+            self.spool.current_path(),
+            self.spool.rotated_path(&open.stamp),
+        );
+        match renamed {
+            Ok(()) => {
+                *current = None;
+                drop(current);
+                self.file = None;
+                self.housekeeping();
+            }
+            Err(e) => warn!(error = %e, "cannot rotate the call records file"),
+        }
+    }
+
+    /// Retention, and the spool's size for the metrics and the limit.
+    fn housekeeping(&mut self) {
+        let Ok(rotated) = self.spool.rotated() else {
+            return;
+        };
+        let delivered = self.webhook.then(|| self.shared.delivered()).flatten();
+        // Files before the one delivery is in are delivered; with no
+        // webhook every file is.
+        let is_delivered = |stamp: &str| match (&delivered, self.webhook) {
+            (_, false) => true,
+            (Some(position), true) => stamp < position.file.as_str(),
+            (None, true) => false,
+        };
+        let now = SystemTime::now();
+        let excess = rotated.len().saturating_sub(self.keep_files);
+        let mut kept = 0u64;
+        for (i, file) in rotated.iter().enumerate() {
+            let old = super::parse_rfc3339_micros(&unstamp(&file.stamp))
+                .and_then(|t| now.duration_since(t).ok())
+                .is_some_and(|age| age > self.keep_for);
+            if (i < excess || old) && is_delivered(&file.stamp) {
+                if let Err(e) = fs::remove_file(&file.path) {
+                    warn!(error = %e, file = %file.path.display(), "cannot delete an old records file");
+                }
+                continue;
+            }
+            if !is_delivered(&file.stamp) {
+                kept += undelivered_part(file.len, &file.stamp, delivered.as_ref());
+            }
+        }
+        if let Some(open) = &self.file
+            && self.webhook
+        {
+            kept += undelivered_part(open.len, &open.stamp, delivered.as_ref());
+        }
+        self.shared
+            .stats
+            .spool_bytes
+            .store(if self.webhook { kept } else { 0 }, Ordering::Relaxed);
+    }
+}
+
+/// Bytes of a file not yet delivered.
+fn undelivered_part(len: u64, stamp: &str, delivered: Option<&Position>) -> u64 {
+    match delivered {
+        Some(p) if p.file == stamp => len.saturating_sub(p.offset),
+        Some(p) if stamp < p.file.as_str() => 0,
+        _ => len,
+    }
+}
+
+/// A file stamp back in RFC 3339.
+fn unstamp(stamp: &str) -> String {
+    // 20261206T054101.123456Z → 2026-12-06T05:41:01.123456Z
+    let s = stamp;
+    match (
+        s.get(0..4),
+        s.get(4..6),
+        s.get(6..8),
+        s.get(9..11),
+        s.get(11..13),
+        s.get(13..),
+    ) {
+        (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(rest)) => {
+            format!("{y}-{mo}-{d}T{h}:{mi}:{rest}")
+        }
+        _ => String::new(),
+    }
+}
+
+/// The file a previous run was writing, made a rotated file: its last
+/// half-written line cut, renamed under its saved stamp.
+fn recover(spool: &Spool) -> io::Result<()> {
+    let current = spool.current_path();
+    if !current.exists() {
+        return Ok(());
+    }
+    let len = cut_partial_line(&current)?;
+    if len == 0 {
+        return fs::remove_file(&current);
+    }
+    let stamp = spool
+        .saved_current_stamp()
+        .unwrap_or_else(|| file_stamp(SystemTime::now()));
+    let target = spool.rotated_path(&stamp);
+    if target.exists() {
+        // Never overwrite a file: the one found goes under a new name.
+        return fs::rename(&current, spool.rotated_path(&file_stamp(SystemTime::now())));
+    }
+    fs::rename(&current, target)
+}
+
+/// INVITE transactions seen lately: a retransmission adds no record.
+#[derive(Default)]
+struct Retransmissions {
+    keys: HashSet<u64>,
+    order: VecDeque<(Instant, u64)>,
+}
+
+impl Retransmissions {
+    fn first_time(&mut self, key: u64, now: Instant) -> bool {
+        while let Some(&(at, old)) = self.order.front() {
+            if now.duration_since(at) < RETRANSMISSION_WINDOW && self.order.len() < MAX_REMEMBERED {
+                break;
+            }
+            self.order.pop_front();
+            self.keys.remove(&old);
+        }
+        if !self.keys.insert(key) {
+            return false;
+        }
+        self.order.push_back((now, key));
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transaction_is_recorded_once_within_the_window() {
+        let mut seen = Retransmissions::default();
+        let t = Instant::now();
+        assert!(seen.first_time(1, t));
+        assert!(!seen.first_time(1, t + Duration::from_secs(31)));
+        assert!(seen.first_time(2, t));
+        assert!(seen.first_time(1, t + RETRANSMISSION_WINDOW + Duration::from_secs(1)));
+    }
+
+    fn writer(dir: &std::path::Path, keep_files: usize, webhook: bool) -> Writer {
+        let settings = RecordsSettings {
+            dir: Some(dir.to_owned()),
+            keep_files,
+            webhook: webhook.then(|| "http://127.0.0.1:9/".to_owned()),
+            ..RecordsSettings::default()
+        };
+        let region = Region::from_code("US").expect("US");
+        Writer::open(
+            Spool::new(dir, "t"),
+            &settings,
+            Numbers::Full,
+            Arc::new(Shared::default()),
+            Arc::new(Recent::new(0, region.clone())),
+            region,
+        )
+        .expect("a writer")
+    }
+
+    fn stamps(dir: &std::path::Path) -> Vec<String> {
+        Spool::new(dir, "t")
+            .rotated()
+            .unwrap()
+            .into_iter()
+            .map(|r| r.stamp)
+            .collect()
+    }
+
+    #[test]
+    fn retention_keeps_a_count_and_an_age_but_never_an_undelivered_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let recent = file_stamp(SystemTime::now());
+        let stamp = |i: u32| format!("{}{i:02}.000000Z", &recent[..13]);
+        let old = "20200101T000000.000000Z".to_owned();
+        let spool = Spool::new(dir.path(), "t");
+        for s in std::iter::once(old.clone()).chain((0..5).map(stamp)) {
+            fs::write(spool.rotated_path(&s), "{}\n").unwrap();
+        }
+        // With a webhook that has delivered only the old file: nothing
+        // else goes, however many there are.
+        let mut w = writer(dir.path(), 2, true);
+        *w.shared.delivered.lock().unwrap() = Some(Position {
+            file: stamp(0),
+            offset: 0,
+        });
+        w.housekeeping();
+        assert_eq!(stamps(dir.path()), (0..5).map(stamp).collect::<Vec<_>>());
+        assert_eq!(w.shared.stats.spool_bytes.load(Ordering::Relaxed), 15);
+        // Delivered up to the fourth file: the count is kept, oldest first.
+        *w.shared.delivered.lock().unwrap() = Some(Position {
+            file: stamp(3),
+            offset: 3,
+        });
+        w.housekeeping();
+        assert_eq!(stamps(dir.path()), [stamp(3), stamp(4)]);
+        assert_eq!(w.shared.stats.spool_bytes.load(Ordering::Relaxed), 3);
+        // Without a webhook every file counts as delivered.
+        fs::write(spool.rotated_path(&old), "{}\n").unwrap();
+        let mut w = writer(dir.path(), 5, false);
+        w.housekeeping();
+        assert_eq!(stamps(dir.path()), [stamp(3), stamp(4)], "the old one went");
+    }
+
+    #[test]
+    fn stamps_read_back_as_times() {
+        assert_eq!(
+            unstamp("20261206T054101.123456Z"),
+            "2026-12-06T05:41:01.123456Z"
+        );
+    }
+}
