@@ -95,7 +95,10 @@ results=()
 for round in $(seq 1 "$ROUNDS"); do
     # switchboard
     run_uas "sb-$round"
-    taskset -c 1 "$SB" serve --routing "$ROOT/config/routing.yaml" --listen "127.0.0.1:$SB_PORT" \
+    # A relayed call is held 64×T1 (32 s) after its answer (RFC 6026 Timers
+    # L and M): at RATE calls/s that is 32×RATE calls in flight.
+    printf 'proxy:\n  max_calls: %d\n' $(( RATE * 40 + 1000 )) >"$OUT/switchboard.yaml"
+    taskset -c 1 "$SB" serve --config "$OUT/switchboard.yaml" --routing "$ROOT/config/routing.yaml" --listen "127.0.0.1:$SB_PORT" \
         --workers 1 --mode proxy --next-hop "sip:127.0.0.1:$UAS_PORT" \
         --contact-template 'sip:{number}@carrier.example;user=phone' >"$OUT/sb-$round.out" 2>"$OUT/sb-$round.log" &
     sb=$!

@@ -984,3 +984,115 @@ fn probes_are_answered_past_the_admin_connection_cap() {
     }
     assert_eq!(closed, HELD - 4_096, "the oldest connections are closed");
 }
+
+/// A phone for proxy mode on a UDP socket: answers the first INVITE it is
+/// sent `first`, the next ones 200, acknowledging nothing (the proxy's
+/// ACKs and the caller's come and go).
+fn phone(first: u16) -> (SocketAddr, std::thread::JoinHandle<()>) {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let addr = socket.local_addr().expect("address");
+    let thread = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 65_535];
+        let mut invites = 0;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline && invites < 2 {
+            let Ok((n, from)) = socket.recv_from(&mut buf) else {
+                continue;
+            };
+            let request = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if !request.starts_with("INVITE ") {
+                continue;
+            }
+            invites += 1;
+            let code = if invites == 1 { first } else { 200 };
+            let mut answer = format!("SIP/2.0 {code} Answer\r\n");
+            for line in request.lines() {
+                let lower = line.to_ascii_lowercase();
+                if ["via:", "from:", "call-id:", "cseq:"]
+                    .iter()
+                    .any(|h| lower.starts_with(h))
+                {
+                    answer.push_str(line.trim_end());
+                    answer.push_str("\r\n");
+                } else if lower.starts_with("to:") {
+                    answer.push_str(line.trim_end());
+                    answer.push_str(";tag=phone\r\n");
+                }
+            }
+            answer.push_str("Contact: <sip:phone@127.0.0.1>\r\nContent-Length: 0\r\n\r\n");
+            let _ = socket.send_to(answer.as_bytes(), from);
+        }
+    });
+    (addr, thread)
+}
+
+#[test]
+fn a_relayed_call_is_recorded_once_with_its_outcome() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let records = dir.path().join("records");
+    std::fs::create_dir(&records).expect("records dir");
+    let settings = dir.path().join("switchboard.yaml");
+    // A short T1: the call ends (Timer L/M) soon after its answer.
+    std::fs::write(&settings, "proxy:\n  t1_ms: 20\n").expect("settings");
+    let (next_hop, phone) = phone(486);
+    let server = Server::start_with(&[
+        "--config",
+        &settings.display().to_string(),
+        "--routing",
+        &example_data(),
+        "--records-dir",
+        &records.display().to_string(),
+        "--mode",
+        "proxy",
+        "--next-hop",
+        &format!("sip:{next_hop}"),
+    ]);
+    let client = UdpClient::new();
+    let port = client.port();
+    // The support line: Alice, busy, then the forwarding number answers.
+    client.send(
+        server.udp,
+        &invite("+18005550188", "+12125550199", "relayed", port),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut statuses = Vec::new();
+    while Instant::now() < deadline && !statuses.contains(&200) {
+        if let Some(answer) = client.receive_within(Duration::from_millis(200)) {
+            statuses.push(status(&String::from_utf8_lossy(&answer)));
+        }
+    }
+    assert!(statuses.contains(&200), "{statuses:?}");
+    phone.join().expect("the phone");
+    let mut found = Vec::new();
+    // A failed leg keeps its transaction for Timer D (32 s) before the
+    // call ends and its record is written.
+    let done = wait_until(Duration::from_secs(45), || {
+        found = records_in(&records);
+        !found.is_empty()
+    });
+    assert!(done, "no record of the relayed call");
+    assert_eq!(found.len(), 1, "{found:?}");
+    let record = &found[0];
+    assert_valid(&validator(), record);
+    assert_eq!(record["call_id"], "relayed");
+    assert_eq!(record["status"], 200);
+    let proxy = &record["proxy"];
+    assert_eq!(proxy["final_status"], 200, "{record}");
+    assert_eq!(proxy["answered_by"], 1, "{record}");
+    assert_eq!(proxy["cancelled_by_caller"], false);
+    let legs: Vec<(u64, &str)> = proxy["legs"]
+        .as_array()
+        .expect("legs")
+        .iter()
+        .map(|leg| {
+            (
+                leg["status"].as_u64().unwrap_or(0),
+                leg["outcome"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(legs, [(486, "busy"), (200, "answered")], "{record}");
+}

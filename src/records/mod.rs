@@ -29,8 +29,8 @@ use tracing::warn;
 pub use privacy::{Numbers, mask};
 pub use recent::Recent;
 pub use record::{
-    CallEvent, CallRecord, RecordTarget, SCHEMA_VERSION, file_stamp, parse_rfc3339_micros,
-    rfc3339_micros,
+    CallEvent, CallRecord, ProxyLeg, ProxyOutcome, RecordTarget, SCHEMA_VERSION, file_stamp,
+    parse_rfc3339_micros, rfc3339_micros,
 };
 pub use spool::{Checkpoint, Position, Spool};
 pub use webhook::{Secret, sign};

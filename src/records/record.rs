@@ -34,6 +34,34 @@ pub struct CallEvent {
     pub targets: Vec<RecordTarget>,
     pub reason: String,
     pub data_version: Option<String>,
+    /// A relayed call's outcome (proxy mode), filled in when it ends.
+    pub proxy: Option<ProxyOutcome>,
+}
+
+/// How a relayed call ended (proxy mode, docs/sip.md): the answer the
+/// caller got and each leg in the order they were tried.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProxyOutcome {
+    /// The final status sent upstream; `None` when none was.
+    pub final_status: Option<u16>,
+    /// The index in `targets` of the one that answered.
+    pub answered_by: Option<usize>,
+    pub cancelled_by_caller: bool,
+    pub legs: Vec<ProxyLeg>,
+}
+
+/// One leg of a relayed call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProxyLeg {
+    /// Its index in `targets`.
+    pub target: usize,
+    /// Its final status from the next hop; `None` when it had none.
+    pub status: Option<u16>,
+    /// `answered`, `busy`, `no_answer`, `cancelled` or `failed`, as the
+    /// `switchboard_proxy_legs_total` metric names them.
+    pub outcome: &'static str,
+    /// From its INVITE to its final answer or its CANCEL, in milliseconds.
+    pub ring_ms: u64,
 }
 
 /// One Contact of a 302, in order.
@@ -64,6 +92,9 @@ pub struct CallRecord {
     pub targets: Vec<RecordTarget>,
     pub reason: String,
     pub data_version: Option<String>,
+    /// Proxy mode: how the relayed call ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<ProxyOutcome>,
 }
 
 impl CallRecord {
@@ -86,6 +117,7 @@ impl CallRecord {
             targets: event.targets,
             reason: event.reason,
             data_version: event.data_version,
+            proxy: event.proxy,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! listener does no work for it.
 
 use super::peer::Peer;
+use crate::records::CallEvent;
 use crate::routing::Decision;
 use crate::sip::Request;
 
@@ -24,5 +25,12 @@ pub struct RoutedCall<'a, 'r, 't> {
 /// Told of each routed call. Called on the request path: an
 /// implementation must only copy and queue, never wait.
 pub trait CallTap {
+    /// A call answered here (302, 404, 480).
     fn routed(&mut self, call: &RoutedCall<'_, '_, '_>);
+
+    /// A call proxy mode relays: its record, which the proxy driver
+    /// completes with the outcome and sends when the call ends.
+    fn relayed(&mut self, _call: &RoutedCall<'_, '_, '_>) -> Option<CallEvent> {
+        None
+    }
 }

@@ -15,6 +15,7 @@ use super::redirect::{self, Origin, Presentation};
 use super::relay::Relay;
 use super::relay::inbox::{Inbound, Refused};
 use super::relay::plan;
+use crate::records::CallEvent;
 use crate::routing::{Disposition, RoutingTable, Rule, Spelling};
 use crate::settings::{Settings, SettingsError, Untrusted, UntrustedOptions};
 use crate::sip::header_lines;
@@ -466,21 +467,33 @@ fn route(
     let relay = handler
         .relay_for(answer.peer)
         .filter(|_| decision.disposition == Disposition::Routed);
-    let outcome = match relay {
-        Some(relay) => hand_over(relay, answer, message, &decision, cx.out),
-        None => answer.send(cx.out, status, |o| {
-            redirect::write_headers(o, presentation, &decision, answer.origin());
-        }),
+    let routed = |status| RoutedCall {
+        request,
+        peer: answer.peer,
+        caller,
+        decision: &decision,
+        status,
     };
-    if let Some(tap) = cx.tap.as_deref_mut() {
-        tap.routed(&RoutedCall {
-            request,
-            peer: answer.peer,
-            caller,
-            decision: &decision,
-            status: status.code,
-        });
-    }
+    let outcome = match relay {
+        Some(relay) => {
+            // The record is completed by the driver when the call ends;
+            // a call refused at the cap (503) has none, like a flood.
+            let record = cx
+                .tap
+                .as_deref_mut()
+                .and_then(|tap| tap.relayed(&routed(0)));
+            hand_over(relay, answer, message, &decision, record, cx.out)
+        }
+        None => {
+            let outcome = answer.send(cx.out, status, |o| {
+                redirect::write_headers(o, presentation, &decision, answer.origin());
+            });
+            if let Some(tap) = cx.tap.as_deref_mut() {
+                tap.routed(&routed(status.code));
+            }
+            outcome
+        }
+    };
     outcome.decided_by(decision.rule)
 }
 
@@ -492,6 +505,7 @@ fn hand_over(
     answer: &Answer<'_, '_>,
     message: &[u8],
     decision: &crate::routing::Decision<'_>,
+    record: Option<CallEvent>,
     out: &mut Vec<u8>,
 ) -> Outcome {
     let (legs, diverted_from, first_reason) = plan::legs(
@@ -507,6 +521,7 @@ fn hand_over(
         legs,
         diverted_from,
         first_reason,
+        record,
     };
     match relay.inbox.send(invite) {
         Ok(()) => Outcome::Silent(Silence::Relayed(MethodKind::Invite)),

@@ -144,6 +144,7 @@ impl Server {
             })
             .transpose()?;
         let tls = start_tls(&settings, options)?;
+        let records = Records::start(&settings.records, settings.region()?)?;
         let relay = if settings.proxy.enabled(settings.mode) {
             let socket = sockets
                 .first()
@@ -154,11 +155,11 @@ impl Server {
                 &settings.proxy,
                 socket,
                 &settings.server_header,
+                records.as_ref().map(Records::sender),
             )?)
         } else {
             None
         };
-        let records = Records::start(&settings.records, settings.region()?)?;
         Ok(Server {
             settings,
             hot,

@@ -65,8 +65,9 @@ impl RecordsTap {
     }
 }
 
-impl CallTap for RecordsTap {
-    fn routed(&mut self, call: &RoutedCall<'_, '_, '_>) {
+impl RecordsTap {
+    /// The record of a routed call, as far as the request path knows it.
+    fn event(&mut self, call: &RoutedCall<'_, '_, '_>) -> CallEvent {
         let request = call.request;
         let decision = call.decision;
         let call_id = request.call_id.unwrap_or_default();
@@ -91,7 +92,7 @@ impl CallTap for RecordsTap {
                 .caller
                 .map(|raw| String::from_utf8_lossy(raw).into_owned()),
         };
-        self.feed.sender.send(CallEvent {
+        CallEvent {
             time: SystemTime::now(),
             transaction: key.digest(),
             call_id: String::from_utf8_lossy(call_id).into_owned(),
@@ -113,6 +114,18 @@ impl CallTap for RecordsTap {
                 .collect(),
             reason: decision.reason().to_string(),
             data_version: self.data_version.clone(),
-        });
+            proxy: None,
+        }
+    }
+}
+
+impl CallTap for RecordsTap {
+    fn routed(&mut self, call: &RoutedCall<'_, '_, '_>) {
+        let event = self.event(call);
+        self.feed.sender.send(event);
+    }
+
+    fn relayed(&mut self, call: &RoutedCall<'_, '_, '_>) -> Option<CallEvent> {
+        Some(self.event(call))
     }
 }

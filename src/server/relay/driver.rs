@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use tracing::{debug, warn};
 
 use super::inbox::{DivertedFrom, Inbound, LegPlan};
-use super::stats::ProxyStats;
+use super::stats::{LegResult, ProxyStats};
 use super::upstream::{ConnectionId, StreamWriters};
 use crate::proxy::branch::{self, Branch, BranchParts};
 use crate::proxy::call::{
@@ -40,6 +40,7 @@ use crate::proxy::call::{
     Upstream,
 };
 use crate::proxy::forward::{ForwardSpec, ViaSpec, forward_request, relay_stray_2xx};
+use crate::records::{CallEvent, ProxyLeg, ProxyOutcome, RecordSender};
 use crate::server::handler::Transport as PeerTransport;
 use crate::sip::diversion::{finish_history_dialed, finish_history_target};
 use crate::sip::hop::{Hop, HopTransport};
@@ -66,6 +67,8 @@ pub struct Driver {
     wake: Condvar,
     socket: UdpSocket,
     writers: Arc<StreamWriters>,
+    /// Where relayed calls' records go, when records are on.
+    records: Option<RecordSender>,
     config: Arc<ProxyConfig>,
     route: Route,
     stats: Arc<ProxyStats>,
@@ -83,6 +86,17 @@ struct Entry {
     server_key: Vec<u8>,
     call_id: Vec<u8>,
     started: Instant,
+    /// Its call record, sent with the outcome when the call ends.
+    record: Option<CallEvent>,
+}
+
+/// A routed INVITE as the driver takes it on.
+struct NewCall {
+    message: Vec<u8>,
+    caller: Caller,
+    upstream: Upstream,
+    targets: Vec<Target>,
+    record: Option<CallEvent>,
 }
 
 /// How a caller is answered.
@@ -116,6 +130,7 @@ impl Driver {
     pub fn new(
         socket: UdpSocket,
         writers: Arc<StreamWriters>,
+        records: Option<RecordSender>,
         config: Arc<ProxyConfig>,
         route: Route,
         stats: Arc<ProxyStats>,
@@ -133,6 +148,7 @@ impl Driver {
             wake: Condvar::new(),
             socket,
             writers,
+            records,
             config,
             route,
             stats,
@@ -185,21 +201,26 @@ impl Driver {
                 legs,
                 diverted_from,
                 first_reason,
+                record,
             } => {
-                let targets = targets(legs, &diverted_from, first_reason);
-                let caller = match peer.connection {
-                    Some(id) => Caller::Stream(id),
-                    None => Caller::Datagram(respond_to),
-                };
-                self.on_invite(
-                    calls,
+                let invite = NewCall {
+                    targets: targets(legs, &diverted_from, first_reason),
+                    caller: match peer.connection {
+                        Some(id) => Caller::Stream(id),
+                        None => Caller::Datagram(respond_to),
+                    },
+                    upstream: Upstream {
+                        source: respond_to,
+                        transport: match peer.transport {
+                            PeerTransport::Udp => Transport::Udp,
+                            PeerTransport::Tcp => Transport::Tcp,
+                            PeerTransport::Tls => Transport::Tls,
+                        },
+                    },
                     message,
-                    peer.transport,
-                    caller,
-                    respond_to,
-                    targets,
-                    now,
-                )
+                    record,
+                };
+                self.on_invite(calls, invite, now)
             }
             Inbound::Cancel {
                 message,
@@ -211,17 +232,14 @@ impl Driver {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn on_invite(
-        &self,
-        calls: &mut Calls,
-        message: Vec<u8>,
-        transport: PeerTransport,
-        caller: Caller,
-        respond_to: SocketAddr,
-        targets: Vec<Target>,
-        now: Instant,
-    ) {
+    fn on_invite(&self, calls: &mut Calls, invite: NewCall, now: Instant) {
+        let NewCall {
+            message,
+            caller,
+            upstream,
+            targets,
+            record,
+        } = invite;
         let Some((server_key, call_id)) = keys(&message) else {
             self.release();
             return;
@@ -239,14 +257,6 @@ impl Driver {
         let nonce = calls.next_nonce;
         calls.next_nonce = calls.next_nonce.wrapping_add(1);
         let hops: Vec<Option<SocketAddr>> = targets.iter().map(|t| self.hop_for(&t.uri)).collect();
-        let upstream = Upstream {
-            source: respond_to,
-            transport: match transport {
-                PeerTransport::Udp => Transport::Udp,
-                PeerTransport::Tcp => Transport::Tcp,
-                PeerTransport::Tls => Transport::Tls,
-            },
-        };
         let call = match Call::new(
             message,
             upstream,
@@ -274,6 +284,7 @@ impl Driver {
                 server_key,
                 call_id,
                 started: now,
+                record,
             },
         );
         self.flush(calls, nonce, now);
@@ -460,6 +471,11 @@ impl Driver {
                 if calls.by_call_id.get(&entry.call_id) == Some(&nonce) {
                     calls.by_call_id.remove(&entry.call_id);
                 }
+                if let (Some(records), Some(mut record)) = (&self.records, entry.record) {
+                    record.status = summary.final_status.unwrap_or(0);
+                    record.proxy = Some(outcome_of(&summary));
+                    records.send(record);
+                }
             }
             self.stats
                 .record(&summary, now.saturating_duration_since(started));
@@ -510,6 +526,28 @@ impl Driver {
                 Some(SocketAddr::new(ip, hop.effective_port()))
             }
         }
+    }
+}
+
+/// A call summary as its record tells it.
+fn outcome_of(summary: &CallSummary) -> ProxyOutcome {
+    ProxyOutcome {
+        final_status: summary.final_status,
+        answered_by: summary.answered_by,
+        cancelled_by_caller: summary.cancelled_by_caller,
+        legs: summary
+            .legs
+            .iter()
+            .map(|leg| ProxyLeg {
+                target: leg.target,
+                status: match leg.outcome {
+                    Some(LegOutcome::Answered(code) | LegOutcome::Rejected(code)) => Some(code),
+                    _ => None,
+                },
+                outcome: LegResult::of(leg.outcome, leg.cancelled).as_str(),
+                ring_ms: u64::try_from(leg.ring_time.as_millis()).unwrap_or(u64::MAX),
+            })
+            .collect(),
     }
 }
 

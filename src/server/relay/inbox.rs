@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use super::driver::Driver;
+use crate::records::CallEvent;
 use crate::server::peer::Peer;
 
 /// One target of a relayed call, in the order they are tried.
@@ -47,6 +48,9 @@ pub enum Inbound {
         diverted_from: DivertedFrom,
         /// Why the first leg was chosen (`follow-me` or `unconditional`).
         first_reason: &'static str,
+        /// Its call record, when records are on: sent when the call ends,
+        /// with the outcome.
+        record: Option<CallEvent>,
     },
     /// A CANCEL (RFC 3261 §9.2, §16.10).
     Cancel {

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use crate::proxy::call::ProxyConfig;
 use crate::proxy::timers::Timers;
+use crate::records::RecordSender;
 use crate::settings::{Mode, ProxySettings};
 use crate::sip::hop::{Hop, HopTransport};
 use driver::{Driver, Route};
@@ -91,6 +92,7 @@ pub fn start(
     settings: &ProxySettings,
     socket: &UdpSocket,
     server_header: &str,
+    records: Option<RecordSender>,
 ) -> Result<(Relay, RelayThread, Arc<ProxyStats>), RelayError> {
     let route = match &settings.next_hop {
         Some(uri) => Route::NextHop(resolve_next_hop(uri)?),
@@ -122,6 +124,7 @@ pub fn start(
     let driver = Arc::new(Driver::new(
         socket,
         Arc::clone(&writers),
+        records,
         config,
         route,
         Arc::clone(&stats),

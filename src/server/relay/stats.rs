@@ -43,7 +43,7 @@ impl LegResult {
         }
     }
 
-    fn of(outcome: Option<LegOutcome>, cancelled: Option<CancelReason>) -> LegResult {
+    pub fn of(outcome: Option<LegOutcome>, cancelled: Option<CancelReason>) -> LegResult {
         match (outcome, cancelled) {
             (Some(LegOutcome::Answered(_)), _) => LegResult::Answered,
             (_, Some(CancelReason::RingTimeout | CancelReason::TimerC)) => LegResult::NoAnswer,
