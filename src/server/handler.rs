@@ -521,7 +521,7 @@ fn hand_over(
         legs,
         diverted_from,
         first_reason,
-        record,
+        record: record.map(Box::new),
     };
     match relay.inbox.send(invite) {
         Ok(()) => Outcome::Silent(Silence::Relayed(MethodKind::Invite)),

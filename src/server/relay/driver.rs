@@ -87,7 +87,7 @@ struct Entry {
     call_id: Vec<u8>,
     started: Instant,
     /// Its call record, sent with the outcome when the call ends.
-    record: Option<CallEvent>,
+    record: Option<Box<CallEvent>>,
 }
 
 /// A routed INVITE as the driver takes it on.
@@ -96,7 +96,7 @@ struct NewCall {
     caller: Caller,
     upstream: Upstream,
     targets: Vec<Target>,
-    record: Option<CallEvent>,
+    record: Option<Box<CallEvent>>,
 }
 
 /// How a caller is answered.
@@ -474,7 +474,7 @@ impl Driver {
                 if let (Some(records), Some(mut record)) = (&self.records, entry.record) {
                     record.status = summary.final_status.unwrap_or(0);
                     record.proxy = Some(outcome_of(&summary));
-                    records.send(record);
+                    records.send(*record);
                 }
             }
             self.stats

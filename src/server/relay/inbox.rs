@@ -50,7 +50,7 @@ pub enum Inbound {
         first_reason: &'static str,
         /// Its call record, when records are on: sent when the call ends,
         /// with the outcome.
-        record: Option<CallEvent>,
+        record: Option<Box<CallEvent>>,
     },
     /// A CANCEL (RFC 3261 §9.2, §16.10).
     Cancel {
