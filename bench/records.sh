@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Call records' cost (issue #24): the same switchboard build under the same
+# closed-loop UDP load as bench/ab.sh, alternating runs without and with
+# --records-dir, side by side: the server's CPU per answered request, and
+# whether every answered INVITE left a record (none dropped).
+#
+#   bench/records.sh [BINARY] [PAIRS]     # target/release/switchboard, 3 pairs
+#
+# Needs what bench/ab.sh needs (sipload, bench/gen_data.py's data, taskset).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN="${1:-target/release/switchboard}" PAIRS="${2:-3}"
+SIPLOAD=target/release/sipload
+DATA=target/bench-data/routing.yaml
+CALLS=target/bench-data/calls.csv
+[[ -x "$SIPLOAD" ]] || cargo build --release --quiet -p sipload
+[[ -f "$DATA" && -f "$CALLS" ]] || python3 bench/gen_data.py --out target/bench-data >&2
+[[ -x "$BIN" ]] || { echo "records.sh: $BIN is not an executable" >&2; exit 1; }
+RESULTS="$(mktemp)"
+SERVER_PID=""
+trap 'if [[ -n "$SERVER_PID" ]]; then kill "$SERVER_PID" 2>/dev/null || true; fi; rm -f "$RESULTS"' EXIT
+
+run() {   # $1 label, then extra server arguments
+    local label=$1 out port t0 t1 json records dir
+    shift
+    out="$(mktemp)"
+    dir="$(mktemp -d)"
+    taskset -c 0 "$BIN" serve --routing "$DATA" --listen 127.0.0.1:0 --workers 1 "$@" \
+        ${RECORDS:+--records-dir "$dir"} >"$out" 2>/dev/null &
+    SERVER_PID=$!
+    for _ in $(seq 1 100); do
+        grep -q '^listening on udp' "$out" && break
+        sleep 0.1
+    done
+    port="$(sed -n 's/^listening on udp 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$out")"
+    [[ -n "$port" ]] || { echo "records.sh: $BIN did not start" >&2; exit 1; }
+    sleep 0.5
+    t0="$(awk '{print $14 + $15}' "/proc/$SERVER_PID/stat")"
+    json="$(taskset -c 1 "$SIPLOAD" run "127.0.0.1:$port" -f "$CALLS" -d 8 -w 100 -t udp 2>/dev/null | tail -1)" || true
+    t1="$(awk '{print $14 + $15}' "/proc/$SERVER_PID/stat")"
+    kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
+    records="$(cat "$dir"/*.jsonl 2>/dev/null | wc -l)"
+    rm -rf "$out" "$dir"
+    python3 - "$label" "$json" "$t0" "$t1" "$(getconf CLK_TCK)" "$records" <<'PY'
+import json, sys
+label, record, t0, t1, hz, lines = sys.argv[1], json.loads(sys.argv[2]), *map(int, sys.argv[3:])
+answered = record["answered"]
+cpu = (t1 - t0) / hz
+print(f"{label}: {answered / record['elapsed_s']:>9,.0f} req/s  "
+      f"{cpu * 1e6 / max(answered, 1):6.2f} us CPU/req  answered {answered} records {lines}")
+PY
+}
+
+for _ in $(seq 1 "$PAIRS"); do
+    RECORDS= run off | tee -a "$RESULTS"
+    RECORDS=1 run on | tee -a "$RESULTS"
+done
+python3 - "$RESULTS" <<'PY'
+import sys
+rows = {}
+for line in open(sys.argv[1]):
+    label, rest = line.split(":", 1)
+    f = rest.split()
+    rows.setdefault(label, []).append((float(f[0].replace(",", "")), float(f[2]), int(f[6]), int(f[8])))
+mean = lambda xs: sum(xs) / len(xs)
+for label, runs in rows.items():
+    print(f"mean records {label} ({len(runs)} runs): {mean([r[0] for r in runs]):,.0f} req/s, "
+          f"{mean([r[1] for r in runs]):.2f} us CPU/req")
+on, off = rows["on"], rows["off"]
+print(f"records on / off, CPU per request: {mean([r[1] for r in on]) / mean([r[1] for r in off]):.3f}")
+print("records written / INVITEs answered, each run with records on: "
+      + ", ".join(f"{r[3]}/{r[2]}" for r in on))
+PY
