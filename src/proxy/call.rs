@@ -833,6 +833,14 @@ impl Call {
     /// A response the leg's transaction passed up.
     fn leg_response(&mut self, i: usize, msg: &[u8], head: &ResponseHead<'_>, now: Instant) {
         let status = head.status;
+        if status >= 200 && !head.more_vias {
+            // §16.7 step 3: with no Via left, the response was meant for
+            // this element and is never forwarded: the leg is over, and
+            // as far as the caller goes, nobody answered on it.
+            self.end_leg(i, LegOutcome::NoAnswer, now);
+            self.best.offer_local(LocalFailure::NoAnswer);
+            return;
+        }
         match status {
             100..=199 => {
                 let leg = &mut self.legs[i];

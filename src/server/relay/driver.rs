@@ -88,6 +88,10 @@ struct Entry {
     started: Instant,
     /// Its call record, sent with the outcome when the call ends.
     record: Option<Box<CallEvent>>,
+    /// The To tag of each 2xx a leg sent, with the leg: the ACK of a 2xx
+    /// goes to the leg whose answer carried its tag (§13.2.2.4: a dialog
+    /// per answer).
+    answers: Vec<(Vec<u8>, usize)>,
 }
 
 /// A routed INVITE as the driver takes it on.
@@ -285,6 +289,7 @@ impl Driver {
                 call_id,
                 started: now,
                 record,
+                answers: Vec::new(),
             },
         );
         self.flush(calls, nonce, now);
@@ -334,7 +339,8 @@ impl Driver {
             self.flush(calls, nonce, now);
             return;
         }
-        // An ACK for a 2xx: end to end, to the leg that answered.
+        // An ACK for a 2xx: end to end, to the leg whose answer carried
+        // its To tag, else the one that answered first.
         let Some(entry) = calls
             .by_call_id
             .get(&call_id)
@@ -343,9 +349,16 @@ impl Driver {
             self.stats.dropped_acks.fetch_add(1, Ordering::Relaxed);
             return;
         };
-        let summary = entry.call.summary(now);
-        let Some(hop) = summary
-            .answered_by
+        let tag = Request::parse(message, Framing::Datagram).and_then(|r| r.to_tag());
+        let by_tag = tag.and_then(|tag| {
+            entry
+                .answers
+                .iter()
+                .find(|(answered, _)| answered.as_slice() == tag)
+                .map(|&(_, leg)| leg)
+        });
+        let Some(hop) = by_tag
+            .or_else(|| entry.call.summary(now).answered_by)
             .and_then(|leg| entry.hops.get(leg).copied().flatten())
         else {
             self.stats.dropped_acks.fetch_add(1, Ordering::Relaxed);
@@ -397,6 +410,16 @@ impl Driver {
             && let Some(entry) = calls.by_nonce.get_mut(&nonce)
             && entry.call.on_response(message, now) == ResponseFate::Handled
         {
+            if (200..300).contains(&head.status)
+                && head.cseq_method == Method::Invite
+                && let (Some(tag), Some(parts)) = (head.to_tag, head.branch().and_then(branch::parse))
+                && !entry.answers.iter().any(|(seen, _)| seen.as_slice() == tag)
+                // Bounded: a next hop that answers with ever new tags
+                // gets its later ACKs by the first answer's leg.
+                && entry.answers.len() < 8
+            {
+                entry.answers.push((tag.to_vec(), usize::from(parts.leg)));
+            }
             self.flush(calls, nonce, now);
             return;
         }
