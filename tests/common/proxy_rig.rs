@@ -257,9 +257,10 @@ impl Rig {
         self.dir.path()
     }
 
-    /// A SIPp UAS running `scenario` (from `sipp-scenarios/`) for `calls`
-    /// calls at `port`, calling itself `name` (X-Answered-By), with these
-    /// other arguments; returns once it listens.
+    /// A SIPp UAS running `scenario` (from `sipp-scenarios/`) at `port`,
+    /// calling itself `name` (X-Answered-By), with these other arguments
+    /// (one call and a message trace unless they say `-m`); returns once it
+    /// listens.
     pub fn uas(&self, name: &str, scenario_file: &str, port: u16, extra: &[&str]) -> Process {
         let mut args: Vec<String> = vec![
             "-sf".into(),
@@ -271,11 +272,14 @@ impl Rig {
             "127.0.0.1".into(),
             "-p".into(),
             port.to_string(),
-            "-m".into(),
-            "1".into(),
         ];
+        if !extra.contains(&"-m") {
+            args.extend(["-m".into(), "1".into()]);
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
-        let mut uas = sipp(self.path(), name, &args, "60s", true);
+        // A load run (more than one call) keeps no message trace.
+        let trace = !extra.contains(&"-m");
+        let mut uas = sipp(self.path(), name, &args, "120s", trace);
         wait_listening(&mut uas, port, || report(self.path(), name));
         uas
     }
