@@ -208,10 +208,20 @@ pub fn response(data: &[u8]) {
         let _ = head.top_via.relay_address();
         let mut out = Vec::new();
         relay_response(data, &head, &mut out);
-        assert!(out.len() <= data.len() + 8, "{} from {}", out.len(), data.len());
+        assert!(
+            out.len() <= data.len() + 8,
+            "{} from {}",
+            out.len(),
+            data.len()
+        );
     }
     if let Some(out) = relay_stray_2xx(data) {
-        assert!(out.len() <= data.len() + 8, "{} from {}", out.len(), data.len());
+        assert!(
+            out.len() <= data.len() + 8,
+            "{} from {}",
+            out.len(),
+            data.len()
+        );
         assert!(out.starts_with(b"SIP/2.0 2"));
     }
 }
