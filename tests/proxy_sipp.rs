@@ -747,3 +747,77 @@ fn five_percent_loss_both_ways_every_call_answered_and_nothing_leaks() {
         started.elapsed()
     );
 }
+
+/// `proxy.max_calls` caps the calls in flight: with a cap of 1 and one
+/// call ringing (the phone rings until the caller gives up 3 s later), a
+/// second call gets `503 Service Unavailable` with `Retry-After` at once
+/// and reaches no phone (§21.5.4); the first call goes on untouched.
+#[test]
+fn past_max_calls_a_new_call_gets_503_with_retry_after() {
+    let rig = Rig::start(RigOptions {
+        ring_seconds: NEVER_RINGS_OUT,
+        t1_ms: T1_MS,
+        max_calls: Some(1),
+        ..RigOptions::default()
+    });
+    let mut phone = rig.uas("phone", "proxy_uas_ring.xml", rig.phone_port, &[]);
+    let mut ringing = sipp(
+        rig.path(),
+        "ringing",
+        &[
+            "-sf".into(),
+            scenario("proxy_uac_cancel.xml"),
+            "-s".into(),
+            proxy_rig::DIALED.into(),
+            "-d".into(),
+            "3000".into(),
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            common::free_udp_port().to_string(),
+            "-m".into(),
+            "1".into(),
+            rig.server.udp.to_string(),
+        ],
+        "60s",
+        true,
+    );
+    // The first call rings (its 180 is in the trace) before the second starts.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !received(rig.path(), "ringing")
+        .iter()
+        .any(|m| m.starts_with("SIP/2.0 180"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first call does not ring\n{}",
+            rig.report(&["ringing", "phone"])
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (refused, took) = rig.call(503, "-");
+    let ringing_status = ringing.wait(HARD_LIMIT);
+    let phone_status = phone.wait(HARD_LIMIT);
+    let report = || rig.report(&["caller", "ringing", "phone"]);
+    assert!(
+        refused.success(),
+        "the second call did not get 503 (exit {refused})\n{}",
+        report()
+    );
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    let answer = received(rig.path(), "caller")
+        .into_iter()
+        .find(|m| m.starts_with("SIP/2.0 503"))
+        .expect("the 503");
+    assert!(headers(&answer, "Retry-After").len() == 1, "{answer}");
+    assert!(
+        ringing_status.success(),
+        "the first call: {ringing_status}\n{}",
+        report()
+    );
+    assert!(
+        phone_status.success(),
+        "the phone (one call): {phone_status}\n{}",
+        report()
+    );
+}

@@ -192,6 +192,8 @@ pub struct RigOptions<'a> {
     pub t1_ms: u64,
     /// `--next-hop`, when every leg goes to one address.
     pub next_hop: Option<String>,
+    /// `proxy.max_calls`, when not the default.
+    pub max_calls: Option<usize>,
     /// Other `serve` arguments.
     pub extra: &'a [&'a str],
 }
@@ -202,6 +204,7 @@ impl Default for RigOptions<'_> {
             ring_seconds: 20,
             t1_ms: 50,
             next_hop: None,
+            max_calls: None,
             extra: &[],
         }
     }
@@ -221,7 +224,13 @@ impl Rig {
         let settings = dir.path().join("switchboard.yaml");
         fs::write(
             &settings,
-            format!("proxy:\n  t1_ms: {}\nflood:\n  rate: 0\n", options.t1_ms),
+            format!(
+                "proxy:\n  t1_ms: {}\n{}flood:\n  rate: 0\n",
+                options.t1_ms,
+                options
+                    .max_calls
+                    .map_or(String::new(), |n| format!("  max_calls: {n}\n"))
+            ),
         )
         .expect("settings written");
         let ring = options.ring_seconds.to_string();
