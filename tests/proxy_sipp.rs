@@ -1012,3 +1012,80 @@ fn when_both_legs_answer_each_ack_reaches_its_own_answerer() {
          the phone got the ACKs for {phone_acks:?}"
     );
 }
+
+/// The CANCEL of a caller who hangs up before the phone sent anything but
+/// switchboard's own 100: switchboard answers it 200 at once, but may not
+/// CANCEL the leg before a provisional comes from it (§9.1). When the
+/// phone's 180 comes, the CANCEL follows it; the phone answers 487; the
+/// caller gets 487, and the forwarding target is never rung.
+#[test]
+fn a_cancel_before_the_phone_rings_waits_for_its_provisional() {
+    let rig = rig(NEVER_RINGS_OUT);
+    let phone = Peer::bind(rig.phone_port);
+    let forwarding = Peer::bind(rig.forwarding_port);
+    let caller = Peer::bind(0);
+    let wait = Duration::from_secs(5);
+    let invite = caller_invite(&caller, "early-cancel");
+    caller.send(rig.server.udp, &invite);
+    caller.expect("SIP/2.0 100", wait);
+    let (leg, sb) = phone.expect("INVITE ", wait);
+    let cancel = invite
+        .replacen("INVITE sip", "CANCEL sip", 1)
+        .replace("CSeq: 1 INVITE", "CSeq: 1 CANCEL");
+    caller.send(rig.server.udp, &cancel);
+    let (cancel_ok, _) = caller.expect("SIP/2.0 200", wait);
+    assert!(cancel_ok.contains("CSeq: 1 CANCEL"), "{cancel_ok}");
+    // No CANCEL on the leg before its provisional.
+    assert!(
+        phone.next("CANCEL ", Duration::from_millis(500)).is_none(),
+        "a CANCEL before any provisional (§9.1)"
+    );
+    phone.send(sb, &respond(&leg, "180 Ringing", "phone", rig.phone_port));
+    let (leg_cancel, _) = phone.expect("CANCEL ", wait);
+    phone.send(sb, &respond(&leg_cancel, "200 OK", "phone", rig.phone_port));
+    phone.send(
+        sb,
+        &respond(&leg, "487 Request Terminated", "phone", rig.phone_port),
+    );
+    phone.expect("ACK ", wait);
+    let (terminated, _) = caller.expect("SIP/2.0 487", wait);
+    assert!(terminated.contains("CSeq: 1 INVITE"), "{terminated}");
+    assert_eq!(headers(&terminated, "Via").len(), 1, "{terminated}");
+    assert!(
+        forwarding.next("", Duration::from_secs(1)).is_none(),
+        "the forwarding target was rung after the caller cancelled"
+    );
+}
+
+/// The caller hangs up while the phone says nothing at all (nothing
+/// listens there): no CANCEL can go to it (§9.1), so the leg ends by Timer
+/// B; the caller then gets 487 for its cancelled INVITE, not 408, and the
+/// forwarding target is never rung.
+#[test]
+fn a_cancel_while_the_phone_is_silent_gets_487_after_timer_b() {
+    let rig = rig(NEVER_RINGS_OUT);
+    let forwarding = Peer::bind(rig.forwarding_port);
+    let caller = Peer::bind(0);
+    let wait = Duration::from_secs(5);
+    let invite = caller_invite(&caller, "silent-cancel");
+    caller.send(rig.server.udp, &invite);
+    caller.expect("SIP/2.0 100", wait);
+    let cancel = invite
+        .replacen("INVITE sip", "CANCEL sip", 1)
+        .replace("CSeq: 1 INVITE", "CSeq: 1 CANCEL");
+    let started = std::time::Instant::now();
+    caller.send(rig.server.udp, &cancel);
+    caller.expect("SIP/2.0 200", wait);
+    let (final_answer, _) = caller
+        .next("SIP/2.0 4", Duration::from_millis(64 * T1_MS) + wait)
+        .expect("a final answer after Timer B");
+    assert!(
+        final_answer.starts_with("SIP/2.0 487"),
+        "after {:?}: {final_answer}",
+        started.elapsed()
+    );
+    assert!(
+        forwarding.next("", Duration::from_millis(500)).is_none(),
+        "the forwarding target was rung after the caller cancelled"
+    );
+}
