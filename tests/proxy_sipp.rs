@@ -1239,3 +1239,80 @@ fn a_finished_call_does_not_hold_a_max_calls_slot() {
         rig.metric("switchboard_proxy_calls_in_flight")
     );
 }
+
+/// The caller's CANCEL crosses the phone's 200 (it arrives once the call
+/// is answered): the CANCEL changes nothing (§9.2, §16.10): no CANCEL goes
+/// to the phone, whose leg is answered, and no 487 reaches the caller.
+#[test]
+fn a_cancel_after_the_answer_changes_nothing() {
+    let rig = rig(NEVER_RINGS_OUT);
+    let phone = Peer::bind(rig.phone_port);
+    let caller = Peer::bind(0);
+    let wait = Duration::from_secs(5);
+    let invite = caller_invite(&caller, "cancel-after-200");
+    caller.send(rig.server.udp, &invite);
+    let (leg, sb) = phone.expect("INVITE ", wait);
+    phone.send(sb, &respond(&leg, "200 OK", "phone", rig.phone_port));
+    caller.expect("SIP/2.0 200", wait);
+    let cancel = invite
+        .replacen("INVITE sip", "CANCEL sip", 1)
+        .replace("CSeq: 1 INVITE", "CSeq: 1 CANCEL");
+    caller.send(rig.server.udp, &cancel);
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    while std::time::Instant::now() < deadline {
+        if let Some((answer, _)) = caller.next("SIP/2.0 ", Duration::from_millis(100)) {
+            assert!(
+                !answer.starts_with("SIP/2.0 487"),
+                "a 487 after the 200:\n{answer}"
+            );
+        }
+    }
+    assert!(
+        phone.next("CANCEL ", Duration::from_millis(300)).is_none(),
+        "the answered leg was cancelled"
+    );
+}
+
+/// A next hop that is switchboard itself, and a phone URI whose user is the
+/// dialed number (a routing loop): each relayed INVITE comes back to
+/// switchboard, is routed again to the same target and relayed again, with
+/// switchboard's own Via on it. It must be stopped (482 Loop Detected,
+/// §16.3 step 4 and RFC 5393, or at worst 483 once Max-Forwards runs out),
+/// the caller must get a final answer within seconds, and no call may stay
+/// in flight.
+#[test]
+fn a_next_hop_that_is_switchboard_itself_is_a_loop_not_a_storm() {
+    let port = common::free_udp_port();
+    let listen = format!("127.0.0.1:{port}");
+    let rig = Rig::start(RigOptions {
+        ring_seconds: NEVER_RINGS_OUT,
+        t1_ms: T1_MS,
+        next_hop: Some(format!("sip:{listen};transport=udp")),
+        phone_user: proxy_rig::DIALED,
+        extra: &["--listen", &listen],
+        ..RigOptions::default()
+    });
+    let caller = Peer::bind(0);
+    caller.send(rig.server.udp, &caller_invite(&caller, "loop"));
+    let mut finals = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while finals.is_empty() && std::time::Instant::now() < deadline {
+        if let Some((answer, _)) = caller.next("SIP/2.0 ", Duration::from_millis(100))
+            && !answer.starts_with("SIP/2.0 1")
+        {
+            finals.push(answer);
+        }
+    }
+    let requests = rig.metrics();
+    assert!(
+        !finals.is_empty(),
+        "no final answer within 10 s\n{requests}"
+    );
+    let status = common::status(&finals[0]);
+    eprintln!(
+        "loop through itself: the caller got {}",
+        finals[0].lines().next().unwrap_or_default()
+    );
+    assert!(matches!(status, 482 | 483), "{}", finals[0]);
+    rig.wait_idle(IDLE_AFTER_TIMER_D);
+}

@@ -194,6 +194,8 @@ pub struct RigOptions<'a> {
     pub next_hop: Option<String>,
     /// `proxy.max_calls`, when not the default.
     pub max_calls: Option<usize>,
+    /// The user part of the phone's URI (`phone`).
+    pub phone_user: &'a str,
     /// Other `serve` arguments.
     pub extra: &'a [&'a str],
 }
@@ -205,6 +207,7 @@ impl Default for RigOptions<'_> {
             t1_ms: 50,
             next_hop: None,
             max_calls: None,
+            phone_user: "phone",
             extra: &[],
         }
     }
@@ -220,7 +223,7 @@ impl Rig {
     /// relay's, say).
     pub fn start_at(options: RigOptions<'_>, phone_port: u16, forwarding_port: u16) -> Rig {
         let dir = test_dir();
-        let data = routing_data(dir.path(), phone_port, forwarding_port);
+        let data = routing_data(dir.path(), options.phone_user, phone_port, forwarding_port);
         let settings = dir.path().join("switchboard.yaml");
         fs::write(
             &settings,
@@ -427,17 +430,17 @@ pub fn wait_listening(process: &mut Process, port: u16, report: impl Fn() -> Str
 }
 
 /// Routing data where `DIALED` is dana's number, `on_no_answer: forward`,
-/// dana's phone a SIP URI at `phone` and the number's `forward_to` one at
-/// `forwarding`, both on 127.0.0.1 (proxy mode without a next hop sends
-/// each leg to its target's host).
-pub fn routing_data(dir: &Path, phone: u16, forwarding: u16) -> PathBuf {
+/// dana's phone a SIP URI for `user` at `phone` and the number's
+/// `forward_to` one at `forwarding`, both on 127.0.0.1 (proxy mode without
+/// a next hop sends each leg to its target's host).
+pub fn routing_data(dir: &Path, user: &str, phone: u16, forwarding: u16) -> PathBuf {
     let data = format!(
         r#"
 accounts:
   - id: proxied
     users:
       - id: dana
-        phone: "sip:phone@127.0.0.1:{phone}"
+        phone: "sip:{user}@127.0.0.1:{phone}"
         numbers: ["{DIALED}"]
     numbers:
       - number: "{DIALED}"
