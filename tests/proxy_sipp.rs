@@ -1316,3 +1316,59 @@ fn a_next_hop_that_is_switchboard_itself_is_a_loop_not_a_storm() {
     assert!(matches!(status, 482 | 483), "{}", finals[0]);
     rig.wait_idle(IDLE_AFTER_TIMER_D);
 }
+
+/// A caller over TCP (inbound TCP is served in proxy mode as in redirect
+/// mode): switchboard relays its INVITE to the phone over UDP, and every
+/// response must come back to the caller on its TCP connection.
+///
+/// BUG (found by this test; the lead fixes it): the driver owns only the
+/// UDP socket and sends everything for the caller with `send_to` to the
+/// caller's address (`Driver::flush`, `Destination::Upstream`, in
+/// src/server/relay/driver.rs), so a TCP caller's responses go out as UDP
+/// datagrams to its TCP port: it never gets its 100, 180 or 200, the phone
+/// rings and answers for nobody. `Handler::relay_for` hands TCP and TLS
+/// peers' INVITEs over all the same.
+#[test]
+#[ignore = "bug: responses to a TCP caller are sent over UDP (src/server/relay/driver.rs flush); remove once fixed"]
+fn a_caller_over_tcp_gets_its_answers_on_its_connection() {
+    let rig = rig(NEVER_RINGS_OUT);
+    let mut phone = rig.uas("phone", "proxy_uas_answer.xml", rig.phone_port, &[]);
+    let mut caller = sipp(
+        rig.path(),
+        "caller",
+        &[
+            "-sf".into(),
+            scenario("proxy_uac.xml"),
+            "-t".into(),
+            "t1".into(),
+            "-s".into(),
+            proxy_rig::DIALED.into(),
+            "-set".into(),
+            "expected_status".into(),
+            "200".into(),
+            "-set".into(),
+            "expected_answerer".into(),
+            "phone".into(),
+            "-d".into(),
+            "300".into(),
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            common::free_udp_port().to_string(),
+            "-m".into(),
+            "1".into(),
+            "-recv_timeout".into(),
+            "10000".into(),
+            rig.server.tcp.to_string(),
+        ],
+        "30s",
+        true,
+    );
+    let caller_status = caller.wait(HARD_LIMIT);
+    phone.kill();
+    assert!(
+        caller_status.success(),
+        "the TCP caller did not get the phone's 200 (exit {caller_status})\n{}",
+        rig.report(&["caller", "phone"])
+    );
+}
