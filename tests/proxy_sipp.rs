@@ -1372,3 +1372,66 @@ fn a_caller_over_tcp_gets_its_answers_on_its_connection() {
         rig.report(&["caller", "phone"])
     );
 }
+
+/// A 2xx retransmitted by the phone after switchboard forgot the call
+/// (Timer L, 64×T1 after the first 2xx) is still relayed to the caller,
+/// statelessly by the Via under switchboard's (RFC 6026 §7, §16.7: a 2xx
+/// is never swallowed); the caller's ACK for it, with the call gone, is
+/// dropped and counted.
+#[test]
+fn a_2xx_after_the_call_is_forgotten_is_still_relayed() {
+    let rig = rig(NEVER_RINGS_OUT);
+    let phone = Peer::bind(rig.phone_port);
+    let caller = Peer::bind(0);
+    let wait = Duration::from_secs(5);
+    caller.send(rig.server.udp, &caller_invite(&caller, "stray-2xx"));
+    let (leg, sb) = phone.expect("INVITE ", wait);
+    let ok = respond(&leg, "200 OK", "phone", rig.phone_port);
+    phone.send(sb, &ok);
+    let (first, _) = caller.expect("SIP/2.0 200", wait);
+    rig.wait_idle(IDLE_AFTER_2XX);
+    phone.send(sb, &ok);
+    let (again, _) = caller.expect("SIP/2.0 200", wait);
+    assert_eq!(first, again, "the same 200, our Via removed");
+    assert_eq!(rig.metric("switchboard_proxy_late_2xx_total"), 1.0);
+}
+
+/// The caller retransmits its CANCEL: each copy gets its 200, the phone
+/// sees one CANCEL transaction (§17.2.2, §16.10).
+#[test]
+fn retransmitted_cancels_are_absorbed() {
+    let rig = rig(NEVER_RINGS_OUT);
+    let phone = Peer::bind(rig.phone_port);
+    let caller = Peer::bind(0);
+    let wait = Duration::from_secs(5);
+    let invite = caller_invite(&caller, "cancel-twice");
+    caller.send(rig.server.udp, &invite);
+    let (leg, sb) = phone.expect("INVITE ", wait);
+    phone.send(sb, &respond(&leg, "180 Ringing", "phone", rig.phone_port));
+    caller.expect("SIP/2.0 180", wait);
+    let cancel = invite
+        .replacen("INVITE sip", "CANCEL sip", 1)
+        .replace("CSeq: 1 INVITE", "CSeq: 1 CANCEL");
+    caller.send(rig.server.udp, &cancel);
+    caller.expect("SIP/2.0 200", wait);
+    let (leg_cancel, _) = phone.expect("CANCEL ", wait);
+    caller.send(rig.server.udp, &cancel);
+    let (second_ok, _) = caller.expect("SIP/2.0 200", wait);
+    assert!(second_ok.contains("CSeq: 1 CANCEL"), "{second_ok}");
+    // The leg's CANCEL is retransmitted by its own Timer E until answered;
+    // answer it, then no new CANCEL transaction may start.
+    phone.send(sb, &respond(&leg_cancel, "200 OK", "phone", rig.phone_port));
+    let branch = |m: &str| headers(m, "Via")[0].to_owned();
+    while let Some((more, _)) = phone.next("CANCEL ", Duration::from_millis(300)) {
+        assert_eq!(
+            branch(&more),
+            branch(&leg_cancel),
+            "a second CANCEL:\n{more}"
+        );
+    }
+    phone.send(
+        sb,
+        &respond(&leg, "487 Request Terminated", "phone", rig.phone_port),
+    );
+    caller.expect("SIP/2.0 487", wait);
+}
