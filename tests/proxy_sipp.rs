@@ -1444,3 +1444,49 @@ fn retransmitted_cancels_are_absorbed() {
     );
     caller.expect("SIP/2.0 487", wait);
 }
+
+/// With `--diversion history-info`, a leg started because the one before
+/// rang out must say so, as its Diversion does with `reason=no-answer`
+/// (issue #21: "each forwarded leg carries Diversion or History-Info with
+/// that leg's reason"): RFC 7044 records the retargeting in the entry of
+/// the target left behind (index 1.1, the phone), with a Reason naming why
+/// (§9.1, §10: `cause=408` for no answer, `486` for busy).
+///
+/// GAP (found by this test; the lead decides): the History-Info of every
+/// leg is written before the call starts (`targets` in
+/// src/server/relay/driver.rs, as in a 302): the forwarding leg's names
+/// the dialed number (cause 302) and itself (index 1.2) only, never the
+/// phone's entry nor why it was left.
+#[test]
+#[ignore = "gap: History-Info on a later leg does not record why the previous one was left (src/server/relay/driver.rs targets); the lead decides"]
+fn history_info_on_the_forwarding_leg_records_why_the_phone_was_left() {
+    let rig = Rig::start(RigOptions {
+        ring_seconds: 1,
+        t1_ms: T1_MS,
+        diversion: "history-info",
+        ..RigOptions::default()
+    });
+    let phone = Peer::bind(rig.phone_port);
+    let forwarding = Peer::bind(rig.forwarding_port);
+    let caller = Peer::bind(0);
+    let wait = Duration::from_secs(5);
+    caller.send(rig.server.udp, &caller_invite(&caller, "history-info"));
+    let (leg, sb) = phone.expect("INVITE ", wait);
+    phone.send(sb, &respond(&leg, "180 Ringing", "phone", rig.phone_port));
+    let (cancel, _) = phone.expect("CANCEL ", wait);
+    phone.send(sb, &respond(&cancel, "200 OK", "phone", rig.phone_port));
+    phone.send(
+        sb,
+        &respond(&leg, "487 Request Terminated", "phone", rig.phone_port),
+    );
+    let (second, _) = forwarding.expect("INVITE ", wait);
+    let history = headers(&second, "History-Info").join(",");
+    eprintln!("the forwarding leg's History-Info: {history}");
+    let phone_entry = history
+        .split(',')
+        .find(|entry| entry.contains(&format!("sip:phone@127.0.0.1:{}", rig.phone_port)));
+    assert!(
+        phone_entry.is_some_and(|e| e.contains("index=1.1") && e.contains("cause%3D408")),
+        "no entry for the phone saying it did not answer:\n{second}"
+    );
+}

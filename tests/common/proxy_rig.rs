@@ -196,6 +196,8 @@ pub struct RigOptions<'a> {
     pub max_calls: Option<usize>,
     /// The user part of the phone's URI (`phone`).
     pub phone_user: &'a str,
+    /// `--diversion` (`header`).
+    pub diversion: &'a str,
     /// Other `serve` arguments.
     pub extra: &'a [&'a str],
 }
@@ -208,6 +210,7 @@ impl Default for RigOptions<'_> {
             next_hop: None,
             max_calls: None,
             phone_user: "phone",
+            diversion: "header",
             extra: &[],
         }
     }
@@ -247,7 +250,7 @@ impl Rig {
             "--ring-seconds",
             &ring,
             "--diversion",
-            "header",
+            options.diversion,
             "--admin",
             "127.0.0.1:0",
         ];
