@@ -368,6 +368,20 @@ impl Rig {
         metric_value(&self.metrics(), sample).unwrap_or(0.0)
     }
 
+    /// Waits (at most 2 s) until the sample reads `value` (the driver
+    /// counts some things just after sending what the test saw), and
+    /// returns what it reads last.
+    pub fn metric_settles(&self, sample: &str, value: f64) -> f64 {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let now = self.metric(sample);
+            if now == value || Instant::now() > deadline {
+                return now;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Waits (at most `limit`) until no call is in flight; how long it took.
     pub fn wait_idle(&self, limit: Duration) -> Duration {
         let started = Instant::now();
