@@ -178,3 +178,50 @@ fn cache_entry_as_is(data: &[u8]) {
         }
     }
 }
+
+/// The response parser, as the proxy reads every datagram a next hop
+/// sends (RFC 3261 §16.7), on arbitrary bytes, over both framings: no
+/// panic; what it reports stays inside the input; the status is a SIP
+/// status; and the proxy's two uses of a parsed response, removing its own
+/// Via (`relay_response`) and relaying a stray 2xx statelessly
+/// (`relay_stray_2xx`), never panic and never grow the message by more
+/// than a rewritten Via line's framing (`Via: ` and CRLF for a compact,
+/// LF-ended `v:` line).
+pub fn response(data: &[u8]) {
+    use switchboard::proxy::forward::{relay_response, relay_stray_2xx};
+    use switchboard::sip::response_head::ResponseHead;
+
+    for framing in [Framing::Datagram, Framing::Stream] {
+        let Ok(head) = ResponseHead::parse(data, framing) else {
+            continue;
+        };
+        assert!((100..=699).contains(&head.status), "{}", head.status);
+        assert_eq!(head.is_final(), head.status >= 200);
+        let line = head.top_via_line.clone();
+        assert!(line.start <= line.end && line.end <= data.len(), "{line:?}");
+        let body = head.body.clone();
+        assert!(body.start <= body.end && body.end <= data.len(), "{body:?}");
+        if let Some(length) = head.content_length {
+            assert!(body.len() >= length.min(body.len()));
+        }
+        let _ = head.branch();
+        let _ = head.top_via.relay_address();
+        let mut out = Vec::new();
+        relay_response(data, &head, &mut out);
+        assert!(
+            out.len() <= data.len() + 8,
+            "{} from {}",
+            out.len(),
+            data.len()
+        );
+    }
+    if let Some(out) = relay_stray_2xx(data) {
+        assert!(
+            out.len() <= data.len() + 8,
+            "{} from {}",
+            out.len(),
+            data.len()
+        );
+        assert!(out.starts_with(b"SIP/2.0 2"));
+    }
+}
