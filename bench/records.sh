@@ -40,7 +40,7 @@ run() {   # $1 label, then extra server arguments
     t1="$(awk '{print $14 + $15}' "/proc/$SERVER_PID/stat")"
     kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
     SERVER_PID=""
-    records="$(cat "$dir"/*.jsonl 2>/dev/null | wc -l)"
+    records="$( (cat "$dir"/*.jsonl 2>/dev/null || true) | wc -l)"
     rm -rf "$out" "$dir"
     python3 - "$label" "$json" "$t0" "$t1" "$(getconf CLK_TCK)" "$records" <<'PY'
 import json, sys

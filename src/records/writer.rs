@@ -12,7 +12,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant, SystemTime};
 
 use tracing::{error, info, warn};
@@ -25,6 +25,16 @@ use crate::settings::RecordsSettings;
 
 /// Records are written out at least this often.
 const FLUSH_EVERY: Duration = Duration::from_millis(500);
+/// How long the writer naps when the queue is empty. It drains the queue
+/// on a clock instead of blocking on it: a blocked receiver is woken by
+/// every record sent, a context switch per call that cost more CPU than
+/// writing the record (bench/records.sh: 16.6 against 7.1 µs per request
+/// with records on and off when it blocked). 10 ms of a 65,536-record
+/// queue holds over 6 million records a second.
+const TICK: Duration = Duration::from_millis(10);
+/// Records taken per round at most, so that a flood of them still lets
+/// the flush and rotation checks run.
+const DRAIN_MAX: usize = 4096;
 /// ...and sooner when this much is buffered.
 const FLUSH_AT: usize = 256 * 1024;
 /// How often retention and the spool size are looked at.
@@ -113,15 +123,21 @@ impl Writer {
         let mut flush_due = Instant::now() + FLUSH_EVERY;
         let mut housekeeping_due = Instant::now();
         loop {
-            let wait = flush_due.saturating_duration_since(Instant::now());
-            let stop = match queue.recv_timeout(wait) {
-                Ok(Message::Call(event)) => {
-                    self.take(*event);
-                    false
+            let mut stop = false;
+            let mut took = 0;
+            while took < DRAIN_MAX {
+                match queue.try_recv() {
+                    Ok(Message::Call(event)) => {
+                        self.take(*event);
+                        took += 1;
+                    }
+                    Ok(Message::Stop) | Err(TryRecvError::Disconnected) => {
+                        stop = true;
+                        break;
+                    }
+                    Err(TryRecvError::Empty) => break,
                 }
-                Ok(Message::Stop) | Err(RecvTimeoutError::Disconnected) => true,
-                Err(RecvTimeoutError::Timeout) => false,
-            };
+            }
             let now = Instant::now();
             if stop || now >= flush_due || self.buffer.len() >= FLUSH_AT || self.rotation_reached()
             {
@@ -146,6 +162,9 @@ impl Writer {
                     "call records flushed"
                 );
                 return;
+            }
+            if took == 0 {
+                std::thread::sleep(TICK);
             }
             if now >= housekeeping_due {
                 self.housekeeping();
