@@ -130,6 +130,11 @@ impl Writer {
                     Ok(Message::Call(event)) => {
                         self.take(*event);
                         took += 1;
+                        // Written out, and rotated, at the size they are
+                        // due at: a file ends near `rotate_bytes`.
+                        if self.buffer.len() >= FLUSH_AT || self.rotation_reached() {
+                            break;
+                        }
                     }
                     Ok(Message::Stop) | Err(TryRecvError::Disconnected) => {
                         stop = true;
