@@ -11,6 +11,7 @@ pub mod compile;
 pub mod contacts_scan;
 pub mod data_number;
 pub mod diff;
+pub mod fast;
 pub mod loader;
 pub mod parallel;
 pub mod reload;
