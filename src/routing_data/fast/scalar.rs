@@ -32,23 +32,28 @@ pub(super) fn double_quoted(s: &str) -> Option<(Cow<'_, str>, usize)> {
             '\\' => {
                 let (_, e) = chars.next()?;
                 out.push(match e {
-                    '"' => '"',
-                    '\\' => '\\',
-                    '/' => '/',
+                    '0' => '\0',
+                    'a' => '\u{7}',
                     'b' => '\u{8}',
-                    'f' => '\u{c}',
+                    't' | '\t' => '\t',
                     'n' => '\n',
+                    'v' => '\u{b}',
+                    'f' => '\u{c}',
                     'r' => '\r',
-                    't' => '\t',
-                    'u' => {
-                        let mut code = 0u32;
-                        for _ in 0..4 {
-                            code = code * 16 + chars.next()?.1.to_digit(16)?;
-                        }
-                        // A lone surrogate (JSON's way of writing astral
-                        // characters) is not a YAML character.
-                        char::from_u32(code)?
-                    }
+                    'e' => '\u{1b}',
+                    ' ' => ' ',
+                    '"' => '"',
+                    '/' => '/',
+                    '\\' => '\\',
+                    'N' => '\u{85}',
+                    '_' => '\u{a0}',
+                    'L' => '\u{2028}',
+                    'P' => '\u{2029}',
+                    // PyYAML writes non-ASCII letters so unless told to
+                    // allow Unicode: `M\xFCller`.
+                    'x' => hex(&mut chars, 2)?,
+                    'u' => hex(&mut chars, 4)?,
+                    'U' => hex(&mut chars, 8)?,
                     _ => return None,
                 });
             }
@@ -57,6 +62,16 @@ pub(super) fn double_quoted(s: &str) -> Option<(Cow<'_, str>, usize)> {
         }
     }
     None
+}
+
+/// The character of an escape's `digits` hex digits. A lone surrogate
+/// (JSON's way of writing astral characters) is not a YAML character.
+fn hex(chars: &mut std::str::CharIndices<'_>, digits: usize) -> Option<char> {
+    let mut code = 0u32;
+    for _ in 0..digits {
+        code = code * 16 + chars.next()?.1.to_digit(16)?;
+    }
+    char::from_u32(code)
 }
 
 /// A single-quoted scalar on one line (`''` is a quote).
@@ -130,7 +145,11 @@ mod tests {
         );
         assert_eq!(double_quoted("a\nb\""), None);
         assert_eq!(double_quoted(r#"\ud83d\ude00""#), None);
-        assert_eq!(double_quoted(r#"\x41""#), None);
+        assert_eq!(
+            double_quoted(r#"M\xFCller\U0001F600""#).map(|(t, _)| t.into_owned()),
+            Some("Müller😀".to_owned())
+        );
+        assert_eq!(double_quoted(r#"\q""#), None);
         assert_eq!(
             single_quoted("it''s' x"),
             Some((Cow::Owned("it's".into()), 5))
