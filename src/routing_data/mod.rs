@@ -13,6 +13,7 @@ pub mod data_number;
 pub mod diff;
 pub mod fast;
 pub mod loader;
+pub mod memory;
 pub mod parallel;
 pub mod reload;
 pub mod report;
