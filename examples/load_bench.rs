@@ -23,6 +23,18 @@
 //! It edits one account file of the data set (toggling that account's
 //! `ring_number_user_first` and adding a comment, so each change is new
 //! content), so point it at generated data, not at data anyone needs.
+//!
+//! Given several directories (the same data in several YAML styles,
+//! `bench/styles/`), it runs each without a cache, side by side in one run,
+//! and with `--churn N` then rewrites every file of the data set N times,
+//! one file and one reload at a time (a comment line added, so the content
+//! is new), and reads the resident memory after that: the drift issue #23
+//! measured. A table by style closes the output:
+//!
+//! ```sh
+//! target/release/examples/load_bench /tmp/styles/1m/gen /tmp/styles/1m/pyyaml \
+//!     /tmp/styles/1m/json --churn 2
+//! ```
 
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -36,14 +48,18 @@ const RELOADS: usize = 7;
 
 struct Options {
     dir: PathBuf,
+    /// Further directories: the same data in other styles.
+    more: Vec<PathBuf>,
+    /// Rounds of rewriting every file, one reload each.
+    churn: usize,
     bin: PathBuf,
     baseline: Option<PathBuf>,
     cache: PathBuf,
 }
 
 fn options() -> anyhow::Result<Options> {
-    let usage =
-        "usage: load_bench DIR [--bin SWITCHBOARD] [--baseline OTHER_SWITCHBOARD] [--cache DIR]";
+    let usage = "usage: load_bench DIR [DIR...] [--bin SWITCHBOARD] [--baseline OTHER_SWITCHBOARD] \
+                 [--cache DIR] [--churn ROUNDS]";
     let mut args = std::env::args().skip(1);
     let dir: PathBuf = args.next().context(usage)?.into();
     let exe = std::env::current_exe()?;
@@ -55,17 +71,26 @@ fn options() -> anyhow::Result<Options> {
         .context("where is the switchboard binary? give --bin")?;
     let mut baseline = None;
     let mut cache = std::env::temp_dir().join("switchboard-load-bench-cache");
+    let mut more = Vec::new();
+    let mut churn = 0;
     while let Some(flag) = args.next() {
-        let value: PathBuf = args.next().context(usage)?.into();
+        if !flag.starts_with("--") {
+            more.push(flag.into());
+            continue;
+        }
+        let value = args.next().context(usage)?;
         match flag.as_str() {
-            "--bin" => bin = value,
-            "--baseline" => baseline = Some(value),
-            "--cache" => cache = value,
+            "--bin" => bin = value.into(),
+            "--baseline" => baseline = Some(value.into()),
+            "--cache" => cache = value.into(),
+            "--churn" => churn = value.parse().context(usage)?,
             _ => bail!("{usage}"),
         }
     }
     Ok(Options {
         dir,
+        more,
+        churn,
         bin,
         baseline,
         cache,
@@ -85,6 +110,8 @@ struct ServeRun {
     diff_ms: Vec<f64>,
     write_to_logged: Vec<Duration>,
     reload_peak_kb: u64,
+    /// Resident memory after every file was rewritten `churn` times.
+    churned_kb: Option<u64>,
 }
 
 /// What one `check` run measured.
@@ -96,6 +123,9 @@ struct CheckRun {
 
 fn main() -> anyhow::Result<()> {
     let o = options()?;
+    if !o.more.is_empty() || o.churn > 0 {
+        return by_style(&o);
+    }
     let victim = pick_file(&o.dir)?;
     let original = fs::read_to_string(&victim)?;
     let work = tempdir()?;
@@ -129,6 +159,7 @@ fn main() -> anyhow::Result<()> {
                 None,
                 &victim,
                 &work,
+                o.churn,
             )?);
             fs::write(&victim, &original)?;
         }
@@ -139,7 +170,7 @@ fn main() -> anyhow::Result<()> {
         ];
         for (label, cache) in runs {
             serves.push(serve(
-                label, &o.bin, &o.dir, &settings, cache, &victim, &work,
+                label, &o.bin, &o.dir, &settings, cache, &victim, &work, o.churn,
             )?);
             fs::write(&victim, &original)?;
         }
@@ -217,6 +248,96 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Each directory without a cache, side by side: the table by style.
+fn by_style(o: &Options) -> anyhow::Result<()> {
+    let work = tempdir()?;
+    let settings = work.join("switchboard.yaml");
+    fs::write(&settings, "reload:\n  debounce_ms: 10\n  poll_seconds: 0\n")?;
+    let dirs: Vec<&PathBuf> = std::iter::once(&o.dir).chain(&o.more).collect();
+    let mut rows = Vec::new();
+    for dir in dirs {
+        let victim = pick_file(dir)?;
+        let original = fs::read_to_string(&victim)?;
+        let bytes: u64 = fs::read_dir(dir)?
+            .filter_map(|e| e.ok()?.metadata().ok())
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+            .sum();
+        let label = dir
+            .file_name()
+            .map_or("?".to_owned(), |n| n.to_string_lossy().into_owned());
+        let run = serve(
+            &label, &o.bin, dir, &settings, None, &victim, &work, o.churn,
+        );
+        fs::write(&victim, &original)?;
+        unstamp_all(dir)?;
+        let run = run?;
+        let check = check(&label, &o.bin, dir, None)?;
+        println!(
+            "{label}: start {:.2} s, RSS {:.1} MB, reload {:.1} ms, churned {:.1} MB, check {:.2} s",
+            run.start.as_secs_f64(),
+            run.rss_kb as f64 / 1024.0,
+            median(&run.reload_load_ms),
+            run.churned_kb.unwrap_or(0) as f64 / 1024.0,
+            check.wall.as_secs_f64()
+        );
+        rows.push((label, bytes, run, check));
+    }
+    let _ = fs::remove_dir_all(&work);
+    let fastest = rows
+        .iter()
+        .map(|(_, _, r, _)| r.start.as_secs_f64())
+        .fold(f64::INFINITY, f64::min);
+    println!();
+    println!(
+        "| style | MB | start, no cache | vs fastest | one-file reload, median | RSS | B/contact | after churn x{} | churn/start | check |",
+        o.churn
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for (label, bytes, r, c) in &rows {
+        let churned = r
+            .churned_kb
+            .map_or("-".to_owned(), |k| format!("{:.1} MB", k as f64 / 1024.0));
+        let ratio = r.churned_kb.map_or("-".to_owned(), |k| {
+            format!("{:.2}x", k as f64 / r.rss_kb.max(1) as f64)
+        });
+        println!(
+            "| {label} | {:.0} | {:.2} s | {:.2}x | {:.1} ms | {:.1} MB | {:.1} | {churned} | {ratio} | {:.2} s |",
+            *bytes as f64 / 1e6,
+            r.start.as_secs_f64(),
+            r.start.as_secs_f64() / fastest,
+            median(&r.reload_load_ms),
+            r.rss_kb as f64 / 1024.0,
+            r.rss_kb as f64 * 1024.0 / r.contacts.max(1) as f64,
+            c.wall.as_secs_f64(),
+        );
+    }
+    Ok(())
+}
+
+/// A comment line this bench adds to a file, and takes off again.
+const STAMP: &str = "# load_bench ";
+
+/// The file's text without the bench's comment lines.
+fn unstamped(text: &str) -> &str {
+    let mut rest = text;
+    while rest.starts_with(STAMP) {
+        rest = rest.split_once('\n').map_or("", |(_, r)| r);
+    }
+    rest
+}
+
+fn unstamp_all(dir: &Path) -> anyhow::Result<()> {
+    for file in yaml_files(dir)? {
+        let text = fs::read_to_string(&file)?;
+        if text.starts_with(STAMP) {
+            fs::write(&file, unstamped(&text))?;
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
 fn serve(
     label: &str,
     bin: &Path,
@@ -225,6 +346,7 @@ fn serve(
     cache: Option<&PathBuf>,
     victim: &Path,
     work: &Path,
+    churn: usize,
 ) -> anyhow::Result<ServeRun> {
     let log = work.join(format!("{}.log", label.replace([' ', ',', '(', ')'], "_")));
     let mut command = Command::new(bin);
@@ -294,6 +416,32 @@ fn serve(
         diff_ms.push(line["fields"]["diff_ms"].as_f64().unwrap_or(f64::NAN));
     }
     let reload_peak_kb = status_kb(pid, "VmHWM")?;
+    let mut churned_kb = None;
+    if churn > 0 {
+        let files = yaml_files(dir)?;
+        for round in 1..=churn {
+            for file in &files {
+                let text = fs::read_to_string(file)?;
+                let before = fs::metadata(&log)?.len();
+                // The time too: a stamp a run before left must not match.
+                let stamp = format!(
+                    "{STAMP}churn {round} at {:?}\n",
+                    std::time::SystemTime::now()
+                );
+                let temp = file.with_extension("yaml.tmp");
+                fs::write(&temp, format!("{stamp}{}", unstamped(&text)))?;
+                fs::rename(&temp, file)?;
+                wait_for_line(
+                    &log,
+                    "routing data reloaded",
+                    before,
+                    Duration::from_secs(30),
+                )?;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1000));
+        churned_kb = Some(status_kb(pid, "VmRSS")?);
+    }
     drop(guard);
     Ok(ServeRun {
         label: label.to_owned(),
@@ -306,6 +454,7 @@ fn serve(
         diff_ms,
         write_to_logged,
         reload_peak_kb,
+        churned_kb,
     })
 }
 
@@ -378,18 +527,23 @@ fn wait_for_line(
     use std::io::{Read, Seek, SeekFrom};
     let deadline = Instant::now() + limit;
     let needle = format!("\"message\":\"{message}\"");
+    // Each reload logs the data's warnings too, thousands of lines: read
+    // each complete line once, not the whole tail at every poll.
+    let mut from = from;
     loop {
         let mut file = fs::File::open(log)?;
         file.seek(SeekFrom::Start(from))?;
         let mut text = String::new();
         file.read_to_string(&mut text)?;
-        if let Some(line) = text
+        let complete = text.rfind('\n').map_or(0, |i| i + 1);
+        if let Some(line) = text[..complete]
             .lines()
             .filter(|l| l.contains(&needle))
             .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         {
             return Ok(line);
         }
+        from += complete as u64;
         if Instant::now() > deadline {
             bail!("no {message:?} in {}", log.display());
         }
@@ -403,13 +557,18 @@ fn median(values: &[f64]) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-/// The middle file of the data set.
-fn pick_file(dir: &Path) -> anyhow::Result<PathBuf> {
+fn yaml_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
         .collect();
     files.sort();
+    Ok(files)
+}
+
+/// The middle file of the data set.
+fn pick_file(dir: &Path) -> anyhow::Result<PathBuf> {
+    let files = yaml_files(dir)?;
     if files.len() < 2 {
         bail!(
             "{} should hold a generated data set of many account files",
@@ -424,28 +583,37 @@ fn pick_file(dir: &Path) -> anyhow::Result<PathBuf> {
 /// have the same content; written by rename, as an export would.
 fn change(file: &Path, nth: usize) -> anyhow::Result<()> {
     let text = fs::read_to_string(file)?;
-    let toggled = if text.contains("ring_number_user_first: true") {
-        text.replacen(
+    // JSON quotes the key.
+    let toggled = [
+        (
             "ring_number_user_first: true",
             "ring_number_user_first: false",
-            1,
-        )
-    } else {
-        text.replacen(
+        ),
+        (
             "ring_number_user_first: false",
             "ring_number_user_first: true",
-            1,
-        )
-    };
+        ),
+        (
+            "ring_number_user_first\": true",
+            "ring_number_user_first\": false",
+        ),
+        (
+            "ring_number_user_first\": false",
+            "ring_number_user_first\": true",
+        ),
+    ]
+    .iter()
+    .find(|(from, _)| text.contains(from))
+    .map_or(text.clone(), |(from, to)| text.replacen(from, to, 1));
     if toggled == text {
         bail!("{} has no ring_number_user_first to toggle", file.display());
     }
     let stamp = format!(
-        "# load_bench change {nth} at {:?}\n",
+        "{STAMP}change {nth} at {:?}\n",
         std::time::SystemTime::now()
     );
     let temp = file.with_extension("yaml.tmp");
-    fs::write(&temp, format!("{stamp}{toggled}"))?;
+    fs::write(&temp, format!("{stamp}{}", unstamped(&toggled)))?;
     fs::rename(&temp, file)?;
     Ok(())
 }

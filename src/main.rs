@@ -203,6 +203,8 @@ enum LogFormatArg {
 }
 
 fn main() -> ExitCode {
+    // Before any thread starts: see routing_data::memory.
+    switchboard::routing_data::memory::keep_large_blocks_mapped();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(*args),

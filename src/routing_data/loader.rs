@@ -26,6 +26,7 @@ use rustc_hash::FxHasher;
 use super::assemble::assemble;
 use super::cache::{self, Cache, EntryKey, Lookup};
 use super::compile::{CompiledFile, compile_file};
+use super::memory::release_free_memory;
 use super::parallel::{self, WorkerPanicked};
 use super::report::{Diagnostic, Rejected, Report};
 use super::yaml::YamlLimits;
@@ -495,20 +496,6 @@ fn into_text(bytes: Vec<u8>) -> Result<String, FileProblem> {
         ),
         fix: "save the file as UTF-8",
     })
-}
-
-/// Hands the memory freed after a bulk load back to the kernel. Parsing
-/// leaves the allocator's heaps (one per worker thread) with free holes
-/// between the table's long-lived arrays, which glibc only returns when
-/// they are at a heap's top: without this a cold start's resident memory
-/// stays tens of megabytes above what the table holds. Skipped for a
-/// one-file reload, whose garbage is small and whose time counts.
-fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only walks and trims glibc's own heaps.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }
 
 #[cfg(test)]

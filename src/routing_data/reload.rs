@@ -25,6 +25,7 @@ use tracing::{debug, error, info, warn};
 use super::audit::{AuditTrail, ReloadRecord, Trigger};
 use super::diff::{TableDiff, try_diff_tables};
 use super::loader::{LoadStats, Loaded, Loader};
+use super::memory::release_free_memory;
 use super::parallel::{WorkerPanicked, panic_message};
 use super::report::{Rejected, Report};
 use crate::routing::RoutingTable;
@@ -391,6 +392,18 @@ fn reload_once(loader: &mut Loader, shared: &Shared, requested: bool, trigger: T
             status.last_error = None;
             status.serving = Some(stats);
             status.serving_since = Some(SystemTime::now());
+            drop(status);
+            // The new table serves and the old one is gone: what it held,
+            // and the holes the reload left, go back to the kernel (see
+            // `memory`). A bulk load has already done this in `load`.
+            if stats.parsed + stats.cached == 1 {
+                let trim_started = Instant::now();
+                release_free_memory();
+                debug!(
+                    trim_ms = trim_started.elapsed().as_secs_f64() * 1e3,
+                    "freed memory returned"
+                );
+            }
         }
         Err(rejected) => {
             let mut status = shared.status();

@@ -9,6 +9,7 @@ use serde_saphyr::options::{DuplicateKeyPolicy, MergeKeyPolicy};
 use serde_saphyr::{Budget, Options};
 
 use super::contacts_scan::{Block, take_contact_blocks};
+use super::fast::read_routing_file;
 use super::schema::{Lined, RoutingFile};
 
 /// Limits on one routing data file.
@@ -41,10 +42,14 @@ pub struct YamlError {
     pub message: String,
 }
 
-/// Parses one routing data file: its contact blocks by `contacts_scan`
-/// where that reader is sure of them, the rest (and anything it is not
-/// sure of) by the YAML parser.
+/// Parses one routing data file: the whole of it by the `fast` reader when
+/// it is in the subset exports write; else its contact blocks by
+/// `contacts_scan` where that reader is sure of them, the rest (and
+/// anything it is not sure of) by the YAML parser.
 pub fn parse_routing_file(text: &str, limits: &YamlLimits) -> Result<RoutingFile, YamlError> {
+    if let Ok(doc) = read_routing_file(text, limits) {
+        return Ok(doc);
+    }
     if let Some(taken) = take_contact_blocks(text)
         && let Some(rest_nodes) = limits.max_nodes.checked_sub(taken.nodes)
         // The blocks' values count against the file's node budget.

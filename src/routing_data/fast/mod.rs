@@ -1,0 +1,36 @@
+//! The fast path for routing files: the subset of YAML that export
+//! libraries write (PyYAML, ruamel.yaml, js-yaml, Psych, yaml.v3, serde
+//! YAML writers, JSON), read straight into the schema's types.
+//!
+//! `reader` knows YAML structure, `scalar` the scalars' characters and
+//! which plain ones are surely text, `doc` the schema. A file is read here
+//! whole or not at all: on anything outside the subset, anything the
+//! schema refuses and every error, the reader gives up with [`Unsure`] and
+//! `yaml::parse_routing_file` hands the file to the full parser, which
+//! reads it exactly or reports the error with its line. So the fast path
+//! never decides a value the full parser would read differently, and never
+//! writes an error message of its own.
+
+mod doc;
+mod reader;
+mod scalar;
+
+use super::schema::RoutingFile;
+use super::yaml::YamlLimits;
+
+/// Why the fast path gave a file up (for tests and tracing; the full
+/// parser has the last word on the file either way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {why}")]
+pub struct Unsure {
+    pub line: u32,
+    pub why: &'static str,
+}
+
+/// Reads a routing file if it is in the subset and valid for the schema.
+pub fn read_routing_file(text: &str, limits: &YamlLimits) -> Result<RoutingFile, Unsure> {
+    doc::routing_file(text, limits.max_nodes, limits.max_depth)
+}
+
+#[cfg(test)]
+mod tests;
