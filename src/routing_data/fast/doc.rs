@@ -175,6 +175,9 @@ fn account(r: &mut Reader<'_>, ctx: Ctx) -> R<AccountDoc> {
         on_no_answer: no_answer.map(|v| v.value).unwrap_or_default(),
         contact_template: template.flatten(),
         diversion: diversion.map(|v| v.value),
+        // `ring_seconds` is an unknown key above: an account that has it
+        // goes to the full parser, which reads it.
+        ring_seconds: None,
         users: users.map(|u| u.value).unwrap_or_default(),
         numbers: numbers.map(|n| n.value).unwrap_or_default(),
         contacts: contacts.unwrap_or_default(),
@@ -224,6 +227,7 @@ fn number(r: &mut Reader<'_>, ctx: Ctx) -> R<NumberDoc> {
         forward_to: forward_to.flatten(),
         user: user.flatten(),
         on_no_answer: no_answer,
+        ring_seconds: None,
     })
 }
 
