@@ -1,8 +1,9 @@
 //! Proxy mode's socket side (docs/architecture.md, "Proxy mode"): the
 //! request path hands routed INVITEs, CANCELs, ACKs and responses to one
-//! driver thread through a bounded inbox; the driver runs the sans-IO
-//! call state machines of `crate::proxy` against the clock and the
-//! sockets. The handler only decides who is relayed and what the legs are.
+//! driver, run on the worker's own thread (a timer thread fires the
+//! deadlines no message brings), which drives the sans-IO call state
+//! machines of `crate::proxy` against the clock and the sockets. The
+//! handler only decides who is relayed and what the legs are.
 
 pub mod driver;
 pub mod inbox;
@@ -84,7 +85,7 @@ impl Drop for RelayThread {
     }
 }
 
-/// Starts proxy mode: the driver thread relaying from `socket` (a clone of
+/// Starts proxy mode: the driver and its timer thread, relaying from `socket` (a clone of
 /// a UDP listener's, so that next hops answer to the listening port) and
 /// the handler's side of it.
 pub fn start(

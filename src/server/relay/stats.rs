@@ -1,6 +1,6 @@
 //! Proxy mode's counters (docs/operations.md, "Metrics"): calls relayed and
 //! in flight, legs by outcome, failovers, ring time, and the messages the
-//! driver could not place. Written by the driver thread alone, read at
+//! driver could not place. Written under the driver's lock, read at
 //! scrape time.
 
 use std::sync::Arc;
