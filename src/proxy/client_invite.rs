@@ -39,7 +39,7 @@ use crate::sip::response_head::ResponseHead;
 
 use super::forward::build_ack;
 use super::timers::{TimerKind, Timers};
-use super::transaction::{Action, MAX_FIRES_PER_CALL, Termination, due, earliest};
+use super::transaction::{Action, MAX_FIRES_PER_CALL, Termination, earliest, next_due};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientInviteState {
@@ -215,16 +215,17 @@ impl ClientInvite {
     /// Fires every timer due at `now`, earliest first.
     pub fn on_timeout(&mut self, now: Instant) {
         for _ in 0..MAX_FIRES_PER_CALL {
-            let next = [
-                (TimerKind::A, self.timer_a),
-                (TimerKind::B, self.timer_b),
-                (TimerKind::D, self.timer_d),
-                (TimerKind::M, self.timer_m),
-            ]
-            .into_iter()
-            .filter(|(_, at)| due(*at, now))
-            .min_by_key(|(_, at)| *at);
-            let Some((kind, _)) = next else { return };
+            let Some(kind) = next_due(
+                [
+                    (TimerKind::A, self.timer_a),
+                    (TimerKind::B, self.timer_b),
+                    (TimerKind::D, self.timer_d),
+                    (TimerKind::M, self.timer_m),
+                ],
+                now,
+            ) else {
+                return;
+            };
             self.on_timer(kind, now);
         }
     }

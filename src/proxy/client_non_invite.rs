@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use super::client_invite::ClientEvent;
 use super::timers::{TimerKind, Timers};
-use super::transaction::{Action, MAX_FIRES_PER_CALL, Termination, due, earliest};
+use super::transaction::{Action, MAX_FIRES_PER_CALL, Termination, earliest, next_due};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientNonInviteState {
@@ -139,15 +139,16 @@ impl ClientNonInvite {
 
     pub fn on_timeout(&mut self, now: Instant) {
         for _ in 0..MAX_FIRES_PER_CALL {
-            let next = [
-                (TimerKind::E, self.timer_e),
-                (TimerKind::F, self.timer_f),
-                (TimerKind::K, self.timer_k),
-            ]
-            .into_iter()
-            .filter(|(_, at)| due(*at, now))
-            .min_by_key(|(_, at)| *at);
-            let Some((kind, _)) = next else { return };
+            let Some(kind) = next_due(
+                [
+                    (TimerKind::E, self.timer_e),
+                    (TimerKind::F, self.timer_f),
+                    (TimerKind::K, self.timer_k),
+                ],
+                now,
+            ) else {
+                return;
+            };
             self.on_timer(kind, now);
         }
     }

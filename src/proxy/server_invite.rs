@@ -33,7 +33,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::timers::{TimerKind, Timers};
-use super::transaction::{Action, MAX_FIRES_PER_CALL, Termination, due, earliest};
+use super::transaction::{Action, MAX_FIRES_PER_CALL, Termination, earliest, next_due};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServerInviteState {
@@ -197,16 +197,17 @@ impl ServerInvite {
 
     pub fn on_timeout(&mut self, now: Instant) {
         for _ in 0..MAX_FIRES_PER_CALL {
-            let next = [
-                (TimerKind::G, self.timer_g),
-                (TimerKind::H, self.timer_h),
-                (TimerKind::I, self.timer_i),
-                (TimerKind::L, self.timer_l),
-            ]
-            .into_iter()
-            .filter(|(_, at)| due(*at, now))
-            .min_by_key(|(_, at)| *at);
-            let Some((kind, _)) = next else { return };
+            let Some(kind) = next_due(
+                [
+                    (TimerKind::G, self.timer_g),
+                    (TimerKind::H, self.timer_h),
+                    (TimerKind::I, self.timer_i),
+                    (TimerKind::L, self.timer_l),
+                ],
+                now,
+            ) else {
+                return;
+            };
             self.on_timer(kind, now);
         }
     }

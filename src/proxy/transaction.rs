@@ -6,6 +6,8 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
+use super::timers::TimerKind;
+
 /// One thing a transaction wants done.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action<E> {
@@ -38,6 +40,19 @@ pub(crate) fn earliest(deadlines: impl IntoIterator<Item = Option<Instant>>) -> 
 /// A timer's deadline if it is armed and due at `now`.
 pub(crate) fn due(deadline: Option<Instant>, now: Instant) -> bool {
     deadline.is_some_and(|d| d <= now)
+}
+
+/// Of a machine's armed timers, the earliest one due at `now`: what its
+/// `on_timeout` fires next.
+pub(crate) fn next_due<const N: usize>(
+    timers: [(TimerKind, Option<Instant>); N],
+    now: Instant,
+) -> Option<TimerKind> {
+    timers
+        .into_iter()
+        .filter(|(_, at)| due(*at, now))
+        .min_by_key(|(_, at)| *at)
+        .map(|(kind, _)| kind)
 }
 
 /// How many timers one `on_timeout` call fires at most: each machine has
