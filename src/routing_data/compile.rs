@@ -583,28 +583,19 @@ impl<'a> AccountCompiler<'a> {
             .filter(|(n, _)| n.on_no_answer == OnNoAnswer::Forward && n.forward_to.is_none())
             .collect();
         let fix = "set the number's forward_to or a default forward_to on the account, or drop on_no_answer: forward";
-        if nowhere.len() <= LISTED_WARNINGS {
-            for (number, line) in nowhere {
-                let message = format!(
-                    "number {} has on_no_answer: forward but no forward_to, and account {} has no default forward_to: its 302s name the phone alone",
-                    number.number, account.id
-                );
-                self.warning(line, message, fix);
-            }
-            return;
-        }
-        let mut message = format!(
-            "{} numbers of account {} have on_no_answer: forward but no forward_to, and the account has no default forward_to: their 302s name the phone alone (",
-            nowhere.len(),
-            account.id
+        self.warn_numbers(
+            &nowhere,
+            |number| format!(
+                "number {} has on_no_answer: forward but no forward_to, and account {} has no default forward_to: its 302s name the phone alone",
+                number.number, account.id
+            ),
+            format!(
+                "{} numbers of account {} have on_no_answer: forward but no forward_to, and the account has no default forward_to: their 302s name the phone alone (",
+                nowhere.len(),
+                account.id
+            ),
+            fix,
         );
-        for (i, (number, line)) in nowhere.iter().take(LISTED_WARNINGS).enumerate() {
-            let sep = if i == 0 { "" } else { ", " };
-            let _ = write!(message, "{sep}{} on line {line}", number.number);
-        }
-        let _ = write!(message, " and {} more)", nowhere.len() - LISTED_WARNINGS);
-        let first_line = nowhere.first().map_or(0, |s| s.1);
-        self.warning(first_line, message, fix);
     }
 
     /// Numbers whose calls can reach rule 3 with nowhere to go.
@@ -625,28 +616,44 @@ impl<'a> AccountCompiler<'a> {
             .filter(|(n, _)| n.forward_to.is_none() && reaches_rule_3(n))
             .collect();
         let fix = "set the number's forward_to, or a default forward_to on the account";
-        if stranded.len() <= LISTED_WARNINGS {
-            for (number, line) in stranded {
-                let message = format!(
-                    "number {} has no forward_to and account {} has no default forward_to: calls to it that no user takes get 480",
-                    number.number, account.id
-                );
-                self.warning(line, message, fix);
+        self.warn_numbers(
+            &stranded,
+            |number| format!(
+                "number {} has no forward_to and account {} has no default forward_to: calls to it that no user takes get 480",
+                number.number, account.id
+            ),
+            format!(
+                "{} numbers of account {} have no forward_to and the account has no default forward_to: calls to them that no user takes get 480 (",
+                stranded.len(),
+                account.id
+            ),
+            fix,
+        );
+    }
+
+    /// A warning per number, each on its line, up to `LISTED_WARNINGS` of
+    /// them; past that, one warning on the first's line: `summary`, then
+    /// the first few with their lines and how many more.
+    fn warn_numbers(
+        &mut self,
+        numbers: &[(&Number, u32)],
+        one: impl Fn(&Number) -> String,
+        mut summary: String,
+        fix: &'static str,
+    ) {
+        if numbers.len() <= LISTED_WARNINGS {
+            for &(number, line) in numbers {
+                self.warning(line, one(number), fix);
             }
             return;
         }
-        let mut message = format!(
-            "{} numbers of account {} have no forward_to and the account has no default forward_to: calls to them that no user takes get 480 (",
-            stranded.len(),
-            account.id
-        );
-        for (i, (number, line)) in stranded.iter().take(LISTED_WARNINGS).enumerate() {
+        for (i, (number, line)) in numbers.iter().take(LISTED_WARNINGS).enumerate() {
             let sep = if i == 0 { "" } else { ", " };
-            let _ = write!(message, "{sep}{} on line {line}", number.number);
+            let _ = write!(summary, "{sep}{} on line {line}", number.number);
         }
-        let _ = write!(message, " and {} more)", stranded.len() - LISTED_WARNINGS);
-        let first_line = stranded.first().map_or(0, |s| s.1);
-        self.warning(first_line, message, fix);
+        let _ = write!(summary, " and {} more)", numbers.len() - LISTED_WARNINGS);
+        let first_line = numbers.first().map_or(0, |s| s.1);
+        self.warning(first_line, summary, fix);
     }
 }
 
