@@ -515,6 +515,9 @@ fn warn_if_short_receive_buffer(socket: &UdpSocket, bound: SocketAddr) {
     }
 }
 
+/// The TCP listen backlog asked of the kernel (it clamps to somaxconn).
+const TCP_ACCEPT_BACKLOG: i32 = 4096;
+
 fn bind_tcp(addr: SocketAddr) -> io::Result<StdTcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     if addr.is_ipv6() {
@@ -522,6 +525,12 @@ fn bind_tcp(addr: SocketAddr) -> io::Result<StdTcpListener> {
     }
     socket.set_reuse_address(true)?;
     socket.bind(&addr.into())?;
-    socket.listen(1024)?;
+    // The kernel caps the accept queue at net.core.somaxconn (4096 by
+    // default). When the queue is full, a handshake's last ACK is dropped
+    // and the connection waits for SYN-ACK retransmissions (1 s, 3 s, 7 s):
+    // a burst of trunks reconnecting after a failover would be served
+    // seconds late. 2,000 connects at once overflowed 1,024 on a loaded
+    // machine (tests/attack.rs).
+    socket.listen(TCP_ACCEPT_BACKLOG)?;
     Ok(socket.into())
 }
