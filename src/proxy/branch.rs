@@ -56,6 +56,12 @@ impl std::fmt::Debug for Branch {
     }
 }
 
+/// The leg of a request relayed without a transaction (an in-dialog
+/// request through our Record-Route, §16.11): a response on it is relayed
+/// by its Via, whatever its status. Calls have at most 255 targets, legs
+/// 0 to 254.
+pub const STATELESS_LEG: u8 = u8::MAX;
+
 /// The fields of a branch made here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BranchParts {

@@ -678,6 +678,7 @@ impl Call {
                 top_headers: &top,
                 bottom_headers: &target.bottom_headers,
                 received_from: Some(self.upstream.source),
+                drop_top_route: false,
             };
             forward_request(&self.invite, &request, &spec, &mut bytes).is_ok()
         });

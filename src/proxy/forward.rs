@@ -29,7 +29,8 @@ use crate::sip::response_head::ResponseHead;
 use crate::sip::text::{parse_u32, trim, write_unfolded};
 use crate::sip::{Framing, Request};
 
-use super::branch::Branch;
+use super::branch::{Branch, STATELESS_LEG};
+use super::dialog_route::split_first_route;
 
 /// Why a message could not be built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -71,6 +72,9 @@ pub struct ForwardSpec<'a> {
     /// `received` and the `rport` value (§18.2.1, RFC 3581 §4), so that
     /// a response relayed without state still finds its way back.
     pub received_from: Option<SocketAddr>,
+    /// Remove the first Route value: it named us (§16.4), as an in-dialog
+    /// request's does when we record-routed its dialog.
+    pub drop_top_route: bool,
 }
 
 /// Writes the forwarded copy of `request` (parsed from `raw`) into `out`
@@ -98,6 +102,7 @@ pub fn forward_request(
     // and before any received Record-Route (ours must be the top one).
     let mut placed = false;
     let mut first_via = true;
+    let mut route_to_drop = spec.drop_top_route;
     let mut number = itoa::Buffer::new();
     for header in headers(raw, start) {
         if !placed && header.kind() != HeaderName::Via {
@@ -111,6 +116,16 @@ pub fn forward_request(
             }
             // Written once, below, from the body actually forwarded.
             HeaderName::ContentLength => continue,
+            _ if route_to_drop && header.is(b"Route") => {
+                route_to_drop = false;
+                // The line's other values stay, in order.
+                if let Some((_, Some(rest))) = split_first_route(header.value) {
+                    out.extend_from_slice(header.name);
+                    out.extend_from_slice(b": ");
+                    write_unfolded(out, rest);
+                    out.extend_from_slice(b"\r\n");
+                }
+            }
             HeaderName::Via if first_via => {
                 first_via = false;
                 match (spec.received_from, request.top_via) {
@@ -225,9 +240,23 @@ pub fn relay_response(msg: &[u8], head: &ResponseHead<'_>, out: &mut Vec<u8>) {
 /// anything else, which is dropped. The caller sends the result by its
 /// (new) top Via: `received` and `rport` there say where (§18.2.2).
 pub fn relay_stray_2xx(msg: &[u8]) -> Option<Vec<u8>> {
+    relay_ours(msg, |status, _| (200..300).contains(&status))
+}
+
+/// A response to a request we relayed without a transaction (an
+/// in-dialog request through our Record-Route, §16.11): relayed by its
+/// Via whatever its status, our Via removed. `None` when its top branch
+/// is not such a one of ours.
+pub fn relay_stateless(msg: &[u8]) -> Option<Vec<u8>> {
+    relay_ours(msg, |_, leg| leg == STATELESS_LEG)
+}
+
+/// `msg` without our top Via, when the top branch is ours and `relayed`
+/// says yes to its status and leg, and a Via is left to send it by.
+fn relay_ours(msg: &[u8], relayed: impl Fn(u16, u8) -> bool) -> Option<Vec<u8>> {
     let head = ResponseHead::parse(msg, Framing::Datagram).ok()?;
-    let ours = head.branch().and_then(super::branch::parse).is_some();
-    if !(200..300).contains(&head.status) || !ours || !head.more_vias {
+    let parts = head.branch().and_then(super::branch::parse)?;
+    if !relayed(head.status, parts.leg) || !head.more_vias {
         return None;
     }
     let mut out = Vec::with_capacity(msg.len());
@@ -302,6 +331,7 @@ mod tests {
             top_headers: b"Diversion: <sip:+18005550100@sb.example>;reason=no-answer;counter=1\r\n",
             bottom_headers: b"",
             received_from: Some("192.0.2.70:40000".parse().unwrap()),
+            drop_top_route: false,
         };
         let mut out = Vec::new();
         forward_request(invite.as_bytes(), &request, &spec, &mut out)?;
@@ -394,6 +424,80 @@ mod tests {
     }
 
     #[test]
+    fn responses_to_stateless_requests_are_relayed_whatever_their_status() {
+        let via = |leg: &str| {
+            format!(
+                "SIP/2.0 481 Call Does Not Exist\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKsb0000000000000001.0000000000000002.{leg}\r\nVia: SIP/2.0/UDP 192.0.2.7;branch=z9hG4bKup\r\nCSeq: 2 BYE\r\nCall-ID: c\r\nTo: <sip:b@h>;tag=t\r\n\r\n"
+            )
+        };
+        let relayed = relay_stateless(via("ff").as_bytes()).unwrap();
+        assert!(
+            relayed.starts_with(b"SIP/2.0 481 Call Does Not Exist\r\nVia: SIP/2.0/UDP 192.0.2.7;")
+        );
+        // A leg of a call's transaction is not stateless.
+        assert_eq!(relay_stateless(via("01").as_bytes()), None);
+    }
+
+    #[test]
+    fn golden_in_dialog_request_without_our_route() {
+        let bye = "BYE sip:bob@10.0.0.9:5070 SIP/2.0\r\n\
+            Via: SIP/2.0/UDP 192.0.2.7:5060;branch=z9hG4bKb1\r\n\
+            Route: <sip:10.0.0.1:5060;sbd=0123456789abcdef;lr>, <sip:edge.example;lr>\r\n\
+            Route: <sip:core.example;lr>\r\n\
+            From: <sip:a@192.0.2.7>;tag=f1\r\n\
+            To: <sip:b@sb.example>;tag=t9\r\n\
+            Call-ID: c1\r\n\
+            CSeq: 2 BYE\r\n\
+            Content-Length: 0\r\n\r\n";
+        let request = Request::parse(bye.as_bytes(), Framing::Datagram).unwrap();
+        let b = Branch::new(BranchParts {
+            loop_hash: 1,
+            call_nonce: 2,
+            leg: STATELESS_LEG,
+        });
+        let mut spec = ForwardSpec {
+            target_uri: request.uri,
+            via: ViaSpec {
+                transport: b"UDP",
+                sent_by: b"10.0.0.1:5060",
+            },
+            branch: &b,
+            record_route: None,
+            top_headers: b"",
+            bottom_headers: b"",
+            received_from: Some("192.0.2.70:40000".parse().unwrap()),
+            drop_top_route: true,
+        };
+        let mut out = Vec::new();
+        forward_request(bye.as_bytes(), &request, &spec, &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out.clone()).unwrap(),
+            "BYE sip:bob@10.0.0.9:5070 SIP/2.0\r\n\
+            Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKsb0000000000000001.0000000000000002.ff;rport\r\n\
+            Via: SIP/2.0/UDP 192.0.2.7:5060;branch=z9hG4bKb1;received=192.0.2.70\r\n\
+            Route: <sip:edge.example;lr>\r\n\
+            Route: <sip:core.example;lr>\r\n\
+            From: <sip:a@192.0.2.7>;tag=f1\r\n\
+            To: <sip:b@sb.example>;tag=t9\r\n\
+            Call-ID: c1\r\n\
+            CSeq: 2 BYE\r\n\
+            Max-Forwards: 70\r\n\
+            Content-Length: 0\r\n\r\n"
+        );
+        // A Route line holding only ours goes whole.
+        let single = bye.replace(", <sip:edge.example;lr>", "");
+        let request = Request::parse(single.as_bytes(), Framing::Datagram).unwrap();
+        spec.target_uri = request.uri;
+        forward_request(single.as_bytes(), &request, &spec, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains("sbd="), "{text}");
+        assert!(
+            text.contains("\r\nRoute: <sip:core.example;lr>\r\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn relays_responses_without_our_via() {
         let alone = "SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKsb\r\nVia: SIP/2.0/UDP 192.0.2.7;branch=z9hG4bKup\r\nCSeq: 1 INVITE\r\nCall-ID: c\r\nTo: <sip:b@h>;tag=t\r\n\r\n";
         let head = ResponseHead::parse(alone.as_bytes(), Framing::Datagram).unwrap();
@@ -433,6 +537,7 @@ mod tests {
                 top_headers: b"",
                 bottom_headers: b"",
                 received_from: Some("192.0.2.1:1".parse().unwrap()),
+                drop_top_route: false,
             };
             if let Some(request) = Request::parse(&bytes, Framing::Datagram) {
                 let mut out = Vec::new();
@@ -441,6 +546,12 @@ mod tests {
             let _ = build_cancel(&bytes);
             let _ = build_ack(&bytes, &to);
             let _ = relay_stray_2xx(&bytes);
+            let _ = relay_stateless(&bytes);
+            if let Some(request) = Request::parse(&bytes, Framing::Datagram) {
+                let mut out = Vec::new();
+                let dropping = ForwardSpec { drop_top_route: true, ..spec };
+                let _ = forward_request(&bytes, &request, &dropping, &mut out);
+            }
         }
     }
 }

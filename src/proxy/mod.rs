@@ -71,6 +71,7 @@ pub mod branch;
 pub mod call;
 pub mod client_invite;
 pub mod client_non_invite;
+pub mod dialog_route;
 pub mod forward;
 pub mod server_invite;
 pub mod timers;

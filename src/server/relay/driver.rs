@@ -391,6 +391,7 @@ impl Driver {
             bottom_headers: b"",
             // An ACK has no response to route back.
             received_from: None,
+            drop_top_route: false,
         };
         let mut out = Vec::new();
         forward_request(message, &request, &spec, &mut out).ok()?;
