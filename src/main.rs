@@ -172,6 +172,10 @@ struct ServeArgs {
     /// Relay INVITEs from these networks whatever the mode, repeatable.
     #[arg(long, env = "SWITCHBOARD_PROXY_PEER", value_delimiter = ',')]
     proxy_peer: Vec<IpNet>,
+    /// Stay on relayed calls' path with Record-Route, so that their ACK,
+    /// BYE and re-INVITE pass through switchboard (proxy.record_route).
+    #[arg(long, env = "SWITCHBOARD_RECORD_ROUTE")]
+    record_route: bool,
     /// Write a call record per decided call to JSON Lines files here
     /// (records.dir).
     #[arg(long, env = "SWITCHBOARD_RECORDS_DIR")]
@@ -316,6 +320,9 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
     }
     if !args.proxy_peer.is_empty() {
         proxy.peers = args.proxy_peer;
+    }
+    if args.record_route {
+        proxy.record_route = true;
     }
     let records = &mut settings.records;
     if args.records_dir.is_some() {

@@ -111,7 +111,7 @@ fn answer(request: &str, code: u16, reason: &str, to_tag: Option<&str>) -> Strin
             .unwrap_or_default()
             .to_ascii_lowercase();
         match name.as_str() {
-            "via" | "from" | "call-id" | "cseq" => {
+            "via" | "from" | "call-id" | "cseq" | "record-route" => {
                 out.push_str(line.trim_end());
                 out.push_str("\r\n");
             }
@@ -512,4 +512,173 @@ fn a_number_rings_for_its_own_ring_seconds() {
         request_uri(&second).starts_with("sip:+14155550188@"),
         "{second}"
     );
+}
+
+/// A server in proxy mode with `--record-route`, relaying to `next_hop`.
+fn record_routing(next_hop: SocketAddr) -> Server {
+    Server::start_with(&[
+        "--routing",
+        &example_data(),
+        "--mode",
+        "proxy",
+        "--next-hop",
+        &format!("sip:{next_hop};transport=udp"),
+        "--record-route",
+        "--contact-template",
+        "sip:{number}@carrier.example;user=phone",
+    ])
+}
+
+/// An in-dialog request of the call `call_id` from `invite` (the caller's
+/// side, `from_caller`) or from the phone's side, with `route` as its
+/// Route header (none when empty).
+fn in_dialog(
+    method: &str,
+    uri: &str,
+    from: &Peer,
+    call_id: &str,
+    from_caller: bool,
+    route: &str,
+    cseq: u32,
+) -> String {
+    let port = from.addr().port();
+    let (from_tag, to_tag) = if from_caller {
+        (format!("caller-{call_id}"), "phone".to_owned())
+    } else {
+        ("phone".to_owned(), format!("caller-{call_id}"))
+    };
+    let route = if route.is_empty() {
+        String::new()
+    } else {
+        format!("Route: {route}\r\n")
+    };
+    format!(
+        "{method} {uri} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-{method}-{call_id}-{cseq};rport\r\n\
+         Max-Forwards: 70\r\n\
+         {route}\
+         From: <sip:a@127.0.0.1>;tag={from_tag}\r\n\
+         To: <sip:b@127.0.0.1>;tag={to_tag}\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: {cseq} {method}\r\n\
+         Content-Length: 0\r\n\r\n"
+    )
+}
+
+/// Sets up an answered call through `server`; the Record-Route the phone
+/// saw (and copied into its 200).
+fn answered_call(server: &Server, caller: &Peer, phone: &Peer, call_id: &str) -> String {
+    caller.send(server.udp, &invite("+18005550100", caller, call_id));
+    let (relayed, _) = phone.expect("INVITE ", WAIT);
+    let record_route = header(&relayed, "Record-Route")
+        .expect("a Record-Route on the relayed INVITE")
+        .to_owned();
+    phone.send(server.udp, &answer(&relayed, 200, "OK", Some("phone")));
+    let (ok, _) = caller.expect("SIP/2.0 200", WAIT);
+    assert_eq!(
+        header(&ok, "Record-Route"),
+        Some(record_route.as_str()),
+        "the caller learns the route set: {ok}"
+    );
+    record_route
+}
+
+/// With `record_route`, the dialog's ACK and BYE pass through switchboard
+/// both ways (§16.6 step 4, §16.12): our Route value is removed, our Via
+/// goes on top, and the answers come back by Via.
+#[test]
+fn record_route_puts_ack_and_bye_through_switchboard_both_ways() {
+    let phone = Peer::new();
+    let server = record_routing(phone.addr());
+    let caller = Peer::new();
+    let route = answered_call(&server, &caller, &phone, "rr-1");
+    assert!(
+        route.starts_with(&format!("<sip:{};sbd=", server.udp)) && route.ends_with(";lr>"),
+        "{route}"
+    );
+    let via_ours = format!("Via: SIP/2.0/UDP {};branch=z9hG4bK", server.udp);
+
+    // The caller's ACK and BYE: downstream, through the next hop.
+    let phone_uri = "sip:phone@127.0.0.1:5999";
+    caller.send(
+        server.udp,
+        &in_dialog("ACK", phone_uri, &caller, "rr-1", true, &route, 1),
+    );
+    let (ack, from) = phone.expect("ACK ", WAIT);
+    assert_eq!(from, server.udp);
+    assert!(ack.contains(&via_ours), "{ack}");
+    assert!(!ack.contains("Route:"), "our Route value is removed: {ack}");
+    assert_eq!(header(&ack, "Max-Forwards"), Some("69"));
+    caller.send(
+        server.udp,
+        &in_dialog("BYE", phone_uri, &caller, "rr-1", true, &route, 2),
+    );
+    let (bye, _) = phone.expect("BYE ", WAIT);
+    assert!(
+        bye.starts_with("BYE sip:phone@127.0.0.1:5999 SIP/2.0\r\n"),
+        "{bye}"
+    );
+    assert!(bye.contains(&via_ours), "{bye}");
+    phone.send(server.udp, &answer(&bye, 200, "OK", None));
+    let (bye_ok, _) = caller.expect("SIP/2.0 200", WAIT);
+    assert!(bye_ok.contains("CSeq: 2 BYE"), "{bye_ok}");
+    assert_eq!(
+        bye_ok.lines().filter(|l| l.starts_with("Via:")).count(),
+        1,
+        "our Via is removed: {bye_ok}"
+    );
+
+    // Another call, hung up by the phone: upstream, to the caller's
+    // Contact (the Request-URI), and its 481 comes back to the phone.
+    let route = answered_call(&server, &caller, &phone, "rr-2");
+    let caller_uri = format!("sip:+12125550199@127.0.0.1:{}", caller.addr().port());
+    phone.send(
+        server.udp,
+        &in_dialog("BYE", &caller_uri, &phone, "rr-2", false, &route, 1),
+    );
+    let (bye, _) = caller.expect("BYE ", WAIT);
+    assert!(bye.contains(&via_ours), "{bye}");
+    assert!(bye.contains("Call-ID: rr-2"), "{bye}");
+    caller.send(
+        server.udp,
+        &answer(&bye, 481, "Call/Transaction Does Not Exist", None),
+    );
+    let (gone, _) = phone.expect("SIP/2.0 481", WAIT);
+    assert!(gone.contains("CSeq: 1 BYE"), "{gone}");
+}
+
+/// A Route that names switchboard with a MAC that fits neither end of the
+/// dialog is refused: switchboard is no open relay.
+#[test]
+fn a_forged_record_route_is_refused() {
+    let phone = Peer::new();
+    let server = record_routing(phone.addr());
+    let caller = Peer::new();
+    let route = answered_call(&server, &caller, &phone, "rr-forged");
+    // The right MAC on another dialog's tags, and a made-up MAC.
+    let other_dialog = in_dialog(
+        "BYE",
+        "sip:phone@127.0.0.1:5999",
+        &caller,
+        "rr-other",
+        true,
+        &route,
+        2,
+    );
+    let made_up = format!("<sip:{};sbd=0123456789abcdef;lr>", server.udp);
+    let forged = in_dialog(
+        "BYE",
+        "sip:phone@127.0.0.1:5999",
+        &caller,
+        "rr-forged",
+        true,
+        &made_up,
+        3,
+    );
+    for request in [other_dialog, forged] {
+        caller.send(server.udp, &request);
+        let (refused, _) = caller.expect("SIP/2.0 403", WAIT);
+        assert!(refused.contains("BYE"), "{refused}");
+    }
+    phone.expect_none("BYE ", Duration::from_millis(500));
 }

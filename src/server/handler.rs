@@ -15,6 +15,7 @@ use super::redirect::{self, Origin, Presentation};
 use super::relay::Relay;
 use super::relay::inbox::{Inbound, Refused};
 use super::relay::plan;
+use crate::proxy::dialog_route::{self, InDialog};
 use crate::records::CallEvent;
 use crate::routing::{Disposition, RoutingTable, Rule, Spelling};
 use crate::settings::{Settings, SettingsError, Untrusted, UntrustedOptions};
@@ -281,6 +282,48 @@ fn handle(handler: &Handler, cx: &mut Context<'_>, message: &[u8], peer: Peer) -
     }
 }
 
+/// A request of a dialog we record-routed, with our Route on top: relayed
+/// (§16.12), or refused when its Route's MAC fits neither end of the
+/// dialog. Before the trust list: the phone's end of the dialog is not a
+/// trusted peer, and the MAC is what admits it. `None`: not such a
+/// request.
+fn through_our_route(
+    handler: &Handler,
+    request: &Request<'_>,
+    message: &[u8],
+    peer: Peer,
+    out: &mut Vec<u8>,
+) -> Option<Outcome> {
+    let relay = handler.relay.as_ref()?;
+    let dialogs = relay.dialogs.as_ref()?;
+    if request.to_tag().is_none() || request.problem.is_some() {
+        return None;
+    }
+    let kind = request.method.kind();
+    let answer = Answer::new(&handler.policy, request, peer);
+    match dialog_route::classify(message, request, &dialogs.key, &dialogs.sent_by) {
+        InDialog::NotOurs => None,
+        InDialog::Forged if request.method == Method::Ack => Some(Outcome::Silent(Silence::Ack)),
+        InDialog::Forged => {
+            debug!(source = %peer.source, "in-dialog request with a forged Route: 403");
+            Some(answer.send(out, Status::new(403, "Forbidden"), |_| {}))
+        }
+        InDialog::Relay { direction, next } => {
+            let relayed = Inbound::InDialog {
+                message: message.to_vec(),
+                peer,
+                respond_to: answer.to,
+                direction,
+                next,
+            };
+            // Only new calls are ever refused at the inbox: this is not
+            // one, and adds nothing to the calls in flight.
+            let _ = relay.inbox.send(relayed);
+            Some(Outcome::Silent(Silence::Relayed(kind)))
+        }
+    }
+}
+
 /// The flood guard's word on a message, before it is parsed: a flood
 /// must cost as little as possible.
 fn flood_verdict(handler: &Handler, peer: Peer) -> Result<Verdict, Outcome> {
@@ -306,6 +349,9 @@ fn screen(
     if request.top_via.is_none() {
         debug!(source = %peer.source, problem = ?request.problem, "dropped: no usable Via");
         return Err(Outcome::Silent(Silence::NotARequest));
+    }
+    if let Some(outcome) = through_our_route(handler, request, message, peer, out) {
+        return Err(outcome);
     }
     if request.method == Method::Ack {
         if let Some(relay) = handler.relay_for(peer) {

@@ -461,6 +461,26 @@ impl Metrics {
             MetricType::Counter,
             &[(Vec::new(), load(&stats.late_2xx) as f64)],
         )?;
+        sample(
+            encoder,
+            "switchboard_proxy_in_dialog",
+            "In-dialog messages through the Record-Route (proxy.record_route), by what became of them",
+            MetricType::Counter,
+            &[
+                (
+                    vec![("result", "relayed".to_owned())],
+                    load(&stats.in_dialog) as f64,
+                ),
+                (
+                    vec![("result", "failed".to_owned())],
+                    load(&stats.in_dialog_failed) as f64,
+                ),
+                (
+                    vec![("result", "response".to_owned())],
+                    load(&stats.in_dialog_responses) as f64,
+                ),
+            ],
+        )?;
         let mut count = 0;
         let mut buckets = Vec::with_capacity(RING_BOUNDS.len() + 1);
         for (bound, n) in RING_BOUNDS

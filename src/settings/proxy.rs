@@ -9,6 +9,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use ipnet::IpNet;
@@ -88,6 +89,16 @@ pub struct ProxySettings {
     /// Timer C (§16.8): how long the last leg may ring with provisional
     /// answers only, in seconds; more than 180.
     pub timer_c_seconds: u64,
+    /// Stay on the dialog's path (§16.6 step 4): relayed INVITEs carry our
+    /// Record-Route, and the dialog's ACK, BYE and re-INVITE come through
+    /// switchboard. Off: they go end to end.
+    pub record_route: bool,
+    /// The key (a file of at least 16 bytes) that signs our Record-Route,
+    /// so that only the dialog's two ends can route through us. Without
+    /// it, a random key per start: the dialogs set up before a restart
+    /// then cannot route their BYE through the new process. Give every
+    /// server of a cluster the same file.
+    pub record_route_key_file: Option<PathBuf>,
 }
 
 impl Default for ProxySettings {
@@ -100,6 +111,8 @@ impl Default for ProxySettings {
             max_calls: 10_000,
             t1_ms: 500,
             timer_c_seconds: 181,
+            record_route: false,
+            record_route_key_file: None,
         }
     }
 }

@@ -31,21 +31,25 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, warn};
 
+use super::DialogRouting;
 use super::inbox::{DivertedFrom, Inbound, LegPlan};
 use super::stats::{LegResult, ProxyStats};
 use super::upstream::{ConnectionId, StreamWriters};
-use crate::proxy::branch::{self, Branch, BranchParts};
+use crate::proxy::branch::{self, Branch, BranchParts, STATELESS_LEG};
 use crate::proxy::call::{
     Call, CallSummary, Destination, LegOutcome, ProxyConfig, ResponseFate, Target, Transport,
     Upstream,
 };
-use crate::proxy::forward::{ForwardSpec, ViaSpec, forward_request, relay_stray_2xx};
+use crate::proxy::dialog_route::{Direction, record_route_uri};
+use crate::proxy::forward::{
+    ForwardError, ForwardSpec, ViaSpec, forward_request, relay_stateless, relay_stray_2xx,
+};
 use crate::records::{CallEvent, ProxyLeg, ProxyOutcome, RecordSender};
 use crate::server::handler::Transport as PeerTransport;
 use crate::sip::diversion::{finish_history_dialed, finish_history_target};
 use crate::sip::hop::{Hop, HopTransport};
 use crate::sip::response_head::ResponseHead;
-use crate::sip::{Framing, Method, Request};
+use crate::sip::{Framing, Method, Request, Status};
 
 /// How long the driver sleeps at most with nothing due: it also looks at
 /// the stop flag this often.
@@ -60,6 +64,14 @@ pub enum Route {
     TargetHost,
 }
 
+/// Where the driver sends: new calls' legs, and the dialogs it stays on.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub route: Route,
+    /// With `proxy.record_route`: the key and host of our Record-Route.
+    pub dialogs: Option<DialogRouting>,
+}
+
 /// The driver: its fixed parts and the calls.
 pub struct Driver {
     state: Mutex<State>,
@@ -71,6 +83,8 @@ pub struct Driver {
     records: Option<RecordSender>,
     config: Arc<ProxyConfig>,
     route: Route,
+    /// With `proxy.record_route`: the key and host of our Record-Route.
+    dialogs: Option<DialogRouting>,
     stats: Arc<ProxyStats>,
     stop: Arc<AtomicBool>,
 }
@@ -136,10 +150,11 @@ impl Driver {
         writers: Arc<StreamWriters>,
         records: Option<RecordSender>,
         config: Arc<ProxyConfig>,
-        route: Route,
+        paths: Paths,
         stats: Arc<ProxyStats>,
         stop: Arc<AtomicBool>,
     ) -> Driver {
+        let Paths { route, dialogs } = paths;
         let calls = Calls {
             next_nonce: random_start(),
             ..Calls::default()
@@ -155,6 +170,7 @@ impl Driver {
             records,
             config,
             route,
+            dialogs,
             stats,
             stop,
         }
@@ -232,6 +248,19 @@ impl Driver {
                 ..
             } => self.on_cancel(calls, &message, respond_to, now),
             Inbound::Ack { message, .. } => self.on_ack(calls, &message, now),
+            Inbound::InDialog {
+                message,
+                peer,
+                respond_to,
+                direction,
+                next,
+            } => {
+                let caller = match peer.connection {
+                    Some(id) => Caller::Stream(id),
+                    None => Caller::Datagram(respond_to),
+                };
+                self.on_in_dialog(&message, caller, respond_to, direction, &next);
+            }
             Inbound::Response { message, .. } => self.on_response(calls, &message, now),
         }
     }
@@ -241,7 +270,7 @@ impl Driver {
             message,
             caller,
             upstream,
-            targets,
+            mut targets,
             record,
         } = invite;
         let Some((server_key, call_id)) = keys(&message) else {
@@ -257,6 +286,12 @@ impl Driver {
             }
             self.flush(calls, nonce, now);
             return;
+        }
+        if let Some(line) = self.record_route_line(&message) {
+            // Ours goes first, above the leg's Diversion (§16.6 step 4).
+            for target in &mut targets {
+                target.top_headers = [line.as_slice(), &target.top_headers].concat().into();
+            }
         }
         let nonce = calls.next_nonce;
         calls.next_nonce = calls.next_nonce.wrapping_add(1);
@@ -369,6 +404,94 @@ impl Driver {
         }
     }
 
+    /// Our `Record-Route` line for the dialog `invite` starts, when we
+    /// record-route: the MAC binds it to its Call-ID and From tag.
+    fn record_route_line(&self, invite: &[u8]) -> Option<Vec<u8>> {
+        let dialogs = self.dialogs.as_ref()?;
+        let request = Request::parse(invite, Framing::Datagram)?;
+        let uri = record_route_uri(
+            &dialogs.sent_by,
+            &dialogs.key,
+            request.call_id?,
+            request.from_tag().unwrap_or_default(),
+        );
+        let mut line = b"Record-Route: <".to_vec();
+        line.extend_from_slice(&uri);
+        line.extend_from_slice(b";lr>\r\n");
+        Some(line)
+    }
+
+    /// A request of a dialog we record-routed (§16.12): our Route value
+    /// removed, our Via on top with a branch of the stateless leg, sent to
+    /// the next Route or the Request-URI; downstream through
+    /// `proxy.next_hop` when there is one, as the dialog's INVITE went.
+    /// Without a transaction (§16.11): the ends retransmit, and the
+    /// answers go back by Via. What cannot be relayed is answered, but an
+    /// ACK, which has no answer.
+    fn on_in_dialog(
+        &self,
+        message: &[u8],
+        caller: Caller,
+        respond_to: SocketAddr,
+        direction: Direction,
+        next: &[u8],
+    ) {
+        let Some(request) = Request::parse(message, Framing::Datagram) else {
+            return;
+        };
+        let hop = match (direction, self.route) {
+            (Direction::Downstream, Route::NextHop(addr)) => Some(addr),
+            _ => address_of(next),
+        };
+        let branch = Branch::new(BranchParts {
+            loop_hash: branch::loop_hash(message, &request),
+            // The same request again gets the same branch.
+            call_nonce: xxhash_rust::xxh3::xxh3_64(message),
+            leg: STATELESS_LEG,
+        });
+        let spec = ForwardSpec {
+            target_uri: request.uri,
+            via: ViaSpec {
+                transport: b"UDP",
+                sent_by: &self.config.via_sent_by,
+            },
+            branch: &branch,
+            record_route: None,
+            top_headers: b"",
+            bottom_headers: b"",
+            received_from: Some(respond_to),
+            drop_top_route: true,
+        };
+        let mut out = Vec::with_capacity(message.len() + 128);
+        let status = match (hop, forward_request(message, &request, &spec, &mut out)) {
+            (Some(hop), Ok(())) if self.send(&out, hop) => {
+                self.stats.in_dialog.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            (_, Err(ForwardError::TooManyHops)) => Status::new(483, "Too Many Hops"),
+            (None, _) => {
+                debug!(next = %String::from_utf8_lossy(next), "in-dialog request: no address to relay to");
+                Status::new(503, "Service Unavailable")
+            }
+            // §16.9: a transport error is a 503.
+            _ => Status::new(503, "Service Unavailable"),
+        };
+        self.stats.in_dialog_failed.fetch_add(1, Ordering::Relaxed);
+        if request.method == Method::Ack {
+            return;
+        }
+        let mut answer = Vec::new();
+        crate::sip::write_response(
+            &mut answer,
+            &request,
+            respond_to,
+            status,
+            &self.config.server,
+            |_| {},
+        );
+        self.answer(caller, answer);
+    }
+
     /// §16.11: a request relayed without a transaction (the ACK of a 2xx),
     /// with our Via on top and a branch derived from the request so that
     /// a retransmission gets the same one.
@@ -422,6 +545,18 @@ impl Driver {
                 entry.answers.push((tag.to_vec(), usize::from(parts.leg)));
             }
             self.flush(calls, nonce, now);
+            return;
+        }
+        // The answer to an in-dialog request relayed without a
+        // transaction (§16.11): by the Via under ours, whatever it says.
+        if let Some(out) = relay_stateless(message)
+            && let Ok(next) = ResponseHead::parse(&out, Framing::Datagram)
+            && let Some(to) = next.top_via.relay_address()
+        {
+            self.send(&out, to);
+            self.stats
+                .in_dialog_responses
+                .fetch_add(1, Ordering::Relaxed);
             return;
         }
         // A 2xx for a call already gone: relayed statelessly by the Via
@@ -539,18 +674,22 @@ impl Driver {
     fn hop_for(&self, uri: &[u8]) -> Option<SocketAddr> {
         match self.route {
             Route::NextHop(addr) => Some(addr),
-            Route::TargetHost => {
-                let hop = Hop::parse(uri)?;
-                if hop.effective_transport() != HopTransport::Udp {
-                    return None;
-                }
-                let host = std::str::from_utf8(hop.host).ok()?;
-                let host = host.trim_start_matches('[').trim_end_matches(']');
-                let ip: std::net::IpAddr = host.parse().ok()?;
-                Some(SocketAddr::new(ip, hop.effective_port()))
-            }
+            Route::TargetHost => address_of(uri),
         }
     }
+}
+
+/// A SIP URI's host and port as a UDP address, when its host is an IP
+/// address (names need RFC 3263, not built yet).
+fn address_of(uri: &[u8]) -> Option<SocketAddr> {
+    let hop = Hop::parse(uri)?;
+    if hop.effective_transport() != HopTransport::Udp {
+        return None;
+    }
+    let host = std::str::from_utf8(hop.host).ok()?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let ip: std::net::IpAddr = host.parse().ok()?;
+    Some(SocketAddr::new(ip, hop.effective_port()))
 }
 
 /// A call summary as its record tells it.

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use super::driver::Driver;
+use crate::proxy::dialog_route::Direction;
 use crate::records::CallEvent;
 use crate::server::peer::Peer;
 
@@ -61,6 +62,15 @@ pub enum Inbound {
     /// An ACK: for a non-2xx final the server transaction absorbs it; for
     /// a 2xx it goes to the leg that answered.
     Ack { message: Vec<u8>, peer: Peer },
+    /// A request of a dialog we record-routed, with our Route on top:
+    /// relayed without a transaction to `next` (§16.11, §16.12).
+    InDialog {
+        message: Vec<u8>,
+        peer: Peer,
+        respond_to: SocketAddr,
+        direction: Direction,
+        next: Vec<u8>,
+    },
     /// A response from a next hop.
     Response { message: Vec<u8>, peer: Peer },
 }

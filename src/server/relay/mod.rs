@@ -12,17 +12,19 @@ pub mod stats;
 pub mod upstream;
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::proxy::call::ProxyConfig;
+use crate::proxy::dialog_route::RouteKey;
 use crate::proxy::timers::Timers;
 use crate::records::RecordSender;
 use crate::settings::{Mode, ProxySettings};
 use crate::sip::hop::{Hop, HopTransport};
-use driver::{Driver, Route};
+use driver::{Driver, Paths, Route};
 use inbox::{Admission, Inbox};
 use stats::ProxyStats;
 use upstream::StreamWriters;
@@ -35,6 +37,16 @@ pub struct Relay {
     pub settings: ProxySettings,
     /// Where the driver queues responses for callers on TCP or TLS.
     pub writers: Arc<StreamWriters>,
+    /// With `proxy.record_route`: what recognises our Route on the
+    /// dialog's later requests.
+    pub dialogs: Option<DialogRouting>,
+}
+
+/// Our Record-Route's host and the key that signs it.
+#[derive(Debug, Clone)]
+pub struct DialogRouting {
+    pub key: RouteKey,
+    pub sent_by: Box<[u8]>,
 }
 
 impl Relay {
@@ -64,6 +76,8 @@ pub enum RelayError {
         host: String,
         source: std::io::Error,
     },
+    #[error("proxy.record_route_key_file {path}: {problem}")]
+    RouteKey { path: PathBuf, problem: String },
     #[error("proxy mode needs a UDP listener to relay from")]
     NoUdpListener,
     #[error("proxy mode: {0}")]
@@ -102,6 +116,13 @@ pub fn start(
     let socket = socket.try_clone()?;
     let local = socket.local_addr()?;
     let sent_by = via_address(local, route)?;
+    let dialogs = match settings.record_route {
+        true => Some(DialogRouting {
+            key: route_key(settings)?,
+            sent_by: sent_by.to_string().into_bytes().into_boxed_slice(),
+        }),
+        false => None,
+    };
     let config = Arc::new(ProxyConfig {
         timers: Timers {
             t1: Duration::from_millis(settings.t1_ms),
@@ -127,7 +148,10 @@ pub fn start(
         Arc::clone(&writers),
         records,
         config,
-        route,
+        Paths {
+            route,
+            dialogs: dialogs.clone(),
+        },
         Arc::clone(&stats),
         Arc::clone(&stop),
     ));
@@ -141,12 +165,36 @@ pub fn start(
         mode,
         settings: settings.clone(),
         writers,
+        dialogs,
     };
     let running = RelayThread {
         stop,
         thread: Some(thread),
     };
     Ok((relay, running, stats))
+}
+
+/// The key that signs our Record-Route: `proxy.record_route_key_file`'s
+/// bytes (at least 16), else 32 random ones for this process.
+fn route_key(settings: &ProxySettings) -> Result<RouteKey, RelayError> {
+    let Some(path) = &settings.record_route_key_file else {
+        let mut bytes = vec![0u8; 32];
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))?;
+        return Ok(RouteKey::new(bytes));
+    };
+    let problem = |problem: String| RelayError::RouteKey {
+        path: path.clone(),
+        problem,
+    };
+    let bytes = std::fs::read(path).map_err(|e| problem(format!("cannot read it: {e}")))?;
+    let key = bytes.trim_ascii();
+    if key.len() < 16 {
+        return Err(problem(
+            "give a key of at least 16 bytes (for example `openssl rand -hex 32`)".to_owned(),
+        ));
+    }
+    Ok(RouteKey::new(key.to_vec()))
 }
 
 /// `proxy.next_hop` as an address: an IP literal as is, a name through

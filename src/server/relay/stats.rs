@@ -82,6 +82,13 @@ pub struct ProxyStats {
     pub dropped_acks: AtomicU64,
     /// 2xx relayed statelessly after their call had ended.
     pub late_2xx: AtomicU64,
+    /// In-dialog requests relayed through our Record-Route.
+    pub in_dialog: AtomicU64,
+    /// In-dialog requests that could not be relayed (no address, a send
+    /// error, Max-Forwards 0).
+    pub in_dialog_failed: AtomicU64,
+    /// Answers to in-dialog requests relayed back.
+    pub in_dialog_responses: AtomicU64,
 }
 
 fn add(counter: &AtomicU64, n: u64) {
