@@ -1215,3 +1215,83 @@ fn history_info_on_the_forwarding_leg_records_why_the_phone_was_left() {
         "no entry for the phone saying it did not answer:\n{second}"
     );
 }
+
+/// With `--record-route`, switchboard stays on the dialog's path: the
+/// phone's INVITE carries its Record-Route, SIPp's caller learns the route
+/// set from the 200 (rrs) and sends its ACK and BYE with it, and both
+/// reach the phone through switchboard without our Route value (RFC 3261
+/// §16.6 step 4, §16.12); the BYE's 200 comes back by Via.
+#[test]
+fn with_record_route_the_ack_and_the_bye_pass_through_switchboard() {
+    let rig = Rig::start(RigOptions {
+        ring_seconds: NEVER_RINGS_OUT,
+        t1_ms: T1_MS,
+        extra: &["--record-route"],
+        ..RigOptions::default()
+    });
+    let mut phone = rig.uas("phone", "proxy_uas_answer_bye.xml", rig.phone_port, &[]);
+    let mut caller = sipp(
+        rig.path(),
+        "caller",
+        &[
+            "-sf".into(),
+            scenario("proxy_uac_bye.xml"),
+            "-s".into(),
+            proxy_rig::DIALED.into(),
+            "-d".into(),
+            "300".into(),
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            common::free_udp_port().to_string(),
+            "-m".into(),
+            "1".into(),
+            "-recv_timeout".into(),
+            "30000".into(),
+            rig.server.udp.to_string(),
+        ],
+        "60s",
+        true,
+    );
+    let caller_status = caller.wait(HARD_LIMIT);
+    let phone_status = phone.wait(HARD_LIMIT);
+    let report = || rig.report(&["caller", "phone"]);
+    assert!(
+        caller_status.success(),
+        "caller: {caller_status}\n{}",
+        report()
+    );
+    assert!(
+        phone_status.success(),
+        "phone: {phone_status}\n{}",
+        report()
+    );
+
+    let invite = rig.invite_at("phone");
+    let record_route = headers(&invite, "Record-Route");
+    assert_eq!(record_route.len(), 1, "{invite}");
+    assert!(
+        record_route[0].starts_with(&format!("<sip:{};sbd=", rig.server.udp)),
+        "{invite}"
+    );
+    let ours = format!("SIP/2.0/UDP {};branch=z9hG4bK", rig.server.udp);
+    let at_phone = received(rig.path(), "phone");
+    for method in ["ACK ", "BYE "] {
+        let request = at_phone
+            .iter()
+            .find(|m| m.starts_with(method))
+            .unwrap_or_else(|| panic!("no {method}at the phone\n{}", report()));
+        assert!(headers(request, "Route").is_empty(), "{request}");
+        let vias = headers(request, "Via");
+        assert_eq!(vias.len(), 2, "{request}");
+        assert!(vias[0].starts_with(&ours), "{request}");
+    }
+    assert_eq!(
+        rig.metric(r#"switchboard_proxy_in_dialog_total{result="relayed"}"#),
+        2.0
+    );
+    assert_eq!(
+        rig.metric(r#"switchboard_proxy_in_dialog_total{result="response"}"#),
+        1.0
+    );
+}
