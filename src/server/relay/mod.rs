@@ -236,3 +236,31 @@ fn via_address(local: SocketAddr, route: Route) -> Result<SocketAddr, RelayError
     probe.connect(toward)?;
     Ok(SocketAddr::new(probe.local_addr()?.ip(), local.port()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_route_key_comes_from_its_file_or_is_random() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("route.key");
+        let with = |path: &std::path::Path| ProxySettings {
+            record_route: true,
+            record_route_key_file: Some(path.to_owned()),
+            ..ProxySettings::default()
+        };
+        std::fs::write(&path, "short\n").unwrap();
+        assert!(matches!(
+            route_key(&with(&path)),
+            Err(RelayError::RouteKey { .. })
+        ));
+        assert!(matches!(
+            route_key(&with(&dir.path().join("missing"))),
+            Err(RelayError::RouteKey { .. })
+        ));
+        std::fs::write(&path, "0123456789abcdef0123456789abcdef\n").unwrap();
+        assert!(route_key(&with(&path)).is_ok());
+        assert!(route_key(&ProxySettings::default()).is_ok());
+    }
+}
