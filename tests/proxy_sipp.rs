@@ -10,8 +10,6 @@
 //! SIPp on both sides, then the loss test (1,000 calls through two lossy
 //! UDP relays), then corners SIPp cannot be made to hit on cue, played by
 //! plain sockets against the same rig (tests/proxy.rs does more of those).
-//! The one test marked `#[ignore = "gap: ..."]` states a behaviour not
-//! built yet (History-Info saying why each earlier leg was left).
 //!
 //! A leg that got a non-2xx final keeps its call in flight for Timer D
 //! (32 s over UDP, whatever T1 is), so tests that check the in-flight
@@ -1175,15 +1173,10 @@ fn retransmitted_cancels_are_absorbed() {
 /// (issue #21: "each forwarded leg carries Diversion or History-Info with
 /// that leg's reason"): RFC 7044 records the retargeting in the entry of
 /// the target left behind (index 1.1, the phone), with a Reason naming why
-/// (§9.1, §10: `cause=408` for no answer, `486` for busy).
-///
-/// GAP (found by this test; the lead decides): the History-Info of every
-/// leg is written before the call starts (`targets` in
-/// src/server/relay/driver.rs, as in a 302): the forwarding leg's names
-/// the dialed number (cause 302) and itself (index 1.2) only, never the
-/// phone's entry nor why it was left.
+/// (§9.1, §10: `cause=408` for no answer, `486` for busy). The call
+/// writes each leg's History-Info when it starts the leg (`write_history`
+/// in src/proxy/call.rs), when it knows why the earlier ones were left.
 #[test]
-#[ignore = "gap: History-Info on a later leg does not record why the previous one was left (src/server/relay/driver.rs targets); the lead decides"]
 fn history_info_on_the_forwarding_leg_records_why_the_phone_was_left() {
     let rig = Rig::start(RigOptions {
         ring_seconds: 1,

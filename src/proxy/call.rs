@@ -64,6 +64,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::sip::diversion::{finish_history_dialed, finish_history_left, finish_history_target};
 use crate::sip::host::split_host_port;
 use crate::sip::response_head::ResponseHead;
 use crate::sip::via::TopVia;
@@ -134,6 +135,10 @@ pub struct Target {
     /// (`<sip:+18005550100@example.com>`), the call adds
     /// `;reason=...;counter=1` (`unconditional` on the first leg).
     pub diversion: Option<Box<[u8]>>,
+    /// The dialed number's URI, for a `History-Info` (RFC 7044) that the
+    /// call writes last: the dialed entry, one entry per earlier leg with
+    /// the cause it was left for, and this leg's.
+    pub history_dialed: Option<Box<[u8]>>,
 }
 
 /// Where the caller of the call sent the INVITE from.
@@ -256,6 +261,24 @@ struct Leg {
 impl Leg {
     fn pending(&self) -> bool {
         self.outcome.is_none()
+    }
+
+    /// The SIP cause the call moved on from this leg for, as History-Info
+    /// gives it (RFC 7044 §9.4, RFC 4458 §3): 408 for no answer (the ring
+    /// time, Timer B or C), the final answer's status when one came, 503
+    /// for a transport error (§16.9).
+    fn left_for(&self) -> u16 {
+        if matches!(
+            self.cancelled,
+            Some((CancelReason::RingTimeout | CancelReason::TimerC, _))
+        ) {
+            return 408;
+        }
+        match self.outcome {
+            Some(LegOutcome::Answered(code) | LegOutcome::Rejected(code)) => code,
+            Some(LegOutcome::TransportError) => 503,
+            Some(LegOutcome::NoAnswer) | None => 408,
+        }
     }
 
     fn deadline(&self) -> Option<Instant> {
@@ -665,7 +688,11 @@ impl Call {
             top.extend_from_slice(b";counter=1\r\n");
         }
         top.extend_from_slice(&target.top_headers);
-        let mut bytes = Vec::with_capacity(self.invite.len() + 256 + top.len());
+        let mut bottom = target.bottom_headers.to_vec();
+        if let Some(dialed) = &target.history_dialed {
+            self.write_history(&mut bottom, dialed, &target.uri);
+        }
+        let mut bytes = Vec::with_capacity(self.invite.len() + 256 + top.len() + bottom.len());
         let built = Request::parse(&self.invite, Framing::Datagram).is_some_and(|request| {
             let spec = ForwardSpec {
                 target_uri: &target.uri,
@@ -676,7 +703,7 @@ impl Call {
                 branch: &branch,
                 record_route: self.config.record_route.as_deref(),
                 top_headers: &top,
-                bottom_headers: &target.bottom_headers,
+                bottom_headers: &bottom,
                 received_from: Some(self.upstream.source),
                 drop_top_route: false,
             };
@@ -706,6 +733,29 @@ impl Call {
         } else {
             self.leg_failed_locally(i, LocalFailure::TransportError, now);
         }
+    }
+
+    /// The `History-Info` line of the leg about to start, to `target`
+    /// (RFC 7044 §9.1): the dialed number (retargeted by this server,
+    /// cause 302), each earlier leg with the cause it was left for
+    /// (§9.4, RFC 4458's codes), then this one, all mapped (`mp`) from the
+    /// dialed entry.
+    fn write_history(&self, out: &mut Vec<u8>, dialed: &[u8], target: &[u8]) {
+        out.extend_from_slice(b"History-Info: <");
+        out.extend_from_slice(dialed);
+        finish_history_dialed(out);
+        for (j, leg) in self.legs.iter().enumerate() {
+            let Some(left) = self.targets.get(j) else {
+                continue;
+            };
+            out.extend_from_slice(b",<");
+            out.extend_from_slice(&left.uri);
+            finish_history_left(out, j + 1, leg.left_for());
+        }
+        out.extend_from_slice(b",<");
+        out.extend_from_slice(target);
+        finish_history_target(out, self.legs.len() + 1);
+        out.extend_from_slice(b"\r\n");
     }
 
     /// Moves the call on: the next leg when the current one failed, the
@@ -1057,6 +1107,7 @@ mod tests {
             top_headers: Box::default(),
             bottom_headers: Box::default(),
             diversion: (n > 0).then(|| b"<sip:+18005550100@sb.example>".to_vec().into()),
+            history_dialed: None,
         }
     }
 
@@ -1329,6 +1380,61 @@ mod tests {
         assert_eq!(
             test.call.summary(test.at(33.0)).legs[0].outcome,
             Some(LegOutcome::NoAnswer)
+        );
+    }
+
+    #[test]
+    fn history_info_lists_each_leg_left_and_why() {
+        let (mut test, _) = Test::new(3, Transport::Udp);
+        // The same call, its targets asking for History-Info.
+        let t0 = test.t0;
+        test.call = Call::new(
+            INVITE.as_bytes().to_vec(),
+            Upstream {
+                source: "192.0.2.7:5060".parse().unwrap(),
+                transport: Transport::Udp,
+            },
+            (0..3)
+                .map(|n| Target {
+                    diversion: None,
+                    history_dialed: Some(b"sip:+18005550100@sb.example".to_vec().into()),
+                    ..target(n, Transport::Udp)
+                })
+                .collect(),
+            config(),
+            0xabc,
+            t0,
+        )
+        .unwrap();
+        let first = test.sent();
+        let dialed = "History-Info: <sip:+18005550100@sb.example?Reason=SIP%3Bcause%3D302>;index=1";
+        assert!(
+            first.legs[0].1.contains(&format!(
+                "\r\n{dialed},<sip:+14155550100@10.0.0.9>;index=1.1;mp=1\r\n"
+            )),
+            "{}",
+            first.legs[0].1
+        );
+        // The phone rings out: left for no answer (408).
+        test.respond(0, 180, 1.0, false);
+        let second = test.tick(20.0);
+        assert!(
+            second.legs[1].1.contains(&format!(
+                "\r\n{dialed},<sip:+14155550100@10.0.0.9?Reason=SIP%3Bcause%3D408>;index=1.1;mp=1,\
+                 <sip:+14155550101@10.0.0.9>;index=1.2;mp=1\r\n"
+            )),
+            "{}",
+            second.legs[1].1
+        );
+        // The second is busy: left for 486.
+        let third = test.respond(1, 486, 21.0, false);
+        let invite = &third.legs.iter().find(|(leg, _)| *leg == 2).unwrap().1;
+        assert!(
+            invite.contains(
+                "index=1.1;mp=1,<sip:+14155550101@10.0.0.9?Reason=SIP%3Bcause%3D486>;index=1.2;mp=1,\
+                 <sip:+14155550102@10.0.0.9>;index=1.3;mp=1\r\n"
+            ),
+            "{invite}"
         );
     }
 

@@ -61,6 +61,16 @@ pub fn finish_history_target(out: &mut Vec<u8>, nth: usize) {
     out.extend_from_slice(b";mp=1");
 }
 
+/// Closes a `History-Info` entry for the `nth` (1-based) target that was
+/// tried and left, after the caller wrote `<` and its URI: the SIP cause
+/// it was left for as its Reason (RFC 7044 §9.4; RFC 4458 §3: 486 busy,
+/// 408 no answer, ...), mapped from the dialed number like any target.
+pub fn finish_history_left(out: &mut Vec<u8>, nth: usize, cause: u16) {
+    out.extend_from_slice(b"?Reason=SIP%3Bcause%3D");
+    out.extend_from_slice(itoa::Buffer::new().format(cause).as_bytes());
+    finish_history_target(out, nth);
+}
+
 /// Percent-escapes `out[from..]` in place so that it can be the value of
 /// a header embedded in a URI (RFC 3261 §19.1.1, §25.1 `hvalue`): every
 /// octet but the unreserved ones and `[]/?:+$` becomes `%XX`. In place,

@@ -46,7 +46,6 @@ use crate::proxy::forward::{
 };
 use crate::records::{CallEvent, ProxyLeg, ProxyOutcome, RecordSender};
 use crate::server::handler::Transport as PeerTransport;
-use crate::sip::diversion::{finish_history_dialed, finish_history_target};
 use crate::sip::hop::{Hop, HopTransport};
 use crate::sip::response_head::ResponseHead;
 use crate::sip::{Framing, Method, Request, Status};
@@ -714,50 +713,47 @@ fn outcome_of(summary: &CallSummary) -> ProxyOutcome {
     }
 }
 
-/// The call's targets: each leg's URI over UDP, with its diversion
-/// headers. The first leg's Diversion gives the reason the rules chose it
-/// (`follow-me`, `unconditional`, as a 302 would); a later leg's, why the
-/// one before it failed, which the call knows when it starts it.
+/// The call's targets: each leg's URI over UDP, with what its diversion
+/// headers are made from. The first leg's Diversion gives the reason the
+/// rules chose it (`follow-me`, `unconditional`, as a 302 would); a later
+/// leg's, why the one before it failed, which the call knows when it
+/// starts it. History-Info, which lists every leg tried and why it was
+/// left, is written by the call itself from the dialed URI.
 fn targets(legs: Vec<LegPlan>, diverted_from: &DivertedFrom, first_reason: &str) -> Vec<Target> {
     legs.into_iter()
         .enumerate()
         .map(|(nth, leg)| {
             let mut top = Vec::new();
-            let (diversion, bottom) = match diverted_from {
-                DivertedFrom::Off => (None, Vec::new()),
+            let mut diversion = None;
+            let mut history_dialed = None;
+            match diverted_from {
+                DivertedFrom::Off => {}
                 DivertedFrom::Diversion(dialed) if nth == 0 => {
                     top.extend_from_slice(b"Diversion: <");
                     top.extend_from_slice(dialed);
                     top.extend_from_slice(b">;reason=");
                     top.extend_from_slice(first_reason.as_bytes());
                     top.extend_from_slice(b";counter=1\r\n");
-                    (None, Vec::new())
                 }
                 DivertedFrom::Diversion(dialed) => {
                     let mut value = Vec::with_capacity(dialed.len() + 2);
                     value.push(b'<');
                     value.extend_from_slice(dialed);
                     value.push(b'>');
-                    (Some(value.into_boxed_slice()), Vec::new())
+                    diversion = Some(value.into_boxed_slice());
                 }
                 DivertedFrom::HistoryInfo(dialed) => {
-                    let mut line = b"History-Info: <".to_vec();
-                    line.extend_from_slice(dialed);
-                    finish_history_dialed(&mut line);
-                    line.extend_from_slice(b",<");
-                    line.extend_from_slice(&leg.uri);
-                    finish_history_target(&mut line, nth + 1);
-                    line.extend_from_slice(b"\r\n");
-                    (None, line)
+                    history_dialed = Some(dialed.clone().into_boxed_slice());
                 }
-            };
+            }
             Target {
                 uri: leg.uri.into_boxed_slice(),
                 transport: Transport::Udp,
                 ring: leg.ring,
                 top_headers: top.into_boxed_slice(),
-                bottom_headers: bottom.into_boxed_slice(),
+                bottom_headers: Box::default(),
                 diversion,
+                history_dialed,
             }
         })
         .collect()
