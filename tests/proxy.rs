@@ -682,3 +682,36 @@ fn a_forged_record_route_is_refused() {
     }
     phone.expect_none("BYE ", Duration::from_millis(500));
 }
+
+/// A next hop over TCP that refuses the connection: each leg fails at
+/// once as a transport error (RFC 3261 §16.9: a 503 of our own), the
+/// forwarding number is tried the same way, and the caller gets the best
+/// answer without waiting for Timer B.
+#[test]
+fn a_tcp_next_hop_that_refuses_fails_every_leg_at_once() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = closed.local_addr().expect("address").port();
+    drop(closed);
+    let server = Server::start_with(&[
+        "--routing",
+        &example_data(),
+        "--mode",
+        "proxy",
+        "--next-hop",
+        &format!("sip:127.0.0.1:{port};transport=tcp"),
+        "--contact-template",
+        "sip:{number}@carrier.example;user=phone",
+    ]);
+    let caller = Peer::new();
+    let started = Instant::now();
+    // The support line: two targets.
+    caller.send(server.udp, &invite("+18005550188", &caller, "tcp-refused"));
+    let (final_answer, _) = caller.expect("SIP/2.0 5", WAIT);
+    // Every leg's local 503 (§16.9) goes up as 500 (§16.7 step 6).
+    assert!(final_answer.starts_with("SIP/2.0 500 "), "{final_answer}");
+    // Timer B would be 32 s.
+    assert!(
+        started.elapsed() < Duration::from_secs(16),
+        "no Timer B wait"
+    );
+}

@@ -9,9 +9,10 @@
 //!   phone, a SIPp UAS) and as the phone (a SIPp UAC calls, switchboard
 //!   relays to baresip, which answers by itself).
 //!
-//! Over UDP only: proxy mode relays over UDP so far (a TLS or TCP
+//! Over UDP: proxy mode relays over UDP and TCP so far (a TLS
 //! `--next-hop` is refused at start, `RelayError::UnsupportedTransport`),
-//! so the "baresip over TLS" waits for outbound TLS.
+//! so the "baresip over TLS" waits for outbound TLS; TCP legs are
+//! driven with SIPp in tests/proxy_sipp.rs.
 //!
 //! SIPp, Kamailio and baresip are required (`apt-get install -y sip-tester
 //! kamailio baresip-core`): without them these tests fail and say so.

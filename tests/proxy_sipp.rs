@@ -1288,3 +1288,60 @@ fn with_record_route_the_ack_and_the_bye_pass_through_switchboard() {
         1.0
     );
 }
+
+/// A next hop over TCP (`transport=tcp`): every leg goes over one
+/// connection switchboard opens and reuses (RFC 3261 §18.1.1), with a TCP
+/// Via and no retransmissions; the answers come back on it, and the
+/// caller's ACK goes the same way. Three calls, one connection.
+#[test]
+fn a_next_hop_over_tcp_carries_every_call_on_one_connection() {
+    let port = common::free_udp_port();
+    let hop = format!("sip:127.0.0.1:{port};transport=tcp");
+    let rig = Rig::start(RigOptions {
+        ring_seconds: NEVER_RINGS_OUT,
+        t1_ms: T1_MS,
+        next_hop: Some(hop),
+        ..RigOptions::default()
+    });
+    let mut phone = rig.uas(
+        "phone",
+        "proxy_uas_answer.xml",
+        port,
+        &["-t", "t1", "-m", "3"],
+    );
+    // Switchboard's end of each connection to the phone's port, after
+    // each call but the last (after it, the phone exits and closes).
+    let ours = || -> Vec<u16> {
+        proxy_rig::tcp_sockets(port)
+            .into_iter()
+            .filter(|(local, remote, state)| *remote == port && *local != port && state == "01")
+            .map(|(local, _, _)| local)
+            .collect()
+    };
+    let mut seen = Vec::new();
+    for call in 0..3 {
+        let (caller, _) = rig.call(200, "phone");
+        assert!(
+            caller.success(),
+            "call {call}: {caller}\n{}",
+            rig.report(&["caller", "phone"])
+        );
+        if call < 2 {
+            seen.push(ours());
+        }
+    }
+    let phone_status = phone.wait(HARD_LIMIT);
+    assert!(
+        phone_status.success(),
+        "the phone did not get every call and ACK (exit {phone_status})\n{}",
+        rig.report(&["caller", "phone"])
+    );
+    assert_eq!(seen[0].len(), 1, "one connection: {seen:?}");
+    assert_eq!(seen[0], seen[1], "reused: {seen:?}");
+    // Counted when each call ends, 64×T1 after its 2xx.
+    rig.wait_idle(IDLE_AFTER_2XX);
+    assert_eq!(
+        rig.metric(r#"switchboard_proxy_legs_total{outcome="answered"}"#),
+        3.0
+    );
+}

@@ -95,6 +95,39 @@ pub fn udp_port_bound(port: u16) -> bool {
         .unwrap_or(false)
 }
 
+/// Whether something listens on 127.0.0.1:`port` over TCP.
+pub fn tcp_port_listening(port: u16) -> bool {
+    tcp_sockets(port)
+        .iter()
+        .any(|(local, _, state)| *local == port && state == "0A")
+}
+
+/// The TCP sockets in Linux's table with `port` at either end: local
+/// port, remote port and state (`01` established, `0A` listening).
+pub fn tcp_sockets(port: u16) -> Vec<(u16, u16, String)> {
+    let port_of = |address: &str| {
+        address
+            .rsplit(':')
+            .next()
+            .and_then(|hex| u16::from_str_radix(hex, 16).ok())
+    };
+    fs::read_to_string("/proc/net/tcp")
+        .map(|table| {
+            table
+                .lines()
+                .skip(1)
+                .filter_map(|line| {
+                    let fields: Vec<&str> = line.split_whitespace().collect();
+                    let local = port_of(fields.get(1)?)?;
+                    let remote = port_of(fields.get(2)?)?;
+                    let state = fields.get(3)?.to_string();
+                    (local == port || remote == port).then_some((local, remote, state))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Starts SIPp with these arguments, bounded by its own `-timeout`
 /// (`timeout`, SIPp's spelling: `60s`) and `-timeout_error`; everything it
 /// writes goes to `dir` as `NAME.*`, its messages to `NAME.messages.log`
@@ -295,7 +328,19 @@ impl Rig {
         // A load run (more than one call) keeps no message trace.
         let trace = !extra.contains(&"-m");
         let mut uas = sipp(self.path(), name, &args, "120s", trace);
-        wait_listening(&mut uas, port, || report(self.path(), name));
+        if extra.windows(2).any(|w| w == ["-t", "t1"]) {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !tcp_port_listening(port) {
+                assert!(
+                    Instant::now() < deadline,
+                    "{name} does not listen on TCP {port}\n{}",
+                    report(self.path(), name)
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        } else {
+            wait_listening(&mut uas, port, || report(self.path(), name));
+        }
         uas
     }
 

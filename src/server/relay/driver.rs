@@ -33,6 +33,7 @@ use tracing::{debug, warn};
 
 use super::DialogRouting;
 use super::inbox::{DivertedFrom, Inbound, LegPlan};
+use super::outbound::{LegRef, Outbound};
 use super::stats::{LegResult, ProxyStats};
 use super::upstream::{ConnectionId, StreamWriters};
 use crate::proxy::branch::{self, Branch, BranchParts, STATELESS_LEG};
@@ -58,9 +59,24 @@ const IDLE: Duration = Duration::from_millis(200);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
     /// Every leg to this address (`proxy.next_hop`).
-    NextHop(SocketAddr),
+    NextHop(NextHop),
     /// Each leg to its target URI's host, which must be an IP address.
     TargetHost,
+}
+
+/// Where a leg's messages go, and over what.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NextHop {
+    pub addr: SocketAddr,
+    pub transport: Transport,
+}
+
+/// What the driver sends over: the UDP socket (legs over UDP and callers
+/// on it), the outbound TCP connections, and the callers' streams.
+pub struct Transports {
+    pub socket: UdpSocket,
+    pub outbound: Outbound,
+    pub writers: Arc<StreamWriters>,
 }
 
 /// Where the driver sends: new calls' legs, and the dialogs it stays on.
@@ -77,6 +93,8 @@ pub struct Driver {
     /// Wakes the timer thread for a deadline sooner than it sleeps to.
     wake: Condvar,
     socket: UdpSocket,
+    /// Legs over TCP.
+    outbound: Outbound,
     writers: Arc<StreamWriters>,
     /// Where relayed calls' records go, when records are on.
     records: Option<RecordSender>,
@@ -95,7 +113,7 @@ struct Entry {
     /// address (§18.2.2).
     upstream: Caller,
     /// Each leg's next hop.
-    hops: Vec<Option<SocketAddr>>,
+    hops: Vec<Option<NextHop>>,
     server_key: Vec<u8>,
     call_id: Vec<u8>,
     started: Instant,
@@ -145,8 +163,7 @@ struct Calls {
 
 impl Driver {
     pub fn new(
-        socket: UdpSocket,
-        writers: Arc<StreamWriters>,
+        transports: Transports,
         records: Option<RecordSender>,
         config: Arc<ProxyConfig>,
         paths: Paths,
@@ -154,6 +171,11 @@ impl Driver {
         stop: Arc<AtomicBool>,
     ) -> Driver {
         let Paths { route, dialogs } = paths;
+        let Transports {
+            socket,
+            outbound,
+            writers,
+        } = transports;
         let calls = Calls {
             next_nonce: random_start(),
             ..Calls::default()
@@ -165,6 +187,7 @@ impl Driver {
             }),
             wake: Condvar::new(),
             socket,
+            outbound,
             writers,
             records,
             config,
@@ -261,6 +284,12 @@ impl Driver {
                 self.on_in_dialog(&message, caller, respond_to, direction, &next);
             }
             Inbound::Response { message, .. } => self.on_response(calls, &message, now),
+            Inbound::LegFailed { nonce, leg } => {
+                if let Some(entry) = calls.by_nonce.get_mut(&nonce) {
+                    entry.call.on_leg_transport_error(leg, now);
+                }
+                self.flush(calls, nonce, now);
+            }
         }
     }
 
@@ -294,7 +323,13 @@ impl Driver {
         }
         let nonce = calls.next_nonce;
         calls.next_nonce = calls.next_nonce.wrapping_add(1);
-        let hops: Vec<Option<SocketAddr>> = targets.iter().map(|t| self.hop_for(&t.uri)).collect();
+        let hops: Vec<Option<NextHop>> = targets.iter().map(|t| self.hop_for(&t.uri)).collect();
+        // Each leg's Via and timers follow the transport it goes over.
+        for (target, hop) in targets.iter_mut().zip(&hops) {
+            if let Some(hop) = hop {
+                target.transport = hop.transport;
+            }
+        }
         let call = match Call::new(
             message,
             upstream,
@@ -398,8 +433,8 @@ impl Driver {
             self.stats.dropped_acks.fetch_add(1, Ordering::Relaxed);
             return;
         };
-        if let Some(bytes) = self.forward_statelessly(message) {
-            self.send(&bytes, hop);
+        if let Some(bytes) = self.forward_statelessly(message, hop.transport) {
+            self.send_to(bytes, hop, None);
         }
     }
 
@@ -439,7 +474,7 @@ impl Driver {
             return;
         };
         let hop = match (direction, self.route) {
-            (Direction::Downstream, Route::NextHop(addr)) => Some(addr),
+            (Direction::Downstream, Route::NextHop(hop)) => Some(hop),
             _ => address_of(next),
         };
         let branch = Branch::new(BranchParts {
@@ -451,7 +486,7 @@ impl Driver {
         let spec = ForwardSpec {
             target_uri: request.uri,
             via: ViaSpec {
-                transport: b"UDP",
+                transport: hop.map_or(Transport::Udp, |h| h.transport).via_token(),
                 sent_by: &self.config.via_sent_by,
             },
             branch: &branch,
@@ -463,7 +498,7 @@ impl Driver {
         };
         let mut out = Vec::with_capacity(message.len() + 128);
         let status = match (hop, forward_request(message, &request, &spec, &mut out)) {
-            (Some(hop), Ok(())) if self.send(&out, hop) => {
+            (Some(hop), Ok(())) if self.send_to(out, hop, None) => {
                 self.stats.in_dialog.fetch_add(1, Ordering::Relaxed);
                 return;
             }
@@ -494,7 +529,7 @@ impl Driver {
     /// §16.11: a request relayed without a transaction (the ACK of a 2xx),
     /// with our Via on top and a branch derived from the request so that
     /// a retransmission gets the same one.
-    fn forward_statelessly(&self, message: &[u8]) -> Option<Vec<u8>> {
+    fn forward_statelessly(&self, message: &[u8], transport: Transport) -> Option<Vec<u8>> {
         let request = Request::parse(message, Framing::Datagram)?;
         let branch = Branch::new(BranchParts {
             loop_hash: branch::loop_hash(message, &request),
@@ -504,7 +539,7 @@ impl Driver {
         let spec = ForwardSpec {
             target_uri: request.uri,
             via: ViaSpec {
-                transport: b"UDP",
+                transport: transport.via_token(),
                 sent_by: &self.config.via_sent_by,
             },
             branch: &branch,
@@ -606,7 +641,12 @@ impl Driver {
                         caller_gone |= !self.answer(entry.upstream, transmit.bytes);
                     }
                     Destination::Leg(i) => match entry.hops.get(i).copied().flatten() {
-                        Some(hop) if self.send(&transmit.bytes, hop) => {}
+                        Some(hop)
+                            if self.send_to(
+                                transmit.bytes,
+                                hop,
+                                Some(LegRef { nonce, leg: i }),
+                            ) => {}
                         _ => failed_legs.push(i),
                     },
                 }
@@ -657,6 +697,15 @@ impl Driver {
         }
     }
 
+    /// Sends a leg's message by its transport; whether it went (a datagram)
+    /// or was queued (a stream, whose later failure `leg` learns of).
+    fn send_to(&self, bytes: Vec<u8>, hop: NextHop, leg: Option<LegRef>) -> bool {
+        match hop.transport {
+            Transport::Udp => self.send(&bytes, hop.addr),
+            Transport::Tcp | Transport::Tls => self.outbound.send(hop.addr, bytes, leg),
+        }
+    }
+
     /// Sends a datagram; whether the kernel took it.
     fn send(&self, bytes: &[u8], to: SocketAddr) -> bool {
         match self.socket.send_to(bytes, to) {
@@ -670,25 +719,40 @@ impl Driver {
 
     /// The next hop of a leg: `proxy.next_hop`, else the target's own host
     /// when it is an IP address.
-    fn hop_for(&self, uri: &[u8]) -> Option<SocketAddr> {
+    fn hop_for(&self, uri: &[u8]) -> Option<NextHop> {
         match self.route {
-            Route::NextHop(addr) => Some(addr),
+            Route::NextHop(hop) => Some(hop),
             Route::TargetHost => address_of(uri),
         }
     }
+
+    /// Lets the outbound connections hand their responses to this driver.
+    pub fn connect_outbound(self: &Arc<Self>) {
+        self.outbound.deliver_to(self);
+    }
+
+    /// Outbound TCP connections open now.
+    pub fn outbound_connections(&self) -> usize {
+        self.outbound.open()
+    }
 }
 
-/// A SIP URI's host and port as a UDP address, when its host is an IP
-/// address (names need RFC 3263, not built yet).
-fn address_of(uri: &[u8]) -> Option<SocketAddr> {
+/// A SIP URI's host and port, and its transport (UDP or TCP), when its
+/// host is an IP address (names need RFC 3263, not built yet).
+fn address_of(uri: &[u8]) -> Option<NextHop> {
     let hop = Hop::parse(uri)?;
-    if hop.effective_transport() != HopTransport::Udp {
-        return None;
-    }
+    let transport = match hop.effective_transport() {
+        HopTransport::Udp => Transport::Udp,
+        HopTransport::Tcp => Transport::Tcp,
+        HopTransport::Tls => return None,
+    };
     let host = std::str::from_utf8(hop.host).ok()?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let ip: std::net::IpAddr = host.parse().ok()?;
-    Some(SocketAddr::new(ip, hop.effective_port()))
+    Some(NextHop {
+        addr: SocketAddr::new(ip, hop.effective_port()),
+        transport,
+    })
 }
 
 /// A call summary as its record tells it.

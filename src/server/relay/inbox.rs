@@ -73,6 +73,9 @@ pub enum Inbound {
     },
     /// A response from a next hop.
     Response { message: Vec<u8>, peer: Peer },
+    /// A leg's message could not be written to its connection: a
+    /// transport error for that leg (§16.9).
+    LegFailed { nonce: u64, leg: usize },
 }
 
 /// Why the driver did not take a message.

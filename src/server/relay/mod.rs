@@ -7,6 +7,7 @@
 
 pub mod driver;
 pub mod inbox;
+pub mod outbound;
 pub mod plan;
 pub mod stats;
 pub mod upstream;
@@ -19,13 +20,15 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::proxy::call::ProxyConfig;
+use crate::proxy::call::Transport;
 use crate::proxy::dialog_route::RouteKey;
 use crate::proxy::timers::Timers;
 use crate::records::RecordSender;
 use crate::settings::{Mode, ProxySettings};
 use crate::sip::hop::{Hop, HopTransport};
-use driver::{Driver, Paths, Route};
+use driver::{Driver, NextHop, Paths, Route, Transports};
 use inbox::{Admission, Inbox};
+use outbound::Outbound;
 use stats::ProxyStats;
 use upstream::StreamWriters;
 
@@ -67,7 +70,7 @@ pub enum RelayError {
     #[error("proxy.next_hop {0:?}: not a sip: or sips: URI with a valid host")]
     BadNextHop(String),
     #[error(
-        "proxy.next_hop {0:?}: only UDP is relayed so far (transport=tcp and tls, and sips:, are not yet)"
+        "proxy.next_hop {0:?}: only UDP and TCP are relayed so far (transport=tls and sips: are not yet)"
     )]
     UnsupportedTransport(String),
     #[error("proxy.next_hop {uri:?}: cannot resolve {host}: {source}")]
@@ -144,8 +147,11 @@ pub fn start(
     let stop = Arc::new(AtomicBool::new(false));
     let writers = Arc::new(StreamWriters::default());
     let driver = Arc::new(Driver::new(
-        socket,
-        Arc::clone(&writers),
+        Transports {
+            socket,
+            outbound: Outbound::new()?,
+            writers: Arc::clone(&writers),
+        },
         records,
         config,
         Paths {
@@ -155,6 +161,7 @@ pub fn start(
         Arc::clone(&stats),
         Arc::clone(&stop),
     ));
+    driver.connect_outbound();
     let timers = Arc::clone(&driver);
     let thread = std::thread::Builder::new()
         .name("sip-proxy-timers".into())
@@ -197,13 +204,18 @@ fn route_key(settings: &ProxySettings) -> Result<RouteKey, RelayError> {
     Ok(RouteKey::new(key.to_vec()))
 }
 
-/// `proxy.next_hop` as an address: an IP literal as is, a name through
-/// the system's resolver, once, at start.
-fn resolve_next_hop(uri: &str) -> Result<SocketAddr, RelayError> {
+/// `proxy.next_hop` as an address and transport: an IP literal as is, a
+/// name through the system's resolver, once, at start.
+fn resolve_next_hop(uri: &str) -> Result<NextHop, RelayError> {
     let hop = Hop::parse(uri.as_bytes()).ok_or_else(|| RelayError::BadNextHop(uri.to_owned()))?;
-    if hop.unsupported_transport || hop.effective_transport() != HopTransport::Udp {
-        return Err(RelayError::UnsupportedTransport(uri.to_owned()));
-    }
+    let transport = match hop.effective_transport() {
+        _ if hop.unsupported_transport => {
+            return Err(RelayError::UnsupportedTransport(uri.to_owned()));
+        }
+        HopTransport::Udp => Transport::Udp,
+        HopTransport::Tcp => Transport::Tcp,
+        HopTransport::Tls => return Err(RelayError::UnsupportedTransport(uri.to_owned())),
+    };
     let host = String::from_utf8_lossy(hop.host);
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     (bare, hop.effective_port())
@@ -213,6 +225,7 @@ fn resolve_next_hop(uri: &str) -> Result<SocketAddr, RelayError> {
                 .next()
                 .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no address"))
         })
+        .map(|addr| NextHop { addr, transport })
         .map_err(|source| RelayError::Resolve {
             uri: uri.to_owned(),
             host: host.into_owned(),
@@ -227,7 +240,7 @@ fn via_address(local: SocketAddr, route: Route) -> Result<SocketAddr, RelayError
         return Ok(local);
     }
     let toward = match route {
-        Route::NextHop(addr) => addr,
+        Route::NextHop(hop) => hop.addr,
         // No next hop to ask about: the loopback of the same family.
         Route::TargetHost if local.is_ipv6() => SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, 1], 5060)),
         Route::TargetHost => SocketAddr::from(([127, 0, 0, 1], 5060)),
