@@ -431,6 +431,9 @@ impl Settings {
         if self.proxy.ring_seconds == 0 || self.proxy.max_calls == 0 || self.proxy.t1_ms == 0 {
             return bad("proxy: ring_seconds, max_calls and t1_ms must be at least 1");
         }
+        if self.proxy.tls_client_cert.is_some() != self.proxy.tls_client_key.is_some() {
+            return bad("proxy: tls_client_cert and tls_client_key go together");
+        }
         if self.proxy.timer_c_seconds <= 180 {
             return bad("proxy.timer_c_seconds must be more than 180 (RFC 3261 §16.8)");
         }

@@ -99,6 +99,14 @@ pub struct ProxySettings {
     /// then cannot route their BYE through the new process. Give every
     /// server of a cluster the same file.
     pub record_route_key_file: Option<PathBuf>,
+    /// CA certificates (PEM) a TLS next hop's certificate must chain to;
+    /// the system's bundle when unset.
+    pub tls_ca: Option<PathBuf>,
+    /// A certificate chain (PEM) to present to TLS next hops (mutual TLS
+    /// with a carrier), with `tls_client_key`.
+    pub tls_client_cert: Option<PathBuf>,
+    /// The private key (PEM) of `tls_client_cert`.
+    pub tls_client_key: Option<PathBuf>,
 }
 
 impl Default for ProxySettings {
@@ -113,6 +121,9 @@ impl Default for ProxySettings {
             timer_c_seconds: 181,
             record_route: false,
             record_route_key_file: None,
+            tls_ca: None,
+            tls_client_cert: None,
+            tls_client_key: None,
         }
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod certificate;
 pub mod client_auth;
+pub mod client_config;
 pub mod reloading;
 pub mod server_config;
 

@@ -72,7 +72,7 @@ pub struct NextHop {
 }
 
 /// What the driver sends over: the UDP socket (legs over UDP and callers
-/// on it), the outbound TCP connections, and the callers' streams.
+/// on it), the outbound TCP and TLS connections, and the callers' streams.
 pub struct Transports {
     pub socket: UdpSocket,
     pub outbound: Outbound,
@@ -702,7 +702,8 @@ impl Driver {
     fn send_to(&self, bytes: Vec<u8>, hop: NextHop, leg: Option<LegRef>) -> bool {
         match hop.transport {
             Transport::Udp => self.send(&bytes, hop.addr),
-            Transport::Tcp | Transport::Tls => self.outbound.send(hop.addr, bytes, leg),
+            Transport::Tcp => self.outbound.send(hop.addr, false, bytes, leg),
+            Transport::Tls => self.outbound.send(hop.addr, true, bytes, leg),
         }
     }
 
@@ -731,20 +732,20 @@ impl Driver {
         self.outbound.deliver_to(self);
     }
 
-    /// Outbound TCP connections open now.
+    /// Outbound TCP and TLS connections open now.
     pub fn outbound_connections(&self) -> usize {
         self.outbound.open()
     }
 }
 
-/// A SIP URI's host and port, and its transport (UDP or TCP), when its
-/// host is an IP address (names need RFC 3263, not built yet).
+/// A SIP URI's host and port, and its transport, when its host is an IP
+/// address (names need RFC 3263, not built yet).
 fn address_of(uri: &[u8]) -> Option<NextHop> {
     let hop = Hop::parse(uri)?;
     let transport = match hop.effective_transport() {
         HopTransport::Udp => Transport::Udp,
         HopTransport::Tcp => Transport::Tcp,
-        HopTransport::Tls => return None,
+        HopTransport::Tls => Transport::Tls,
     };
     let host = std::str::from_utf8(hop.host).ok()?;
     let host = host.trim_start_matches('[').trim_end_matches(']');

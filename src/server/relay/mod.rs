@@ -12,12 +12,14 @@ pub mod plan;
 pub mod stats;
 pub mod upstream;
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
+use std::time::SystemTime;
 
 use crate::proxy::call::ProxyConfig;
 use crate::proxy::call::Transport;
@@ -26,9 +28,11 @@ use crate::proxy::timers::Timers;
 use crate::records::RecordSender;
 use crate::settings::{Mode, ProxySettings};
 use crate::sip::hop::{Hop, HopTransport};
+use crate::tls::client_config::{self, ClientFiles};
 use driver::{Driver, NextHop, Paths, Route, Transports};
 use inbox::{Admission, Inbox};
 use outbound::Outbound;
+use rustls::pki_types::ServerName;
 use stats::ProxyStats;
 use upstream::StreamWriters;
 
@@ -69,10 +73,10 @@ impl Relay {
 pub enum RelayError {
     #[error("proxy.next_hop {0:?}: not a sip: or sips: URI with a valid host")]
     BadNextHop(String),
-    #[error(
-        "proxy.next_hop {0:?}: only UDP and TCP are relayed so far (transport=tls and sips: are not yet)"
-    )]
+    #[error("proxy.next_hop {0:?}: transport must be udp, tcp or tls")]
     UnsupportedTransport(String),
+    #[error("proxy mode's TLS client: {0}")]
+    Tls(#[from] crate::tls::CertificateError),
     #[error("proxy.next_hop {uri:?}: cannot resolve {host}: {source}")]
     Resolve {
         uri: String,
@@ -149,7 +153,7 @@ pub fn start(
     let driver = Arc::new(Driver::new(
         Transports {
             socket,
-            outbound: Outbound::new()?,
+            outbound: Outbound::new(tls_client(settings, route)?, tls_names(settings, route))?,
             writers: Arc::clone(&writers),
         },
         records,
@@ -204,6 +208,47 @@ fn route_key(settings: &ProxySettings) -> Result<RouteKey, RelayError> {
     Ok(RouteKey::new(key.to_vec()))
 }
 
+/// The TLS client configuration for legs over TLS. Required (its files
+/// must be good) when the next hop is TLS or a `proxy.tls_*` file is
+/// named; otherwise built from the system's CAs when they can be read,
+/// for targets whose URI says `transport=tls`.
+fn tls_client(
+    settings: &ProxySettings,
+    route: Route,
+) -> Result<Option<Arc<rustls::ClientConfig>>, RelayError> {
+    let files = ClientFiles {
+        ca: settings.tls_ca.clone(),
+        cert: settings.tls_client_cert.clone(),
+        key: settings.tls_client_key.clone(),
+    };
+    let required = matches!(route, Route::NextHop(hop) if hop.transport == Transport::Tls)
+        || files.ca.is_some()
+        || files.cert.is_some();
+    let built = client_config::build(&files, SystemTime::now());
+    match built {
+        Ok(config) => Ok(Some(config)),
+        Err(e) if required => Err(e.into()),
+        Err(_) => Ok(None),
+    }
+}
+
+/// The name a TLS next hop's certificate must carry: its URI's host.
+fn tls_names(settings: &ProxySettings, route: Route) -> HashMap<SocketAddr, ServerName<'static>> {
+    let mut names = HashMap::new();
+    if let (Route::NextHop(hop), Some(uri)) = (route, &settings.next_hop)
+        && let Some(parsed) = Hop::parse(uri.as_bytes())
+        && let Ok(host) = std::str::from_utf8(parsed.host)
+        && let Ok(name) = ServerName::try_from(
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+        )
+    {
+        names.insert(hop.addr, name);
+    }
+    names
+}
+
 /// `proxy.next_hop` as an address and transport: an IP literal as is, a
 /// name through the system's resolver, once, at start.
 fn resolve_next_hop(uri: &str) -> Result<NextHop, RelayError> {
@@ -214,7 +259,7 @@ fn resolve_next_hop(uri: &str) -> Result<NextHop, RelayError> {
         }
         HopTransport::Udp => Transport::Udp,
         HopTransport::Tcp => Transport::Tcp,
-        HopTransport::Tls => return Err(RelayError::UnsupportedTransport(uri.to_owned())),
+        HopTransport::Tls => Transport::Tls,
     };
     let host = String::from_utf8_lossy(hop.host);
     let bare = host.trim_start_matches('[').trim_end_matches(']');

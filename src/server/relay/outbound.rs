@@ -1,9 +1,12 @@
-//! Legs over TCP (RFC 3261 §18.1.1, §18.3): one connection per next hop,
+//! Legs over TCP and TLS (RFC 3261 §18.1.1, §18.3, §26.2.1): one connection per next hop,
 //! opened on first use and reused by every leg and call after it, framed
 //! by Content-Length on the way back; the responses read off it go to the
 //! driver like any other. Closed when idle, or on an error; a message that
 //! could not be written is news to its leg (a transport error, §16.9, so
-//! the call moves on), told to the driver as `Inbound::LegFailed`.
+//! the call moves on), told to the driver as `Inbound::LegFailed`. Over
+//! TLS, the next hop's certificate must chain to `proxy.tls_ca` and name
+//! the next hop's host (`crate::tls::client_config`); a handshake that
+//! fails is a connection that fails.
 //!
 //! The connections run on a runtime of their own (one thread,
 //! `sip-proxy-out`): the driver is synchronous and runs on the workers'
@@ -16,9 +19,12 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use rustls::ClientConfig;
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+use tokio_rustls::TlsConnector;
 use tracing::debug;
 
 use super::driver::Driver;
@@ -30,7 +36,8 @@ use crate::sip::framing::{self, Frame};
 const MAX_CONNECTIONS: usize = 1024;
 /// Messages queued per connection at most.
 const QUEUE: usize = 256;
-/// How long a connect may take before the legs waiting on it fail.
+/// How long a connect (and a TLS handshake) may take before the legs
+/// waiting on it fail.
 const CONNECT: Duration = Duration::from_secs(3);
 /// A connection with nothing sent or received this long is closed. Longer
 /// than Timer C (181 s), so that a ringing leg keeps its connection.
@@ -51,10 +58,18 @@ struct Out {
     leg: Option<LegRef>,
 }
 
+/// Which connection: its address and whether it is TLS.
+type Key = (SocketAddr, bool);
+
 /// The outbound connections and the runtime they run on.
 pub struct Outbound {
     runtime: Option<tokio::runtime::Runtime>,
-    connections: Mutex<HashMap<SocketAddr, mpsc::Sender<Out>>>,
+    connections: Mutex<HashMap<Key, mpsc::Sender<Out>>>,
+    /// The client side of TLS connections; none: TLS legs fail.
+    tls: Option<TlsConnector>,
+    /// The name a TLS next hop's certificate must carry, by address (its
+    /// URI's host); an address not listed must carry its IP address.
+    names: HashMap<SocketAddr, ServerName<'static>>,
     /// Where responses go; set once the driver exists.
     driver: Arc<OnceLock<Weak<Driver>>>,
 }
@@ -75,7 +90,10 @@ impl Drop for Outbound {
 }
 
 impl Outbound {
-    pub fn new() -> std::io::Result<Outbound> {
+    pub fn new(
+        tls: Option<Arc<ClientConfig>>,
+        names: HashMap<SocketAddr, ServerName<'static>>,
+    ) -> std::io::Result<Outbound> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("sip-proxy-out")
@@ -85,6 +103,8 @@ impl Outbound {
         Ok(Outbound {
             runtime: Some(runtime),
             connections: Mutex::new(HashMap::new()),
+            tls: tls.map(TlsConnector::from),
+            names,
             driver: Arc::new(OnceLock::new()),
         })
     }
@@ -94,12 +114,27 @@ impl Outbound {
         let _ = self.driver.set(Arc::downgrade(driver));
     }
 
-    /// Queues `bytes` for `to` over TCP, opening the connection when there
-    /// is none; whether it was queued. A later failure to write it is told
-    /// to the driver for `leg`.
-    pub fn send(&self, to: SocketAddr, bytes: Vec<u8>, leg: Option<LegRef>) -> bool {
+    /// Queues `bytes` for `to` over TCP, or TLS when `tls`, opening the
+    /// connection when there is none; whether it was queued. A later
+    /// failure to write it is told to the driver for `leg`.
+    pub fn send(&self, to: SocketAddr, tls: bool, bytes: Vec<u8>, leg: Option<LegRef>) -> bool {
         let Some(runtime) = &self.runtime else {
             return false;
+        };
+        let secure = match (tls, &self.tls) {
+            (false, _) => None,
+            (true, Some(connector)) => {
+                let name = self
+                    .names
+                    .get(&to)
+                    .cloned()
+                    .unwrap_or(ServerName::IpAddress(to.ip().into()));
+                Some((connector.clone(), name))
+            }
+            (true, None) => {
+                debug!(%to, "proxy mode: a TLS leg with no TLS client configuration");
+                return false;
+            }
         };
         let mut connections = self
             .connections
@@ -107,7 +142,7 @@ impl Outbound {
             .unwrap_or_else(PoisonError::into_inner);
         connections.retain(|_, sender| !sender.is_closed());
         let out = Out { bytes, leg };
-        let sender = match connections.get(&to) {
+        let sender = match connections.get(&(to, tls)) {
             Some(sender) => sender.clone(),
             None if connections.len() >= MAX_CONNECTIONS => {
                 debug!(%to, "proxy mode: too many outbound connections");
@@ -115,8 +150,8 @@ impl Outbound {
             }
             None => {
                 let (sender, queue) = mpsc::channel(QUEUE);
-                runtime.spawn(connection(to, queue, Arc::clone(&self.driver)));
-                connections.insert(to, sender.clone());
+                runtime.spawn(connection(to, secure, queue, Arc::clone(&self.driver)));
+                connections.insert((to, tls), sender.clone());
                 sender
             }
         };
@@ -133,58 +168,95 @@ impl Outbound {
     }
 }
 
-/// One connection: connects, then writes what is queued and reads what
-/// comes back until it is idle, fails or the peer closes it.
+/// One connection: connects (and shakes hands, over TLS), then serves it;
+/// what is still queued when it ends cannot go.
 async fn connection(
     to: SocketAddr,
+    secure: Option<(TlsConnector, ServerName<'static>)>,
     mut queue: mpsc::Receiver<Out>,
     driver: Arc<OnceLock<Weak<Driver>>>,
 ) {
-    let tell = |inbound: Inbound| {
-        if let Some(driver) = driver.get().and_then(Weak::upgrade) {
-            driver.deliver(inbound);
+    let opened = tokio::time::timeout(CONNECT, async {
+        let tcp = TcpStream::connect(to).await?;
+        let _ = tcp.set_nodelay(true);
+        Ok::<_, std::io::Error>(match secure {
+            Some((connector, name)) => Stream::Tls(Box::new(connector.connect(name, tcp).await?)),
+            None => Stream::Tcp(tcp),
+        })
+    })
+    .await;
+    match opened {
+        Ok(Ok(Stream::Tcp(stream))) => {
+            serve(stream, to, PeerTransport::Tcp, &mut queue, &driver).await;
         }
-    };
-    let fail = |out: Out| {
-        if let Some(LegRef { nonce, leg }) = out.leg {
-            tell(Inbound::LegFailed { nonce, leg });
+        Ok(Ok(Stream::Tls(stream))) => {
+            serve(*stream, to, PeerTransport::Tls, &mut queue, &driver).await;
         }
-    };
-    let mut stream = match tokio::time::timeout(CONNECT, TcpStream::connect(to)).await {
-        Ok(Ok(stream)) => stream,
-        failed => {
-            debug!(%to, ?failed, "proxy mode: cannot connect to the next hop");
-            queue.close();
-            while let Some(out) = queue.recv().await {
-                fail(out);
-            }
-            return;
-        }
-    };
-    let _ = stream.set_nodelay(true);
-    let peer = Peer::at(to, PeerTransport::Tcp);
+        Ok(Err(e)) => debug!(%to, error = %e, "proxy mode: cannot connect to the next hop"),
+        Err(_) => debug!(%to, "proxy mode: connecting to the next hop timed out"),
+    }
+    queue.close();
+    while let Some(out) = queue.recv().await {
+        fail(&driver, out);
+    }
+}
+
+/// A connection once open.
+enum Stream {
+    Tcp(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+/// Tells the driver that `out` could not be written, when it was a leg's.
+fn fail(driver: &OnceLock<Weak<Driver>>, out: Out) {
+    if let Some(LegRef { nonce, leg }) = out.leg {
+        tell(driver, Inbound::LegFailed { nonce, leg });
+    }
+}
+
+fn tell(driver: &OnceLock<Weak<Driver>>, inbound: Inbound) {
+    if let Some(driver) = driver.get().and_then(Weak::upgrade) {
+        driver.deliver(inbound);
+    }
+}
+
+/// Writes what is queued and reads what comes back until the connection
+/// is idle, fails, or the peer closes it.
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    to: SocketAddr,
+    transport: PeerTransport,
+    queue: &mut mpsc::Receiver<Out>,
+    driver: &OnceLock<Weak<Driver>>,
+) {
+    let peer = Peer::at(to, transport);
     let mut buffer = BytesMut::with_capacity(4096);
     loop {
         tokio::select! {
             out = queue.recv() => {
                 let Some(out) = out else { return };
-                if let Err(e) = stream.write_all(&out.bytes).await {
+                // TLS holds records until flushed.
+                let written = match stream.write_all(&out.bytes).await {
+                    Ok(()) => stream.flush().await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = written {
                     debug!(%to, error = %e, "proxy mode: write to the next hop failed");
-                    fail(out);
-                    break;
+                    fail(driver, out);
+                    return;
                 }
             }
             read = tokio::time::timeout(IDLE, stream.read_buf(&mut buffer)) => {
                 match read {
                     Ok(Ok(n)) if n > 0 => {}
-                    _ => break,
+                    _ => return,
                 }
                 loop {
                     match framing::check(&buffer, MAX_MESSAGE) {
                         Ok(Some(Frame::Message(n))) => {
                             let message = buffer.split_to(n);
                             if message.starts_with(b"SIP/2.0 ") {
-                                tell(Inbound::Response { message: message.to_vec(), peer });
+                                tell(driver, Inbound::Response { message: message.to_vec(), peer });
                             } else {
                                 // A request over our own connection (RFC
                                 // 5923 reuse) is not taken: peers open
@@ -197,25 +269,17 @@ async fn connection(
                             // RFC 5626 §3.5.1: a pong. A failure shows at
                             // the next write or read.
                             let _ = stream.write_all(b"\r\n").await;
+                            let _ = stream.flush().await;
                         }
                         Ok(Some(Frame::Skip(n))) => buffer.advance(n),
                         Ok(None) => break,
                         Err(e) => {
                             debug!(%to, error = %e, "proxy mode: closing the connection to the next hop");
-                            queue.close();
-                            while let Some(out) = queue.recv().await {
-                                fail(out);
-                            }
                             return;
                         }
                     }
                 }
             }
         }
-    }
-    // Closed: what is still queued cannot go.
-    queue.close();
-    while let Some(out) = queue.recv().await {
-        fail(out);
     }
 }
