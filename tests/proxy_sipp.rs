@@ -1328,6 +1328,7 @@ fn a_next_hop_over_tcp_carries_every_call_on_one_connection() {
         );
         if call < 2 {
             seen.push(ours());
+            assert_eq!(rig.metric("switchboard_proxy_outbound_connections"), 1.0);
         }
     }
     let phone_status = phone.wait(HARD_LIMIT);

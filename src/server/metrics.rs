@@ -463,6 +463,20 @@ impl Metrics {
         )?;
         sample(
             encoder,
+            "switchboard_proxy_outbound_connections",
+            "TCP and TLS connections to next hops open now (one per next hop, reused)",
+            MetricType::Gauge,
+            &[(Vec::new(), load(&stats.outbound_open) as f64)],
+        )?;
+        sample(
+            encoder,
+            "switchboard_proxy_outbound_connect_failures",
+            "Connections to next hops that could not be opened: refused, timed out, or a failed TLS handshake",
+            MetricType::Counter,
+            &[(Vec::new(), load(&stats.outbound_failed) as f64)],
+        )?;
+        sample(
+            encoder,
             "switchboard_proxy_in_dialog",
             "In-dialog messages through the Record-Route (proxy.record_route), by what became of them",
             MetricType::Counter,

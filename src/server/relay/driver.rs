@@ -731,11 +731,6 @@ impl Driver {
     pub fn connect_outbound(self: &Arc<Self>) {
         self.outbound.deliver_to(self);
     }
-
-    /// Outbound TCP and TLS connections open now.
-    pub fn outbound_connections(&self) -> usize {
-        self.outbound.open()
-    }
 }
 
 /// A SIP URI's host and port, and its transport, when its host is an IP

@@ -153,7 +153,11 @@ pub fn start(
     let driver = Arc::new(Driver::new(
         Transports {
             socket,
-            outbound: Outbound::new(tls_client(settings, route)?, tls_names(settings, route))?,
+            outbound: Outbound::new(
+                tls_client(settings, route)?,
+                tls_names(settings, route),
+                Arc::clone(&stats),
+            )?,
             writers: Arc::clone(&writers),
         },
         records,

@@ -15,6 +15,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
@@ -29,6 +30,7 @@ use tracing::debug;
 
 use super::driver::Driver;
 use super::inbox::Inbound;
+use super::stats::ProxyStats;
 use crate::server::peer::{Peer, Transport as PeerTransport};
 use crate::sip::framing::{self, Frame};
 
@@ -72,6 +74,7 @@ pub struct Outbound {
     names: HashMap<SocketAddr, ServerName<'static>>,
     /// Where responses go; set once the driver exists.
     driver: Arc<OnceLock<Weak<Driver>>>,
+    stats: Arc<ProxyStats>,
 }
 
 impl std::fmt::Debug for Outbound {
@@ -93,6 +96,7 @@ impl Outbound {
     pub fn new(
         tls: Option<Arc<ClientConfig>>,
         names: HashMap<SocketAddr, ServerName<'static>>,
+        stats: Arc<ProxyStats>,
     ) -> std::io::Result<Outbound> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -106,6 +110,7 @@ impl Outbound {
             tls: tls.map(TlsConnector::from),
             names,
             driver: Arc::new(OnceLock::new()),
+            stats,
         })
     }
 
@@ -150,21 +155,18 @@ impl Outbound {
             }
             None => {
                 let (sender, queue) = mpsc::channel(QUEUE);
-                runtime.spawn(connection(to, secure, queue, Arc::clone(&self.driver)));
+                runtime.spawn(connection(
+                    to,
+                    secure,
+                    queue,
+                    Arc::clone(&self.driver),
+                    Arc::clone(&self.stats),
+                ));
                 connections.insert((to, tls), sender.clone());
                 sender
             }
         };
         sender.try_send(out).is_ok()
-    }
-
-    /// Outbound connections open (or opening) now.
-    pub fn open(&self) -> usize {
-        let connections = self
-            .connections
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        connections.values().filter(|s| !s.is_closed()).count()
     }
 }
 
@@ -175,6 +177,7 @@ async fn connection(
     secure: Option<(TlsConnector, ServerName<'static>)>,
     mut queue: mpsc::Receiver<Out>,
     driver: Arc<OnceLock<Weak<Driver>>>,
+    stats: Arc<ProxyStats>,
 ) {
     let opened = tokio::time::timeout(CONNECT, async {
         let tcp = TcpStream::connect(to).await?;
@@ -185,15 +188,28 @@ async fn connection(
         })
     })
     .await;
+    let open = &stats.outbound_open;
     match opened {
-        Ok(Ok(Stream::Tcp(stream))) => {
-            serve(stream, to, PeerTransport::Tcp, &mut queue, &driver).await;
+        Ok(Ok(stream)) => {
+            open.fetch_add(1, Ordering::Relaxed);
+            match stream {
+                Stream::Tcp(stream) => {
+                    serve(stream, to, PeerTransport::Tcp, &mut queue, &driver).await;
+                }
+                Stream::Tls(stream) => {
+                    serve(*stream, to, PeerTransport::Tls, &mut queue, &driver).await;
+                }
+            }
+            open.fetch_sub(1, Ordering::Relaxed);
         }
-        Ok(Ok(Stream::Tls(stream))) => {
-            serve(*stream, to, PeerTransport::Tls, &mut queue, &driver).await;
+        Ok(Err(e)) => {
+            stats.outbound_failed.fetch_add(1, Ordering::Relaxed);
+            debug!(%to, error = %e, "proxy mode: cannot connect to the next hop");
         }
-        Ok(Err(e)) => debug!(%to, error = %e, "proxy mode: cannot connect to the next hop"),
-        Err(_) => debug!(%to, "proxy mode: connecting to the next hop timed out"),
+        Err(_) => {
+            stats.outbound_failed.fetch_add(1, Ordering::Relaxed);
+            debug!(%to, "proxy mode: connecting to the next hop timed out");
+        }
     }
     queue.close();
     while let Some(out) = queue.recv().await {

@@ -89,6 +89,11 @@ pub struct ProxyStats {
     pub in_dialog_failed: AtomicU64,
     /// Answers to in-dialog requests relayed back.
     pub in_dialog_responses: AtomicU64,
+    /// Outbound TCP and TLS connections to next hops open now.
+    pub outbound_open: AtomicU64,
+    /// Outbound connections that could not be opened (refused, timed
+    /// out, a failed TLS handshake).
+    pub outbound_failed: AtomicU64,
 }
 
 fn add(counter: &AtomicU64, n: u64) {
