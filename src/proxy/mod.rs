@@ -39,6 +39,8 @@
 //! | `server_invite.rs` | INVITE server transaction: 100 at once, retransmitted INVITEs absorbed, G/H/I, Accepted with L | 3261 §17.2.1; 6026 §7.1 |
 //! | `transaction.rs` | the actions every machine hands back | 3261 §17 |
 //! | `best.rs` | the best final response: 6xx, then lowest class, 503 → 500, local failures last, 408 only when nothing answered | 3261 §16.7 step 6, §16.9 |
+//! | `dialog_route.rs` | our Record-Route with a MAC of the dialog; an in-dialog request through it: which way, or forged | 3261 §16.4, §16.6 step 4, §16.12 |
+//! | `locate.rs` | RFC 3263's questions for a target URI (NAPTR, SRV, A/AAAA) and the order of the answers | 3263 §4; 2782 |
 //! | `call.rs` | one call: serial forking, ring time, CANCEL rules, 2xx always forwarded, caller CANCEL, Timer C, 482/483, the summary | 3261 §16, §9.1, §16.8, §16.10; 6026 |
 //!
 //! ## The call, end to end
@@ -73,6 +75,7 @@ pub mod client_invite;
 pub mod client_non_invite;
 pub mod dialog_route;
 pub mod forward;
+pub mod locate;
 pub mod server_invite;
 pub mod timers;
 pub mod transaction;

@@ -107,6 +107,9 @@ pub struct ProxySettings {
     pub tls_client_cert: Option<PathBuf>,
     /// The private key (PEM) of `tls_client_cert`.
     pub tls_client_key: Option<PathBuf>,
+    /// DNS servers (`IP:PORT`) that locate targets named by host (RFC
+    /// 3263) instead of the system's (`/etc/resolv.conf`).
+    pub dns_servers: Vec<std::net::SocketAddr>,
 }
 
 impl Default for ProxySettings {
@@ -124,6 +127,7 @@ impl Default for ProxySettings {
             tls_ca: None,
             tls_client_cert: None,
             tls_client_key: None,
+            dns_servers: Vec::new(),
         }
     }
 }

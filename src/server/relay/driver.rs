@@ -26,7 +26,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex, PoisonError};
+use std::sync::{Condvar, Mutex, OnceLock, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use tracing::{debug, warn};
@@ -34,6 +34,7 @@ use tracing::{debug, warn};
 use super::DialogRouting;
 use super::inbox::{DivertedFrom, Inbound, LegPlan};
 use super::outbound::{LegRef, Outbound};
+use super::resolve::Locator;
 use super::stats::{LegResult, ProxyStats};
 use super::upstream::{ConnectionId, StreamWriters};
 use crate::proxy::branch::{self, Branch, BranchParts, STATELESS_LEG};
@@ -85,6 +86,8 @@ pub struct Paths {
     pub route: Route,
     /// With `proxy.record_route`: the key and host of our Record-Route.
     pub dialogs: Option<DialogRouting>,
+    /// Without a next hop: DNS, for targets whose host is a name.
+    pub locator: Option<Locator>,
 }
 
 /// The driver: its fixed parts and the calls.
@@ -102,6 +105,9 @@ pub struct Driver {
     route: Route,
     /// With `proxy.record_route`: the key and host of our Record-Route.
     dialogs: Option<DialogRouting>,
+    locator: Option<Locator>,
+    /// This driver, for the DNS lookups it starts to report back to.
+    me: OnceLock<Weak<Driver>>,
     stats: Arc<ProxyStats>,
     stop: Arc<AtomicBool>,
 }
@@ -114,6 +120,9 @@ struct Entry {
     upstream: Caller,
     /// Each leg's next hop.
     hops: Vec<Option<NextHop>>,
+    /// Each leg's other servers, tried in turn when its hop cannot be
+    /// reached (RFC 3263 §4.3).
+    alternates: Vec<Vec<NextHop>>,
     server_key: Vec<u8>,
     call_id: Vec<u8>,
     started: Instant,
@@ -159,7 +168,30 @@ struct Calls {
     /// When each call next wants waking; stale entries are skipped.
     deadlines: BinaryHeap<Reverse<(Instant, u64)>>,
     next_nonce: u64,
+    /// INVITEs waiting for DNS, by their server transaction key. Bounded
+    /// by `proxy.max_calls`: each is a call admitted.
+    parked: HashMap<Vec<u8>, Parked>,
+    /// What DNS said of each target URI lately (`LOCATED_FOR`), so that
+    /// the calls after the first do not wait.
+    located: HashMap<Box<[u8]>, (Vec<NextHop>, Instant)>,
 }
+
+/// An INVITE waiting for its targets to be located.
+struct Parked {
+    invite: NewCall,
+    call_id: Vec<u8>,
+    /// Each target's next hops; `None` while DNS is asked.
+    located: Vec<Option<Vec<NextHop>>>,
+    /// The `100 Trying` sent, again for a retransmission.
+    trying: Vec<u8>,
+    since: Instant,
+}
+
+/// How long the driver reuses a target's located next hops. Short: DNS
+/// TTLs (which hickory's own cache honours) stay in charge.
+const LOCATED_FOR: Duration = Duration::from_secs(30);
+/// Target URIs remembered at most.
+const MAX_LOCATED: usize = 10_000;
 
 impl Driver {
     pub fn new(
@@ -170,7 +202,11 @@ impl Driver {
         stats: Arc<ProxyStats>,
         stop: Arc<AtomicBool>,
     ) -> Driver {
-        let Paths { route, dialogs } = paths;
+        let Paths {
+            route,
+            dialogs,
+            locator,
+        } = paths;
         let Transports {
             socket,
             outbound,
@@ -193,6 +229,8 @@ impl Driver {
             config,
             route,
             dialogs,
+            locator,
+            me: OnceLock::new(),
             stats,
             stop,
         }
@@ -284,12 +322,17 @@ impl Driver {
                 self.on_in_dialog(&message, caller, respond_to, direction, &next);
             }
             Inbound::Response { message, .. } => self.on_response(calls, &message, now),
-            Inbound::LegFailed { nonce, leg } => {
+            Inbound::LegFailed { nonce, leg, bytes } => {
                 if let Some(entry) = calls.by_nonce.get_mut(&nonce) {
-                    entry.call.on_leg_transport_error(leg, now);
+                    // Another server of the target's, when DNS gave more
+                    // (RFC 3263 §4.3); nothing reached this one.
+                    if !self.try_alternate(entry, nonce, leg, bytes) {
+                        entry.call.on_leg_transport_error(leg, now);
+                    }
                 }
                 self.flush(calls, nonce, now);
             }
+            Inbound::Located { key, uri, hops } => self.on_located(calls, &key, &uri, hops, now),
         }
     }
 
@@ -298,7 +341,7 @@ impl Driver {
             message,
             caller,
             upstream,
-            mut targets,
+            targets,
             record,
         } = invite;
         let Some((server_key, call_id)) = keys(&message) else {
@@ -315,6 +358,167 @@ impl Driver {
             self.flush(calls, nonce, now);
             return;
         }
+        if let Some(parked) = calls.parked.get(&server_key) {
+            // Retransmitted while its targets are being located: the 100
+            // again.
+            self.release();
+            self.answer(parked.invite.caller, parked.trying.clone());
+            return;
+        }
+        let invite = NewCall {
+            message,
+            caller,
+            upstream,
+            targets,
+            record,
+        };
+        let located: Vec<Option<Vec<NextHop>>> = invite
+            .targets
+            .iter()
+            .map(|t| self.located_now(calls, &t.uri, now))
+            .collect();
+        match &self.locator {
+            Some(locator) if located.iter().any(Option::is_none) => {
+                self.park(calls, invite, server_key, call_id, located, locator, now);
+            }
+            _ => self.start_call(calls, invite, server_key, call_id, located, now),
+        }
+    }
+
+    /// Where a target goes without asking DNS: the next hop, an IP
+    /// address, or what DNS said lately; `None` when DNS must be asked.
+    /// A name with no locator gets no hop (the leg fails, §16.9).
+    fn located_now(&self, calls: &Calls, uri: &[u8], now: Instant) -> Option<Vec<NextHop>> {
+        if let Some(hop) = self.hop_for(uri) {
+            return Some(vec![hop]);
+        }
+        if self.locator.is_none() || Hop::parse(uri).is_none() {
+            return Some(Vec::new());
+        }
+        calls
+            .located
+            .get(uri)
+            .filter(|(_, until)| *until > now)
+            .map(|(hops, _)| hops.clone())
+    }
+
+    /// Holds an INVITE while DNS locates its targets (RFC 3263): `100
+    /// Trying` now (§16.2: the lookups may take longer than the caller's
+    /// first retransmission), and the call starts when the last answer
+    /// comes (`Inbound::Located`).
+    #[allow(clippy::too_many_arguments)]
+    fn park(
+        &self,
+        calls: &mut Calls,
+        invite: NewCall,
+        server_key: Vec<u8>,
+        call_id: Vec<u8>,
+        located: Vec<Option<Vec<NextHop>>>,
+        locator: &Locator,
+        now: Instant,
+    ) {
+        let Some(request) = Request::parse(&invite.message, Framing::Datagram) else {
+            self.release();
+            return;
+        };
+        let mut trying = Vec::new();
+        crate::sip::write_response(
+            &mut trying,
+            &request,
+            invite.upstream.source,
+            Status::new(100, "Trying"),
+            &self.config.server,
+            |_| {},
+        );
+        self.answer(invite.caller, trying.clone());
+        for (target, hops) in invite.targets.iter().zip(&located) {
+            if hops.is_some() {
+                continue;
+            }
+            let (locator, uri, key) = (locator.clone(), target.uri.clone(), server_key.clone());
+            let driver = self.me.get().cloned();
+            self.outbound.spawn(async move {
+                let hops = locator.locate(&uri).await;
+                if let Some(driver) = driver.and_then(|d| d.upgrade()) {
+                    driver.deliver(Inbound::Located { key, uri, hops });
+                }
+            });
+        }
+        calls.parked.insert(
+            server_key,
+            Parked {
+                invite,
+                call_id,
+                located,
+                trying,
+                since: now,
+            },
+        );
+    }
+
+    /// DNS answered for one target of a parked INVITE; the call starts
+    /// once every target has its answer.
+    fn on_located(
+        &self,
+        calls: &mut Calls,
+        key: &[u8],
+        uri: &[u8],
+        hops: Vec<NextHop>,
+        now: Instant,
+    ) {
+        if calls.located.len() >= MAX_LOCATED {
+            calls.located.retain(|_, (_, until)| *until > now);
+            if calls.located.len() >= MAX_LOCATED {
+                calls.located.clear();
+            }
+        }
+        calls
+            .located
+            .insert(uri.into(), (hops.clone(), now + LOCATED_FOR));
+        let Some(parked) = calls.parked.get_mut(key) else {
+            return;
+        };
+        for (target, slot) in parked.invite.targets.iter().zip(&mut parked.located) {
+            if slot.is_none() && *target.uri == *uri {
+                *slot = Some(hops.clone());
+            }
+        }
+        if parked.located.iter().all(Option::is_some)
+            && let Some(parked) = calls.parked.remove(key)
+        {
+            debug!(
+                waited_ms = now.saturating_duration_since(parked.since).as_millis() as u64,
+                "proxy mode: targets located"
+            );
+            self.start_call(
+                calls,
+                parked.invite,
+                key.to_vec(),
+                parked.call_id,
+                parked.located,
+                now,
+            );
+        }
+    }
+
+    /// Starts a call whose targets are located: each leg's first next hop,
+    /// the others kept to fail over to (RFC 3263 §4.3).
+    fn start_call(
+        &self,
+        calls: &mut Calls,
+        invite: NewCall,
+        server_key: Vec<u8>,
+        call_id: Vec<u8>,
+        located: Vec<Option<Vec<NextHop>>>,
+        now: Instant,
+    ) {
+        let NewCall {
+            message,
+            caller,
+            upstream,
+            mut targets,
+            record,
+        } = invite;
         if let Some(line) = self.record_route_line(&message) {
             // Ours goes first, above the leg's Diversion (§16.6 step 4).
             for target in &mut targets {
@@ -323,7 +527,17 @@ impl Driver {
         }
         let nonce = calls.next_nonce;
         calls.next_nonce = calls.next_nonce.wrapping_add(1);
-        let hops: Vec<Option<NextHop>> = targets.iter().map(|t| self.hop_for(&t.uri)).collect();
+        let mut hops: Vec<Option<NextHop>> = Vec::with_capacity(targets.len());
+        let mut alternates: Vec<Vec<NextHop>> = Vec::with_capacity(targets.len());
+        for found in located {
+            let mut found = found.unwrap_or_default();
+            let first = (!found.is_empty()).then(|| found.remove(0));
+            // Failover stays on the first one's transport: the leg's Via
+            // and timers are made for it.
+            found.retain(|hop| first.is_some_and(|f| f.transport == hop.transport));
+            hops.push(first);
+            alternates.push(found);
+        }
         // Each leg's Via and timers follow the transport it goes over.
         for (target, hop) in targets.iter_mut().zip(&hops) {
             if let Some(hop) = hop {
@@ -354,6 +568,7 @@ impl Driver {
                 call,
                 upstream: caller,
                 hops,
+                alternates,
                 server_key,
                 call_id,
                 started: now,
@@ -375,7 +590,39 @@ impl Driver {
                 }
                 self.flush(calls, nonce, now);
             }
-            None => self.answer_unmatched_cancel(message, respond_to),
+            None => match calls.parked.remove(&server_key) {
+                Some(parked) => self.cancel_parked(parked, message, respond_to),
+                None => self.answer_unmatched_cancel(message, respond_to),
+            },
+        }
+    }
+
+    /// A CANCEL for an INVITE still waiting for DNS: `200` to it, `487`
+    /// to the INVITE (§9.2), and no leg is ever started.
+    fn cancel_parked(&self, parked: Parked, message: &[u8], respond_to: SocketAddr) {
+        self.release();
+        let mut out = Vec::new();
+        if let Some(cancel) = Request::parse(message, Framing::Datagram) {
+            crate::sip::write_response(
+                &mut out,
+                &cancel,
+                respond_to,
+                Status::new(200, "OK"),
+                &self.config.server,
+                |_| {},
+            );
+            self.answer(parked.invite.caller, std::mem::take(&mut out));
+        }
+        if let Some(invite) = Request::parse(&parked.invite.message, Framing::Datagram) {
+            crate::sip::write_response(
+                &mut out,
+                &invite,
+                parked.invite.upstream.source,
+                Status::new(487, "Request Terminated"),
+                &self.config.server,
+                |_| {},
+            );
+            self.answer(parked.invite.caller, out);
         }
     }
 
@@ -697,6 +944,25 @@ impl Driver {
         }
     }
 
+    /// Sends `bytes` of leg `leg` to its target's next server, when DNS gave
+    /// another (RFC 3263 §4.3); whether one took it.
+    fn try_alternate(&self, entry: &mut Entry, nonce: u64, leg: usize, bytes: Vec<u8>) -> bool {
+        let Some(alternates) = entry.alternates.get_mut(leg) else {
+            return false;
+        };
+        while !alternates.is_empty() {
+            let hop = alternates.remove(0);
+            if let Some(slot) = entry.hops.get_mut(leg) {
+                *slot = Some(hop);
+            }
+            debug!(to = %hop.addr, leg, "proxy mode: trying the target's next server");
+            if self.send_to(bytes.clone(), hop, Some(LegRef { nonce, leg })) {
+                return true;
+            }
+        }
+        false
+    }
+
     /// Sends a leg's message by its transport; whether it went (a datagram)
     /// or was queued (a stream, whose later failure `leg` learns of).
     fn send_to(&self, bytes: Vec<u8>, hop: NextHop, leg: Option<LegRef>) -> bool {
@@ -730,6 +996,7 @@ impl Driver {
     /// Lets the outbound connections hand their responses to this driver.
     pub fn connect_outbound(self: &Arc<Self>) {
         self.outbound.deliver_to(self);
+        let _ = self.me.set(Arc::downgrade(self));
     }
 }
 

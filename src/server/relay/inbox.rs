@@ -75,7 +75,19 @@ pub enum Inbound {
     Response { message: Vec<u8>, peer: Peer },
     /// A leg's message could not be written to its connection: a
     /// transport error for that leg (§16.9).
-    LegFailed { nonce: u64, leg: usize },
+    LegFailed {
+        nonce: u64,
+        leg: usize,
+        /// What could not be written, for the target's next server.
+        bytes: Vec<u8>,
+    },
+    /// DNS located a target of a parked INVITE (RFC 3263).
+    Located {
+        /// The INVITE's server transaction key.
+        key: Vec<u8>,
+        uri: Box<[u8]>,
+        hops: Vec<super::driver::NextHop>,
+    },
 }
 
 /// Why the driver did not take a message.

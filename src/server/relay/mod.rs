@@ -9,6 +9,7 @@ pub mod driver;
 pub mod inbox;
 pub mod outbound;
 pub mod plan;
+pub mod resolve;
 pub mod stats;
 pub mod upstream;
 
@@ -32,6 +33,7 @@ use crate::tls::client_config::{self, ClientFiles};
 use driver::{Driver, NextHop, Paths, Route, Transports};
 use inbox::{Admission, Inbox};
 use outbound::Outbound;
+use resolve::Locator;
 use rustls::pki_types::ServerName;
 use stats::ProxyStats;
 use upstream::StreamWriters;
@@ -150,14 +152,30 @@ pub fn start(
     ));
     let stop = Arc::new(AtomicBool::new(false));
     let writers = Arc::new(StreamWriters::default());
+    let outbound = Outbound::new(
+        tls_client(settings, route)?,
+        tls_names(settings, route),
+        Arc::clone(&stats),
+    )?;
+    // Without a next hop, targets named by host go through DNS.
+    let locator = match route {
+        Route::TargetHost => match outbound.enter(|| Locator::new(&settings.dns_servers)) {
+            Ok(locator) => Some(locator),
+            // Named servers that cannot be used are a setting to fix.
+            Err(e) if !settings.dns_servers.is_empty() => return Err(e.into()),
+            // No system resolver configuration: targets must be IP
+            // addresses, as before RFC 3263.
+            Err(e) => {
+                tracing::warn!(error = %e, "proxy mode: no DNS resolver; targets named by host cannot be located");
+                None
+            }
+        },
+        Route::NextHop(_) => None,
+    };
     let driver = Arc::new(Driver::new(
         Transports {
             socket,
-            outbound: Outbound::new(
-                tls_client(settings, route)?,
-                tls_names(settings, route),
-                Arc::clone(&stats),
-            )?,
+            outbound,
             writers: Arc::clone(&writers),
         },
         records,
@@ -165,6 +183,7 @@ pub fn start(
         Paths {
             route,
             dialogs: dialogs.clone(),
+            locator,
         },
         Arc::clone(&stats),
         Arc::clone(&stop),

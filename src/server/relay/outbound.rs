@@ -119,6 +119,25 @@ impl Outbound {
         let _ = self.driver.set(Arc::downgrade(driver));
     }
 
+    /// Runs `task` on the outbound runtime (the DNS lookups).
+    pub fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        if let Some(runtime) = &self.runtime {
+            runtime.spawn(task);
+        }
+    }
+
+    /// Runs `f` inside the outbound runtime's context (what builds a
+    /// resolver may need one).
+    pub fn enter<T>(&self, f: impl FnOnce() -> T) -> T {
+        match &self.runtime {
+            Some(runtime) => {
+                let _guard = runtime.enter();
+                f()
+            }
+            None => f(),
+        }
+    }
+
     /// Queues `bytes` for `to` over TCP, or TLS when `tls`, opening the
     /// connection when there is none; whether it was queued. A later
     /// failure to write it is told to the driver for `leg`.
@@ -226,7 +245,14 @@ enum Stream {
 /// Tells the driver that `out` could not be written, when it was a leg's.
 fn fail(driver: &OnceLock<Weak<Driver>>, out: Out) {
     if let Some(LegRef { nonce, leg }) = out.leg {
-        tell(driver, Inbound::LegFailed { nonce, leg });
+        tell(
+            driver,
+            Inbound::LegFailed {
+                nonce,
+                leg,
+                bytes: out.bytes,
+            },
+        );
     }
 }
 
