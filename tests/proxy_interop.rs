@@ -9,10 +9,10 @@
 //!   phone, a SIPp UAS) and as the phone (a SIPp UAC calls, switchboard
 //!   relays to baresip, which answers by itself).
 //!
-//! Over UDP: proxy mode relays over UDP and TCP so far (a TLS
-//! `--next-hop` is refused at start, `RelayError::UnsupportedTransport`),
-//! so the issue's "baresip over TLS" waits for outbound TLS; TCP legs are
-//! driven with SIPp in tests/proxy_sipp.rs.
+//! Over UDP, and over TLS: baresip as the caller on switchboard's TLS
+//! listener, and as the phone behind a `transport=tls` next hop whose
+//! certificate switchboard verifies (`proxy.tls_ca`). TCP legs are driven
+//! with SIPp in tests/proxy_sipp.rs, mutual TLS in tests/proxy_tls.rs.
 //!
 //! SIPp, Kamailio and baresip are required (`apt-get install -y sip-tester
 //! kamailio baresip-core`): without them these tests fail and say so.
@@ -195,6 +195,17 @@ fn baresip(
     account: &str,
     commands: &[String],
 ) -> (Process, mpsc::Receiver<String>) {
+    baresip_with(dir, listen, account, commands, "")
+}
+
+/// As [`baresip`], with more lines in its config file.
+fn baresip_with(
+    dir: &Path,
+    listen: &str,
+    account: &str,
+    commands: &[String],
+    config: &str,
+) -> (Process, mpsc::Receiver<String>) {
     require("baresip", "baresip-core");
     let modules = Path::new("/usr/lib/baresip/modules");
     assert!(
@@ -208,7 +219,7 @@ fn baresip(
         conf.join("config"),
         format!(
             "sip_listen\t{listen}\nmodule_path\t{}\nmodule\tg711.so\n\
-             module\taccount.so\nmodule\tmenu.so\n",
+             module\taccount.so\nmodule\tmenu.so\n{config}",
             modules.display()
         ),
     )
@@ -386,4 +397,125 @@ fn baresip_is_the_phone_and_answers() {
         rig.report(&["caller"])
     );
     eprintln!("caller -> switchboard -> baresip: answered in {took:?}");
+}
+
+/// baresip is the phone over TLS: it listens for SIP over TLS (on its
+/// `sip_listen` port + 1, as baresip does) with a certificate for
+/// 127.0.0.1 from a CA that switchboard trusts (`proxy.tls_ca`), and the
+/// next hop says `transport=tls`. A SIPp caller on UDP gets baresip's 200,
+/// and its ACK reaches baresip over the same TLS connection: baresip
+/// reports the call established.
+#[test]
+fn baresip_is_the_phone_over_tls() {
+    let ca = common::tls::Ca::new("phones' CA");
+    let issued = ca.server(&["127.0.0.1"], 30);
+    let port = free_udp_port();
+    // baresip's TLS port follows its sip_listen port.
+    let tls_port = port + 1;
+    let dir = tempfile::tempdir().expect("a directory");
+    let ca_path = dir.path().join("ca.pem");
+    fs::write(&ca_path, ca.cert_pem()).expect("CA written");
+    let proxy_settings = format!("  tls_ca: {}\n", ca_path.display());
+    let next_hop = format!("sip:127.0.0.1:{tls_port};transport=tls");
+    let rig = Rig::start_at(
+        RigOptions {
+            next_hop: Some(next_hop),
+            proxy_settings: &proxy_settings,
+            ..RigOptions::default()
+        },
+        free_udp_port(),
+        free_udp_port(),
+    );
+    let certificate = rig.path().join("baresip-cert.pem");
+    fs::write(
+        &certificate,
+        format!("{}{}", issued.cert_pem, issued.key_pem),
+    )
+    .expect("certificate written");
+    let (mut baresip, lines) = baresip_with(
+        rig.path(),
+        &format!("127.0.0.1:{port}"),
+        "<sip:phone@127.0.0.1>;regint=0;answermode=auto",
+        &[],
+        &format!("sip_certificate\t{}\n", certificate.display()),
+    );
+    wait_listening(&mut baresip, port, || {
+        fs::read_to_string(rig.path().join("baresip.stderr")).unwrap_or_default()
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !proxy_rig::tcp_port_listening(tls_port) {
+        assert!(
+            Instant::now() < deadline,
+            "baresip does not listen for TLS on {tls_port}\n{}",
+            fs::read_to_string(rig.path().join("baresip.stderr")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (caller, took) = rig.call(200, "phone");
+    let said = baresip_says(&lines, "Call established", Duration::from_secs(10));
+    assert!(
+        caller.success(),
+        "the caller did not get baresip's 200 over TLS (exit {caller})\n{}\n{}",
+        said.join("\n"),
+        rig.report(&["caller"])
+    );
+    assert_eq!(rig.metric("switchboard_proxy_outbound_connections"), 1.0);
+    eprintln!("caller -> switchboard -> TLS -> baresip: answered in {took:?}");
+}
+
+/// baresip is the caller over TLS: it trusts the CA of switchboard's TLS
+/// listener (`sip_cafile`), dials with `transport=tls`, and switchboard
+/// relays the call to the SIPp phone over UDP; every answer goes back on
+/// baresip's TLS connection, and baresip's ACK comes the same way.
+#[test]
+fn baresip_calls_over_tls_through_switchboard() {
+    let ca = common::tls::Ca::new("switchboard's CA");
+    let issued = ca.server(&["127.0.0.1", "localhost"], 30);
+    let dir = tempfile::tempdir().expect("a directory");
+    let write = |name: &str, contents: &str| {
+        let path = dir.path().join(name);
+        fs::write(&path, contents).expect("written");
+        path.display().to_string()
+    };
+    let (cert, key, ca_path) = (
+        write("cert.pem", &issued.cert_pem),
+        write("key.pem", &issued.key_pem),
+        write("ca.pem", &ca.cert_pem()),
+    );
+    let extra = [
+        "--tls-listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+    ];
+    let rig = Rig::start(RigOptions {
+        extra: &extra,
+        ..RigOptions::default()
+    });
+    let tls = rig.server.tls.expect("a TLS listener");
+    let mut phone = rig.uas("phone", "proxy_uas_answer.xml", rig.phone_port, &[]);
+    let started = Instant::now();
+    let (_baresip, lines) = baresip_with(
+        rig.path(),
+        "127.0.0.1:0",
+        "<sip:caller@127.0.0.1;transport=tls>;regint=0",
+        &[format!("/dial sip:{DIALED}@{tls};transport=tls")],
+        &format!("sip_cafile\t{ca_path}\n"),
+    );
+    let said = baresip_says(&lines, "Call established", Duration::from_secs(30));
+    let took = started.elapsed();
+    let phone_status = phone.wait(HARD_LIMIT);
+    assert!(
+        phone_status.success(),
+        "the phone did not get baresip's ACK (exit {phone_status})\n{}\n{}",
+        said.join("\n"),
+        rig.report(&["phone"])
+    );
+    assert_eq!(
+        headers(&rig.invite_at("phone"), "Diversion"),
+        [diversion("follow-me")]
+    );
+    eprintln!("baresip -> TLS -> switchboard -> phone: established in {took:?}");
 }

@@ -233,6 +233,9 @@ pub struct RigOptions<'a> {
     pub diversion: &'a str,
     /// Other `serve` arguments.
     pub extra: &'a [&'a str],
+    /// More lines of the settings file's `proxy:` section (each indented
+    /// two spaces, ending in a newline).
+    pub proxy_settings: &'a str,
 }
 
 impl Default for RigOptions<'_> {
@@ -245,6 +248,7 @@ impl Default for RigOptions<'_> {
             phone_user: "phone",
             diversion: "header",
             extra: &[],
+            proxy_settings: "",
         }
     }
 }
@@ -264,11 +268,12 @@ impl Rig {
         fs::write(
             &settings,
             format!(
-                "proxy:\n  t1_ms: {}\n{}flood:\n  rate: 0\n",
+                "proxy:\n  t1_ms: {}\n{}{}flood:\n  rate: 0\n",
                 options.t1_ms,
                 options
                     .max_calls
-                    .map_or(String::new(), |n| format!("  max_calls: {n}\n"))
+                    .map_or(String::new(), |n| format!("  max_calls: {n}\n")),
+                options.proxy_settings,
             ),
         )
         .expect("settings written");
