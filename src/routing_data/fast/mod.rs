@@ -28,8 +28,33 @@ pub struct Unsure {
 }
 
 /// Reads a routing file if it is in the subset and valid for the schema.
+/// A file written with CRLF line ends (an export made on Windows) is read
+/// as its LF twin: YAML normalises every line break to LF (YAML 1.2
+/// §5.4), so the two mean the same.
 pub fn read_routing_file(text: &str, limits: &YamlLimits) -> Result<RoutingFile, Unsure> {
-    doc::routing_file(text, limits.max_nodes, limits.max_depth)
+    match crlf_to_lf(text) {
+        Some(lf) => doc::routing_file(&lf, limits.max_nodes, limits.max_depth),
+        None => doc::routing_file(text, limits.max_nodes, limits.max_depth),
+    }
+}
+
+/// `text` with each CRLF made LF; `None` when it has no CR at all (the
+/// common case, at the cost of one vectorised scan). A CR not followed by
+/// LF stays, and the reader gives the file up to the full parser.
+fn crlf_to_lf(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let first = memchr::memchr(b'\r', bytes)?;
+    let mut out = String::with_capacity(text.len());
+    let mut from = 0;
+    for at in memchr::memchr_iter(b'\r', &bytes[first..]).map(|i| first + i) {
+        if bytes.get(at + 1) == Some(&b'\n') {
+            // CR and LF are ASCII: `at` is a char boundary.
+            out.push_str(&text[from..at]);
+            from = at + 1;
+        }
+    }
+    out.push_str(&text[from..]);
+    Some(out)
 }
 
 #[cfg(test)]

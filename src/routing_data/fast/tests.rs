@@ -52,6 +52,26 @@ fn every_style_is_read_by_the_fast_path_as_the_parser_reads_it() {
     }
 }
 
+/// An export written on Windows (CRLF line ends) is taken by the fast
+/// path too, and read as the full parser reads it.
+#[test]
+fn every_style_with_crlf_line_ends_is_read_by_the_fast_path() {
+    let limits = YamlLimits::default();
+    for (style, dir) in styles() {
+        for file in files(&dir) {
+            let text = fs::read_to_string(&file).expect("a fixture");
+            let crlf = text.replace('\n', "\r\n");
+            let fast = read_routing_file(&crlf, &limits)
+                .unwrap_or_else(|e| panic!("{style} with CRLF: {} not taken: {e}", file.display()));
+            let full = parse_yaml(&crlf, &limits).expect("the fixture parses with CRLF");
+            assert_eq!(fast, full, "{style} with CRLF: {}", file.display());
+        }
+    }
+    // A lone CR is not a line end the fast path reads: the parser decides.
+    let lone = "accounts:\r- id: a\n";
+    assert!(read_routing_file(lone, &limits).is_err());
+}
+
 #[test]
 fn every_style_compiles_to_the_same_table() {
     let load = |dir: &Path| {
@@ -467,6 +487,11 @@ proptest! {
         prop_assert_eq!(parse_routing_file(&text, &limits), parse_yaml(&text, &limits), "{}", text);
         if let Ok(fast) = read_routing_file(&text, &limits) {
             prop_assert_eq!(Ok(fast), parse_yaml(&text, &limits), "{}", text);
+        }
+        // The same with CRLF line ends.
+        let crlf = text.replace('\n', "\r\n");
+        if let Ok(fast) = read_routing_file(&crlf, &limits) {
+            prop_assert_eq!(Ok(fast), parse_yaml(&crlf, &limits), "{}", crlf);
         }
     }
 }
