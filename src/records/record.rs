@@ -1,41 +1,270 @@
 //! One call record (docs/records.schema.json, docs/operations.md "Call
-//! records"): what the request path hands over ([`CallEvent`], owned
-//! copies, no formatting) and what is written ([`CallRecord`], one JSON
-//! line). Formatting the time and naming the record happen on the writer
-//! thread, off the request path.
+//! records"): what the request path hands over ([`CallEvent`]) and what
+//! is written ([`CallRecord`], one JSON line).
+//!
+//! The request path only copies: a `CallEvent` is a fixed-size value whose
+//! variable parts (the Call-ID, numbers as received, the table's names and
+//! URIs) are bytes in one inline [`Text`], numbers stay [`E164`] values and
+//! the reason stays the routing's [`Reason`]. Everything that formats or
+//! allocates (numbers as text, the reason's sentence, the time, E.164
+//! normalisation, JSON) happens on the writer thread: it cost the request
+//! path about ten allocations and a formatted sentence per call.
 
+use std::borrow::Cow;
+use std::fmt::{self, Write as _};
 use std::net::SocketAddr;
 use std::time::SystemTime;
 
 use serde::Serialize;
 
+use crate::routing::{E164, Preference, Reason, Rule};
+
 /// The schema's version: a record's `schema_version`. Raised when a field
 /// changes meaning or goes away; new optional fields keep it.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// A routed call as the request path copied it.
+/// Bytes of text a [`Text`] holds without allocating: a typical call's
+/// Call-ID, account and user names and a target URI fit.
+const INLINE_TEXT: usize = 160;
+
+/// Where a piece of text is in a [`Text`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    start: u32,
+    len: u32,
+}
+
+/// The event's text, appended piece by piece: inline up to
+/// [`INLINE_TEXT`] bytes, then (rarely: a long Call-ID or URI) all of it
+/// on the heap, so no piece is ever cut.
+#[derive(Clone)]
+pub struct Text {
+    inline: [u8; INLINE_TEXT],
+    len: usize,
+    spilled: Vec<u8>,
+}
+
+impl Default for Text {
+    fn default() -> Text {
+        Text {
+            inline: [0; INLINE_TEXT],
+            len: 0,
+            spilled: Vec::new(),
+        }
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Text")
+            .field(&String::from_utf8_lossy(self.all()))
+            .finish()
+    }
+}
+
+impl Text {
+    /// Appends `bytes`, returning where they are.
+    pub fn push(&mut self, bytes: &[u8]) -> Span {
+        let start = self.len;
+        let end = start + bytes.len();
+        if self.spilled.is_empty() && end <= INLINE_TEXT {
+            self.inline[start..end].copy_from_slice(bytes);
+        } else {
+            if self.spilled.is_empty() {
+                self.spilled.reserve(end);
+                self.spilled.extend_from_slice(&self.inline[..start]);
+            }
+            self.spilled.extend_from_slice(bytes);
+        }
+        self.len = end;
+        // A message is far below 4 GiB (the parser's limits), so these fit.
+        Span {
+            start: u32::try_from(start).unwrap_or(u32::MAX),
+            len: u32::try_from(bytes.len()).unwrap_or(0),
+        }
+    }
+
+    fn all(&self) -> &[u8] {
+        if self.spilled.is_empty() {
+            &self.inline[..self.len]
+        } else {
+            &self.spilled
+        }
+    }
+
+    /// The bytes at `span` (empty for a span of another text).
+    pub fn get(&self, span: Span) -> &[u8] {
+        let start = span.start as usize;
+        self.all()
+            .get(start..start + span.len as usize)
+            .unwrap_or_default()
+    }
+
+    /// The text at `span`: UTF-8 as it is, anything else as
+    /// `String::from_utf8_lossy` reads it.
+    pub fn str(&self, span: Span) -> Cow<'_, str> {
+        String::from_utf8_lossy(self.get(span))
+    }
+}
+
+/// A number as the request path saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventNumber {
+    /// As the routing table knows it.
+    E164(E164),
+    /// As received (in the event's text).
+    Raw(Span),
+}
+
+/// A target as the routing table names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventPlace {
+    Number(E164),
+    /// A URI, in the event's text.
+    Uri(Span),
+}
+
+/// One Contact of a 302, as the request path copied it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventTarget {
+    pub place: EventPlace,
+    pub q: Preference,
+    pub rule: Rule,
+}
+
+/// The parts of a decision its reason's sentence is made of
+/// (`crate::routing::ReasonText`), rendered on the writer thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventReason {
+    pub reason: Reason,
+    /// The dialed number, when the table knew it.
+    pub dialed: Option<E164>,
+    /// The caller, when it matched a contact.
+    pub contact: Option<E164>,
+    /// The names of the account, the user and a phoneless user passed
+    /// over (in the event's text).
+    pub account: Option<Span>,
+    pub user: Option<Span>,
+    pub passed_over: Option<Span>,
+    pub target: Option<EventPlace>,
+    pub fallback: Option<EventPlace>,
+}
+
+/// A routed call as the request path copied it: no formatting, and no
+/// allocation unless its text outgrows [`INLINE_TEXT`].
 #[derive(Debug, Clone)]
 pub struct CallEvent {
     pub time: SystemTime,
     /// Identifies the INVITE transaction (Call-ID, top Via branch, CSeq):
     /// a retransmission carries the same key and adds no record.
     pub transaction: u64,
-    pub call_id: String,
     pub transport: &'static str,
     pub source: SocketAddr,
-    /// E.164 as decided, else the Request-URI's user part as received.
-    pub dialed: Option<String>,
-    /// E.164 when it reads as one, else as received.
-    pub caller: Option<String>,
-    pub account: Option<String>,
-    pub rule: &'static str,
-    pub user: Option<String>,
     pub status: u16,
-    pub targets: Vec<RecordTarget>,
-    pub reason: String,
-    pub data_version: Option<String>,
+    pub rule: Rule,
+    /// The pieces below that are text.
+    pub text: Text,
+    pub call_id: Span,
+    /// E.164 as decided, else the Request-URI's user part as received.
+    pub dialed: Option<EventNumber>,
+    /// As decided (a contact), else as received: read as E.164 on the
+    /// writer thread when it reads as one.
+    pub caller: Option<EventNumber>,
+    /// The 302's Contacts in order: a decision has a target and a
+    /// fallback at most; `more_targets` keeps any beyond (never today).
+    pub targets: [Option<EventTarget>; 2],
+    pub more_targets: Vec<EventTarget>,
+    pub reason: EventReason,
+    /// The content hash of the serving routing data.
+    pub data_version: Option<u64>,
     /// A relayed call's outcome (proxy mode), filled in when it ends.
     pub proxy: Option<ProxyOutcome>,
+}
+
+impl CallEvent {
+    /// The Contacts, in order.
+    pub fn targets(&self) -> impl Iterator<Item = &EventTarget> {
+        self.targets.iter().flatten().chain(&self.more_targets)
+    }
+
+    fn place(&self, place: EventPlace) -> Cow<'_, str> {
+        match place {
+            EventPlace::Number(n) => Cow::Owned(n.to_string()),
+            EventPlace::Uri(span) => self.text.str(span),
+        }
+    }
+
+    fn number(&self, number: EventNumber) -> Cow<'_, str> {
+        match number {
+            EventNumber::E164(n) => Cow::Owned(n.to_string()),
+            EventNumber::Raw(span) => self.text.str(span),
+        }
+    }
+
+    /// The reason's sentence, word for word as `Decision::reason` writes
+    /// it (`switchboard route`): the same templates, from the copied parts.
+    pub fn reason_text(&self) -> String {
+        let mut out = String::with_capacity(96);
+        // Writing into a String cannot fail.
+        let _ = self.write_reason(&mut out);
+        out
+    }
+
+    fn write_reason(&self, f: &mut String) -> fmt::Result {
+        let r = &self.reason;
+        let name = |span: Option<Span>| span.map(|s| self.text.str(s));
+        let dialed = Optional(r.dialed);
+        let user = Optional(name(r.user));
+        let target = Optional(r.target.map(|t| self.place(t)));
+        if let Some(skipped) = name(r.passed_over) {
+            write!(f, "user {skipped} has no phone, so the call is forwarded; ")?;
+        }
+        match r.reason {
+            Reason::DialedNotANumber => f.write_str("the dialed number is not a phone number"),
+            Reason::UnknownNumber => write!(f, "{dialed} is not a number of any account"),
+            Reason::NumberUser => write!(f, "{dialed} is assigned to user {user}"),
+            Reason::ContactOwner => write!(
+                f,
+                "caller {} is a contact of user {user}",
+                Optional(r.contact)
+            ),
+            Reason::UserHasNoPhone => write!(
+                f,
+                "user {user} has no phone (the account rejects calls to users without one)"
+            ),
+            Reason::NumberForwarding => write!(f, "{dialed} forwards to {target}"),
+            Reason::AccountForwarding => write!(
+                f,
+                "{dialed} has no forwarding number of its own; account {} forwards to {target}",
+                Optional(name(r.account))
+            ),
+            Reason::NoForwarding => write!(
+                f,
+                "{dialed} has no user for this call and no forwarding number, nor does account {}",
+                Optional(name(r.account))
+            ),
+        }?;
+        if let Some(fallback) = r.fallback {
+            write!(
+                f,
+                "; if the phone does not answer, then {}",
+                self.place(fallback)
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Displays a value or `-`, as the routing's reasons do.
+struct Optional<T>(Option<T>);
+
+impl<T: fmt::Display> fmt::Display for Optional<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some(v) => v.fmt(f),
+            None => f.write_str("-"),
+        }
+    }
 }
 
 /// How a relayed call ended (proxy mode, docs/sip.md): the answer the
@@ -98,26 +327,102 @@ pub struct CallRecord {
 }
 
 impl CallRecord {
-    /// The record of `event`, named `id`.
-    pub fn new(event: CallEvent, id: String, instance: &str) -> CallRecord {
+    /// The record of `event`, named `id`: its numbers, names and reason
+    /// written out, a caller read as E.164 in `region` when it reads as
+    /// one.
+    pub fn new(
+        mut event: CallEvent,
+        id: String,
+        instance: &str,
+        region: &crate::routing::Region,
+    ) -> CallRecord {
+        let proxy = event.proxy.take();
+        let name = |span: Option<Span>| span.map(|s| event.text.str(s).into_owned());
         CallRecord {
             schema_version: SCHEMA_VERSION,
             id,
             time: rfc3339_micros(event.time),
             instance: instance.to_owned(),
-            call_id: event.call_id,
+            call_id: event.text.str(event.call_id).into_owned(),
             transport: event.transport,
             source: event.source.to_string(),
-            dialed: event.dialed,
-            caller: event.caller,
-            account: event.account,
-            rule: event.rule,
-            user: event.user,
+            dialed: event.dialed.map(|n| event.number(n).into_owned()),
+            caller: event.caller.map(|n| match n {
+                // Already E.164: normalising it gives it back.
+                EventNumber::E164(n) => n.to_string(),
+                EventNumber::Raw(span) => super::normalise(&event.text.str(span), region),
+            }),
+            account: name(event.reason.account),
+            rule: event.rule.as_str(),
+            user: name(event.reason.user),
             status: event.status,
-            targets: event.targets,
-            reason: event.reason,
-            data_version: event.data_version,
-            proxy: event.proxy,
+            targets: event
+                .targets()
+                .map(|t| RecordTarget {
+                    target: event.place(t.place).into_owned(),
+                    q: t.q.value(),
+                    rule: t.rule.as_str(),
+                })
+                .collect(),
+            reason: event.reason_text(),
+            data_version: event.data_version.map(|hash| format!("{hash:016x}")),
+            proxy,
+        }
+    }
+}
+
+/// A record as a line writes it: the record with its numbers as
+/// `records.numbers` says, borrowed (the same fields, in the same order,
+/// so the same JSON as [`CallRecord`]'s).
+#[derive(Serialize)]
+pub struct RecordLine<'a> {
+    schema_version: u32,
+    id: &'a str,
+    time: &'a str,
+    instance: &'a str,
+    call_id: &'a str,
+    transport: &'static str,
+    source: &'a str,
+    dialed: Option<Cow<'a, str>>,
+    caller: Option<Cow<'a, str>>,
+    account: Option<&'a str>,
+    rule: &'static str,
+    user: Option<&'a str>,
+    status: u16,
+    targets: &'a [RecordTarget],
+    reason: &'a str,
+    data_version: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    proxy: Option<&'a ProxyOutcome>,
+}
+
+impl<'a> RecordLine<'a> {
+    /// `record` with `numbers` applied to its dialed and calling numbers.
+    pub fn new(record: &'a CallRecord, numbers: &super::Numbers) -> RecordLine<'a> {
+        let number = |n: &'a Option<String>| {
+            n.as_deref().map(|n| match numbers {
+                super::Numbers::Full => Cow::Borrowed(n),
+                _ => Cow::Owned(numbers.apply(n)),
+            })
+        };
+        RecordLine {
+            schema_version: record.schema_version,
+            id: &record.id,
+            time: &record.time,
+            instance: &record.instance,
+            call_id: &record.call_id,
+            transport: record.transport,
+            source: &record.source,
+            dialed: number(&record.dialed),
+            caller: number(&record.caller),
+            account: record.account.as_deref(),
+            rule: record.rule,
+            user: record.user.as_deref(),
+            status: record.status,
+            targets: &record.targets,
+            reason: &record.reason,
+            data_version: record.data_version.as_deref(),
+            proxy: record.proxy.as_ref(),
         }
     }
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tracing::{error, info, warn};
 
-use super::record::{CallRecord, file_stamp};
+use super::record::{CallRecord, RecordLine, file_stamp};
 use super::spool::{Position, Spool, cut_partial_line};
 use super::{DropReason, Message, Numbers, Recent, Shared};
 use crate::routing::Region;
@@ -190,24 +190,20 @@ impl Writer {
         }
         self.sequence += 1;
         let id = format!("{}-{}", self.id_prefix, self.sequence);
-        let mut record = CallRecord::new(event, id, &self.spool.instance);
-        if let Some(caller) = &mut record.caller {
-            *caller = super::normalise(caller, &self.region);
-        }
-        self.recent.push(Arc::new(record.clone()));
+        // Built once: `/calls` keeps it as it is (numbers in full), the
+        // line borrows it with the numbers as the sinks write them.
+        let record = Arc::new(CallRecord::new(
+            event,
+            id,
+            &self.spool.instance,
+            &self.region,
+        ));
+        self.recent.push(Arc::clone(&record));
         if self.spool_full() {
             self.shared.stats.count_dropped(DropReason::SpoolFull, 1);
             return;
         }
-        if !matches!(self.numbers, Numbers::Full) {
-            for number in [&mut record.dialed, &mut record.caller]
-                .into_iter()
-                .flatten()
-            {
-                *number = self.numbers.apply(number);
-            }
-        }
-        match serde_json::to_writer(&mut self.buffer, &record) {
+        match serde_json::to_writer(&mut self.buffer, &RecordLine::new(&record, &self.numbers)) {
             Ok(()) => {
                 self.buffer.push(b'\n');
                 self.buffered += 1;
