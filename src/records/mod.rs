@@ -30,7 +30,7 @@ use tracing::warn;
 pub use privacy::{Numbers, mask};
 pub use recent::Recent;
 pub use record::{
-    CallEvent, CallRecord, EventNumber, EventPlace, EventReason, EventTarget, ProxyLeg,
+    CallEvent, CallRecord, EventNumber, EventPlace, EventReason, EventTarget, Formatted, ProxyLeg,
     ProxyOutcome, RecordTarget, SCHEMA_VERSION, Span, Text, file_stamp, parse_rfc3339_micros,
     rfc3339_micros,
 };

@@ -11,7 +11,7 @@
 //! path about ten allocations and a formatted sentence per call.
 
 use std::borrow::Cow;
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::net::SocketAddr;
 use std::time::SystemTime;
 
@@ -189,80 +189,135 @@ impl CallEvent {
 
     fn place(&self, place: EventPlace) -> Cow<'_, str> {
         match place {
-            EventPlace::Number(n) => Cow::Owned(n.to_string()),
+            EventPlace::Number(n) => Cow::Owned(e164(n)),
             EventPlace::Uri(span) => self.text.str(span),
         }
     }
 
     fn number(&self, number: EventNumber) -> Cow<'_, str> {
         match number {
-            EventNumber::E164(n) => Cow::Owned(n.to_string()),
+            EventNumber::E164(n) => Cow::Owned(e164(n)),
             EventNumber::Raw(span) => self.text.str(span),
         }
     }
 
     /// The reason's sentence, word for word as `Decision::reason` writes
-    /// it (`switchboard route`): the same templates, from the copied parts.
+    /// it (`switchboard route`): the same templates, from the copied
+    /// parts, appended piece by piece (`write!` cost the writer more than
+    /// the JSON did).
     pub fn reason_text(&self) -> String {
-        let mut out = String::with_capacity(96);
-        // Writing into a String cannot fail.
-        let _ = self.write_reason(&mut out);
-        out
-    }
-
-    fn write_reason(&self, f: &mut String) -> fmt::Result {
+        let mut f = String::with_capacity(128);
         let r = &self.reason;
-        let name = |span: Option<Span>| span.map(|s| self.text.str(s));
-        let dialed = Optional(r.dialed);
-        let user = Optional(name(r.user));
-        let target = Optional(r.target.map(|t| self.place(t)));
-        if let Some(skipped) = name(r.passed_over) {
-            write!(f, "user {skipped} has no phone, so the call is forwarded; ")?;
+        // An absent part reads `-`, as in the routing's reasons.
+        let name = |f: &mut String, span: Option<Span>| match span {
+            Some(span) => f.push_str(&self.text.str(span)),
+            None => f.push('-'),
+        };
+        let number = |f: &mut String, n: Option<E164>| match n {
+            Some(n) => push_e164(f, n),
+            None => f.push('-'),
+        };
+        let place = |f: &mut String, place: Option<EventPlace>| match place {
+            Some(EventPlace::Number(n)) => push_e164(f, n),
+            Some(EventPlace::Uri(span)) => f.push_str(&self.text.str(span)),
+            None => f.push('-'),
+        };
+        if let Some(skipped) = r.passed_over {
+            f.push_str("user ");
+            name(&mut f, Some(skipped));
+            f.push_str(" has no phone, so the call is forwarded; ");
         }
         match r.reason {
-            Reason::DialedNotANumber => f.write_str("the dialed number is not a phone number"),
-            Reason::UnknownNumber => write!(f, "{dialed} is not a number of any account"),
-            Reason::NumberUser => write!(f, "{dialed} is assigned to user {user}"),
-            Reason::ContactOwner => write!(
-                f,
-                "caller {} is a contact of user {user}",
-                Optional(r.contact)
-            ),
-            Reason::UserHasNoPhone => write!(
-                f,
-                "user {user} has no phone (the account rejects calls to users without one)"
-            ),
-            Reason::NumberForwarding => write!(f, "{dialed} forwards to {target}"),
-            Reason::AccountForwarding => write!(
-                f,
-                "{dialed} has no forwarding number of its own; account {} forwards to {target}",
-                Optional(name(r.account))
-            ),
-            Reason::NoForwarding => write!(
-                f,
-                "{dialed} has no user for this call and no forwarding number, nor does account {}",
-                Optional(name(r.account))
-            ),
-        }?;
-        if let Some(fallback) = r.fallback {
-            write!(
-                f,
-                "; if the phone does not answer, then {}",
-                self.place(fallback)
-            )?;
+            Reason::DialedNotANumber => f.push_str("the dialed number is not a phone number"),
+            Reason::UnknownNumber => {
+                number(&mut f, r.dialed);
+                f.push_str(" is not a number of any account");
+            }
+            Reason::NumberUser => {
+                number(&mut f, r.dialed);
+                f.push_str(" is assigned to user ");
+                name(&mut f, r.user);
+            }
+            Reason::ContactOwner => {
+                f.push_str("caller ");
+                number(&mut f, r.contact);
+                f.push_str(" is a contact of user ");
+                name(&mut f, r.user);
+            }
+            Reason::UserHasNoPhone => {
+                f.push_str("user ");
+                name(&mut f, r.user);
+                f.push_str(" has no phone (the account rejects calls to users without one)");
+            }
+            Reason::NumberForwarding => {
+                number(&mut f, r.dialed);
+                f.push_str(" forwards to ");
+                place(&mut f, r.target);
+            }
+            Reason::AccountForwarding => {
+                number(&mut f, r.dialed);
+                f.push_str(" has no forwarding number of its own; account ");
+                name(&mut f, r.account);
+                f.push_str(" forwards to ");
+                place(&mut f, r.target);
+            }
+            Reason::NoForwarding => {
+                number(&mut f, r.dialed);
+                f.push_str(
+                    " has no user for this call and no forwarding number, nor does account ",
+                );
+                name(&mut f, r.account);
+            }
         }
-        Ok(())
+        if let Some(fallback) = r.fallback {
+            f.push_str("; if the phone does not answer, then ");
+            place(&mut f, Some(fallback));
+        }
+        f
     }
 }
 
-/// Displays a value or `-`, as the routing's reasons do.
-struct Optional<T>(Option<T>);
+/// `+` and the digits, as `E164`'s `Display` writes it, without the
+/// formatting machinery.
+fn push_e164(out: &mut String, number: E164) {
+    out.push('+');
+    out.push_str(itoa::Buffer::new().format(number.value()));
+}
 
-impl<T: fmt::Display> fmt::Display for Optional<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
-            Some(v) => v.fmt(f),
-            None => f.write_str("-"),
+fn e164(number: E164) -> String {
+    let mut out = String::with_capacity(16);
+    push_e164(&mut out, number);
+    out
+}
+
+/// What the writer formats once and reuses while it repeats: a trunk's
+/// address, the data version.
+#[derive(Debug, Default)]
+pub struct Formatted {
+    source: Option<(SocketAddr, String)>,
+    data_version: Option<(u64, String)>,
+}
+
+impl Formatted {
+    fn source(&mut self, source: SocketAddr) -> String {
+        match &self.source {
+            Some((last, text)) if *last == source => text.clone(),
+            _ => {
+                let text = source.to_string();
+                self.source = Some((source, text.clone()));
+                text
+            }
+        }
+    }
+
+    fn data_version(&mut self, hash: u64) -> String {
+        match &self.data_version {
+            Some((last, text)) if *last == hash => text.clone(),
+            _ => {
+                let text = format!("{hash:016x}");
+                self.data_version = Some((hash, text.clone()));
+                text
+            }
         }
     }
 }
@@ -335,6 +390,7 @@ impl CallRecord {
         id: String,
         instance: &str,
         region: &crate::routing::Region,
+        formatted: &mut Formatted,
     ) -> CallRecord {
         let proxy = event.proxy.take();
         let name = |span: Option<Span>| span.map(|s| event.text.str(s).into_owned());
@@ -345,11 +401,11 @@ impl CallRecord {
             instance: instance.to_owned(),
             call_id: event.text.str(event.call_id).into_owned(),
             transport: event.transport,
-            source: event.source.to_string(),
+            source: formatted.source(event.source),
             dialed: event.dialed.map(|n| event.number(n).into_owned()),
             caller: event.caller.map(|n| match n {
                 // Already E.164: normalising it gives it back.
-                EventNumber::E164(n) => n.to_string(),
+                EventNumber::E164(n) => e164(n),
                 EventNumber::Raw(span) => super::normalise(&event.text.str(span), region),
             }),
             account: name(event.reason.account),
@@ -365,7 +421,7 @@ impl CallRecord {
                 })
                 .collect(),
             reason: event.reason_text(),
-            data_version: event.data_version.map(|hash| format!("{hash:016x}")),
+            data_version: event.data_version.map(|hash| formatted.data_version(hash)),
             proxy,
         }
     }
@@ -428,6 +484,8 @@ impl<'a> RecordLine<'a> {
 }
 
 /// `time` as RFC 3339 UTC with microseconds: `2026-12-06T05:41:01.123456Z`.
+/// Digits put in place: `format!` of seven fields cost the writer more
+/// per record than the rest of the time's work.
 pub fn rfc3339_micros(time: SystemTime) -> String {
     let since = time
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -435,13 +493,34 @@ pub fn rfc3339_micros(time: SystemTime) -> String {
     let secs = since.as_secs();
     let (days, of_day) = (secs / 86_400, secs % 86_400);
     let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-        of_day / 3600,
-        of_day / 60 % 60,
-        of_day % 60,
-        since.subsec_micros()
-    )
+    if year > 9999 {
+        // Wider than the fixed layout.
+        return format!(
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+            of_day / 3600,
+            of_day / 60 % 60,
+            of_day % 60,
+            since.subsec_micros()
+        );
+    }
+    let mut text = *b"0000-00-00T00:00:00.000000Z";
+    for (range, value) in [
+        (0..4, year),
+        (5..7, month),
+        (8..10, day),
+        (11..13, of_day / 3600),
+        (14..16, of_day / 60 % 60),
+        (17..19, of_day % 60),
+        (20..26, u64::from(since.subsec_micros())),
+    ] {
+        let mut value = value;
+        for digit in text[range].iter_mut().rev() {
+            *digit = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    }
+    // ASCII digits and separators only.
+    String::from_utf8(text.to_vec()).unwrap_or_default()
 }
 
 /// The same instant, compact and sortable, for file names:
@@ -521,5 +600,91 @@ mod tests {
             Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_709_164_800))
         );
         assert_eq!(parse_rfc3339_micros("yesterday"), None);
+    }
+
+    #[test]
+    fn times_put_digit_by_digit_read_as_format_writes_them() {
+        // Every field's carry: from 1970 to past 9999 in uneven steps.
+        let mut micros = 0u64;
+        while micros < 300_000_000_000_000_000 {
+            let t = SystemTime::UNIX_EPOCH + Duration::from_micros(micros);
+            let since = Duration::from_micros(micros);
+            let secs = since.as_secs();
+            let (days, of_day) = (secs / 86_400, secs % 86_400);
+            let (year, month, day) = civil_from_days(days);
+            let expected = format!(
+                "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+                of_day / 3600,
+                of_day / 60 % 60,
+                of_day % 60,
+                since.subsec_micros()
+            );
+            assert_eq!(rfc3339_micros(t), expected);
+            micros = micros * 3 / 2 + 987_654_321;
+        }
+    }
+
+    #[test]
+    fn text_spills_whole_to_the_heap_and_keeps_every_piece() {
+        let mut text = Text::default();
+        let a = text.push(b"abc");
+        let long = vec![b'x'; INLINE_TEXT];
+        let b = text.push(&long);
+        let c = text.push(b"\xffz");
+        assert_eq!(text.get(a), b"abc");
+        assert_eq!(text.get(b), &long[..]);
+        assert_eq!(text.str(c), "\u{fffd}z");
+        assert_eq!(Text::default().get(a), b"");
+    }
+
+    #[test]
+    fn reasons_the_example_data_cannot_give_read_as_the_routing_writes_them() {
+        let mut text = Text::default();
+        let account = text.push(b"acme");
+        let n = |v| E164::from_value(v);
+        let event = |reason| CallEvent {
+            time: SystemTime::UNIX_EPOCH,
+            transaction: 0,
+            transport: "udp",
+            source: SocketAddr::from(([192, 0, 2, 1], 5060)),
+            status: 480,
+            rule: Rule::None,
+            text: text.clone(),
+            call_id: account,
+            dialed: None,
+            caller: None,
+            targets: [None; 2],
+            more_targets: Vec::new(),
+            reason,
+            data_version: None,
+            proxy: None,
+        };
+        let parts = EventReason {
+            reason: Reason::NoForwarding,
+            dialed: n(18005550133),
+            contact: None,
+            account: Some(account),
+            user: None,
+            passed_over: None,
+            target: None,
+            fallback: None,
+        };
+        assert_eq!(
+            event(parts).reason_text(),
+            "+18005550133 has no user for this call and no forwarding number, nor does account acme"
+        );
+        let parts = EventReason {
+            reason: Reason::ContactOwner,
+            dialed: None,
+            contact: None,
+            user: None,
+            target: None,
+            fallback: n(14155550188).map(EventPlace::Number),
+            ..parts
+        };
+        assert_eq!(
+            event(parts).reason_text(),
+            "caller - is a contact of user -; if the phone does not answer, then +14155550188"
+        );
     }
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tracing::{error, info, warn};
 
-use super::record::{CallRecord, RecordLine, file_stamp};
+use super::record::{CallRecord, Formatted, RecordLine, file_stamp};
 use super::spool::{Position, Spool, cut_partial_line};
 use super::{DropReason, Message, Numbers, Recent, Shared};
 use crate::routing::Region;
@@ -64,6 +64,7 @@ pub struct Writer {
     buffer: Vec<u8>,
     buffered: u64,
     seen: Retransmissions,
+    formatted: Formatted,
     /// Whether the last write failed, to log the change once.
     failing: bool,
 }
@@ -114,6 +115,7 @@ impl Writer {
             buffer: Vec::with_capacity(FLUSH_AT * 2),
             buffered: 0,
             seen: Retransmissions::default(),
+            formatted: Formatted::default(),
             failing: false,
         })
     }
@@ -189,7 +191,10 @@ impl Writer {
             return;
         }
         self.sequence += 1;
-        let id = format!("{}-{}", self.id_prefix, self.sequence);
+        let mut id = String::with_capacity(self.id_prefix.len() + 21);
+        id.push_str(&self.id_prefix);
+        id.push('-');
+        id.push_str(itoa::Buffer::new().format(self.sequence));
         // Built once: `/calls` keeps it as it is (numbers in full), the
         // line borrows it with the numbers as the sinks write them.
         let record = Arc::new(CallRecord::new(
@@ -197,6 +202,7 @@ impl Writer {
             id,
             &self.spool.instance,
             &self.region,
+            &mut self.formatted,
         ));
         self.recent.push(Arc::clone(&record));
         if self.spool_full() {

@@ -170,7 +170,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::records::{CallRecord, RecordTarget, normalise};
+    use crate::records::{CallRecord, Formatted, RecordTarget, normalise};
     use crate::routing::Region;
     use crate::routing_data::Loader;
     use crate::server::handler::{Context, Handler, Peer, Transport};
@@ -291,7 +291,13 @@ mod tests {
         let mut reasons = std::collections::HashSet::new();
         for (event, fields) in both.seen {
             reasons.insert(event.reason.reason as u8);
-            let record = CallRecord::new(event, "id-1".to_owned(), "t", &region);
+            let record = CallRecord::new(
+                event,
+                "id-1".to_owned(),
+                "t",
+                &region,
+                &mut Formatted::default(),
+            );
             let written = Fields {
                 call_id: record.call_id,
                 dialed: record.dialed,
