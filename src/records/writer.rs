@@ -209,12 +209,15 @@ impl Writer {
             self.shared.stats.count_dropped(DropReason::SpoolFull, 1);
             return;
         }
-        match serde_json::to_writer(&mut self.buffer, &RecordLine::new(&record, &self.numbers)) {
+        let start = self.buffer.len();
+        match RecordLine::new(&record, &self.numbers).write_json(&mut self.buffer) {
             Ok(()) => {
                 self.buffer.push(b'\n');
                 self.buffered += 1;
             }
             Err(e) => {
+                // No half line is left behind.
+                self.buffer.truncate(start);
                 error!(error = %e, "a call record could not be encoded");
                 self.shared.stats.count_dropped(DropReason::WriteFailed, 1);
             }
