@@ -17,7 +17,8 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::routing::{E164, Preference, Reason, Rule};
+use super::Numbers;
+use crate::routing::{E164, Preference, Reason, Region, Rule, Spelling};
 
 /// The schema's version: a record's `schema_version`. Raised when a field
 /// changes meaning or goes away; new optional fields keep it.
@@ -206,7 +207,12 @@ impl CallEvent {
     /// parts, appended piece by piece (`write!` cost the writer more than
     /// the JSON did).
     pub fn reason_text(&self) -> String {
-        let mut f = String::with_capacity(128);
+        let mut text = String::with_capacity(128);
+        self.write_reason(&mut text);
+        text
+    }
+
+    fn write_reason(&self, f: &mut String) {
         let r = &self.reason;
         // An absent part reads `-`, as in the routing's reasons.
         let name = |f: &mut String, span: Option<Span>| match span {
@@ -224,56 +230,55 @@ impl CallEvent {
         };
         if let Some(skipped) = r.passed_over {
             f.push_str("user ");
-            name(&mut f, Some(skipped));
+            name(f, Some(skipped));
             f.push_str(" has no phone, so the call is forwarded; ");
         }
         match r.reason {
             Reason::DialedNotANumber => f.push_str("the dialed number is not a phone number"),
             Reason::UnknownNumber => {
-                number(&mut f, r.dialed);
+                number(f, r.dialed);
                 f.push_str(" is not a number of any account");
             }
             Reason::NumberUser => {
-                number(&mut f, r.dialed);
+                number(f, r.dialed);
                 f.push_str(" is assigned to user ");
-                name(&mut f, r.user);
+                name(f, r.user);
             }
             Reason::ContactOwner => {
                 f.push_str("caller ");
-                number(&mut f, r.contact);
+                number(f, r.contact);
                 f.push_str(" is a contact of user ");
-                name(&mut f, r.user);
+                name(f, r.user);
             }
             Reason::UserHasNoPhone => {
                 f.push_str("user ");
-                name(&mut f, r.user);
+                name(f, r.user);
                 f.push_str(" has no phone (the account rejects calls to users without one)");
             }
             Reason::NumberForwarding => {
-                number(&mut f, r.dialed);
+                number(f, r.dialed);
                 f.push_str(" forwards to ");
-                place(&mut f, r.target);
+                place(f, r.target);
             }
             Reason::AccountForwarding => {
-                number(&mut f, r.dialed);
+                number(f, r.dialed);
                 f.push_str(" has no forwarding number of its own; account ");
-                name(&mut f, r.account);
+                name(f, r.account);
                 f.push_str(" forwards to ");
-                place(&mut f, r.target);
+                place(f, r.target);
             }
             Reason::NoForwarding => {
-                number(&mut f, r.dialed);
+                number(f, r.dialed);
                 f.push_str(
                     " has no user for this call and no forwarding number, nor does account ",
                 );
-                name(&mut f, r.account);
+                name(f, r.account);
             }
         }
         if let Some(fallback) = r.fallback {
             f.push_str("; if the phone does not answer, then ");
-            place(&mut f, Some(fallback));
+            place(f, Some(fallback));
         }
-        f
     }
 }
 
@@ -290,35 +295,32 @@ fn e164(number: E164) -> String {
     out
 }
 
-/// What the writer formats once and reuses while it repeats: a trunk's
-/// address, the data version.
+/// What the writer formats once and reuses while it repeats (a trunk's
+/// address, the data version), and its scratch space.
 #[derive(Debug, Default)]
 pub struct Formatted {
     source: Option<(SocketAddr, String)>,
     data_version: Option<(u64, String)>,
+    scratch: String,
 }
 
 impl Formatted {
-    fn source(&mut self, source: SocketAddr) -> String {
-        match &self.source {
-            Some((last, text)) if *last == source => text.clone(),
-            _ => {
-                let text = source.to_string();
-                self.source = Some((source, text.clone()));
-                text
-            }
+    fn source(&mut self, source: SocketAddr) -> &str {
+        if self.source.as_ref().is_none_or(|(last, _)| *last != source) {
+            self.source = Some((source, source.to_string()));
         }
+        self.source.as_ref().map_or("", |(_, text)| text)
     }
 
-    fn data_version(&mut self, hash: u64) -> String {
-        match &self.data_version {
-            Some((last, text)) if *last == hash => text.clone(),
-            _ => {
-                let text = format!("{hash:016x}");
-                self.data_version = Some((hash, text.clone()));
-                text
-            }
+    fn data_version(&mut self, hash: u64) -> &str {
+        if self
+            .data_version
+            .as_ref()
+            .is_none_or(|(last, _)| *last != hash)
+        {
+            self.data_version = Some((hash, format!("{hash:016x}")));
         }
+        self.data_version.as_ref().map_or("", |(_, text)| text)
     }
 }
 
@@ -389,10 +391,20 @@ impl CallRecord {
         mut event: CallEvent,
         id: String,
         instance: &str,
-        region: &crate::routing::Region,
+        region: &Region,
         formatted: &mut Formatted,
     ) -> CallRecord {
-        let proxy = event.proxy.take();
+        event.normalise_caller(region);
+        CallRecord::of(&event, id, instance, formatted)
+    }
+
+    /// The record of an event whose caller the writer has read already.
+    pub fn of(
+        event: &CallEvent,
+        id: String,
+        instance: &str,
+        formatted: &mut Formatted,
+    ) -> CallRecord {
         let name = |span: Option<Span>| span.map(|s| event.text.str(s).into_owned());
         CallRecord {
             schema_version: SCHEMA_VERSION,
@@ -401,13 +413,9 @@ impl CallRecord {
             instance: instance.to_owned(),
             call_id: event.text.str(event.call_id).into_owned(),
             transport: event.transport,
-            source: formatted.source(event.source),
+            source: formatted.source(event.source).to_owned(),
             dialed: event.dialed.map(|n| event.number(n).into_owned()),
-            caller: event.caller.map(|n| match n {
-                // Already E.164: normalising it gives it back.
-                EventNumber::E164(n) => e164(n),
-                EventNumber::Raw(span) => super::normalise(&event.text.str(span), region),
-            }),
+            caller: event.caller.map(|n| event.number(n).into_owned()),
             account: name(event.reason.account),
             rule: event.rule.as_str(),
             user: name(event.reason.user),
@@ -421,125 +429,161 @@ impl CallRecord {
                 })
                 .collect(),
             reason: event.reason_text(),
-            data_version: event.data_version.map(|hash| formatted.data_version(hash)),
-            proxy,
+            data_version: event
+                .data_version
+                .map(|hash| formatted.data_version(hash).to_owned()),
+            proxy: event.proxy.clone(),
         }
     }
 }
 
-/// A record as a line writes it: the record with its numbers as
-/// `records.numbers` says, borrowed (the same fields, in the same order,
-/// so the same JSON as [`CallRecord`]'s).
-#[derive(Serialize)]
-pub struct RecordLine<'a> {
-    schema_version: u32,
-    id: &'a str,
-    time: &'a str,
-    instance: &'a str,
-    call_id: &'a str,
-    transport: &'static str,
-    source: &'a str,
-    dialed: Option<Cow<'a, str>>,
-    caller: Option<Cow<'a, str>>,
-    account: Option<&'a str>,
-    rule: &'static str,
-    user: Option<&'a str>,
-    status: u16,
-    targets: &'a [RecordTarget],
-    reason: &'a str,
-    data_version: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    proxy: Option<&'a ProxyOutcome>,
-}
-
-impl<'a> RecordLine<'a> {
-    /// `record` with `numbers` applied to its dialed and calling numbers.
-    pub fn new(record: &'a CallRecord, numbers: &super::Numbers) -> RecordLine<'a> {
-        let number = |n: &'a Option<String>| {
-            n.as_deref().map(|n| match numbers {
-                super::Numbers::Full => Cow::Borrowed(n),
-                _ => Cow::Owned(numbers.apply(n)),
-            })
+impl CallEvent {
+    /// The caller as records write it: E.164 when it reads as one (a `+`
+    /// spelling, digits after an international prefix or with a country
+    /// code, or a national number of `region`), else as received; the
+    /// same as `records::normalise`.
+    pub fn normalise_caller(&mut self, region: &Region) {
+        let Some(EventNumber::Raw(span)) = self.caller else {
+            return;
         };
-        RecordLine {
-            schema_version: record.schema_version,
-            id: &record.id,
-            time: &record.time,
-            instance: &record.instance,
-            call_id: &record.call_id,
-            transport: record.transport,
-            source: &record.source,
-            dialed: number(&record.dialed),
-            caller: number(&record.caller),
-            account: record.account.as_deref(),
-            rule: record.rule,
-            user: record.user.as_deref(),
-            status: record.status,
-            targets: &record.targets,
-            reason: &record.reason,
-            data_version: record.data_version.as_deref(),
-            proxy: record.proxy.as_ref(),
+        let e164 = Spelling::parse(self.text.str(span).as_bytes())
+            .ok()
+            .and_then(|s| s.as_e164().or_else(|| s.as_national(region)));
+        if let Some(number) = e164 {
+            self.caller = Some(EventNumber::E164(number));
         }
     }
 
-    /// Appends the line's JSON: the bytes `serde_json` writes for this
-    /// struct (the test holds the two together), without its per-field
-    /// and per-byte machinery, which was a third of the writer's work.
-    /// A relayed call's outcome, rare, still goes through `serde_json`.
-    pub fn write_json(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+    /// Whether `number` (as `records::normalise` reads it) is the dialed
+    /// or the calling number as this record writes them, without writing
+    /// them out.
+    pub fn has_number(&self, number: &str, e164: Option<E164>) -> bool {
+        [self.dialed, self.caller]
+            .into_iter()
+            .flatten()
+            .any(|n| match n {
+                EventNumber::E164(n) => e164 == Some(n),
+                EventNumber::Raw(span) => self.text.str(span) == number,
+            })
+    }
+
+    /// Appends the record as one JSON line's object, named `id_prefix` and
+    /// `sequence`, its numbers as `numbers` says: the bytes `serde_json`
+    /// writes for [`CallRecord`] (the tests hold the two together), from
+    /// the event's parts without building the record's strings, which
+    /// was most of the writer's work. A relayed call's outcome, rare,
+    /// still goes through `serde_json`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn write_json(
+        &self,
+        id_prefix: &str,
+        sequence: u64,
+        instance: &str,
+        numbers: &Numbers,
+        formatted: &mut Formatted,
+        out: &mut Vec<u8>,
+    ) -> Result<(), serde_json::Error> {
         let mut digits = itoa::Buffer::new();
         out.extend_from_slice(b"{\"schema_version\":");
-        out.extend_from_slice(digits.format(self.schema_version).as_bytes());
+        out.extend_from_slice(digits.format(SCHEMA_VERSION).as_bytes());
         json_field(out, "id");
-        json_str(out, self.id);
+        out.push(b'"');
+        json_inner(out, id_prefix);
+        out.push(b'-');
+        out.extend_from_slice(digits.format(sequence).as_bytes());
+        out.push(b'"');
         json_field(out, "time");
-        json_str(out, self.time);
+        json_str(out, &rfc3339_micros(self.time));
         json_field(out, "instance");
-        json_str(out, self.instance);
+        json_str(out, instance);
         json_field(out, "call_id");
-        json_str(out, self.call_id);
+        json_str(out, &self.text.str(self.call_id));
         json_field(out, "transport");
         json_str(out, self.transport);
         json_field(out, "source");
-        json_str(out, self.source);
+        json_str(out, formatted.source(self.source));
         json_field(out, "dialed");
-        json_opt(out, self.dialed.as_deref());
+        self.write_number(out, self.dialed, numbers, &mut formatted.scratch);
         json_field(out, "caller");
-        json_opt(out, self.caller.as_deref());
+        self.write_number(out, self.caller, numbers, &mut formatted.scratch);
         json_field(out, "account");
-        json_opt(out, self.account);
+        self.write_name(out, self.reason.account);
         json_field(out, "rule");
-        json_str(out, self.rule);
+        json_str(out, self.rule.as_str());
         json_field(out, "user");
-        json_opt(out, self.user);
+        self.write_name(out, self.reason.user);
         json_field(out, "status");
         out.extend_from_slice(digits.format(self.status).as_bytes());
         json_field(out, "targets");
         out.push(b'[');
-        for (i, target) in self.targets.iter().enumerate() {
+        for (i, target) in self.targets().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
             out.extend_from_slice(b"{\"target\":");
-            json_str(out, &target.target);
+            match target.place {
+                EventPlace::Number(n) => json_e164(out, n),
+                EventPlace::Uri(span) => json_str(out, &self.text.str(span)),
+            }
             out.extend_from_slice(b",\"q\":");
-            serde_json::to_writer(&mut *out, &target.q)?;
+            serde_json::to_writer(&mut *out, &target.q.value())?;
             out.extend_from_slice(b",\"rule\":");
-            json_str(out, target.rule);
+            json_str(out, target.rule.as_str());
             out.push(b'}');
         }
         out.push(b']');
         json_field(out, "reason");
-        json_str(out, self.reason);
+        formatted.scratch.clear();
+        self.write_reason(&mut formatted.scratch);
+        json_str(out, &formatted.scratch);
         json_field(out, "data_version");
-        json_opt(out, self.data_version);
-        if let Some(proxy) = self.proxy {
+        match self.data_version {
+            Some(hash) => json_str(out, formatted.data_version(hash)),
+            None => out.extend_from_slice(b"null"),
+        }
+        if let Some(proxy) = &self.proxy {
             json_field(out, "proxy");
             serde_json::to_writer(&mut *out, proxy)?;
         }
         out.push(b'}');
         Ok(())
     }
+
+    fn write_number(
+        &self,
+        out: &mut Vec<u8>,
+        number: Option<EventNumber>,
+        numbers: &Numbers,
+        scratch: &mut String,
+    ) {
+        match (number, numbers) {
+            (None, _) => out.extend_from_slice(b"null"),
+            (Some(EventNumber::E164(n)), Numbers::Full) => json_e164(out, n),
+            (Some(EventNumber::Raw(span)), Numbers::Full) => json_str(out, &self.text.str(span)),
+            (Some(EventNumber::E164(n)), _) => {
+                scratch.clear();
+                push_e164(scratch, n);
+                json_str(out, &numbers.apply(scratch));
+            }
+            (Some(EventNumber::Raw(span)), _) => {
+                json_str(out, &numbers.apply(&self.text.str(span)));
+            }
+        }
+    }
+
+    fn write_name(&self, out: &mut Vec<u8>, name: Option<Span>) {
+        match name {
+            Some(span) => json_str(out, &self.text.str(span)),
+            None => out.extend_from_slice(b"null"),
+        }
+    }
+}
+
+/// `"+digits"`: nothing in it needs escaping.
+fn json_e164(out: &mut Vec<u8>, number: E164) {
+    out.extend_from_slice(b"\"+");
+    out.extend_from_slice(itoa::Buffer::new().format(number.value()).as_bytes());
+    out.push(b'"');
 }
 
 /// `,"name":` (the names are plain ASCII).
@@ -549,20 +593,19 @@ fn json_field(out: &mut Vec<u8>, name: &str) {
     out.extend_from_slice(b"\":");
 }
 
-fn json_opt(out: &mut Vec<u8>, value: Option<&str>) {
-    match value {
-        Some(value) => json_str(out, value),
-        None => out.extend_from_slice(b"null"),
-    }
-}
-
 /// A JSON string as `serde_json` escapes it: `"` and `\` with a
 /// backslash, the five short control escapes, other control characters
 /// as `\u00xx` (lower-case hex), everything else as it is.
 fn json_str(out: &mut Vec<u8>, value: &str) {
+    out.push(b'"');
+    json_inner(out, value);
+    out.push(b'"');
+}
+
+/// A JSON string's inside, escaped as [`json_str`] says.
+fn json_inner(out: &mut Vec<u8>, value: &str) {
     let bytes = value.as_bytes();
     let escaped = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
-    out.push(b'"');
     // Checked 16 bytes at a time without an early exit, which the
     // compiler turns into vector compares: most strings need no escape.
     if bytes
@@ -593,7 +636,6 @@ fn json_str(out: &mut Vec<u8>, value: &str) {
             }
         }
     }
-    out.push(b'"');
 }
 
 /// `time` as RFC 3339 UTC with microseconds: `2026-12-06T05:41:01.123456Z`.
@@ -802,17 +844,17 @@ mod tests {
     }
 
     #[test]
-    fn lines_are_the_bytes_serde_json_writes() {
-        // Every ASCII byte, quotes, backslashes, non-ASCII, long runs
-        // across the 16-byte checks, and empty strings.
-        let ascii: String = (0u8..0x80).map(char::from).collect();
-        let texts = [
-            String::new(),
-            "plain-call-id@host".to_owned(),
-            ascii.clone(),
-            format!("{}\"{}\\", "a".repeat(31), "b".repeat(17)),
-            "café ☎ \u{7f}\u{1f}\u{0}".to_owned(),
-            "x".repeat(40) + "\n",
+    fn lines_are_the_bytes_serde_json_writes_for_the_record() {
+        // Every ASCII byte, quotes, backslashes, non-ASCII and bytes that
+        // are not UTF-8, long runs across the 16-byte checks, empty text.
+        let ascii: Vec<u8> = (0u8..0x80).collect();
+        let texts: [&[u8]; 6] = [
+            b"",
+            b"plain-call-id@host",
+            &ascii,
+            b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"bbbbbbbbbbbbbbbbb\\",
+            "café ☎ \u{7f}\u{1f}\u{0} \u{ff}".as_bytes(),
+            b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n\xff\xfe",
         ];
         let proxy = ProxyOutcome {
             final_status: Some(200),
@@ -825,48 +867,95 @@ mod tests {
                 ring_ms: 20_000,
             }],
         };
-        for (i, text) in texts.iter().enumerate() {
-            let record = CallRecord {
-                schema_version: SCHEMA_VERSION,
-                id: format!("0123456789abcdef-{i}"),
-                time: rfc3339_micros(SystemTime::now()),
-                instance: "sb1".to_owned(),
-                call_id: text.clone(),
-                transport: "udp",
-                source: "[2001:db8::1]:5060".to_owned(),
-                dialed: Some(text.clone()),
-                caller: (i % 2 == 0).then(|| "+16505550123".to_owned()),
-                account: (i % 3 != 0).then(|| text.clone()),
-                rule: "number_user",
-                user: None,
+        let region = Region::from_code("US").expect("US");
+        for (i, bytes) in texts.iter().enumerate() {
+            let mut text = Text::default();
+            let piece = text.push(bytes);
+            let n = E164::from_value(16_505_550_123);
+            let numbers = [
+                Some(EventNumber::Raw(piece)),
+                n.map(EventNumber::E164),
+                None,
+            ];
+            let places = [
+                EventPlace::Uri(piece),
+                EventPlace::Number(n.expect("E.164")),
+            ];
+            let mut event = CallEvent {
+                time: SystemTime::UNIX_EPOCH + Duration::from_micros(1_796_536_861_123_456),
+                transaction: 7,
+                transport: "tcp",
+                source: "[2001:db8::1]:5060".parse().expect("address"),
                 status: 302,
-                targets: (0..i % 3)
-                    .map(|n| RecordTarget {
-                        target: text.clone(),
-                        q: [1.0, 0.5, 0.25][n],
-                        rule: "forwarding",
-                    })
-                    .collect(),
-                reason: text.clone(),
-                data_version: (i % 2 == 1).then(|| "00c0ffee00c0ffee".to_owned()),
+                rule: Rule::ContactOwner,
+                text,
+                call_id: piece,
+                dialed: numbers[i % 3],
+                caller: numbers[(i + 1) % 3],
+                targets: [
+                    (i % 3 > 0).then_some(EventTarget {
+                        place: places[i % 2],
+                        q: Preference::First,
+                        rule: Rule::ContactOwner,
+                    }),
+                    (i % 3 > 1).then_some(EventTarget {
+                        place: places[(i + 1) % 2],
+                        q: Preference::Fallback,
+                        rule: Rule::Forwarding,
+                    }),
+                ],
+                more_targets: Vec::new(),
+                reason: EventReason {
+                    reason: Reason::ContactOwner,
+                    dialed: n,
+                    contact: n,
+                    account: (i % 2 == 0).then_some(piece),
+                    user: Some(piece),
+                    passed_over: (i % 2 == 1).then_some(piece),
+                    target: Some(places[i % 2]),
+                    fallback: None,
+                },
+                data_version: (i % 2 == 1).then_some(0x00c0_ffee),
                 proxy: (i % 2 == 1).then(|| proxy.clone()),
             };
+            // As the writer does before it writes.
+            event.normalise_caller(&region);
             for numbers in [
-                super::super::Numbers::Full,
-                super::super::Numbers::Masked,
-                super::super::Numbers::Hmac(b"a key of sixteen".to_vec()),
+                Numbers::Full,
+                Numbers::Masked,
+                Numbers::Hmac(b"a key of sixteen".to_vec()),
             ] {
-                let line = RecordLine::new(&record, &numbers);
                 let mut ours = Vec::new();
-                line.write_json(&mut ours).unwrap();
-                let theirs = serde_json::to_vec(&line).unwrap();
+                let mut formatted = Formatted::default();
+                event
+                    .write_json(
+                        "0123456789abcdef",
+                        41,
+                        "sb1",
+                        &numbers,
+                        &mut formatted,
+                        &mut ours,
+                    )
+                    .expect("written");
+                let mut record = CallRecord::new(
+                    event.clone(),
+                    "0123456789abcdef-41".to_owned(),
+                    "sb1",
+                    &region,
+                    &mut Formatted::default(),
+                );
+                for number in [&mut record.dialed, &mut record.caller]
+                    .into_iter()
+                    .flatten()
+                {
+                    *number = numbers.apply(number);
+                }
+                let theirs = serde_json::to_vec(&record).expect("serialised");
                 assert_eq!(
                     String::from_utf8_lossy(&ours),
                     String::from_utf8_lossy(&theirs)
                 );
-                if matches!(numbers, super::super::Numbers::Full) {
-                    assert_eq!(ours, serde_json::to_vec(&record).unwrap());
-                }
+                assert_eq!(ours, theirs);
             }
         }
     }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tracing::{error, info, warn};
 
-use super::record::{CallRecord, Formatted, RecordLine, file_stamp};
+use super::record::{Formatted, file_stamp};
 use super::spool::{Position, Spool, cut_partial_line};
 use super::{DropReason, Message, Numbers, Recent, Shared};
 use crate::routing::Region;
@@ -98,6 +98,7 @@ impl Writer {
             std::process::id()
         );
         let id_prefix = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(seed.as_bytes()));
+        recent.name(&spool.instance, &id_prefix);
         Ok(Writer {
             spool,
             numbers,
@@ -130,7 +131,7 @@ impl Writer {
             while took < DRAIN_MAX {
                 match queue.try_recv() {
                     Ok(Message::Call(event)) => {
-                        self.take(*event);
+                        self.take(event);
                         took += 1;
                         // Written out, and rotated, at the size they are
                         // due at: a file ends near `rotate_bytes`.
@@ -161,7 +162,7 @@ impl Writer {
             if stop {
                 // Anything queued behind the stop is written too.
                 while let Ok(Message::Call(event)) = queue.try_recv() {
-                    self.take(*event);
+                    self.take(event);
                 }
                 self.flush();
                 info!(
@@ -182,7 +183,7 @@ impl Writer {
 
     /// One call: unless a retransmission, named, kept in memory in full,
     /// and buffered as its sinks write numbers.
-    fn take(&mut self, event: super::CallEvent) {
+    fn take(&mut self, mut event: Box<super::CallEvent>) {
         if !self.seen.first_time(event.transaction, Instant::now()) {
             self.shared
                 .stats
@@ -191,37 +192,34 @@ impl Writer {
             return;
         }
         self.sequence += 1;
-        let mut id = String::with_capacity(self.id_prefix.len() + 21);
-        id.push_str(&self.id_prefix);
-        id.push('-');
-        id.push_str(itoa::Buffer::new().format(self.sequence));
-        // Built once: `/calls` keeps it as it is (numbers in full), the
-        // line borrows it with the numbers as the sinks write them.
-        let record = Arc::new(CallRecord::new(
-            event,
-            id,
-            &self.spool.instance,
-            &self.region,
-            &mut self.formatted,
-        ));
-        self.recent.push(Arc::clone(&record));
+        event.normalise_caller(&self.region);
         if self.spool_full() {
             self.shared.stats.count_dropped(DropReason::SpoolFull, 1);
-            return;
-        }
-        let start = self.buffer.len();
-        match RecordLine::new(&record, &self.numbers).write_json(&mut self.buffer) {
-            Ok(()) => {
-                self.buffer.push(b'\n');
-                self.buffered += 1;
+        } else {
+            let start = self.buffer.len();
+            let written = event.write_json(
+                &self.id_prefix,
+                self.sequence,
+                &self.spool.instance,
+                &self.numbers,
+                &mut self.formatted,
+                &mut self.buffer,
+            );
+            match written {
+                Ok(()) => {
+                    self.buffer.push(b'\n');
+                    self.buffered += 1;
+                }
+                Err(e) => {
+                    // No half line is left behind.
+                    self.buffer.truncate(start);
+                    error!(error = %e, "a call record could not be encoded");
+                    self.shared.stats.count_dropped(DropReason::WriteFailed, 1);
+                }
             }
-            Err(e) => {
-                // No half line is left behind.
-                self.buffer.truncate(start);
-                error!(error = %e, "a call record could not be encoded");
-                self.shared.stats.count_dropped(DropReason::WriteFailed, 1);
-            }
         }
+        // `/calls` keeps it with its numbers in full.
+        self.recent.keep(event, self.sequence);
     }
 
     /// Whether the buffer takes the file to its rotation size: written
