@@ -104,7 +104,13 @@ impl Text {
     /// The text at `span`: UTF-8 as it is, anything else as
     /// `String::from_utf8_lossy` reads it.
     pub fn str(&self, span: Span) -> Cow<'_, str> {
-        String::from_utf8_lossy(self.get(span))
+        let bytes = self.get(span);
+        // The common case checked the fast way: `from_utf8_lossy` walks
+        // its chunks even for valid text.
+        match std::str::from_utf8(bytes) {
+            Ok(text) => Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(bytes),
+        }
     }
 }
 
@@ -486,35 +492,42 @@ impl CallEvent {
         let mut digits = itoa::Buffer::new();
         out.extend_from_slice(b"{\"schema_version\":");
         out.extend_from_slice(digits.format(SCHEMA_VERSION).as_bytes());
-        json_field(out, "id");
+        out.extend_from_slice(b",\"id\":");
         out.push(b'"');
         json_inner(out, id_prefix);
         out.push(b'-');
         out.extend_from_slice(digits.format(sequence).as_bytes());
         out.push(b'"');
-        json_field(out, "time");
-        json_str(out, &rfc3339_micros(self.time));
-        json_field(out, "instance");
+        out.extend_from_slice(b",\"time\":");
+        match rfc3339_fixed(self.time) {
+            Some(text) => {
+                out.push(b'"');
+                out.extend_from_slice(&text);
+                out.push(b'"');
+            }
+            None => json_str(out, &rfc3339_micros(self.time)),
+        }
+        out.extend_from_slice(b",\"instance\":");
         json_str(out, instance);
-        json_field(out, "call_id");
+        out.extend_from_slice(b",\"call_id\":");
         json_str(out, &self.text.str(self.call_id));
-        json_field(out, "transport");
+        out.extend_from_slice(b",\"transport\":");
         json_str(out, self.transport);
-        json_field(out, "source");
+        out.extend_from_slice(b",\"source\":");
         json_str(out, formatted.source(self.source));
-        json_field(out, "dialed");
+        out.extend_from_slice(b",\"dialed\":");
         self.write_number(out, self.dialed, numbers, &mut formatted.scratch);
-        json_field(out, "caller");
+        out.extend_from_slice(b",\"caller\":");
         self.write_number(out, self.caller, numbers, &mut formatted.scratch);
-        json_field(out, "account");
+        out.extend_from_slice(b",\"account\":");
         self.write_name(out, self.reason.account);
-        json_field(out, "rule");
+        out.extend_from_slice(b",\"rule\":");
         json_str(out, self.rule.as_str());
-        json_field(out, "user");
+        out.extend_from_slice(b",\"user\":");
         self.write_name(out, self.reason.user);
-        json_field(out, "status");
+        out.extend_from_slice(b",\"status\":");
         out.extend_from_slice(digits.format(self.status).as_bytes());
-        json_field(out, "targets");
+        out.extend_from_slice(b",\"targets\":");
         out.push(b'[');
         for (i, target) in self.targets().enumerate() {
             if i > 0 {
@@ -532,17 +545,17 @@ impl CallEvent {
             out.push(b'}');
         }
         out.push(b']');
-        json_field(out, "reason");
+        out.extend_from_slice(b",\"reason\":");
         formatted.scratch.clear();
         self.write_reason(&mut formatted.scratch);
         json_str(out, &formatted.scratch);
-        json_field(out, "data_version");
+        out.extend_from_slice(b",\"data_version\":");
         match self.data_version {
             Some(hash) => json_str(out, formatted.data_version(hash)),
             None => out.extend_from_slice(b"null"),
         }
         if let Some(proxy) = &self.proxy {
-            json_field(out, "proxy");
+            out.extend_from_slice(b",\"proxy\":");
             serde_json::to_writer(&mut *out, proxy)?;
         }
         out.push(b'}');
@@ -586,13 +599,6 @@ fn json_e164(out: &mut Vec<u8>, number: E164) {
     out.push(b'"');
 }
 
-/// `,"name":` (the names are plain ASCII).
-fn json_field(out: &mut Vec<u8>, name: &str) {
-    out.extend_from_slice(b",\"");
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b"\":");
-}
-
 /// A JSON string as `serde_json` escapes it: `"` and `\` with a
 /// backslash, the five short control escapes, other control characters
 /// as `\u00xx` (lower-case hex), everything else as it is.
@@ -602,16 +608,39 @@ fn json_str(out: &mut Vec<u8>, value: &str) {
     out.push(b'"');
 }
 
+/// Whether any byte of `bytes` is a control character, `"` or `\`:
+/// eight bytes at a time (a word's bytes under 0x20, or equal to either,
+/// found with the usual has-zero-byte arithmetic), since most strings
+/// need no escape and a byte-by-byte check was most of a line's cost.
+fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let mut le = [0u8; 8];
+        le.copy_from_slice(word);
+        let v = u64::from_le_bytes(le);
+        // Below 0x20: v - 0x20 per byte borrows where no high bit was set.
+        let control = v.wrapping_sub(ONES * 0x20) & !v & HIGHS;
+        if control
+            | has_zero(v ^ (ONES * u64::from(b'"')))
+            | has_zero(v ^ (ONES * u64::from(b'\\')))
+            != 0
+        {
+            return true;
+        }
+    }
+    words
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+}
+
 /// A JSON string's inside, escaped as [`json_str`] says.
 fn json_inner(out: &mut Vec<u8>, value: &str) {
     let bytes = value.as_bytes();
-    let escaped = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
-    // Checked 16 bytes at a time without an early exit, which the
-    // compiler turns into vector compares: most strings need no escape.
-    if bytes
-        .chunks(16)
-        .all(|chunk| !chunk.iter().fold(false, |any, &b| any | escaped(b)))
-    {
+    if !needs_escape(bytes) {
         out.extend_from_slice(bytes);
     } else {
         const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -642,6 +671,28 @@ fn json_inner(out: &mut Vec<u8>, value: &str) {
 /// Digits put in place: `format!` of seven fields cost the writer more
 /// per record than the rest of the time's work.
 pub fn rfc3339_micros(time: SystemTime) -> String {
+    if let Some(text) = rfc3339_fixed(time) {
+        // ASCII digits and separators only.
+        return String::from_utf8(text.to_vec()).unwrap_or_default();
+    }
+    // Past the year 9999: wider than the fixed layout.
+    let since = time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = since.as_secs();
+    let (days, of_day) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+        of_day / 3600,
+        of_day / 60 % 60,
+        of_day % 60,
+        since.subsec_micros()
+    )
+}
+
+/// [`rfc3339_micros`]'s text up to the year 9999, on the stack.
+fn rfc3339_fixed(time: SystemTime) -> Option<[u8; 27]> {
     let since = time
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default();
@@ -649,14 +700,7 @@ pub fn rfc3339_micros(time: SystemTime) -> String {
     let (days, of_day) = (secs / 86_400, secs % 86_400);
     let (year, month, day) = civil_from_days(days);
     if year > 9999 {
-        // Wider than the fixed layout.
-        return format!(
-            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-            of_day / 3600,
-            of_day / 60 % 60,
-            of_day % 60,
-            since.subsec_micros()
-        );
+        return None;
     }
     let mut text = *b"0000-00-00T00:00:00.000000Z";
     for (range, value) in [
@@ -674,8 +718,7 @@ pub fn rfc3339_micros(time: SystemTime) -> String {
             value /= 10;
         }
     }
-    // ASCII digits and separators only.
-    String::from_utf8(text.to_vec()).unwrap_or_default()
+    Some(text)
 }
 
 /// The same instant, compact and sortable, for file names:
@@ -956,6 +999,23 @@ mod tests {
                     String::from_utf8_lossy(&theirs)
                 );
                 assert_eq!(ours, theirs);
+            }
+        }
+    }
+
+    #[test]
+    fn escapes_are_found_in_any_byte_of_a_word() {
+        let naive = |bytes: &[u8]| bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
+        // Each pair of neighbouring byte values, at each place in two
+        // words and a remainder (borrows cross bytes: pairs catch them).
+        for a in 0..=255u8 {
+            for b in 0..=255u8 {
+                for at in [0, 3, 7, 14, 17] {
+                    let mut bytes = [b'a'; 19];
+                    bytes[at] = a;
+                    bytes[at + 1] = b;
+                    assert_eq!(needs_escape(&bytes), naive(&bytes), "{a:#x} {b:#x} at {at}");
+                }
             }
         }
     }

@@ -9,6 +9,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::fs::{self, File, OpenOptions};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{self, Write};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -462,8 +463,30 @@ fn recover(spool: &Spool) -> io::Result<()> {
 /// INVITE transactions seen lately: a retransmission adds no record.
 #[derive(Default)]
 struct Retransmissions {
-    keys: HashSet<u64>,
+    keys: HashSet<u64, BuildHasherDefault<KeyHasher>>,
     order: VecDeque<(Instant, u64)>,
+}
+
+/// The keys are xxh3 hashes already: hashed again (SipHash) they cost
+/// the writer more than the set did.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used; any other input still hashes.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, key: u64) {
+        self.0 = key;
+    }
 }
 
 impl Retransmissions {
