@@ -5,12 +5,25 @@
 # whether every answered INVITE left a record (none dropped).
 #
 #   bench/records.sh [BINARY] [PAIRS]     # target/release/switchboard, 3 pairs
+#   bench/records.sh instructions [BINARY] [N]   # 20,000 requests
 #
 # Needs what bench/ab.sh needs (sipload, bench/gen_data.py's data, taskset).
+#
+# `instructions`: the same server under callgrind (load-independent, so
+# comparable on a busy machine), records off and on, answering N + 1,000
+# requests and 1,000: the difference over N is the instructions per
+# request, for the whole process and for its threads (the UDP worker is
+# the request path, records-writer the writer), and DHAT's heap blocks
+# per request the same way. Needs valgrind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN="${1:-target/release/switchboard}" PAIRS="${2:-3}"
-SIPLOAD=target/release/sipload
+TARGET="${CARGO_TARGET_DIR:-target}"
+if [[ "${1:-}" == instructions ]]; then
+    MODE=instructions
+    shift
+fi
+BIN="${1:-$TARGET/release/switchboard}" PAIRS="${2:-3}"
+SIPLOAD="$TARGET/release/sipload"
 DATA=target/bench-data/routing.yaml
 CALLS=target/bench-data/calls.csv
 [[ -x "$SIPLOAD" ]] || cargo build --release --quiet -p sipload
@@ -51,6 +64,68 @@ print(f"{label}: {answered / record['elapsed_s']:>9,.0f} req/s  "
       f"{cpu * 1e6 / max(answered, 1):6.2f} us CPU/req  answered {answered} records {lines}")
 PY
 }
+
+# Prints "TOTAL WORKER WRITER" instructions (callgrind) or "BLOCKS"
+# (DHAT) for a server answering $1 requests; $2 callgrind or dhat, then
+# extra server arguments.
+counted() {
+    local n=$1 tool=$2 out dir cg port pid total worker writer f t
+    shift 2
+    out="$(mktemp)" dir="$(mktemp -d)" cg="$(mktemp -d)"
+    if [[ $tool == callgrind ]]; then
+        valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$cg/cg.%p" \
+            "$BIN" serve --routing "$DATA" --listen 127.0.0.1:0 --workers 1 "$@" \
+            ${RECORDS:+--records-dir "$dir"} >"$out" 2>"$cg/log" &
+    else
+        valgrind --tool=dhat --dhat-out-file=/dev/null \
+            "$BIN" serve --routing "$DATA" --listen 127.0.0.1:0 --workers 1 "$@" \
+            ${RECORDS:+--records-dir "$dir"} >"$out" 2>"$cg/log" &
+    fi
+    pid=$!
+    SERVER_PID=$pid
+    for _ in $(seq 1 600); do
+        grep -q '^listening on udp' "$out" && break
+        sleep 0.1
+    done
+    port="$(sed -n 's/^listening on udp 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$out")"
+    [[ -n "$port" ]] || { echo "records.sh: $BIN did not start under valgrind" >&2; exit 1; }
+    "$SIPLOAD" run "127.0.0.1:$port" -f "$CALLS" -n "$n" -w 20 --timeout-ms 20000 -t udp \
+        >"$cg/load" 2>/dev/null || { echo "records.sh: not every request was answered" >&2; exit 1; }
+    kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+    SERVER_PID=""
+    if [[ $tool == callgrind ]]; then
+        total=0 worker=0 writer=0
+        for f in "$cg"/cg.*; do
+            t="$(sed -n 's/^summary: *\([0-9]*\).*/\1/p; s/^totals: *\([0-9]*\).*/\1/p' "$f" | head -1)"
+            total=$((total + t))
+            # Which thread: the one that routed calls, and the one that ran
+            # the writer's loop.
+            if grep -q 'server::handler::route' "$f"; then worker=$((worker + t)); fi
+            if grep -q 'Writer::run\|Writer::take\|Writer::flush' "$f"; then
+                writer=$((writer + t))
+            fi
+        done
+        echo "$total $worker $writer"
+    else
+        sed -n 's/.*Total: *[0-9,]* bytes in \([0-9,]*\) blocks.*/\1/p' "$cg/log" | tr -d ,
+    fi
+    rm -rf "$out" "$dir" "$cg"
+}
+
+if [[ "${MODE:-}" == instructions ]]; then
+    command -v valgrind >/dev/null || { echo "records.sh: needs valgrind" >&2; exit 1; }
+    N="${2:-20000}" BASE=1000
+    for label in off on; do
+        if [[ $label == on ]]; then export RECORDS=1; else export RECORDS=; fi
+        read -r t0 w0 r0 <<<"$(counted "$BASE" callgrind)"
+        read -r t1 w1 r1 <<<"$(counted $((BASE + N)) callgrind)"
+        b0="$(counted "$BASE" dhat)" b1="$(counted $((BASE + N)) dhat)"
+        echo "records $label: $(( (t1 - t0) / N )) instructions per request" \
+            "(UDP worker $(( (w1 - w0) / N )), records writer $(( (r1 - r0) / N )))," \
+            "$(( (b1 - b0) * 100 / N ))/100 heap blocks per request"
+    done
+    exit 0
+fi
 
 for _ in $(seq 1 "$PAIRS"); do
     RECORDS= run off | tee -a "$RESULTS"

@@ -4,7 +4,8 @@
 //! age, and delivered at least once to a webhook (Standard Webhooks v1)
 //! with the files as the spool.
 //!
-//! The request path only copies a call into a [`CallEvent`] and
+//! The request path only copies a call into a [`CallEvent`] (fixed-size,
+//! unformatted: the writer thread formats it) and
 //! `try_send`s it into a bounded queue ([`RecordSender`]): it never waits
 //! on a disk or a network; a full queue drops the record and counts it.
 //! This module imports nothing of `server/` (docs/architecture.md): the
@@ -29,8 +30,9 @@ use tracing::warn;
 pub use privacy::{Numbers, mask};
 pub use recent::Recent;
 pub use record::{
-    CallEvent, CallRecord, ProxyLeg, ProxyOutcome, RecordTarget, SCHEMA_VERSION, file_stamp,
-    parse_rfc3339_micros, rfc3339_micros,
+    CallEvent, CallRecord, EventNumber, EventPlace, EventReason, EventTarget, Formatted, ProxyLeg,
+    ProxyOutcome, RecordTarget, SCHEMA_VERSION, Span, Text, file_stamp, parse_rfc3339_micros,
+    rfc3339_micros,
 };
 pub use spool::{Checkpoint, Position, Spool};
 pub use webhook::{Secret, sign};

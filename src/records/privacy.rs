@@ -3,6 +3,8 @@
 //! four digits, or replaced by a keyed HMAC-SHA256 that still lets a
 //! receiver join records on the same number without reading it.
 
+use std::sync::OnceLock;
+
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
@@ -78,18 +80,26 @@ pub fn mask(number: &str) -> String {
 }
 
 /// Digits of the country code that starts `digits` (ITU-T E.164 codes
-/// are prefix-free): the phonenumber crate's metadata decides.
+/// are prefix-free): the phonenumber crate's metadata decides, read once
+/// into a table of the 999 possible codes (its lookup, per masked
+/// number, cost more than the rest of the masking).
 fn country_code_len(digits: &str) -> usize {
+    static CODES: OnceLock<Vec<bool>> = OnceLock::new();
+    let codes = CODES.get_or_init(|| {
+        (0..1000u16)
+            .map(|cc| {
+                phonenumber::metadata::DATABASE
+                    .by_code(&cc)
+                    .is_some_and(|regions| !regions.is_empty())
+            })
+            .collect()
+    });
     (1..=3)
         .find(|&n| {
             digits
                 .get(..n)
-                .and_then(|cc| cc.parse::<u16>().ok())
-                .is_some_and(|cc| {
-                    phonenumber::metadata::DATABASE
-                        .by_code(&cc)
-                        .is_some_and(|regions| !regions.is_empty())
-                })
+                .and_then(|cc| cc.parse::<usize>().ok())
+                .is_some_and(|cc| codes.get(cc).copied().unwrap_or(false))
         })
         .unwrap_or(1)
 }

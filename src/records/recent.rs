@@ -2,12 +2,17 @@
 //! (docs/operations.md): "what happened to the call from X" without
 //! reading files. Numbers are kept in full: `/calls` is behind the admin
 //! token, like `/route`, which reveals as much.
+//!
+//! Kept as the writer was handed them (the boxed [`CallEvent`], its
+//! caller already read as E.164) and written out as [`CallRecord`]s only
+//! when asked: building every record's strings for a ring that is
+//! rarely read cost the writer thread a dozen allocations per call.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use super::record::CallRecord;
-use crate::routing::Region;
+use super::record::{CallEvent, CallRecord, Formatted};
+use crate::routing::{E164, Region};
 
 /// A ring of the newest records.
 #[derive(Debug)]
@@ -15,7 +20,15 @@ pub struct Recent {
     capacity: usize,
     /// How a number asked for is read, as callers are.
     region: Region,
-    records: Mutex<VecDeque<Arc<CallRecord>>>,
+    /// The instance and the run's id prefix, as the writer names records.
+    naming: OnceLock<(String, String)>,
+    records: Mutex<VecDeque<Kept>>,
+}
+
+#[derive(Debug)]
+struct Kept {
+    event: Box<CallEvent>,
+    sequence: u64,
 }
 
 impl Recent {
@@ -23,39 +36,135 @@ impl Recent {
         Recent {
             capacity,
             region,
+            naming: OnceLock::new(),
             records: Mutex::new(VecDeque::with_capacity(capacity.min(65_536))),
         }
     }
 
-    /// Adds a record, forgetting the oldest past the capacity. Only the
-    /// writer thread calls it; the request path never takes this lock.
-    pub fn push(&self, record: Arc<CallRecord>) {
+    /// How records are named (`instance` and `id`), told once by the
+    /// writer when it starts.
+    pub fn name(&self, instance: &str, id_prefix: &str) {
+        let _ = self.naming.set((instance.to_owned(), id_prefix.to_owned()));
+    }
+
+    /// Keeps the record of `event`, numbered `sequence`, forgetting the
+    /// oldest past the capacity. Only the writer thread calls it; the
+    /// request path never takes this lock.
+    pub fn keep(&self, event: Box<CallEvent>, sequence: u64) {
         if self.capacity == 0 {
             return;
         }
-        let mut records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
-        if records.len() == self.capacity {
-            records.pop_front();
-        }
-        records.push_back(record);
+        let forgotten = {
+            let mut records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
+            let forgotten = if records.len() >= self.capacity {
+                records.pop_front()
+            } else {
+                None
+            };
+            records.push_back(Kept { event, sequence });
+            forgotten
+        };
+        // Freed outside the lock.
+        drop(forgotten);
     }
 
     /// Up to `limit` records whose dialed or calling number is `number`
     /// in any spelling (every record when `None`), newest first.
     pub fn matching(&self, number: Option<&str>, limit: usize) -> Vec<Arc<CallRecord>> {
         let number = number.map(|n| super::normalise(n, &self.region));
-        let number = number.as_deref();
+        let e164 = number.as_deref().and_then(E164::parse_plus);
+        let (instance, id_prefix) = match self.naming.get() {
+            Some((instance, prefix)) => (instance.as_str(), prefix.as_str()),
+            None => ("", ""),
+        };
+        let mut formatted = Formatted::default();
         let records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
         records
             .iter()
             .rev()
-            .filter(|r| {
-                number.is_none_or(|n| {
-                    r.dialed.as_deref() == Some(n) || r.caller.as_deref() == Some(n)
-                })
+            .filter(|kept| {
+                number
+                    .as_deref()
+                    .is_none_or(|n| kept.event.has_number(n, e164))
             })
             .take(limit)
-            .cloned()
+            .map(|kept| {
+                let id = format!("{id_prefix}-{}", kept.sequence);
+                Arc::new(CallRecord::of(&kept.event, id, instance, &mut formatted))
+            })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use super::*;
+    use crate::records::{EventNumber, EventReason, Text};
+    use crate::routing::{Reason, Rule};
+
+    fn event(dialed: &str, caller: &str) -> Box<CallEvent> {
+        let mut text = Text::default();
+        let call_id = text.push(b"c");
+        let number = |text: &mut Text, n: &str| match E164::parse_plus(n) {
+            Some(n) => EventNumber::E164(n),
+            None => EventNumber::Raw(text.push(n.as_bytes())),
+        };
+        let dialed = Some(number(&mut text, dialed));
+        let caller = Some(number(&mut text, caller));
+        Box::new(CallEvent {
+            time: SystemTime::UNIX_EPOCH,
+            transaction: 0,
+            transport: "udp",
+            source: "192.0.2.1:5060".parse().expect("address"),
+            status: 404,
+            rule: Rule::None,
+            text,
+            call_id,
+            dialed,
+            caller,
+            targets: [None; 2],
+            more_targets: Vec::new(),
+            reason: EventReason {
+                reason: Reason::UnknownNumber,
+                dialed: None,
+                contact: None,
+                account: None,
+                user: None,
+                passed_over: None,
+                target: None,
+                fallback: None,
+            },
+            data_version: None,
+            proxy: None,
+        })
+    }
+
+    #[test]
+    fn the_newest_records_are_found_by_either_number_in_any_spelling() {
+        let recent = Recent::new(2, Region::from_code("US").expect("US"));
+        recent.name("sb1", "00c0ffee00c0ffee");
+        recent.keep(event("+18005550100", "+16505550123"), 1);
+        recent.keep(event("sales", "+16505550123"), 2);
+        recent.keep(event("+18005550111", "anonymous"), 3);
+        let ids = |number: Option<&str>| -> Vec<String> {
+            recent
+                .matching(number, 10)
+                .iter()
+                .map(|r| r.id.clone())
+                .collect()
+        };
+        // The first was forgotten past the capacity.
+        assert_eq!(ids(None), ["00c0ffee00c0ffee-3", "00c0ffee00c0ffee-2"]);
+        assert_eq!(ids(Some("+1 (650) 555-0123")), ["00c0ffee00c0ffee-2"]);
+        assert_eq!(ids(Some("+18005550111")), ["00c0ffee00c0ffee-3"]);
+        assert_eq!(ids(Some("sales")), ["00c0ffee00c0ffee-2"]);
+        assert_eq!(ids(Some("anonymous")), ["00c0ffee00c0ffee-3"]);
+        assert_eq!(ids(Some("+18005550100")), Vec::<String>::new());
+        let found = recent.matching(Some("+16505550123"), 1);
+        assert_eq!(found[0].instance, "sb1");
+        assert_eq!(found[0].caller.as_deref(), Some("+16505550123"));
+        assert_eq!(found[0].dialed.as_deref(), Some("sales"));
     }
 }

@@ -9,6 +9,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::fs::{self, File, OpenOptions};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{self, Write};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tracing::{error, info, warn};
 
-use super::record::{CallRecord, file_stamp};
+use super::record::{Formatted, file_stamp};
 use super::spool::{Position, Spool, cut_partial_line};
 use super::{DropReason, Message, Numbers, Recent, Shared};
 use crate::routing::Region;
@@ -64,6 +65,7 @@ pub struct Writer {
     buffer: Vec<u8>,
     buffered: u64,
     seen: Retransmissions,
+    formatted: Formatted,
     /// Whether the last write failed, to log the change once.
     failing: bool,
 }
@@ -97,6 +99,7 @@ impl Writer {
             std::process::id()
         );
         let id_prefix = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(seed.as_bytes()));
+        recent.name(&spool.instance, &id_prefix);
         Ok(Writer {
             spool,
             numbers,
@@ -114,6 +117,7 @@ impl Writer {
             buffer: Vec::with_capacity(FLUSH_AT * 2),
             buffered: 0,
             seen: Retransmissions::default(),
+            formatted: Formatted::default(),
             failing: false,
         })
     }
@@ -128,7 +132,7 @@ impl Writer {
             while took < DRAIN_MAX {
                 match queue.try_recv() {
                     Ok(Message::Call(event)) => {
-                        self.take(*event);
+                        self.take(event);
                         took += 1;
                         // Written out, and rotated, at the size they are
                         // due at: a file ends near `rotate_bytes`.
@@ -159,7 +163,7 @@ impl Writer {
             if stop {
                 // Anything queued behind the stop is written too.
                 while let Ok(Message::Call(event)) = queue.try_recv() {
-                    self.take(*event);
+                    self.take(event);
                 }
                 self.flush();
                 info!(
@@ -180,7 +184,7 @@ impl Writer {
 
     /// One call: unless a retransmission, named, kept in memory in full,
     /// and buffered as its sinks write numbers.
-    fn take(&mut self, event: super::CallEvent) {
+    fn take(&mut self, mut event: Box<super::CallEvent>) {
         if !self.seen.first_time(event.transaction, Instant::now()) {
             self.shared
                 .stats
@@ -189,34 +193,34 @@ impl Writer {
             return;
         }
         self.sequence += 1;
-        let id = format!("{}-{}", self.id_prefix, self.sequence);
-        let mut record = CallRecord::new(event, id, &self.spool.instance);
-        if let Some(caller) = &mut record.caller {
-            *caller = super::normalise(caller, &self.region);
-        }
-        self.recent.push(Arc::new(record.clone()));
+        event.normalise_caller(&self.region);
         if self.spool_full() {
             self.shared.stats.count_dropped(DropReason::SpoolFull, 1);
-            return;
-        }
-        if !matches!(self.numbers, Numbers::Full) {
-            for number in [&mut record.dialed, &mut record.caller]
-                .into_iter()
-                .flatten()
-            {
-                *number = self.numbers.apply(number);
+        } else {
+            let start = self.buffer.len();
+            let written = event.write_json(
+                &self.id_prefix,
+                self.sequence,
+                &self.spool.instance,
+                &self.numbers,
+                &mut self.formatted,
+                &mut self.buffer,
+            );
+            match written {
+                Ok(()) => {
+                    self.buffer.push(b'\n');
+                    self.buffered += 1;
+                }
+                Err(e) => {
+                    // No half line is left behind.
+                    self.buffer.truncate(start);
+                    error!(error = %e, "a call record could not be encoded");
+                    self.shared.stats.count_dropped(DropReason::WriteFailed, 1);
+                }
             }
         }
-        match serde_json::to_writer(&mut self.buffer, &record) {
-            Ok(()) => {
-                self.buffer.push(b'\n');
-                self.buffered += 1;
-            }
-            Err(e) => {
-                error!(error = %e, "a call record could not be encoded");
-                self.shared.stats.count_dropped(DropReason::WriteFailed, 1);
-            }
-        }
+        // `/calls` keeps it with its numbers in full.
+        self.recent.keep(event, self.sequence);
     }
 
     /// Whether the buffer takes the file to its rotation size: written
@@ -459,8 +463,30 @@ fn recover(spool: &Spool) -> io::Result<()> {
 /// INVITE transactions seen lately: a retransmission adds no record.
 #[derive(Default)]
 struct Retransmissions {
-    keys: HashSet<u64>,
+    keys: HashSet<u64, BuildHasherDefault<KeyHasher>>,
     order: VecDeque<(Instant, u64)>,
+}
+
+/// The keys are xxh3 hashes already: hashed again (SipHash) they cost
+/// the writer more than the set did.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used; any other input still hashes.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, key: u64) {
+        self.0 = key;
+    }
 }
 
 impl Retransmissions {
