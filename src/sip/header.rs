@@ -18,9 +18,15 @@ pub enum HeaderName {
 
 impl HeaderName {
     /// Classifies a header name as written (any case, compact or long).
+    /// Every header of every request comes through here, so the name is
+    /// told apart by its length and first letter before any comparison,
+    /// and the one comparison made is a fixed-length one the compiler
+    /// unrolls (see [`same_name`]).
     pub fn classify(name: &[u8]) -> HeaderName {
-        if name.len() == 1 {
-            return match name[0].to_ascii_lowercase() {
+        match name {
+            [letter] => match letter | 0x20 {
+                // `| 0x20` lower-cases a letter, and only the letters
+                // below (either case) give these bytes.
                 b'v' => HeaderName::Via,
                 b'f' => HeaderName::From,
                 b't' => HeaderName::To,
@@ -29,27 +35,54 @@ impl HeaderName {
                 // m Contact, c Content-Type, k Supported, s Subject,
                 // e Content-Encoding, and the rest: not read here.
                 _ => HeaderName::Other,
-            };
-        }
-        // Compare only against the name of the same length.
-        let (long, header): (&[u8], HeaderName) = match name.len() {
-            2 => (b"to", HeaderName::To),
-            3 => (b"via", HeaderName::Via),
-            4 if name[0].eq_ignore_ascii_case(&b'f') => (b"from", HeaderName::From),
-            4 => (b"cseq", HeaderName::CSeq),
-            7 if name[0].eq_ignore_ascii_case(&b'c') => (b"call-id", HeaderName::CallId),
-            7 => (b"require", HeaderName::Require),
-            12 => (b"max-forwards", HeaderName::MaxForwards),
-            14 => (b"content-length", HeaderName::ContentLength),
-            19 => (b"p-asserted-identity", HeaderName::PAssertedIdentity),
-            _ => return HeaderName::Other,
-        };
-        if long.eq_ignore_ascii_case(name) {
-            header
-        } else {
-            HeaderName::Other
+            },
+            [_, _] => same(same_name(name, b"to"), HeaderName::To),
+            [_, _, _] => same(same_name(name, b"via"), HeaderName::Via),
+            [first, ..] => match (name.len(), first | 0x20) {
+                (4, b'f') => same(same_name(name, b"from"), HeaderName::From),
+                (4, b'c') => same(same_name(name, b"cseq"), HeaderName::CSeq),
+                (7, b'c') => same(same_name(name, b"call-id"), HeaderName::CallId),
+                (7, b'r') => same(same_name(name, b"require"), HeaderName::Require),
+                (12, b'm') => same(same_name(name, b"max-forwards"), HeaderName::MaxForwards),
+                (14, b'c') => same(
+                    same_name(name, b"content-length"),
+                    HeaderName::ContentLength,
+                ),
+                (19, b'p') => same(
+                    same_name(name, b"p-asserted-identity"),
+                    HeaderName::PAssertedIdentity,
+                ),
+                _ => HeaderName::Other,
+            },
+            [] => HeaderName::Other,
         }
     }
+}
+
+fn same(is_same: bool, header: HeaderName) -> HeaderName {
+    if is_same { header } else { HeaderName::Other }
+}
+
+/// Whether `name` is `lower` in any case (ASCII), as `eq_ignore_ascii_case`
+/// says, without a loop: a letter of `lower` is matched with the case bit
+/// (0x20) set, which only that letter in either case gives; any other byte
+/// must be equal. The length is fixed, so the compiler unrolls this into a
+/// few word-sized operations.
+#[inline(always)]
+fn same_name<const N: usize>(name: &[u8], lower: &[u8; N]) -> bool {
+    let Ok(name) = <&[u8; N]>::try_from(name) else {
+        return false;
+    };
+    let mut diff = 0u8;
+    for i in 0..N {
+        let case = if lower[i].is_ascii_lowercase() {
+            0x20
+        } else {
+            0
+        };
+        diff |= (name[i] | case) ^ lower[i];
+    }
+    diff == 0
 }
 
 #[cfg(test)]
@@ -82,6 +115,38 @@ mod tests {
                 "{}",
                 String::from_utf8_lossy(name)
             );
+        }
+    }
+
+    /// Every known name with any one byte changed is classified as the
+    /// plain comparison `eq_ignore_ascii_case` would have it.
+    #[test]
+    fn agrees_with_a_plain_comparison_for_every_byte() {
+        let known = [
+            (&b"to"[..], HeaderName::To),
+            (b"via", HeaderName::Via),
+            (b"from", HeaderName::From),
+            (b"cseq", HeaderName::CSeq),
+            (b"call-id", HeaderName::CallId),
+            (b"require", HeaderName::Require),
+            (b"max-forwards", HeaderName::MaxForwards),
+            (b"content-length", HeaderName::ContentLength),
+            (b"p-asserted-identity", HeaderName::PAssertedIdentity),
+        ];
+        let plain = |name: &[u8]| {
+            known
+                .iter()
+                .find(|(long, _)| long.eq_ignore_ascii_case(name))
+                .map_or(HeaderName::Other, |&(_, header)| header)
+        };
+        for (long, _) in known {
+            for at in 0..long.len() {
+                for byte in 0..=255u8 {
+                    let mut name = long.to_vec();
+                    name[at] = byte;
+                    assert_eq!(HeaderName::classify(&name), plain(&name), "{name:?}");
+                }
+            }
         }
     }
 }

@@ -233,6 +233,20 @@ impl<'a> Request<'a> {
         // it (folding, §7.3.1).
         let mut pending: Option<(&'a [u8], usize, usize)> = None;
         let body_start = loop {
+            // The usual header line, `Name: value` with the colon right
+            // after the name, is read in one pass from its first byte; the
+            // rest (blank, folded, spaced or broken lines) below.
+            if let Some((name_len, value_end, next)) = plain_header_line(buf, pos) {
+                request.finish_header(pending.take(), buf, limits);
+                header_count += 1;
+                if header_count > limits.max_headers {
+                    request.note(Problem::TooManyHeaders);
+                } else {
+                    pending = Some((&buf[pos..pos + name_len], pos + name_len + 1, value_end));
+                }
+                pos = next;
+                continue;
+            }
             let Some((line, next)) = next_line(buf, pos) else {
                 // No blank line: the headers run to the end of the bytes.
                 request.finish_header(pending.take(), buf, limits);
@@ -289,7 +303,11 @@ impl<'a> Request<'a> {
             self.note(Problem::HeaderTooLong);
             return;
         }
-        self.read_header(name, trim(&buf[from..to]));
+        // Most headers are not read: their values are not even trimmed.
+        let header = HeaderName::classify(name);
+        if header != HeaderName::Other {
+            self.read_header(header, trim(&buf[from..to]));
+        }
     }
 
     fn read_request_line(&mut self, line: &'a [u8]) {
@@ -329,8 +347,8 @@ impl<'a> Request<'a> {
         });
     }
 
-    fn read_header(&mut self, name: &'a [u8], value: &'a [u8]) {
-        match HeaderName::classify(name) {
+    fn read_header(&mut self, header: HeaderName, value: &'a [u8]) {
+        match header {
             HeaderName::Via => {
                 if self.vias.len() == MAX_VIA_LINES {
                     self.note(Problem::TooManyVias);
@@ -475,6 +493,30 @@ fn has_control_octet(bytes: &[u8]) -> bool {
     bytes
         .iter()
         .fold(false, |found, &b| found | (b < 0x20) | (b == 0x7f))
+}
+
+/// A header line starting at `pos` with a token name and the colon right
+/// after it, as nearly every sender writes it: the name's length, where
+/// the value ends (before the CRLF or bare LF) and where the next line
+/// starts. `None` for any other line, which [`next_line`] then reads: the
+/// name is then the same as trimming before the colon would give, since a
+/// token holds neither white space nor colons.
+fn plain_header_line(buf: &[u8], pos: usize) -> Option<(usize, usize, usize)> {
+    let rest = buf.get(pos..)?;
+    let name_len = rest.iter().position(|&b| !is_token_char(b))?;
+    if name_len == 0 || rest[name_len] != b':' {
+        return None;
+    }
+    let value_start = pos + name_len + 1;
+    Some(match super::text::find(b'\n', &buf[value_start..]) {
+        Some(nl) => {
+            let nl = value_start + nl;
+            // The byte before the LF is the colon or after it.
+            let end = if buf[nl - 1] == b'\r' { nl - 1 } else { nl };
+            (name_len, end, nl + 1)
+        }
+        None => (name_len, buf.len(), buf.len()),
+    })
 }
 
 /// The line starting at `pos` (without its CRLF or bare LF) and where the
