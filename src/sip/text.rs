@@ -10,15 +10,35 @@ pub fn is_lws(b: u8) -> bool {
 }
 
 /// The first `needle` in `haystack`. SIP lines and values are short, and
-/// for a few dozen bytes a plain loop beats `memchr`'s vector set-up, so
-/// `memchr` is used only past that.
+/// for a few dozen bytes `memchr`'s vector set-up costs more than the
+/// search, so `memchr` is used only past that; below, eight bytes are
+/// tested at a time in a plain `u64` (see [`first_zero_byte`]).
 #[inline]
 pub fn find(needle: u8, haystack: &[u8]) -> Option<usize> {
-    if haystack.len() < 64 {
-        haystack.iter().position(|&b| b == needle)
-    } else {
-        memchr::memchr(needle, haystack)
+    if haystack.len() >= 64 {
+        return memchr::memchr(needle, haystack);
     }
+    let repeated = u64::from_ne_bytes([needle; 8]);
+    let (words, tail) = haystack.as_chunks::<8>();
+    for (i, word) in words.iter().enumerate() {
+        if let Some(at) = first_zero_byte(u64::from_le_bytes(*word) ^ repeated) {
+            return Some(i * 8 + at);
+        }
+    }
+    let done = words.len() * 8;
+    tail.iter().position(|&b| b == needle).map(|at| done + at)
+}
+
+/// The index of the lowest zero byte of `word` (read little-endian, so
+/// the first in memory). `(x - 0x01..) & !x & 0x80..` sets the top bit of
+/// every zero byte; it may also set it in a byte above a zero one (a
+/// borrow), never below, so the lowest bit set is exact.
+#[inline(always)]
+fn first_zero_byte(word: u64) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let zeros = word.wrapping_sub(ONES) & !word & HIGHS;
+    (zeros != 0).then(|| (zeros.trailing_zeros() / 8) as usize)
 }
 
 /// `s` without leading and trailing linear white space.
@@ -219,6 +239,39 @@ mod tests {
         let s = b"h;a=1; b ;c";
         let spans: Vec<_> = param_spans(s).map(|span| &s[span]).collect();
         assert_eq!(spans, vec![&b"a=1"[..], b" b ", b"c"]);
+    }
+
+    #[test]
+    fn finds_the_first_byte_at_any_length_and_place() {
+        for len in 0..80 {
+            for at in 0..=len {
+                for needle in [0u8, b'\n', 0x80, 0xff] {
+                    // Bytes on either side of the needle's value, which
+                    // a borrow between bytes could confuse with it.
+                    let mut hay: Vec<u8> = (0..len)
+                        .map(|i| needle.wrapping_add(if i % 2 == 0 { 1 } else { 0xff }))
+                        .collect();
+                    if at < len {
+                        hay[at] = needle;
+                        if at + 1 < len {
+                            hay[at + 1] = needle;
+                        }
+                    }
+                    let want = hay.iter().position(|&b| b == needle);
+                    assert_eq!(find(needle, &hay), want, "{len} {at} {needle}");
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn finds_as_a_plain_loop(
+            hay in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..100),
+            needle in proptest::prelude::any::<u8>(),
+        ) {
+            proptest::prop_assert_eq!(find(needle, &hay), hay.iter().position(|&b| b == needle));
+        }
     }
 
     #[test]
