@@ -12,33 +12,76 @@ pub fn is_lws(b: u8) -> bool {
 /// The first `needle` in `haystack`. SIP lines and values are short, and
 /// for a few dozen bytes `memchr`'s vector set-up costs more than the
 /// search, so `memchr` is used only past that; below, eight bytes are
-/// tested at a time in a plain `u64` (see [`first_zero_byte`]).
+/// tested at a time in a plain `u64` (see [`find_any`]).
 #[inline]
 pub fn find(needle: u8, haystack: &[u8]) -> Option<usize> {
     if haystack.len() >= 64 {
         return memchr::memchr(needle, haystack);
     }
-    let repeated = u64::from_ne_bytes([needle; 8]);
-    let (words, tail) = haystack.as_chunks::<8>();
-    for (i, word) in words.iter().enumerate() {
-        if let Some(at) = first_zero_byte(u64::from_le_bytes(*word) ^ repeated) {
-            return Some(i * 8 + at);
-        }
-    }
-    let done = words.len() * 8;
-    tail.iter().position(|&b| b == needle).map(|at| done + at)
+    find_any([needle], haystack)
 }
 
-/// The index of the lowest zero byte of `word` (read little-endian, so
-/// the first in memory). `(x - 0x01..) & !x & 0x80..` sets the top bit of
-/// every zero byte; it may also set it in a byte above a zero one (a
-/// borrow), never below, so the lowest bit set is exact.
+/// The first of either needle in `haystack`, as [`find`] looks.
+#[inline]
+pub fn find2(a: u8, b: u8, haystack: &[u8]) -> Option<usize> {
+    if haystack.len() >= 64 {
+        return memchr::memchr2(a, b, haystack);
+    }
+    find_any([a, b], haystack)
+}
+
+/// The first of any of three needles in `haystack`, as [`find`] looks.
+#[inline]
+pub fn find3(a: u8, b: u8, c: u8, haystack: &[u8]) -> Option<usize> {
+    if haystack.len() >= 64 {
+        return memchr::memchr3(a, b, c, haystack);
+    }
+    find_any([a, b, c], haystack)
+}
+
+/// Whether `s` holds linear white space (SP, HTAB, CR, LF).
+#[inline]
+pub fn has_lws(s: &[u8]) -> bool {
+    if s.len() >= 64 {
+        return s.iter().any(|&b| is_lws(b));
+    }
+    find_any([b' ', b'\t', b'\r', b'\n'], s).is_some()
+}
+
+/// The first of `needles` in a short `haystack`, eight bytes at a time:
+/// each byte equal to a needle becomes a zero byte of `word ^ needle`, and
+/// `(x - 0x01..) & !x & 0x80..` flags every zero byte. A byte above a zero
+/// one may be flagged too (a borrow), never a byte below, so the lowest
+/// flag over all needles is the first match. The bytes past the last whole
+/// word are read as the haystack's last eight, overlapping bytes already
+/// tested: they hold no match, so they start no borrow and flag nothing.
 #[inline(always)]
-fn first_zero_byte(word: u64) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let zeros = word.wrapping_sub(ONES) & !word & HIGHS;
-    (zeros != 0).then(|| (zeros.trailing_zeros() / 8) as usize)
+fn find_any<const N: usize>(needles: [u8; N], haystack: &[u8]) -> Option<usize> {
+    let flags = |word: [u8; 8]| {
+        let word = u64::from_le_bytes(word);
+        let mut zeros = 0;
+        for needle in needles {
+            let x = word ^ u64::from_ne_bytes([needle; 8]);
+            zeros |= x.wrapping_sub(0x0101_0101_0101_0101) & !x & 0x8080_8080_8080_8080;
+        }
+        zeros
+    };
+    let first = |zeros: u64| (zeros.trailing_zeros() / 8) as usize;
+    let Some(&last) = haystack.last_chunk::<8>() else {
+        return haystack.iter().position(|b| needles.contains(b));
+    };
+    let (words, tail) = haystack.as_chunks::<8>();
+    for (i, &word) in words.iter().enumerate() {
+        let zeros = flags(word);
+        if zeros != 0 {
+            return Some(i * 8 + first(zeros));
+        }
+    }
+    if tail.is_empty() {
+        return None;
+    }
+    let zeros = flags(last);
+    (zeros != 0).then(|| haystack.len() - 8 + first(zeros))
 }
 
 /// `s` without leading and trailing linear white space.
@@ -53,7 +96,7 @@ pub fn trim(s: &[u8]) -> &[u8] {
 /// response never carries a request's bare LF. Values without line ends,
 /// the usual case, are copied as they are.
 pub fn write_unfolded(out: &mut Vec<u8>, value: &[u8]) {
-    if memchr::memchr2(b'\r', b'\n', value).is_none() {
+    if find2(b'\r', b'\n', value).is_none() {
         out.extend_from_slice(value);
         return;
     }
@@ -102,6 +145,14 @@ pub fn write_ip(out: &mut Vec<u8>, ip: std::net::IpAddr, brackets: bool) {
 /// Splits `s` at the first comma outside quotes and angle brackets: the
 /// first value and, if there is one, the rest after the comma.
 pub fn split_first_value(s: &[u8]) -> (&[u8], Option<&[u8]>) {
+    // Before the first quote or `<`, a comma is at the top level (a `\\`
+    // or `>` there changes nothing), so the usual value is split by one
+    // search; a quote or bracket first is walked byte by byte.
+    match find3(b',', b'"', b'<', s) {
+        None => return (s, None),
+        Some(i) if s[i] == b',' => return (&s[..i], Some(&s[i + 1..])),
+        Some(_) => {}
+    }
     let mut in_quotes = false;
     let mut in_angle = false;
     let mut i = 0;
@@ -126,16 +177,24 @@ pub fn param_spans(s: &[u8]) -> impl Iterator<Item = Range<usize>> + '_ {
     let mut next = find(b';', s).map(|semicolon| semicolon + 1);
     std::iter::from_fn(move || {
         let start = next?;
-        let mut in_quotes = false;
-        let len = s[start..]
-            .iter()
-            .position(|&b| {
-                if b == b'"' {
-                    in_quotes = !in_quotes;
-                }
-                b == b';' && !in_quotes
-            })
-            .unwrap_or(s.len() - start);
+        let rest = &s[start..];
+        // A `;` before any quote ends the parameter; after a quote, the
+        // quotes are followed byte by byte.
+        let len = match find2(b';', b'"', rest) {
+            None => rest.len(),
+            Some(i) if rest[i] == b';' => i,
+            Some(_) => {
+                let mut in_quotes = false;
+                rest.iter()
+                    .position(|&b| {
+                        if b == b'"' {
+                            in_quotes = !in_quotes;
+                        }
+                        b == b';' && !in_quotes
+                    })
+                    .unwrap_or(rest.len())
+            }
+        };
         let end = start + len;
         next = (end < s.len()).then_some(end + 1);
         Some(start..end)
@@ -265,6 +324,24 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn finds_any_as_a_plain_loop(
+            hay in proptest::collection::vec(
+                proptest::sample::select(b"ab;,\"<\r\n \t\x80\xff".to_vec()),
+                0..100,
+            ),
+        ) {
+            proptest::prop_assert_eq!(
+                find2(b';', b'"', &hay),
+                hay.iter().position(|&b| b == b';' || b == b'"')
+            );
+            proptest::prop_assert_eq!(
+                find3(b',', b'"', b'<', &hay),
+                hay.iter().position(|&b| b == b',' || b == b'"' || b == b'<')
+            );
+            proptest::prop_assert_eq!(has_lws(&hay), hay.iter().any(|&b| is_lws(b)));
+        }
+
         #[test]
         fn finds_as_a_plain_loop(
             hay in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..100),

@@ -107,7 +107,7 @@ fn split_scheme(uri: &[u8]) -> Option<(&[u8], &[u8])> {
     let valid = scheme.first().is_some_and(u8::is_ascii_alphabetic)
         && scheme
             .iter()
-            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(b));
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
     valid.then(|| (scheme, &uri[colon + 1..]))
 }
 
@@ -123,18 +123,22 @@ pub fn is_well_formed_request_uri(uri: &[u8]) -> bool {
         return true;
     }
     let hostport = super::text::find(b'@', rest).map_or(rest, |at| &rest[at + 1..]);
-    let end = hostport
-        .iter()
-        .position(|&b| b == b';' || b == b'?')
-        .unwrap_or(hostport.len());
+    let end = super::text::find2(b';', b'?', hostport).unwrap_or(hostport.len());
     let hostport = &hostport[..end];
     // No white space anywhere in a Request-URI host (it is one token).
-    !hostport.iter().any(|&b| super::text::is_lws(b))
+    !super::text::has_lws(hostport)
         && split_host_port(hostport).is_some_and(|(host, _)| is_valid_host(host))
 }
 
 /// The first `needle` outside a quoted display name.
 fn find_unquoted(s: &[u8], needle: u8) -> Option<usize> {
+    // Before the first quote nothing is quoted (a `\\` escapes only inside
+    // quotes), so the usual value needs one search.
+    match super::text::find2(needle, b'"', s) {
+        None => return None,
+        Some(i) if s[i] == needle => return Some(i),
+        Some(_) => {}
+    }
     let mut in_quotes = false;
     let mut escaped = false;
     for (i, &b) in s.iter().enumerate() {

@@ -6,7 +6,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use super::host::{is_valid_host, split_host_port};
-use super::text::{is_lws, param_spans, params, split_first_value, split_param, trim};
+use super::text::{has_lws, param_spans, params, split_first_value, split_param, trim};
 
 /// The first value of the first Via header: what a response echoes back
 /// with `received`/`rport` filled in, and what decides where it goes.
@@ -110,7 +110,7 @@ impl<'a> TopVia<'a> {
         }
         self.rport = rports > 0;
         // Without white space the trimmed names start where their spans do.
-        if rports <= 1 && !has_received && !params.iter().any(|&b| is_lws(b)) {
+        if rports <= 1 && !has_received && !has_lws(params) {
             self.echo = ParamEcho::AsWritten { rport: first_rport };
         }
     }
