@@ -508,7 +508,7 @@ fn plain_header_line(buf: &[u8], pos: usize) -> Option<(usize, usize, usize)> {
         return None;
     }
     let value_start = pos + name_len + 1;
-    Some(match super::text::find(b'\n', &buf[value_start..]) {
+    Some(match find_line_feed(&buf[value_start..]) {
         Some(nl) => {
             let nl = value_start + nl;
             // The byte before the LF is the colon or after it.
@@ -517,6 +517,15 @@ fn plain_header_line(buf: &[u8], pos: usize) -> Option<(usize, usize, usize)> {
         }
         None => (name_len, buf.len(), buf.len()),
     })
+}
+
+/// The first LF in `rest`, which runs to the end of the message: most
+/// lines end within 64 bytes, found there a word at a time without the
+/// set-up of a vector search over the whole rest.
+fn find_line_feed(rest: &[u8]) -> Option<usize> {
+    let near = &rest[..rest.len().min(63)];
+    super::text::find(b'\n', near)
+        .or_else(|| memchr::memchr(b'\n', &rest[near.len()..]).map(|at| near.len() + at))
 }
 
 /// The line starting at `pos` (without its CRLF or bare LF) and where the

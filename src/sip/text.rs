@@ -86,6 +86,14 @@ fn find_any<const N: usize>(needles: [u8; N], haystack: &[u8]) -> Option<usize> 
 
 /// `s` without leading and trailing linear white space.
 pub fn trim(s: &[u8]) -> &[u8] {
+    // Nearly every value is already trimmed but for the space after the
+    // colon: look at the ends before walking anything.
+    if let (Some(&first), Some(&last)) = (s.first(), s.last())
+        && !is_lws(first)
+        && !is_lws(last)
+    {
+        return s;
+    }
     let start = s.iter().position(|&b| !is_lws(b)).unwrap_or(s.len());
     let end = s.iter().rposition(|&b| !is_lws(b)).map_or(start, |i| i + 1);
     &s[start..end]
@@ -221,12 +229,18 @@ pub fn params(s: &[u8]) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
 /// anything else (signs, garbage, overflow).
 pub fn parse_u32(s: &[u8]) -> Option<u32> {
     let digits = trim(s);
-    if digits.is_empty() || digits.len() > 10 || !digits.iter().all(u8::is_ascii_digit) {
+    if digits.is_empty() || digits.len() > 10 {
         return None;
     }
-    let value = digits
-        .iter()
-        .fold(0u64, |acc, &d| acc * 10 + u64::from(d - b'0'));
+    // One walk that checks and adds up (ten digits fit a u64).
+    let mut value = 0u64;
+    for &b in digits {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        value = value * 10 + u64::from(digit);
+    }
     u32::try_from(value).ok()
 }
 

@@ -102,13 +102,15 @@ impl<'a> NameAddr<'a> {
 /// `scheme ":" rest` with an RFC 3986 §3.1 scheme (a letter, then letters,
 /// digits, `+`, `-`, `.`); `None` when `uri` does not start with one.
 fn split_scheme(uri: &[u8]) -> Option<(&[u8], &[u8])> {
-    let colon = super::text::find(b':', uri)?;
-    let scheme = &uri[..colon];
-    let valid = scheme.first().is_some_and(u8::is_ascii_alphabetic)
-        && scheme
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
-    valid.then(|| (scheme, &uri[colon + 1..]))
+    // One walk over the scheme: the first byte that cannot be in one must
+    // be the colon (a colon further on would leave that byte in the scheme).
+    if !uri.first()?.is_ascii_alphabetic() {
+        return None;
+    }
+    let len = uri
+        .iter()
+        .position(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')))?;
+    (uri[len] == b':').then(|| (&uri[..len], &uri[len + 1..]))
 }
 
 /// Whether a Request-URI is well formed enough to act on: it has a
