@@ -1,6 +1,8 @@
 //! Header names (RFC 3261 §7.3): case-insensitive, with the compact forms
 //! of §7.3.3 (a MUST for receivers) for the headers a redirect server reads.
 
+use super::text::eq_lower;
+
 /// The headers switchboard reads or copies; everything else is skipped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HeaderName {
@@ -21,7 +23,7 @@ impl HeaderName {
     /// Every header of every request comes through here, so the name is
     /// told apart by its length and first letter before any comparison,
     /// and the one comparison made is a fixed-length one the compiler
-    /// unrolls (see [`same_name`]).
+    /// unrolls (see [`eq_lower`](super::text::eq_lower)).
     pub fn classify(name: &[u8]) -> HeaderName {
         match name {
             [letter] => match letter | 0x20 {
@@ -36,20 +38,17 @@ impl HeaderName {
                 // e Content-Encoding, and the rest: not read here.
                 _ => HeaderName::Other,
             },
-            [_, _] => same(same_name(name, b"to"), HeaderName::To),
-            [_, _, _] => same(same_name(name, b"via"), HeaderName::Via),
+            [_, _] => same(eq_lower(name, b"to"), HeaderName::To),
+            [_, _, _] => same(eq_lower(name, b"via"), HeaderName::Via),
             [first, ..] => match (name.len(), first | 0x20) {
-                (4, b'f') => same(same_name(name, b"from"), HeaderName::From),
-                (4, b'c') => same(same_name(name, b"cseq"), HeaderName::CSeq),
-                (7, b'c') => same(same_name(name, b"call-id"), HeaderName::CallId),
-                (7, b'r') => same(same_name(name, b"require"), HeaderName::Require),
-                (12, b'm') => same(same_name(name, b"max-forwards"), HeaderName::MaxForwards),
-                (14, b'c') => same(
-                    same_name(name, b"content-length"),
-                    HeaderName::ContentLength,
-                ),
+                (4, b'f') => same(eq_lower(name, b"from"), HeaderName::From),
+                (4, b'c') => same(eq_lower(name, b"cseq"), HeaderName::CSeq),
+                (7, b'c') => same(eq_lower(name, b"call-id"), HeaderName::CallId),
+                (7, b'r') => same(eq_lower(name, b"require"), HeaderName::Require),
+                (12, b'm') => same(eq_lower(name, b"max-forwards"), HeaderName::MaxForwards),
+                (14, b'c') => same(eq_lower(name, b"content-length"), HeaderName::ContentLength),
                 (19, b'p') => same(
-                    same_name(name, b"p-asserted-identity"),
+                    eq_lower(name, b"p-asserted-identity"),
                     HeaderName::PAssertedIdentity,
                 ),
                 _ => HeaderName::Other,
@@ -61,28 +60,6 @@ impl HeaderName {
 
 fn same(is_same: bool, header: HeaderName) -> HeaderName {
     if is_same { header } else { HeaderName::Other }
-}
-
-/// Whether `name` is `lower` in any case (ASCII), as `eq_ignore_ascii_case`
-/// says, without a loop: a letter of `lower` is matched with the case bit
-/// (0x20) set, which only that letter in either case gives; any other byte
-/// must be equal. The length is fixed, so the compiler unrolls this into a
-/// few word-sized operations.
-#[inline(always)]
-fn same_name<const N: usize>(name: &[u8], lower: &[u8; N]) -> bool {
-    let Ok(name) = <&[u8; N]>::try_from(name) else {
-        return false;
-    };
-    let mut diff = 0u8;
-    for i in 0..N {
-        let case = if lower[i].is_ascii_lowercase() {
-            0x20
-        } else {
-            0
-        };
-        diff |= (name[i] | case) ^ lower[i];
-    }
-    diff == 0
 }
 
 #[cfg(test)]

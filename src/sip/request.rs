@@ -311,10 +311,7 @@ impl<'a> Request<'a> {
     }
 
     fn read_request_line(&mut self, line: &'a [u8]) {
-        let mut parts = line.split(|&b| b == b' ').filter(|p| !p.is_empty());
-        let (Some(method), Some(uri), Some(version), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let Some([method, uri, version]) = split_request_line(line) else {
             self.note(Problem::BadRequestLine);
             return;
         };
@@ -324,7 +321,7 @@ impl<'a> Request<'a> {
         self.method = Method::from_token(method);
         self.uri = uri;
         self.version = version;
-        if version.eq_ignore_ascii_case(b"SIP/2.0") {
+        if super::text::eq_lower(version, b"sip/2.0") {
             // `<sip:...>` (RFC 4475 §3.1.2.7), `sip:2001:db8::10` (RFC 5118
             // §4.2): 400, not 416, since no scheme is unsupported here. A
             // control octet (NUL, CR, ...) has no place in any URI (RFC 3986
@@ -486,6 +483,22 @@ pub fn split_cseq(value: &[u8]) -> Option<(u32, &[u8])> {
     (!method.is_empty() && method.iter().all(|&b| is_token_char(b))).then_some((number, method))
 }
 
+/// The three parts of a request line separated by runs of spaces (any
+/// number, before, between and after); `None` for fewer or more. Each
+/// part ends at a space found a word at a time.
+fn split_request_line(line: &[u8]) -> Option<[&[u8]; 3]> {
+    let mut parts: [&[u8]; 3] = [b""; 3];
+    let mut rest = line;
+    for part in &mut parts {
+        let start = rest.iter().position(|&b| b != b' ')?;
+        rest = &rest[start..];
+        let end = super::text::find(b' ', rest).unwrap_or(rest.len());
+        *part = &rest[..end];
+        rest = &rest[end..];
+    }
+    rest.iter().all(|&b| b == b' ').then_some(parts)
+}
+
 /// Whether `bytes` holds a C0 control octet or DEL. Read to the end
 /// rather than stopping at the first: the compiler then checks many
 /// octets per instruction, and a URI is short.
@@ -601,6 +614,22 @@ mod tests {
             problem(&with("INVITE <x> SIP/7.0", VIA)),
             Some(Problem::UnsupportedVersion)
         );
+    }
+
+    #[test]
+    fn request_lines_split_at_runs_of_spaces() {
+        assert_eq!(
+            split_request_line(b"INVITE sip:a@b SIP/2.0"),
+            Some([&b"INVITE"[..], b"sip:a@b", b"SIP/2.0"])
+        );
+        assert_eq!(
+            split_request_line(b"  INVITE   sip:a@b  SIP/2.0  "),
+            Some([&b"INVITE"[..], b"sip:a@b", b"SIP/2.0"])
+        );
+        assert_eq!(split_request_line(b"INVITE\tsip:a@b SIP/2.0"), None);
+        assert_eq!(split_request_line(b"INVITE sip:a@b"), None);
+        assert_eq!(split_request_line(b"INVITE sip:a@b SIP/2.0 x"), None);
+        assert_eq!(split_request_line(b""), None);
     }
 
     #[test]

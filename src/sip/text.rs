@@ -84,6 +84,29 @@ fn find_any<const N: usize>(needles: [u8; N], haystack: &[u8]) -> Option<usize> 
     (zeros != 0).then(|| haystack.len() - 8 + first(zeros))
 }
 
+/// Whether `s` is `lower` in any case (ASCII), as `eq_ignore_ascii_case`
+/// says, for a `lower` with no upper-case letter: a letter of `lower` is
+/// matched with the case bit (0x20) set, which only that letter in either
+/// case gives; any other byte must be equal. The length is fixed, so the
+/// compiler unrolls this into a few word-sized operations, where
+/// `eq_ignore_ascii_case` walks byte by byte.
+#[inline(always)]
+pub fn eq_lower<const N: usize>(s: &[u8], lower: &[u8; N]) -> bool {
+    let Ok(s) = <&[u8; N]>::try_from(s) else {
+        return false;
+    };
+    let mut diff = 0u8;
+    for i in 0..N {
+        let case = if lower[i].is_ascii_lowercase() {
+            0x20
+        } else {
+            0
+        };
+        diff |= (s[i] | case) ^ lower[i];
+    }
+    diff == 0
+}
+
 /// `s` without leading and trailing linear white space.
 pub fn trim(s: &[u8]) -> &[u8] {
     // Nearly every value is already trimmed but for the space after the
@@ -363,6 +386,28 @@ mod tests {
         ) {
             proptest::prop_assert_eq!(find(needle, &hay), hay.iter().position(|&b| b == needle));
         }
+    }
+
+    #[test]
+    fn compares_as_eq_ignore_ascii_case_does() {
+        for lower in [&b"sip/2.0"[..], b"branch", b"tag", b"p-a"] {
+            for at in 0..lower.len() {
+                for byte in 0..=255u8 {
+                    let mut s = lower.to_vec();
+                    s[at] = byte;
+                    let want = s.eq_ignore_ascii_case(lower);
+                    let got = match lower.len() {
+                        7 => eq_lower(&s, b"sip/2.0"),
+                        6 => eq_lower(&s, b"branch"),
+                        3 if lower == b"tag" => eq_lower(&s, b"tag"),
+                        _ => eq_lower(&s, b"p-a"),
+                    };
+                    assert_eq!(got, want, "{s:?}");
+                }
+            }
+        }
+        assert!(!eq_lower(b"sip/2.", b"sip/2.0"));
+        assert!(!eq_lower(b"sip/2.00", b"sip/2.0"));
     }
 
     #[test]

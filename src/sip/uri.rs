@@ -6,7 +6,7 @@
 //! RFC 5118 §4.2 and §4.10).
 
 use super::host::{is_valid_host, split_host_port};
-use super::text::{params, split_first_value, trim};
+use super::text::{eq_lower, params, split_first_value, trim};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scheme {
@@ -30,11 +30,11 @@ impl<'a> Uri<'a> {
     /// Splits a bare URI (no angle brackets). `None` when it has no scheme.
     pub fn parse(uri: &'a [u8]) -> Option<Uri<'a>> {
         let (scheme, rest) = split_scheme(uri)?;
-        let scheme = if scheme.eq_ignore_ascii_case(b"sip") {
+        let scheme = if eq_lower(scheme, b"sip") {
             Scheme::Sip
-        } else if scheme.eq_ignore_ascii_case(b"sips") {
+        } else if eq_lower(scheme, b"sips") {
             Scheme::Sips
-        } else if scheme.eq_ignore_ascii_case(b"tel") {
+        } else if eq_lower(scheme, b"tel") {
             Scheme::Tel
         } else {
             return Some(Uri {
@@ -94,7 +94,7 @@ impl<'a> NameAddr<'a> {
     /// The `tag` parameter.
     pub fn tag(&self) -> Option<&'a [u8]> {
         params(self.params)
-            .find(|(name, _)| name.eq_ignore_ascii_case(b"tag"))
+            .find(|(name, _)| eq_lower(name, b"tag"))
             .and_then(|(_, value)| value)
     }
 }
@@ -121,7 +121,7 @@ pub fn is_well_formed_request_uri(uri: &[u8]) -> bool {
     let Some((scheme, rest)) = split_scheme(uri) else {
         return false;
     };
-    if !(scheme.eq_ignore_ascii_case(b"sip") || scheme.eq_ignore_ascii_case(b"sips")) {
+    if !(eq_lower(scheme, b"sip") || eq_lower(scheme, b"sips")) {
         return true;
     }
     let hostport = super::text::find(b'@', rest).map_or(rest, |at| &rest[at + 1..]);
