@@ -2,7 +2,7 @@
 //! (`uri.rs`) and the Via reader (`via.rs`): one grammar, one place, so
 //! that neither module imports the other.
 
-use super::text::{find, is_lws, parse_u32, trim};
+use super::text::{find, has_lws, parse_u32, trim};
 
 /// RFC 3261 §25.1 `host`: a bracketed IPv6 reference that really is an
 /// IPv6 address, or a host name / IPv4 address (letters, digits, `-`, `.`;
@@ -17,7 +17,7 @@ pub fn is_valid_host(host: &[u8]) -> bool {
     !host.is_empty()
         && host
             .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
 }
 
 /// Splits `host[:port]`, where an IPv6 host is in brackets (RFC 3261
@@ -40,7 +40,7 @@ pub fn split_host_port(s: &[u8]) -> Option<(&[u8], Option<u16>)> {
         }
     };
     let host = trim(host);
-    if host.is_empty() || host.iter().any(|&b| is_lws(b) || b == b',') {
+    if host.is_empty() || has_lws(host) || find(b',', host).is_some() {
         return None;
     }
     let port = match port {

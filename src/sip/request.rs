@@ -233,6 +233,20 @@ impl<'a> Request<'a> {
         // it (folding, §7.3.1).
         let mut pending: Option<(&'a [u8], usize, usize)> = None;
         let body_start = loop {
+            // The usual header line, `Name: value` with the colon right
+            // after the name, is read in one pass from its first byte; the
+            // rest (blank, folded, spaced or broken lines) below.
+            if let Some((name_len, value_end, next)) = plain_header_line(buf, pos) {
+                request.finish_header(pending.take(), buf, limits);
+                header_count += 1;
+                if header_count > limits.max_headers {
+                    request.note(Problem::TooManyHeaders);
+                } else {
+                    pending = Some((&buf[pos..pos + name_len], pos + name_len + 1, value_end));
+                }
+                pos = next;
+                continue;
+            }
             let Some((line, next)) = next_line(buf, pos) else {
                 // No blank line: the headers run to the end of the bytes.
                 request.finish_header(pending.take(), buf, limits);
@@ -289,14 +303,15 @@ impl<'a> Request<'a> {
             self.note(Problem::HeaderTooLong);
             return;
         }
-        self.read_header(name, trim(&buf[from..to]));
+        // Most headers are not read: their values are not even trimmed.
+        let header = HeaderName::classify(name);
+        if header != HeaderName::Other {
+            self.read_header(header, trim(&buf[from..to]));
+        }
     }
 
     fn read_request_line(&mut self, line: &'a [u8]) {
-        let mut parts = line.split(|&b| b == b' ').filter(|p| !p.is_empty());
-        let (Some(method), Some(uri), Some(version), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let Some([method, uri, version]) = split_request_line(line) else {
             self.note(Problem::BadRequestLine);
             return;
         };
@@ -306,7 +321,7 @@ impl<'a> Request<'a> {
         self.method = Method::from_token(method);
         self.uri = uri;
         self.version = version;
-        if version.eq_ignore_ascii_case(b"SIP/2.0") {
+        if super::text::eq_lower(version, b"sip/2.0") {
             // `<sip:...>` (RFC 4475 §3.1.2.7), `sip:2001:db8::10` (RFC 5118
             // §4.2): 400, not 416, since no scheme is unsupported here. A
             // control octet (NUL, CR, ...) has no place in any URI (RFC 3986
@@ -329,8 +344,8 @@ impl<'a> Request<'a> {
         });
     }
 
-    fn read_header(&mut self, name: &'a [u8], value: &'a [u8]) {
-        match HeaderName::classify(name) {
+    fn read_header(&mut self, header: HeaderName, value: &'a [u8]) {
+        match header {
             HeaderName::Via => {
                 if self.vias.len() == MAX_VIA_LINES {
                     self.note(Problem::TooManyVias);
@@ -468,6 +483,22 @@ pub fn split_cseq(value: &[u8]) -> Option<(u32, &[u8])> {
     (!method.is_empty() && method.iter().all(|&b| is_token_char(b))).then_some((number, method))
 }
 
+/// The three parts of a request line separated by runs of spaces (any
+/// number, before, between and after); `None` for fewer or more. Each
+/// part ends at a space found a word at a time.
+fn split_request_line(line: &[u8]) -> Option<[&[u8]; 3]> {
+    let mut parts: [&[u8]; 3] = [b""; 3];
+    let mut rest = line;
+    for part in &mut parts {
+        let start = rest.iter().position(|&b| b != b' ')?;
+        rest = &rest[start..];
+        let end = super::text::find(b' ', rest).unwrap_or(rest.len());
+        *part = &rest[..end];
+        rest = &rest[end..];
+    }
+    rest.iter().all(|&b| b == b' ').then_some(parts)
+}
+
 /// Whether `bytes` holds a C0 control octet or DEL. Read to the end
 /// rather than stopping at the first: the compiler then checks many
 /// octets per instruction, and a URI is short.
@@ -475,6 +506,39 @@ fn has_control_octet(bytes: &[u8]) -> bool {
     bytes
         .iter()
         .fold(false, |found, &b| found | (b < 0x20) | (b == 0x7f))
+}
+
+/// A header line starting at `pos` with a token name and the colon right
+/// after it, as nearly every sender writes it: the name's length, where
+/// the value ends (before the CRLF or bare LF) and where the next line
+/// starts. `None` for any other line, which [`next_line`] then reads: the
+/// name is then the same as trimming before the colon would give, since a
+/// token holds neither white space nor colons.
+fn plain_header_line(buf: &[u8], pos: usize) -> Option<(usize, usize, usize)> {
+    let rest = buf.get(pos..)?;
+    let name_len = rest.iter().position(|&b| !is_token_char(b))?;
+    if name_len == 0 || rest[name_len] != b':' {
+        return None;
+    }
+    let value_start = pos + name_len + 1;
+    Some(match find_line_feed(&buf[value_start..]) {
+        Some(nl) => {
+            let nl = value_start + nl;
+            // The byte before the LF is the colon or after it.
+            let end = if buf[nl - 1] == b'\r' { nl - 1 } else { nl };
+            (name_len, end, nl + 1)
+        }
+        None => (name_len, buf.len(), buf.len()),
+    })
+}
+
+/// The first LF in `rest`, which runs to the end of the message: most
+/// lines end within 64 bytes, found there a word at a time without the
+/// set-up of a vector search over the whole rest.
+fn find_line_feed(rest: &[u8]) -> Option<usize> {
+    let near = &rest[..rest.len().min(63)];
+    super::text::find(b'\n', near)
+        .or_else(|| memchr::memchr(b'\n', &rest[near.len()..]).map(|at| near.len() + at))
 }
 
 /// The line starting at `pos` (without its CRLF or bare LF) and where the
@@ -550,6 +614,22 @@ mod tests {
             problem(&with("INVITE <x> SIP/7.0", VIA)),
             Some(Problem::UnsupportedVersion)
         );
+    }
+
+    #[test]
+    fn request_lines_split_at_runs_of_spaces() {
+        assert_eq!(
+            split_request_line(b"INVITE sip:a@b SIP/2.0"),
+            Some([&b"INVITE"[..], b"sip:a@b", b"SIP/2.0"])
+        );
+        assert_eq!(
+            split_request_line(b"  INVITE   sip:a@b  SIP/2.0  "),
+            Some([&b"INVITE"[..], b"sip:a@b", b"SIP/2.0"])
+        );
+        assert_eq!(split_request_line(b"INVITE\tsip:a@b SIP/2.0"), None);
+        assert_eq!(split_request_line(b"INVITE sip:a@b"), None);
+        assert_eq!(split_request_line(b"INVITE sip:a@b SIP/2.0 x"), None);
+        assert_eq!(split_request_line(b""), None);
     }
 
     #[test]

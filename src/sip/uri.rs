@@ -6,7 +6,7 @@
 //! RFC 5118 §4.2 and §4.10).
 
 use super::host::{is_valid_host, split_host_port};
-use super::text::{params, split_first_value, trim};
+use super::text::{eq_lower, params, split_first_value, trim};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scheme {
@@ -30,11 +30,11 @@ impl<'a> Uri<'a> {
     /// Splits a bare URI (no angle brackets). `None` when it has no scheme.
     pub fn parse(uri: &'a [u8]) -> Option<Uri<'a>> {
         let (scheme, rest) = split_scheme(uri)?;
-        let scheme = if scheme.eq_ignore_ascii_case(b"sip") {
+        let scheme = if eq_lower(scheme, b"sip") {
             Scheme::Sip
-        } else if scheme.eq_ignore_ascii_case(b"sips") {
+        } else if eq_lower(scheme, b"sips") {
             Scheme::Sips
-        } else if scheme.eq_ignore_ascii_case(b"tel") {
+        } else if eq_lower(scheme, b"tel") {
             Scheme::Tel
         } else {
             return Some(Uri {
@@ -94,7 +94,7 @@ impl<'a> NameAddr<'a> {
     /// The `tag` parameter.
     pub fn tag(&self) -> Option<&'a [u8]> {
         params(self.params)
-            .find(|(name, _)| name.eq_ignore_ascii_case(b"tag"))
+            .find(|(name, _)| eq_lower(name, b"tag"))
             .and_then(|(_, value)| value)
     }
 }
@@ -102,13 +102,15 @@ impl<'a> NameAddr<'a> {
 /// `scheme ":" rest` with an RFC 3986 §3.1 scheme (a letter, then letters,
 /// digits, `+`, `-`, `.`); `None` when `uri` does not start with one.
 fn split_scheme(uri: &[u8]) -> Option<(&[u8], &[u8])> {
-    let colon = super::text::find(b':', uri)?;
-    let scheme = &uri[..colon];
-    let valid = scheme.first().is_some_and(u8::is_ascii_alphabetic)
-        && scheme
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(b));
-    valid.then(|| (scheme, &uri[colon + 1..]))
+    // One walk over the scheme: the first byte that cannot be in one must
+    // be the colon (a colon further on would leave that byte in the scheme).
+    if !uri.first()?.is_ascii_alphabetic() {
+        return None;
+    }
+    let len = uri
+        .iter()
+        .position(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')))?;
+    (uri[len] == b':').then(|| (&uri[..len], &uri[len + 1..]))
 }
 
 /// Whether a Request-URI is well formed enough to act on: it has a
@@ -119,22 +121,26 @@ pub fn is_well_formed_request_uri(uri: &[u8]) -> bool {
     let Some((scheme, rest)) = split_scheme(uri) else {
         return false;
     };
-    if !(scheme.eq_ignore_ascii_case(b"sip") || scheme.eq_ignore_ascii_case(b"sips")) {
+    if !(eq_lower(scheme, b"sip") || eq_lower(scheme, b"sips")) {
         return true;
     }
     let hostport = super::text::find(b'@', rest).map_or(rest, |at| &rest[at + 1..]);
-    let end = hostport
-        .iter()
-        .position(|&b| b == b';' || b == b'?')
-        .unwrap_or(hostport.len());
+    let end = super::text::find2(b';', b'?', hostport).unwrap_or(hostport.len());
     let hostport = &hostport[..end];
     // No white space anywhere in a Request-URI host (it is one token).
-    !hostport.iter().any(|&b| super::text::is_lws(b))
+    !super::text::has_lws(hostport)
         && split_host_port(hostport).is_some_and(|(host, _)| is_valid_host(host))
 }
 
 /// The first `needle` outside a quoted display name.
 fn find_unquoted(s: &[u8], needle: u8) -> Option<usize> {
+    // Before the first quote nothing is quoted (a `\\` escapes only inside
+    // quotes), so the usual value needs one search.
+    match super::text::find2(needle, b'"', s) {
+        None => return None,
+        Some(i) if s[i] == needle => return Some(i),
+        Some(_) => {}
+    }
     let mut in_quotes = false;
     let mut escaped = false;
     for (i, &b) in s.iter().enumerate() {

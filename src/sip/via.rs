@@ -6,7 +6,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use super::host::{is_valid_host, split_host_port};
-use super::text::{is_lws, param_spans, params, split_first_value, split_param, trim};
+use super::text::{eq_lower, has_lws, param_spans, params, split_first_value, split_param, trim};
 
 /// The first value of the first Via header: what a response echoes back
 /// with `received`/`rport` filled in, and what decides where it goes.
@@ -55,7 +55,7 @@ impl<'a> TopVia<'a> {
         let name = trim(parts.next()?);
         let version = trim(parts.next()?);
         let after = parts.next()?;
-        if !name.eq_ignore_ascii_case(b"SIP") || version.is_empty() {
+        if !eq_lower(name, b"sip") || version.is_empty() {
             return None;
         }
         let after = trim_start(after);
@@ -99,18 +99,18 @@ impl<'a> TopVia<'a> {
             self.params_well_formed &= !name.is_empty()
                 && name.iter().all(|&b| super::method::is_token_char(b))
                 && value.is_none_or(|v| !v.is_empty());
-            if name.eq_ignore_ascii_case(b"branch") {
+            if eq_lower(name, b"branch") {
                 self.branch = value;
-            } else if name.eq_ignore_ascii_case(b"rport") {
+            } else if eq_lower(name, b"rport") {
                 rports += 1;
                 first_rport.get_or_insert((span.start + name.len(), span.end));
-            } else if name.eq_ignore_ascii_case(b"received") {
+            } else if eq_lower(name, b"received") {
                 has_received = true;
             }
         }
         self.rport = rports > 0;
         // Without white space the trimmed names start where their spans do.
-        if rports <= 1 && !has_received && !params.iter().any(|&b| is_lws(b)) {
+        if rports <= 1 && !has_received && !has_lws(params) {
             self.echo = ParamEcho::AsWritten { rport: first_rport };
         }
     }
@@ -133,9 +133,9 @@ impl<'a> TopVia<'a> {
         let mut received = None;
         let mut rport = None;
         for (name, value) in params(&self.raw[self.params_start..]) {
-            if name.eq_ignore_ascii_case(b"received") {
+            if eq_lower(name, b"received") {
                 received = value;
-            } else if name.eq_ignore_ascii_case(b"rport") {
+            } else if eq_lower(name, b"rport") {
                 rport = value.and_then(|v| std::str::from_utf8(v).ok()?.parse::<u16>().ok());
             }
         }
@@ -227,8 +227,8 @@ impl TopVia<'_> {
 fn write_params_rewritten(written: &[u8], port: u16, out: &mut Vec<u8>) {
     let mut rport_written = false;
     for (name, value) in params(written) {
-        let is_rport = name.eq_ignore_ascii_case(b"rport");
-        if name.eq_ignore_ascii_case(b"received") || (is_rport && rport_written) {
+        let is_rport = eq_lower(name, b"rport");
+        if eq_lower(name, b"received") || (is_rport && rport_written) {
             continue;
         }
         out.push(b';');
