@@ -313,12 +313,18 @@ pub fn header<'a>(response: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
-/// A UDP port free on 127.0.0.1 a moment ago.
+/// A port free on 127.0.0.1 over UDP and TCP a moment ago.
 pub fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .expect("a free port")
-        .port()
+    // Free over TCP too: SIPp in TCP mode binds its -p port for TCP, and
+    // a UDP-free port can be a TCP connection's local port at that moment.
+    for _ in 0..100 {
+        let udp = UdpSocket::bind("127.0.0.1:0").expect("a free port");
+        let port = udp.local_addr().expect("its address").port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no port free over both UDP and TCP in 100 tries");
 }
 
 /// Fails the test, naming the package, when `program` cannot be started
