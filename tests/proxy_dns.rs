@@ -231,3 +231,39 @@ fn a_refusing_server_fails_over_to_the_next_srv_target() {
         .expect("an INVITE over TCP");
     assert!(invite.contains("Via: SIP/2.0/TCP "), "{invite}");
 }
+
+/// A DNS server that never answers: the INVITE waits (100 Trying at
+/// once), the lookups time out, and the target fails as a transport error
+/// (RFC 3261 §16.9): the caller gets 500 instead of silence.
+#[test]
+fn a_silent_dns_server_ends_the_call_with_500() {
+    let silent = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let dns = Dns {
+        child: Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .expect("a stand-in process"),
+        port: silent.local_addr().expect("address").port(),
+    };
+    let dir = tempfile::tempdir().expect("a directory");
+    let server = start(dir.path(), &dns, "sip:{number}@carrier.test;user=phone");
+    let caller = socket();
+    caller
+        .send_to(invite(&caller, "dns-silent").as_bytes(), server.udp)
+        .expect("send");
+    expect(&caller, "SIP/2.0 100");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut buf = vec![0u8; 65_535];
+    loop {
+        assert!(Instant::now() < deadline, "no final answer");
+        if let Ok(n) = caller.recv(&mut buf) {
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if text.starts_with("SIP/2.0 100") {
+                continue;
+            }
+            assert!(text.starts_with("SIP/2.0 500 "), "{text}");
+            break;
+        }
+    }
+    drop(silent);
+}

@@ -192,6 +192,10 @@ struct Parked {
 const LOCATED_FOR: Duration = Duration::from_secs(30);
 /// Target URIs remembered at most.
 const MAX_LOCATED: usize = 10_000;
+/// How long an INVITE waits for DNS at most. The resolver gives up on
+/// each question in 2 s; a NAPTR, three SRVs and their addresses stay
+/// within this, and a lookup that never reports back cannot hold a call.
+const LOCATING_AT_MOST: Duration = Duration::from_secs(15);
 
 impl Driver {
     pub fn new(
@@ -498,6 +502,33 @@ impl Driver {
                 parked.located,
                 now,
             );
+        }
+    }
+
+    /// A parked INVITE whose lookups have not all come back by
+    /// `LOCATING_AT_MOST` starts with what it has: a target still unlocated
+    /// fails as a transport error (§16.9), so the caller gets an answer and
+    /// the call's slot is given back whatever DNS does.
+    fn give_up_locating(&self, calls: &mut Calls, now: Instant) {
+        if calls.parked.is_empty() {
+            return;
+        }
+        let late: Vec<Vec<u8>> = calls
+            .parked
+            .iter()
+            .filter(|(_, p)| now.saturating_duration_since(p.since) >= LOCATING_AT_MOST)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in late {
+            if let Some(parked) = calls.parked.remove(&key) {
+                debug!("proxy mode: DNS did not answer in time; the call goes on without it");
+                let located = parked
+                    .located
+                    .into_iter()
+                    .map(|l| Some(l.unwrap_or_default()))
+                    .collect();
+                self.start_call(calls, parked.invite, key, parked.call_id, located, now);
+            }
         }
     }
 
@@ -854,6 +885,7 @@ impl Driver {
     }
 
     fn fire_timers(&self, calls: &mut Calls, now: Instant) {
+        self.give_up_locating(calls, now);
         let mut fired = 0;
         while let Some(&Reverse((at, nonce))) = calls.deadlines.peek() {
             if at > now || fired > 10_000 {
