@@ -65,6 +65,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::sip::diversion::{finish_history_dialed, finish_history_left, finish_history_target};
+use crate::sip::hop::HopTransport;
 use crate::sip::host::split_host_port;
 use crate::sip::response_head::ResponseHead;
 use crate::sip::via::TopVia;
@@ -85,6 +86,16 @@ pub enum Transport {
     Udp,
     Tcp,
     Tls,
+}
+
+impl From<HopTransport> for Transport {
+    fn from(transport: HopTransport) -> Transport {
+        match transport {
+            HopTransport::Udp => Transport::Udp,
+            HopTransport::Tcp => Transport::Tcp,
+            HopTransport::Tls => Transport::Tls,
+        }
+    }
 }
 
 impl Transport {

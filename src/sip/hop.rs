@@ -92,6 +92,18 @@ impl<'a> Hop<'a> {
         })
     }
 
+    /// The host as text, without an IPv6 reference's brackets: what a
+    /// resolver or a certificate check takes. `None` never happens for a
+    /// host `parse` accepted (§25.1 hosts are ASCII).
+    pub fn bare_host(&self) -> Option<&'a str> {
+        let host = std::str::from_utf8(self.host).ok()?;
+        Some(
+            host.strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .unwrap_or(host),
+        )
+    }
+
     /// The transport to use: the parameter, else TLS for `sips:`, else UDP
     /// (RFC 3263 §4.1 when no NAPTR record says otherwise).
     pub fn effective_transport(&self) -> HopTransport {
@@ -116,6 +128,16 @@ impl<'a> Hop<'a> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn bare_hosts_lose_only_ipv6_brackets() {
+        fn host(uri: &str) -> Option<&str> {
+            Hop::parse(uri.as_bytes()).unwrap().bare_host()
+        }
+        assert_eq!(host("sip:[2001:db8::1]:5060"), Some("2001:db8::1"));
+        assert_eq!(host("sip:u@192.0.2.1;transport=tcp"), Some("192.0.2.1"));
+        assert_eq!(host("sips:sbc.example.net"), Some("sbc.example.net"));
+    }
 
     #[test]
     fn hops_are_read_from_uris() {

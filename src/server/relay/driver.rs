@@ -48,7 +48,7 @@ use crate::proxy::forward::{
 };
 use crate::records::{CallEvent, ProxyLeg, ProxyOutcome, RecordSender};
 use crate::server::handler::Transport as PeerTransport;
-use crate::sip::hop::{Hop, HopTransport};
+use crate::sip::hop::Hop;
 use crate::sip::response_head::ResponseHead;
 use crate::sip::{Framing, Method, Request, Status};
 
@@ -425,15 +425,8 @@ impl Driver {
             self.release();
             return;
         };
-        let mut trying = Vec::new();
-        crate::sip::write_response(
-            &mut trying,
-            &request,
-            invite.upstream.source,
-            Status::new(100, "Trying"),
-            &self.config.server,
-            |_| {},
-        );
+        let trying =
+            self.local_response(&request, invite.upstream.source, Status::new(100, "Trying"));
         self.answer(invite.caller, trying.clone());
         for (target, hops) in invite.targets.iter().zip(&located) {
             if hops.is_some() {
@@ -632,28 +625,17 @@ impl Driver {
     /// to the INVITE (§9.2), and no leg is ever started.
     fn cancel_parked(&self, parked: Parked, message: &[u8], respond_to: SocketAddr) {
         self.release();
-        let mut out = Vec::new();
         if let Some(cancel) = Request::parse(message, Framing::Datagram) {
-            crate::sip::write_response(
-                &mut out,
-                &cancel,
-                respond_to,
-                Status::new(200, "OK"),
-                &self.config.server,
-                |_| {},
-            );
-            self.answer(parked.invite.caller, std::mem::take(&mut out));
+            let ok = self.local_response(&cancel, respond_to, Status::new(200, "OK"));
+            self.answer(parked.invite.caller, ok);
         }
         if let Some(invite) = Request::parse(&parked.invite.message, Framing::Datagram) {
-            crate::sip::write_response(
-                &mut out,
+            let terminated = self.local_response(
                 &invite,
                 parked.invite.upstream.source,
                 Status::new(487, "Request Terminated"),
-                &self.config.server,
-                |_| {},
             );
-            self.answer(parked.invite.caller, out);
+            self.answer(parked.invite.caller, terminated);
         }
     }
 
@@ -662,14 +644,10 @@ impl Driver {
         let Some(request) = Request::parse(message, Framing::Datagram) else {
             return;
         };
-        let mut out = Vec::new();
-        crate::sip::write_response(
-            &mut out,
+        let out = self.local_response(
             &request,
             to,
-            crate::sip::Status::new(481, "Call/Transaction Does Not Exist"),
-            &self.config.server,
-            |_| {},
+            Status::new(481, "Call/Transaction Does Not Exist"),
         );
         self.send(&out, to);
     }
@@ -792,15 +770,7 @@ impl Driver {
         if request.method == Method::Ack {
             return;
         }
-        let mut answer = Vec::new();
-        crate::sip::write_response(
-            &mut answer,
-            &request,
-            respond_to,
-            status,
-            &self.config.server,
-            |_| {},
-        );
+        let answer = self.local_response(&request, respond_to, status);
         self.answer(caller, answer);
     }
 
@@ -968,6 +938,14 @@ impl Driver {
         self.stats.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 
+    /// A response of the driver's own to `request`, whose sender is at
+    /// `to` (its Via gets `received`/`rport` from it).
+    fn local_response(&self, request: &Request<'_>, to: SocketAddr, status: Status) -> Vec<u8> {
+        let mut out = Vec::new();
+        crate::sip::write_response(&mut out, request, to, status, &self.config.server, |_| {});
+        out
+    }
+
     /// Sends to the caller; whether it could be.
     fn answer(&self, caller: Caller, bytes: Vec<u8>) -> bool {
         match caller {
@@ -1033,20 +1011,13 @@ impl Driver {
 }
 
 /// A SIP URI's host and port, and its transport, when its host is an IP
-/// address (names need RFC 3263, not built yet).
+/// address (a name goes to DNS, `resolve.rs`).
 fn address_of(uri: &[u8]) -> Option<NextHop> {
     let hop = Hop::parse(uri)?;
-    let transport = match hop.effective_transport() {
-        HopTransport::Udp => Transport::Udp,
-        HopTransport::Tcp => Transport::Tcp,
-        HopTransport::Tls => Transport::Tls,
-    };
-    let host = std::str::from_utf8(hop.host).ok()?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let ip: std::net::IpAddr = host.parse().ok()?;
+    let ip: std::net::IpAddr = hop.bare_host()?.parse().ok()?;
     Some(NextHop {
         addr: SocketAddr::new(ip, hop.effective_port()),
-        transport,
+        transport: hop.effective_transport().into(),
     })
 }
 

@@ -28,7 +28,7 @@ use crate::proxy::dialog_route::RouteKey;
 use crate::proxy::timers::Timers;
 use crate::records::RecordSender;
 use crate::settings::{Mode, ProxySettings};
-use crate::sip::hop::{Hop, HopTransport};
+use crate::sip::hop::Hop;
 use crate::tls::client_config::{self, ClientFiles};
 use driver::{Driver, NextHop, Paths, Route, Transports};
 use inbox::{Admission, Inbox};
@@ -260,12 +260,8 @@ fn tls_names(settings: &ProxySettings, route: Route) -> HashMap<SocketAddr, Serv
     let mut names = HashMap::new();
     if let (Route::NextHop(hop), Some(uri)) = (route, &settings.next_hop)
         && let Some(parsed) = Hop::parse(uri.as_bytes())
-        && let Ok(host) = std::str::from_utf8(parsed.host)
-        && let Ok(name) = ServerName::try_from(
-            host.trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_owned(),
-        )
+        && let Some(host) = parsed.bare_host()
+        && let Ok(name) = ServerName::try_from(host.to_owned())
     {
         names.insert(hop.addr, name);
     }
@@ -276,16 +272,14 @@ fn tls_names(settings: &ProxySettings, route: Route) -> HashMap<SocketAddr, Serv
 /// name through the system's resolver, once, at start.
 fn resolve_next_hop(uri: &str) -> Result<NextHop, RelayError> {
     let hop = Hop::parse(uri.as_bytes()).ok_or_else(|| RelayError::BadNextHop(uri.to_owned()))?;
-    let transport = match hop.effective_transport() {
-        _ if hop.unsupported_transport => {
-            return Err(RelayError::UnsupportedTransport(uri.to_owned()));
-        }
-        HopTransport::Udp => Transport::Udp,
-        HopTransport::Tcp => Transport::Tcp,
-        HopTransport::Tls => Transport::Tls,
-    };
+    if hop.unsupported_transport {
+        return Err(RelayError::UnsupportedTransport(uri.to_owned()));
+    }
+    let transport = Transport::from(hop.effective_transport());
     let host = String::from_utf8_lossy(hop.host);
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let bare = hop
+        .bare_host()
+        .ok_or_else(|| RelayError::BadNextHop(uri.to_owned()))?;
     (bare, hop.effective_port())
         .to_socket_addrs()
         .and_then(|mut found| {

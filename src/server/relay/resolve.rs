@@ -18,7 +18,7 @@ use crate::proxy::call::Transport;
 use crate::proxy::locate::{
     self, Naptr, Question, Srv, default_port, naptr_services, order_srv, services_without_naptr,
 };
-use crate::sip::hop::{Hop, HopTransport};
+use crate::sip::hop::Hop;
 
 /// Next hops kept per target at most: the failover list.
 const MAX_HOPS: usize = 8;
@@ -70,16 +70,11 @@ impl Locator {
         let Some(hop) = Hop::parse(uri) else {
             return Vec::new();
         };
-        let Ok(host) = std::str::from_utf8(hop.host) else {
+        let Some(host) = hop.bare_host() else {
             return Vec::new();
         };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
         let ip: Option<IpAddr> = host.parse().ok();
-        let transport = hop.transport.map(|t| match t {
-            HopTransport::Udp => Transport::Udp,
-            HopTransport::Tcp => Transport::Tcp,
-            HopTransport::Tls => Transport::Tls,
-        });
+        let transport = hop.transport.map(Transport::from);
         let mut question = locate::question(host, ip.is_some(), hop.port, transport, hop.secure);
         if let Question::Naptr { host, secure } = &question {
             let services = naptr_services(&self.naptr(host).await, *secure);
