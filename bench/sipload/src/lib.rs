@@ -9,6 +9,7 @@
 //! `stats`, `worker` (one thread's logic), `batch` (recvmmsg/sendmmsg), `udp` and
 //! `tcp` (one thread's I/O; `tls` puts rustls under `tcp`), `handshakes`, `load`
 //! (threads), `report` (JSON), `verify`, `canned` and `reflect` (the reflector),
+//! `proxied` (proxied calls in closed loop, for `proxyload`),
 //! `sys` (libc).
 
 pub mod batch;
@@ -21,6 +22,7 @@ pub mod histogram;
 pub mod load;
 pub mod message;
 pub mod pacing;
+pub mod proxied;
 pub mod reflect;
 pub mod report;
 pub mod response;
