@@ -82,6 +82,14 @@ impl Handler {
         self
     }
 
+    /// Sends what proxy mode held back from the batch just handled (a
+    /// UDP worker calls this after each batch; see `relay::outbox`).
+    pub fn send_held(&self) {
+        if let Some(relay) = &self.relay {
+            relay.inbox.send_held();
+        }
+    }
+
     /// The relay for `peer`'s requests, when it is relayed.
     fn relay_for(&self, peer: Peer) -> Option<&Relay> {
         self.relay.as_ref().filter(|r| r.relays(peer.source.ip()))

@@ -28,6 +28,13 @@ pub struct Batches {
     send_headers: Vec<libc::mmsghdr>,
 }
 
+// SAFETY: the raw pointers inside the kernel headers point only into heap
+// blocks this struct owns (which do not move when the struct does) or at
+// buffers borrowed for one call, re-pointed before every call; nothing is
+// shared, so moving a `Batches` to another thread (the proxy driver's
+// outbox, behind a mutex) is sound. It stays `!Sync`.
+unsafe impl Send for Batches {}
+
 /// One received datagram.
 pub struct Received<'b> {
     pub bytes: &'b [u8],
@@ -110,6 +117,19 @@ impl Batches {
         socket: &UdpSocket,
         responses: impl IntoIterator<Item = (SocketAddr, &'r [u8])>,
     ) -> usize {
+        let mut failures = 0;
+        self.send_each(socket, responses, |_| failures += 1);
+        failures
+    }
+
+    /// As [`Batches::send`] (at most [`BATCH`] datagrams), calling
+    /// `refused` with the index of each datagram the kernel refused.
+    pub fn send_each<'r>(
+        &mut self,
+        socket: &UdpSocket,
+        responses: impl IntoIterator<Item = (SocketAddr, &'r [u8])>,
+        mut refused: impl FnMut(usize),
+    ) {
         let mut count = 0;
         for (i, (to, bytes)) in responses.into_iter().take(BATCH).enumerate() {
             count = i + 1;
@@ -125,7 +145,6 @@ impl Batches {
                 &mut self.send_iov[i],
             );
         }
-        let mut failures = 0;
         let mut next = 0;
         while next < count {
             // SAFETY: headers `next..count` point at iovecs and addresses
@@ -141,13 +160,12 @@ impl Batches {
             };
             if sent <= 0 {
                 // The first remaining datagram failed: skip it.
-                failures += 1;
+                refused(next);
                 next += 1;
             } else {
                 next += sent as usize;
             }
         }
-        failures
     }
 }
 

@@ -167,6 +167,8 @@ fn serve(
                 replies.push((to, i));
             }
         }
+        // Proxy mode's datagrams from this batch, in one `sendmmsg`.
+        contain("sending relayed datagrams", || handler.send_held());
         if replies.is_empty() {
             continue;
         }

@@ -127,10 +127,7 @@ pub fn write_invite(out: &mut Vec<u8>, ends: &Ends, n: u64) {
 /// phone's tag).
 pub fn write_ack(out: &mut Vec<u8>, ends: &Ends, n: u64, to: &[u8]) {
     let Ends {
-        caller,
-        phone,
-        run,
-        ..
+        caller, phone, run, ..
     } = ends;
     out.extend_from_slice(
         format!(
@@ -163,7 +160,10 @@ pub fn write_answer(out: &mut Vec<u8>, ends: &Ends, invite: &Copied<'_>, code: u
         out.extend_from_slice(via);
         out.extend_from_slice(b"\r\n");
     }
-    for line in [invite.from, invite.call_id, invite.cseq].into_iter().flatten() {
+    for line in [invite.from, invite.call_id, invite.cseq]
+        .into_iter()
+        .flatten()
+    {
         out.extend_from_slice(line);
         out.extend_from_slice(b"\r\n");
     }
@@ -248,7 +248,9 @@ mod tests {
         let mut out = Vec::new();
         write_answer(&mut out, &ends(), &c, 200);
         let text = String::from_utf8(out).expect("ascii");
-        assert!(text.starts_with("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP proxy;branch=z9hG4bK1\r\nv: SIP/2.0/UDP caller"));
+        assert!(text.starts_with(
+            "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP proxy;branch=z9hG4bK1\r\nv: SIP/2.0/UDP caller"
+        ));
         assert!(text.contains("To: <sip:x@y>;tag=phone\r\n"));
         assert_eq!(status(text.as_bytes()), Some(200));
         assert_eq!(call_number(value(c.call_id.expect("call-id"))), Some(3));

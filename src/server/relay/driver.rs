@@ -34,6 +34,7 @@ use tracing::{debug, warn};
 use super::DialogRouting;
 use super::inbox::{DivertedFrom, Inbound, LegPlan};
 use super::outbound::{LegRef, Outbound};
+use super::outbox::Outbox;
 use super::resolve::Locator;
 use super::stats::{LegResult, ProxyStats};
 use super::upstream::{ConnectionId, StreamWriters};
@@ -55,6 +56,14 @@ use crate::sip::{Framing, Method, Request, Status};
 /// How long the driver sleeps at most with nothing due: it also looks at
 /// the stop flag this often.
 const IDLE: Duration = Duration::from_millis(200);
+/// How often the timer thread wakes at most. SIP's timers are T1 (500 ms)
+/// and up, so firing up to 10 ms late changes nothing on the wire; waking
+/// for every call's own deadline did: under load the timer thread woke
+/// thousands of times a second, each wake-up a context switch on the
+/// worker's core and a turn at the lock the worker waits for
+/// (bench/proxy.sh saturate: 8.7 % of the server's CPU in
+/// `finish_task_switch`).
+const TICK: Duration = Duration::from_millis(10);
 
 /// Where relayed requests go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +105,9 @@ pub struct Driver {
     /// Wakes the timer thread for a deadline sooner than it sleeps to.
     wake: Condvar,
     socket: UdpSocket,
+    /// Datagrams held for one `sendmmsg` (see `outbox`). Taken only
+    /// briefly, and never while waiting for `state`.
+    outbox: Mutex<Outbox>,
     /// Legs over TCP.
     outbound: Outbound,
     writers: Arc<StreamWriters>,
@@ -157,14 +169,25 @@ struct State {
     timer_at: Option<Instant>,
 }
 
+/// The indexes' hasher: foldhash, seeded per process. SipHash (std's)
+/// measured 2.2 % of a relayed call's CPU under load (bench/proxy.sh
+/// saturate), for keys that are short and, where a peer chose them
+/// (branches, Call-IDs), come only from relayed trunks and are capped by
+/// `proxy.max_calls`; foldhash's random seed keeps them from being
+/// aimed at one bucket.
+type Index<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// The calls and their indexes.
 #[derive(Default)]
 struct Calls {
-    by_nonce: HashMap<u64, Entry>,
+    /// Boxed: the map moves its values as it grows, and an `Entry` is
+    /// large (a table growing to hold 100,000 calls moved them all, twice
+    /// over: 2.9 % of the CPU in `reserve_rehash` under load).
+    by_nonce: Index<u64, Box<Entry>>,
     /// Top Via branch + sent-by of the INVITE → nonce.
-    by_server_key: HashMap<Vec<u8>, u64>,
+    by_server_key: Index<Vec<u8>, u64>,
     /// Call-ID → nonce, for ACKs to 2xx.
-    by_call_id: HashMap<Vec<u8>, u64>,
+    by_call_id: Index<Vec<u8>, u64>,
     /// When each call next wants waking; stale entries are skipped.
     deadlines: BinaryHeap<Reverse<(Instant, u64)>>,
     next_nonce: u64,
@@ -227,6 +250,7 @@ impl Driver {
             }),
             wake: Condvar::new(),
             socket,
+            outbox: Mutex::new(Outbox::default()),
             outbound,
             writers,
             records,
@@ -241,14 +265,50 @@ impl Driver {
     }
 
     /// Runs `message` through its call, on the caller's thread, and sends
-    /// what the call wants sent.
+    /// what the call wants sent: at once, except for a message a UDP
+    /// worker received, whose datagrams wait for the end of its batch
+    /// ([`Driver::send_held`]).
     pub fn deliver(&self, message: Inbound) {
+        let held = message.from_datagram();
+        self.run(message);
+        if !held {
+            self.send_held();
+        }
+    }
+
+    /// Sends the datagrams held (a UDP worker calls this after each
+    /// batch), and tells the legs whose datagrams the kernel refused.
+    pub fn send_held(&self) {
+        // Bounded: each refusal uses up one of a leg's servers or the leg.
+        for _ in 0..8 {
+            let refused = {
+                let mut outbox = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
+                if outbox.is_empty() {
+                    return;
+                }
+                outbox.send(&self.socket)
+            };
+            if refused.is_empty() {
+                return;
+            }
+            for refusal in refused {
+                self.run(Inbound::LegFailed {
+                    nonce: refusal.leg.nonce,
+                    leg: refusal.leg.leg,
+                    bytes: refusal.bytes,
+                });
+            }
+        }
+    }
+
+    fn run(&self, message: Inbound) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let now = Instant::now();
         self.on_message(&mut state.calls, message, now);
-        // A deadline sooner than the timer thread sleeps to: wake it.
+        // A deadline more than a tick sooner than the timer thread sleeps
+        // to: wake it (a notify is a system call, so not for less).
         let next = state.calls.deadlines.peek().map(|Reverse((at, _))| *at);
-        if next.is_some_and(|next| state.timer_at.is_none_or(|at| next < at)) {
+        if next.is_some_and(|next| state.timer_at.is_none_or(|at| next + TICK < at)) {
             self.wake.notify_one();
         }
     }
@@ -259,13 +319,16 @@ impl Driver {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         while !self.stop.load(Ordering::Relaxed) {
             self.fire_timers(&mut state.calls, Instant::now());
+            drop(state);
+            self.send_held();
+            state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
             let now = Instant::now();
             let wait = state
                 .calls
                 .deadlines
                 .peek()
                 .map_or(IDLE, |Reverse((at, _))| at.saturating_duration_since(now))
-                .min(IDLE);
+                .clamp(TICK, IDLE);
             state.timer_at = Some(now + wait);
             state = self
                 .wake
@@ -588,7 +651,7 @@ impl Driver {
         calls.by_call_id.insert(call_id.clone(), nonce);
         calls.by_nonce.insert(
             nonce,
-            Entry {
+            Box::new(Entry {
                 call,
                 upstream: caller,
                 hops,
@@ -598,7 +661,7 @@ impl Driver {
                 started: now,
                 record,
                 answers: Vec::new(),
-            },
+            }),
         );
         self.flush(calls, nonce, now);
     }
@@ -649,7 +712,7 @@ impl Driver {
             to,
             Status::new(481, "Call/Transaction Does Not Exist"),
         );
-        self.send(&out, to);
+        self.send(out, to, None);
     }
 
     fn on_ack(&self, calls: &mut Calls, message: &[u8], now: Instant) {
@@ -835,7 +898,7 @@ impl Driver {
             && let Ok(next) = ResponseHead::parse(&out, Framing::Datagram)
             && let Some(to) = next.top_via.relay_address()
         {
-            self.send(&out, to);
+            self.send(out, to, None);
             self.stats
                 .in_dialog_responses
                 .fetch_add(1, Ordering::Relaxed);
@@ -847,7 +910,7 @@ impl Driver {
             && let Ok(next) = ResponseHead::parse(&out, Framing::Datagram)
             && let Some(to) = next.top_via.relay_address()
         {
-            self.send(&out, to);
+            self.send(out, to, None);
             self.stats.late_2xx.fetch_add(1, Ordering::Relaxed);
             return;
         }
@@ -949,7 +1012,7 @@ impl Driver {
     /// Sends to the caller; whether it could be.
     fn answer(&self, caller: Caller, bytes: Vec<u8>) -> bool {
         match caller {
-            Caller::Datagram(to) => self.send(&bytes, to),
+            Caller::Datagram(to) => self.send(bytes, to, None),
             Caller::Stream(id) => self.writers.send(id, bytes),
         }
     }
@@ -977,21 +1040,20 @@ impl Driver {
     /// or was queued (a stream, whose later failure `leg` learns of).
     fn send_to(&self, bytes: Vec<u8>, hop: NextHop, leg: Option<LegRef>) -> bool {
         match hop.transport {
-            Transport::Udp => self.send(&bytes, hop.addr),
+            Transport::Udp => self.send(bytes, hop.addr, leg),
             Transport::Tcp => self.outbound.send(hop.addr, false, bytes, leg),
             Transport::Tls => self.outbound.send(hop.addr, true, bytes, leg),
         }
     }
 
-    /// Sends a datagram; whether the kernel took it.
-    fn send(&self, bytes: &[u8], to: SocketAddr) -> bool {
-        match self.socket.send_to(bytes, to) {
-            Ok(_) => true,
-            Err(e) => {
-                debug!(%to, error = %e, "proxy mode: send failed");
-                false
-            }
-        }
+    /// Holds a datagram for the next `sendmmsg` ([`Driver::send_held`]);
+    /// a refusal then reaches `leg`. Always true: nothing is refused yet.
+    fn send(&self, bytes: Vec<u8>, to: SocketAddr, leg: Option<LegRef>) -> bool {
+        self.outbox
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(to, bytes, leg);
+        true
     }
 
     /// The next hop of a leg: `proxy.next_hop`, else the target's own host

@@ -12,6 +12,7 @@ use std::time::Duration;
 use super::driver::Driver;
 use crate::proxy::dialog_route::Direction;
 use crate::records::CallEvent;
+use crate::server::handler::Transport;
 use crate::server::peer::Peer;
 
 /// One target of a relayed call, in the order they are tried.
@@ -90,6 +91,21 @@ pub enum Inbound {
     },
 }
 
+impl Inbound {
+    /// Whether a UDP worker received it: its datagrams then wait for the
+    /// end of the worker's batch (`Driver::send_held`).
+    pub fn from_datagram(&self) -> bool {
+        match self {
+            Inbound::Invite { peer, .. }
+            | Inbound::Cancel { peer, .. }
+            | Inbound::Ack { peer, .. }
+            | Inbound::InDialog { peer, .. }
+            | Inbound::Response { peer, .. } => peer.transport == Transport::Udp,
+            Inbound::LegFailed { .. } | Inbound::Located { .. } => false,
+        }
+    }
+}
+
 /// Why the driver did not take a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refused {
@@ -159,6 +175,11 @@ impl Inbox {
         }
         self.driver.deliver(message);
         Ok(())
+    }
+
+    /// Sends the datagrams held from a UDP worker's batch.
+    pub fn send_held(&self) {
+        self.driver.send_held();
     }
 }
 

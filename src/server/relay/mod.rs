@@ -8,6 +8,7 @@
 pub mod driver;
 pub mod inbox;
 pub mod outbound;
+pub mod outbox;
 pub mod plan;
 pub mod resolve;
 pub mod stats;

@@ -16,7 +16,10 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 #[derive(Parser, Debug)]
-#[command(name = "proxyload", about = "Proxied SIP calls in closed loop, caller and phone in one")]
+#[command(
+    name = "proxyload",
+    about = "Proxied SIP calls in closed loop, caller and phone in one"
+)]
 struct Args {
     /// The proxy under test, host:port (loopback).
     proxy: String,
