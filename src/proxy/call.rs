@@ -463,6 +463,17 @@ impl Call {
         let Ok(head) = ResponseHead::parse(msg, Framing::Datagram) else {
             return ResponseFate::Malformed;
         };
+        self.on_response_head(msg, &head, now)
+    }
+
+    /// [`Call::on_response`] for a response whose head the caller has
+    /// parsed already (the driver, to find the call).
+    pub fn on_response_head(
+        &mut self,
+        msg: &[u8],
+        head: &ResponseHead<'_>,
+        now: Instant,
+    ) -> ResponseFate {
         let Some(parts) = head.branch().and_then(branch::parse) else {
             return ResponseFate::NotOurs;
         };
@@ -478,11 +489,11 @@ impl Call {
         match head.cseq_method {
             Method::Invite => {
                 if let Some(invite) = self.legs[i].invite.as_mut() {
-                    invite.on_response(&head, now);
-                    self.drain_leg(i, Some((msg, &head)), now);
+                    invite.on_response(head, now);
+                    self.drain_leg(i, Some((msg, head)), now);
                 } else if (200..300).contains(&head.status) {
                     // Its transaction is over (Timer M): still forwarded.
-                    self.forward_2xx(head.status, msg, &head, now);
+                    self.forward_2xx(head.status, msg, head, now);
                 }
             }
             Method::Cancel => {

@@ -13,6 +13,7 @@ use super::call_tap::{CallTap, RoutedCall};
 use super::flood::{FloodGuard, Verdict};
 use super::redirect::{self, Origin, Presentation};
 use super::relay::Relay;
+use super::relay::driver::transaction_keys;
 use super::relay::inbox::{Inbound, Refused};
 use super::relay::plan;
 use crate::proxy::dialog_route::{self, InDialog};
@@ -568,8 +569,14 @@ fn hand_over(
         answer.origin(),
         relay.ring(),
     );
+    // The driver finds the call's retransmissions and CANCEL by these
+    // (§17.2.3); without a branch (RFC 2543) it could not.
+    let Some(keys) = transaction_keys(answer.request) else {
+        return answer.send(out, Status::new(400, "Missing Via Branch"), |_| {});
+    };
     let invite = Inbound::Invite {
         message: message.to_vec(),
+        keys,
         peer: answer.peer,
         respond_to: answer.to,
         legs,

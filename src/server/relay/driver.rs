@@ -343,6 +343,7 @@ impl Driver {
         match message {
             Inbound::Invite {
                 message,
+                keys,
                 peer,
                 respond_to,
                 legs,
@@ -367,7 +368,7 @@ impl Driver {
                     message,
                     record,
                 };
-                self.on_invite(calls, invite, now)
+                self.on_invite(calls, invite, keys, now)
             }
             Inbound::Cancel {
                 message,
@@ -403,7 +404,13 @@ impl Driver {
         }
     }
 
-    fn on_invite(&self, calls: &mut Calls, invite: NewCall, now: Instant) {
+    fn on_invite(
+        &self,
+        calls: &mut Calls,
+        invite: NewCall,
+        (server_key, call_id): (Vec<u8>, Vec<u8>),
+        now: Instant,
+    ) {
         let NewCall {
             message,
             caller,
@@ -411,10 +418,6 @@ impl Driver {
             targets,
             record,
         } = invite;
-        let Some((server_key, call_id)) = keys(&message) else {
-            self.release();
-            return;
-        };
         if let Some(&nonce) = calls.by_server_key.get(&server_key) {
             // A retransmission (§17.2.1): the latest response again; the
             // next hop sees one INVITE per leg.
@@ -716,7 +719,11 @@ impl Driver {
     }
 
     fn on_ack(&self, calls: &mut Calls, message: &[u8], now: Instant) {
-        let Some((server_key, call_id)) = keys(message) else {
+        // Parsed once here for the keys, the To tag and the relay.
+        let Some(request) = Request::parse(message, Framing::Datagram) else {
+            return;
+        };
+        let Some((server_key, call_id)) = transaction_keys(&request) else {
             return;
         };
         if let Some(nonce) = calls.by_server_key.get(&server_key).copied() {
@@ -737,8 +744,7 @@ impl Driver {
             self.stats.dropped_acks.fetch_add(1, Ordering::Relaxed);
             return;
         };
-        let tag = Request::parse(message, Framing::Datagram).and_then(|r| r.to_tag());
-        let by_tag = tag.and_then(|tag| {
+        let by_tag = request.to_tag().and_then(|tag| {
             entry
                 .answers
                 .iter()
@@ -752,7 +758,7 @@ impl Driver {
             self.stats.dropped_acks.fetch_add(1, Ordering::Relaxed);
             return;
         };
-        if let Some(bytes) = self.forward_statelessly(message, hop.transport) {
+        if let Some(bytes) = self.forward_statelessly(message, &request, hop.transport) {
             self.send_to(bytes, hop, None);
         }
     }
@@ -840,10 +846,14 @@ impl Driver {
     /// §16.11: a request relayed without a transaction (the ACK of a 2xx),
     /// with our Via on top and a branch derived from the request so that
     /// a retransmission gets the same one.
-    fn forward_statelessly(&self, message: &[u8], transport: Transport) -> Option<Vec<u8>> {
-        let request = Request::parse(message, Framing::Datagram)?;
+    fn forward_statelessly(
+        &self,
+        message: &[u8],
+        request: &Request<'_>,
+        transport: Transport,
+    ) -> Option<Vec<u8>> {
         let branch = Branch::new(BranchParts {
-            loop_hash: branch::loop_hash(message, &request),
+            loop_hash: branch::loop_hash(message, request),
             call_nonce: xxhash_rust::xxh3::xxh3_64(message),
             leg: 0,
         });
@@ -862,7 +872,7 @@ impl Driver {
             drop_top_route: false,
         };
         let mut out = Vec::new();
-        forward_request(message, &request, &spec, &mut out).ok()?;
+        forward_request(message, request, &spec, &mut out).ok()?;
         Some(out)
     }
 
@@ -877,7 +887,7 @@ impl Driver {
             .map(|parts| parts.call_nonce);
         if let Some(nonce) = nonce
             && let Some(entry) = calls.by_nonce.get_mut(&nonce)
-            && entry.call.on_response(message, now) == ResponseFate::Handled
+            && entry.call.on_response_head(message, &head, now) == ResponseFate::Handled
         {
             if (200..300).contains(&head.status)
                 && head.cseq_method == Method::Invite
@@ -1154,7 +1164,13 @@ fn targets(legs: Vec<LegPlan>, diverted_from: &DivertedFrom, first_reason: &str)
 /// The server transaction key of a request (its top Via's branch and
 /// sent-by, §17.2.3) and its Call-ID.
 fn keys(message: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
-    let request = Request::parse(message, Framing::Datagram)?;
+    transaction_keys(&Request::parse(message, Framing::Datagram)?)
+}
+
+/// [`keys`] of a request already parsed: `None` without a Via branch
+/// (RFC 2543 matching is not done here) or a Call-ID, or for a method
+/// other than INVITE, CANCEL and ACK.
+pub fn transaction_keys(request: &Request<'_>) -> Option<(Vec<u8>, Vec<u8>)> {
     let via = request.top_via?;
     let mut key = via.branch?.to_vec();
     key.push(b' ');

@@ -43,6 +43,9 @@ pub enum Inbound {
     /// A routed INVITE: the bytes as received and the legs to try.
     Invite {
         message: Vec<u8>,
+        /// Its server transaction key and Call-ID
+        /// ([`super::driver::transaction_keys`]), read where it was parsed.
+        keys: (Vec<u8>, Vec<u8>),
         peer: Peer,
         /// Where responses go (the top Via's address, RFC 3261 §18.2.2).
         respond_to: SocketAddr,
