@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Server, example_data, free_udp_port, require};
+use common::{Server, example_data, free_udp_port, http_get, metric_value, require};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -73,13 +73,23 @@ impl Dns {
 }
 
 fn start(dir: &Path, dns: &Dns, contact_template: &str) -> Server {
+    start_with(dir, dns, contact_template, "")
+}
+
+/// As `start`, with more `proxy:` settings (indented lines).
+fn start_with(dir: &Path, dns: &Dns, contact_template: &str, proxy: &str) -> Server {
     let settings = dir.join("switchboard.yaml");
     std::fs::write(
         &settings,
-        format!("proxy:\n  dns_servers: [\"127.0.0.1:{}\"]\n", dns.port),
+        format!(
+            "proxy:\n  dns_servers: [\"127.0.0.1:{}\"]\n{proxy}",
+            dns.port
+        ),
     )
     .expect("settings");
     Server::start_with(&[
+        "--admin",
+        "127.0.0.1:0",
         "--routing",
         &example_data(),
         "--config",
@@ -230,6 +240,65 @@ fn a_refusing_server_fails_over_to_the_next_srv_target() {
         .expect("the phone")
         .expect("an INVITE over TCP");
     assert!(invite.contains("Via: SIP/2.0/TCP "), "{invite}");
+}
+
+/// Over UDP a dead server does not refuse: it is silent. After
+/// `proxy.server_silence_ms` without a word (not even 100 Trying), the
+/// same INVITE goes to the target's next SRV server, which answers (RFC
+/// 3263 §4.3); the silent one got only the first try's retransmissions.
+#[test]
+fn a_silent_server_gives_way_to_the_next_srv_target() {
+    let silent = socket();
+    let silent_port = silent.local_addr().expect("address").port();
+    let live = socket();
+    let live_port = live.local_addr().expect("address").port();
+    let dns = Dns::start(&[
+        "--host-record=silent.carrier.test,127.0.0.1".to_owned(),
+        "--host-record=live.carrier.test,127.0.0.1".to_owned(),
+        format!("--srv-host=_sip._udp.carrier.test,silent.carrier.test,{silent_port},10,50"),
+        format!("--srv-host=_sip._udp.carrier.test,live.carrier.test,{live_port},20,50"),
+    ]);
+    let dir = tempfile::tempdir().expect("a directory");
+    let server = start_with(
+        dir.path(),
+        &dns,
+        "sip:{number}@carrier.test;transport=udp",
+        "  server_silence_ms: 800\n  t1_ms: 100\n",
+    );
+    let caller = socket();
+    let started = Instant::now();
+    caller
+        .send_to(invite(&caller, "dns-silent").as_bytes(), server.udp)
+        .expect("send");
+    let (first, _) = expect(&silent, "INVITE ");
+    let (invite, proxy) = expect(&live, "INVITE ");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(700),
+        "the next server was tried after {waited:?}, before the silence was over"
+    );
+    // The same request, the same branch: only the server changed.
+    assert_eq!(first, invite);
+    live.send_to(answer(&invite).as_bytes(), proxy)
+        .expect("send");
+    let (ok, _) = expect(&caller, "SIP/2.0 200");
+    assert!(ok.contains("tag=phone"), "{ok}");
+    // The silent server heard nothing more once the next one took over.
+    let mut buf = [0u8; 4096];
+    let mut retransmissions = 0;
+    while silent.recv(&mut buf).is_ok() {
+        retransmissions += 1;
+        assert!(
+            retransmissions < 10,
+            "the silent server is still being sent to"
+        );
+    }
+    let (_, metrics) = http_get(server.admin.expect("admin"), "/metrics");
+    assert_eq!(
+        metric_value(&metrics, "switchboard_proxy_server_failovers_total"),
+        Some(1.0),
+        "{metrics}"
+    );
 }
 
 /// A DNS server that never answers: the INVITE waits (100 Trying at

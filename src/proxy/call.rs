@@ -150,6 +150,11 @@ pub struct Target {
     /// call writes last: the dialed entry, one entry per earlier leg with
     /// the cause it was left for, and this leg's.
     pub history_dialed: Option<Box<[u8]>>,
+    /// How many more servers the target has (RFC 3263 §4.3: DNS gave
+    /// them, in order): a leg whose server stays silent for
+    /// `Timers::server_silence` is sent to the next
+    /// ([`Destination::NextServer`]).
+    pub other_servers: u8,
 }
 
 /// Where the caller of the call sent the INVITE from.
@@ -166,6 +171,9 @@ pub enum Destination {
     Upstream,
     /// To target `i`'s next hop.
     Leg(usize),
+    /// To target `i`'s next server (RFC 3263 §4.3), which is its next hop
+    /// from now on: the one before stayed silent.
+    NextServer(usize),
 }
 
 /// Bytes to send.
@@ -260,6 +268,13 @@ struct Leg {
     timer_c: Option<Instant>,
     /// 64*T1 after our CANCEL: then stop waiting for its final (§9.1).
     cancel_guard: Option<Instant>,
+    /// When its server has been silent too long and the target has
+    /// another (RFC 3263 §4.3); cleared by any response.
+    silence_deadline: Option<Instant>,
+    /// The target's servers tried after the first.
+    servers_tried: u8,
+    /// The next INVITE sent goes to the target's next server.
+    to_next_server: bool,
     provisional: bool,
     /// A CANCEL to send once a provisional arrives (§9.1).
     cancel_wanted: Option<CancelReason>,
@@ -301,6 +316,7 @@ impl Leg {
             self.ring_deadline,
             self.timer_c,
             self.cancel_guard,
+            self.silence_deadline,
         ])
     }
 }
@@ -486,6 +502,8 @@ impl Call {
         {
             return ResponseFate::NotOurs;
         }
+        // Its server is alive: no next server for this leg.
+        self.legs[i].silence_deadline = None;
         match head.cseq_method {
             Method::Invite => {
                 if let Some(invite) = self.legs[i].invite.as_mut() {
@@ -609,6 +627,11 @@ impl Call {
                     leg.invite = None;
                     self.leg_failed_locally(i, LocalFailure::NoAnswer, now);
                 }
+            }
+            let leg = &mut self.legs[i];
+            if leg.silence_deadline.is_some_and(|at| at <= now) {
+                leg.silence_deadline = None;
+                self.try_next_server(i, now);
             }
             let leg = &mut self.legs[i];
             if leg.cancel_guard.is_some_and(|at| at <= now) {
@@ -743,6 +766,9 @@ impl Call {
             ring_deadline: (!last).then(|| now + target.ring),
             timer_c: Some(now + timers.timer_c),
             cancel_guard: None,
+            silence_deadline: (target.other_servers > 0).then(|| now + timers.server_silence),
+            servers_tried: 0,
+            to_next_server: false,
             provisional: false,
             cancel_wanted: None,
             cancelled: None,
@@ -844,6 +870,39 @@ impl Call {
             self.cancel_leg(i, CancelReason::Caller, now);
         }
         self.advance(now);
+    }
+
+    /// Leg `i`'s server said nothing for `server_silence`: the same
+    /// INVITE, as a new transaction (its timers from the start), goes to
+    /// the target's next server (RFC 3263 §4.3), and the leg's ring time
+    /// and Timer C start again, since nothing rang yet. Not after a
+    /// CANCEL was wanted or the caller left.
+    fn try_next_server(&mut self, i: usize, now: Instant) {
+        let other_servers = self.targets.get(i).map_or(0, |t| t.other_servers);
+        let ring = self.targets.get(i).map(|t| t.ring);
+        let timers = self.config.timers;
+        let leg = &mut self.legs[i];
+        if !leg.pending()
+            || leg.provisional
+            || leg.cancel_wanted.is_some()
+            || self.caller_cancelled
+            || leg.servers_tried >= other_servers
+        {
+            return;
+        }
+        let Some(request) = leg.invite.as_ref().map(|tx| tx.request().to_vec()) else {
+            return;
+        };
+        leg.servers_tried += 1;
+        leg.to_next_server = true;
+        leg.invite = Some(ClientInvite::new(request, leg.reliable, timers, now));
+        if leg.ring_deadline.is_some() {
+            leg.ring_deadline = ring.map(|ring| now + ring);
+        }
+        leg.timer_c = Some(now + timers.timer_c);
+        leg.silence_deadline =
+            (leg.servers_tried < other_servers).then(|| now + timers.server_silence);
+        self.drain_leg(i, None, now);
     }
 
     /// The leg rang its time without an answer.
@@ -1055,10 +1114,14 @@ impl Call {
     fn drain_leg(&mut self, i: usize, response: Option<(&[u8], &ResponseHead<'_>)>, now: Instant) {
         while let Some(action) = self.legs[i].invite.as_mut().and_then(|c| c.poll_action()) {
             match action {
-                Action::Transmit(bytes) => self.out.push_back(Transmit {
-                    to: Destination::Leg(i),
-                    bytes,
-                }),
+                Action::Transmit(bytes) => {
+                    let to = if std::mem::take(&mut self.legs[i].to_next_server) {
+                        Destination::NextServer(i)
+                    } else {
+                        Destination::Leg(i)
+                    };
+                    self.out.push_back(Transmit { to, bytes });
+                }
                 Action::ToCore(ClientEvent::Response(_)) => {
                     if let Some((msg, head)) = response {
                         self.leg_response(i, msg, head, now);
@@ -1130,6 +1193,7 @@ mod tests {
             bottom_headers: Box::default(),
             diversion: (n > 0).then(|| b"<sip:+18005550100@sb.example>".to_vec().into()),
             history_dialed: None,
+            other_servers: 0,
         }
     }
 
@@ -1146,6 +1210,8 @@ mod tests {
     struct Sent {
         upstream: Vec<String>,
         legs: Vec<(usize, String)>,
+        /// Legs sent on to their target's next server, in order.
+        next_servers: Vec<usize>,
     }
 
     impl Sent {
@@ -1174,6 +1240,10 @@ mod tests {
             targets: usize,
             transport: Transport,
         ) -> Result<(Test, Sent), CallError> {
+            Test::with_targets(invite, (0..targets).map(|n| target(n, transport)).collect())
+        }
+
+        fn with_targets(invite: &str, targets: Vec<Target>) -> Result<(Test, Sent), CallError> {
             let t0 = Instant::now();
             let call = Call::new(
                 invite.as_bytes().to_vec(),
@@ -1181,7 +1251,7 @@ mod tests {
                     source: "192.0.2.7:5060".parse().unwrap(),
                     transport: Transport::Udp,
                 },
-                (0..targets).map(|n| target(n, transport)).collect(),
+                targets,
                 config(),
                 0xabc,
                 t0,
@@ -1206,7 +1276,10 @@ mod tests {
                 let text = String::from_utf8(t.bytes).unwrap();
                 match t.to {
                     Destination::Upstream => sent.upstream.push(text),
-                    Destination::Leg(i) => {
+                    Destination::Leg(i) | Destination::NextServer(i) => {
+                        if t.to == Destination::NextServer(i) {
+                            sent.next_servers.push(i);
+                        }
                         if self.invites.len() <= i {
                             self.invites.resize(i + 1, vec![]);
                             self.cancels.resize(i + 1, None);
@@ -1372,6 +1445,50 @@ mod tests {
     }
 
     #[test]
+    fn a_silent_server_gives_way_to_the_targets_next_server() {
+        let mut targets: Vec<Target> = (0..2).map(|n| target(n, Transport::Udp)).collect();
+        targets[0].other_servers = 2;
+        let (mut test, sent) = Test::with_targets(INVITE, targets).unwrap();
+        let first = sent.legs[0].1.clone();
+        // Retransmissions to the first server at 0.5, 1.5 and 3.5 s.
+        for t in [0.5, 1.5, 3.5] {
+            let sent = test.tick(t);
+            assert_eq!(sent.leg_methods(), [(0, "INVITE")]);
+            assert!(sent.next_servers.is_empty());
+        }
+        // 4 s of silence (server_silence): the same INVITE, to the next.
+        let sent = test.tick(4.0);
+        assert_eq!(sent.next_servers, [0]);
+        assert_eq!(sent.legs, [(0, first.clone())]);
+        assert!(sent.upstream.is_empty());
+        // Its retransmissions start over, to the hop it now has.
+        let sent = test.tick(4.5);
+        assert_eq!(sent.leg_methods(), [(0, "INVITE")]);
+        assert!(sent.next_servers.is_empty());
+        // This one answers: no third server, and it rings its full time
+        // from when it was tried (20 s), not from the first try.
+        assert_eq!(test.respond(0, 180, 4.6, false).upstream_statuses(), [180]);
+        assert!(test.tick(8.0).next_servers.is_empty());
+        assert!(test.tick(23.9).leg_methods().is_empty());
+        let sent = test.tick(24.0);
+        assert_eq!(sent.leg_methods(), [(0, "CANCEL"), (1, "INVITE")]);
+    }
+
+    #[test]
+    fn a_server_that_answers_keeps_the_leg_and_one_server_waits_for_timer_b() {
+        let mut targets: Vec<Target> = (0..2).map(|n| target(n, Transport::Udp)).collect();
+        targets[0].other_servers = 1;
+        let (mut test, _) = Test::with_targets(INVITE, targets).unwrap();
+        assert!(test.respond(0, 100, 0.1, false).upstream.is_empty());
+        assert!(test.tick(4.0).next_servers.is_empty());
+        // The last server of a target is never left for silence.
+        let (mut test, _) = Test::new(1, Transport::Udp);
+        for t in 1..32 {
+            assert!(test.tick(f64::from(t)).next_servers.is_empty());
+        }
+    }
+
+    #[test]
     fn timer_b_without_any_provisional_moves_on() {
         let (mut test, _) = Test::new(2, Transport::Udp);
         let mut retransmits = 0;
@@ -1420,6 +1537,7 @@ mod tests {
                 .map(|n| Target {
                     diversion: None,
                     history_dialed: Some(b"sip:+18005550100@sb.example".to_vec().into()),
+                    other_servers: 0,
                     ..target(n, Transport::Udp)
                 })
                 .collect(),

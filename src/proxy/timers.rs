@@ -48,6 +48,12 @@ pub struct Timers {
     pub t4: Duration,
     /// Timer C: "MUST be greater than 3 minutes" (§16.6 step 11).
     pub timer_c: Duration,
+    /// How long a leg's server may stay silent (no response at all, not
+    /// even 100 Trying) before the target's next server is tried, when
+    /// DNS gave it more than one (RFC 3263 §4.3). Timer B (64×T1, 32 s)
+    /// is longer than a caller waits; four sends without a word (at 0,
+    /// 0.5, 1.5 and 3.5 s over UDP) say the server is down.
+    pub server_silence: Duration,
 }
 
 impl Default for Timers {
@@ -58,6 +64,7 @@ impl Default for Timers {
             t4: Duration::from_secs(5),
             // 3 minutes plus a margin, so that it is strictly greater.
             timer_c: Duration::from_secs(181),
+            server_silence: Duration::from_secs(4),
         }
     }
 }

@@ -463,6 +463,13 @@ impl Metrics {
         )?;
         sample(
             encoder,
+            "switchboard_proxy_server_failovers",
+            "Legs sent on to their target's next server (RFC 3263): the one before refused or stayed silent",
+            MetricType::Counter,
+            &[(Vec::new(), load(&stats.server_failovers) as f64)],
+        )?;
+        sample(
+            encoder,
             "switchboard_proxy_outbound_connections",
             "TCP and TLS connections to next hops open now (one per next hop, reused)",
             MetricType::Gauge,

@@ -428,8 +428,14 @@ impl Settings {
                 "tls.require_client_cert and tls.trust_names need tls.client_ca (--tls-client-ca)",
             );
         }
-        if self.proxy.ring_seconds == 0 || self.proxy.max_calls == 0 || self.proxy.t1_ms == 0 {
-            return bad("proxy: ring_seconds, max_calls and t1_ms must be at least 1");
+        if self.proxy.ring_seconds == 0
+            || self.proxy.max_calls == 0
+            || self.proxy.t1_ms == 0
+            || self.proxy.server_silence_ms == 0
+        {
+            return bad(
+                "proxy: ring_seconds, max_calls, t1_ms and server_silence_ms must be at least 1",
+            );
         }
         if self.proxy.tls_client_cert.is_some() != self.proxy.tls_client_key.is_some() {
             return bad("proxy: tls_client_cert and tls_client_key go together");

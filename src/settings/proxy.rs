@@ -86,6 +86,10 @@ pub struct ProxySettings {
     /// transaction timer derives from (Timer B, how long a silent next hop
     /// holds a leg, is 64×T1), in milliseconds.
     pub t1_ms: u64,
+    /// How long a leg's server may stay silent (no response at all) before
+    /// the target's next server is tried, when DNS gave more than one (RFC
+    /// 3263 §4.3), in milliseconds.
+    pub server_silence_ms: u64,
     /// Timer C (§16.8): how long the last leg may ring with provisional
     /// answers only, in seconds; more than 180.
     pub timer_c_seconds: u64,
@@ -121,6 +125,7 @@ impl Default for ProxySettings {
             ring_seconds: DEFAULT_RING_SECONDS,
             max_calls: 10_000,
             t1_ms: 500,
+            server_silence_ms: 4_000,
             timer_c_seconds: 181,
             record_route: false,
             record_route_key_file: None,

@@ -628,11 +628,13 @@ impl Driver {
             hops.push(first);
             alternates.push(found);
         }
-        // Each leg's Via and timers follow the transport it goes over.
-        for (target, hop) in targets.iter_mut().zip(&hops) {
+        // Each leg's Via and timers follow the transport it goes over; a
+        // silent server gives way to the next (RFC 3263 §4.3).
+        for ((target, hop), others) in targets.iter_mut().zip(&hops).zip(&alternates) {
             if let Some(hop) = hop {
                 target.transport = hop.transport;
             }
+            target.other_servers = u8::try_from(others.len()).unwrap_or(u8::MAX);
         }
         let call = match Call::new(
             message,
@@ -962,6 +964,29 @@ impl Driver {
                     Destination::Upstream => {
                         caller_gone |= !self.answer(entry.upstream, transmit.bytes);
                     }
+                    Destination::NextServer(i) => {
+                        let next = entry
+                            .alternates
+                            .get_mut(i)
+                            .and_then(|others| (!others.is_empty()).then(|| others.remove(0)));
+                        match next {
+                            Some(hop) => {
+                                debug!(to = %hop.addr, leg = i, "proxy mode: the target's server is silent; trying its next");
+                                self.stats.server_failovers.fetch_add(1, Ordering::Relaxed);
+                                if let Some(slot) = entry.hops.get_mut(i) {
+                                    *slot = Some(hop);
+                                }
+                                if !self.send_to(
+                                    transmit.bytes,
+                                    hop,
+                                    Some(LegRef { nonce, leg: i }),
+                                ) {
+                                    failed_legs.push(i);
+                                }
+                            }
+                            None => failed_legs.push(i),
+                        }
+                    }
                     Destination::Leg(i) => match entry.hops.get(i).copied().flatten() {
                         Some(hop)
                             if self.send_to(
@@ -1039,6 +1064,7 @@ impl Driver {
                 *slot = Some(hop);
             }
             debug!(to = %hop.addr, leg, "proxy mode: trying the target's next server");
+            self.stats.server_failovers.fetch_add(1, Ordering::Relaxed);
             if self.send_to(bytes.clone(), hop, Some(LegRef { nonce, leg })) {
                 return true;
             }
@@ -1156,6 +1182,8 @@ fn targets(legs: Vec<LegPlan>, diverted_from: &DivertedFrom, first_reason: &str)
                 bottom_headers: Box::default(),
                 diversion,
                 history_dialed,
+                // Set when the target is located (`start_call`).
+                other_servers: 0,
             }
         })
         .collect()

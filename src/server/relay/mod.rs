@@ -137,6 +137,7 @@ pub fn start(
         timers: Timers {
             t1: Duration::from_millis(settings.t1_ms),
             timer_c: Duration::from_secs(settings.timer_c_seconds),
+            server_silence: Duration::from_millis(settings.server_silence_ms),
             ..Timers::default()
         },
         via_sent_by: sent_by.to_string().into_bytes().into_boxed_slice(),

@@ -94,6 +94,9 @@ pub struct ProxyStats {
     /// Outbound connections that could not be opened (refused, timed
     /// out, a failed TLS handshake).
     pub outbound_failed: AtomicU64,
+    /// Legs sent on to their target's next server (RFC 3263 §4.3): the
+    /// one before refused the connection or stayed silent.
+    pub server_failovers: AtomicU64,
 }
 
 fn add(counter: &AtomicU64, n: u64) {
