@@ -327,7 +327,9 @@ pub struct Call {
     config: Arc<ProxyConfig>,
     /// The INVITE as received: parsed again when a leg or a local
     /// response needs it, so nothing borrows from it.
-    invite: Box<[u8]>,
+    /// Shared so that the first leg is built from `Call::new`'s own parse
+    /// of it (one parse less per call).
+    invite: Arc<[u8]>,
     upstream: Upstream,
     targets: Vec<Target>,
     legs: Vec<Leg>,
@@ -364,11 +366,12 @@ impl Call {
         if targets.len() > 255 {
             return Err(CallError::TooManyTargets);
         }
-        let invite = invite.into_boxed_slice();
+        let invite: Arc<[u8]> = Arc::from(invite);
+        let held = Arc::clone(&invite);
+        let request = Request::parse(&held, Framing::Datagram)
+            .filter(|r| r.method == Method::Invite && r.top_via.is_some())
+            .ok_or(CallError::NotAnInvite)?;
         let (trying, max_forwards, check, loop_hash) = {
-            let request = Request::parse(&invite, Framing::Datagram)
-                .filter(|r| r.method == Method::Invite && r.top_via.is_some())
-                .ok_or(CallError::NotAnInvite)?;
             if request.problem.is_some() {
                 return Err(CallError::NotAnInvite);
             }
@@ -429,7 +432,7 @@ impl Call {
             call.stop_forking = true;
             call.send_local_final(482, "Loop Detected", now);
         } else {
-            call.start_leg(now, b"unconditional");
+            call.start_leg_from(now, b"unconditional", Some(&request));
             call.advance(now);
         }
         Ok(call)
@@ -715,6 +718,19 @@ impl Call {
 
     /// Starts the leg for the next target.
     fn start_leg(&mut self, now: Instant, diversion_reason: &[u8]) {
+        let invite = Arc::clone(&self.invite);
+        let request = Request::parse(&invite, Framing::Datagram);
+        self.start_leg_from(now, diversion_reason, request.as_ref());
+    }
+
+    /// [`Call::start_leg`] with the INVITE parsed (`None`: it cannot be,
+    /// and the leg fails).
+    fn start_leg_from(
+        &mut self,
+        now: Instant,
+        diversion_reason: &[u8],
+        request: Option<&Request<'_>>,
+    ) {
         let i = self.legs.len();
         let Some(target) = self.targets.get(i) else {
             return;
@@ -738,7 +754,7 @@ impl Call {
             self.write_history(&mut bottom, dialed, &target.uri);
         }
         let mut bytes = Vec::with_capacity(self.invite.len() + 256 + top.len() + bottom.len());
-        let built = Request::parse(&self.invite, Framing::Datagram).is_some_and(|request| {
+        let built = request.is_some_and(|request| {
             let spec = ForwardSpec {
                 target_uri: &target.uri,
                 via: ViaSpec {
@@ -752,7 +768,7 @@ impl Call {
                 received_from: Some(self.upstream.source),
                 drop_top_route: false,
             };
-            forward_request(&self.invite, &request, &spec, &mut bytes).is_ok()
+            forward_request(&self.invite, request, &spec, &mut bytes).is_ok()
         });
         let reliable = target.transport.is_reliable();
         let last = i + 1 == self.targets.len();

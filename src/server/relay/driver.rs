@@ -1215,6 +1215,11 @@ pub fn transaction_keys(request: &Request<'_>) -> Option<(Vec<u8>, Vec<u8>)> {
 }
 
 fn log_summary(summary: &CallSummary) {
+    // The legs' words are made only when someone reads them: at the
+    // default level this ran for every call and allocated each time.
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
     let legs: Vec<String> = summary
         .legs
         .iter()
