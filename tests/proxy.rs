@@ -647,6 +647,55 @@ fn record_route_puts_ack_and_bye_through_switchboard_both_ways() {
     assert!(gone.contains("CSeq: 1 BYE"), "{gone}");
 }
 
+/// A caller on TCP whose BYE comes through our Record-Route gets its
+/// answer on its own connection (§18.2.2), though nothing about the BYE is
+/// kept: the connection is named in our Via's branch.
+#[test]
+fn record_route_answers_a_tcp_callers_bye_on_its_connection() {
+    let phone = Peer::new();
+    let server = record_routing(phone.addr());
+    let mut caller = common::TcpClient::connect(server.tcp);
+    let port = caller.port();
+    let invite = invite("+18005550100", &phone, "rr-tcp")
+        .replace("SIP/2.0/UDP", "SIP/2.0/TCP")
+        .replace(
+            &format!("127.0.0.1:{}", phone.addr().port()),
+            &format!("127.0.0.1:{port}"),
+        );
+    caller.send(invite.as_bytes());
+    let (relayed, _) = phone.expect("INVITE ", WAIT);
+    let route = header(&relayed, "Record-Route")
+        .expect("a Record-Route on the relayed INVITE")
+        .to_owned();
+    phone.send(server.udp, &answer(&relayed, 200, "OK", Some("phone")));
+    let answers = caller.read_responses(2);
+    let codes: Vec<u16> = answers.iter().map(|a| status(a)).collect();
+    assert_eq!(codes, [100, 200], "{answers:?}");
+    let bye = format!(
+        "BYE sip:phone@127.0.0.1:5999 SIP/2.0\r\n\
+         Via: SIP/2.0/TCP 127.0.0.1:{port};branch=z9hG4bK-bye-rr-tcp\r\n\
+         Max-Forwards: 70\r\n\
+         Route: {route}\r\n\
+         From: <sip:+12125550199@127.0.0.1>;tag=caller-rr-tcp\r\n\
+         To: <sip:+18005550100@127.0.0.1>;tag=phone\r\n\
+         Call-ID: rr-tcp\r\n\
+         CSeq: 2 BYE\r\n\
+         Content-Length: 0\r\n\r\n"
+    );
+    caller.send(bye.as_bytes());
+    let (relayed_bye, _) = phone.expect("BYE ", WAIT);
+    assert!(!relayed_bye.contains("Route:"), "{relayed_bye}");
+    phone.send(server.udp, &answer(&relayed_bye, 200, "OK", None));
+    let ok = caller.read_responses(1);
+    assert_eq!(status(&ok[0]), 200, "{ok:?}");
+    assert!(ok[0].contains("CSeq: 2 BYE"), "{ok:?}");
+    assert_eq!(
+        ok[0].lines().filter(|l| l.starts_with("Via:")).count(),
+        1,
+        "our Via is removed: {ok:?}"
+    );
+}
+
 /// A Route that names switchboard with a MAC that fits neither end of the
 /// dialog is refused: switchboard is no open relay.
 #[test]

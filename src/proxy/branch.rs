@@ -58,9 +58,14 @@ impl std::fmt::Debug for Branch {
 
 /// The leg of a request relayed without a transaction (an in-dialog
 /// request through our Record-Route, §16.11): a response on it is relayed
-/// by its Via, whatever its status. Calls have at most 255 targets, legs
-/// 0 to 254.
+/// by its Via, whatever its status. Calls have at most 254 targets, legs
+/// 0 to 253.
 pub const STATELESS_LEG: u8 = u8::MAX;
+
+/// As [`STATELESS_LEG`], for a request that came over a stream (TCP or
+/// TLS): the branch's call nonce is that connection's id, so that its
+/// answers go back on the connection (§18.2.2) with nothing remembered.
+pub const STREAM_LEG: u8 = u8::MAX - 1;
 
 /// The fields of a branch made here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

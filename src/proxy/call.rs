@@ -363,7 +363,8 @@ impl Call {
         if targets.is_empty() {
             return Err(CallError::NoTargets);
         }
-        if targets.len() > 255 {
+        // Leg numbers above are the stateless legs' (`branch::STREAM_LEG`).
+        if targets.len() > usize::from(branch::STREAM_LEG) {
             return Err(CallError::TooManyTargets);
         }
         let invite: Arc<[u8]> = Arc::from(invite);

@@ -29,7 +29,7 @@ use crate::sip::response_head::ResponseHead;
 use crate::sip::text::{parse_u32, trim, write_unfolded};
 use crate::sip::{Framing, Request};
 
-use super::branch::{Branch, STATELESS_LEG};
+use super::branch::{Branch, STATELESS_LEG, STREAM_LEG};
 use super::dialog_route::split_first_route;
 
 /// Why a message could not be built.
@@ -248,7 +248,7 @@ pub fn relay_stray_2xx(msg: &[u8]) -> Option<Vec<u8>> {
 /// Via whatever its status, our Via removed. `None` when its top branch
 /// is not such a one of ours.
 pub fn relay_stateless(msg: &[u8]) -> Option<Vec<u8>> {
-    relay_ours(msg, |_, leg| leg == STATELESS_LEG)
+    relay_ours(msg, |_, leg| leg == STATELESS_LEG || leg == STREAM_LEG)
 }
 
 /// `msg` without our top Via, when the top branch is ours and `relayed`

@@ -38,7 +38,7 @@ use super::outbox::Outbox;
 use super::resolve::Locator;
 use super::stats::{LegResult, ProxyStats};
 use super::upstream::{ConnectionId, StreamWriters};
-use crate::proxy::branch::{self, Branch, BranchParts, STATELESS_LEG};
+use crate::proxy::branch::{self, Branch, BranchParts, STATELESS_LEG, STREAM_LEG};
 use crate::proxy::call::{
     Call, CallSummary, Destination, LegOutcome, ProxyConfig, ResponseFate, Target, Transport,
     Upstream,
@@ -804,11 +804,16 @@ impl Driver {
             (Direction::Downstream, Route::NextHop(hop)) => Some(hop),
             _ => address_of(next),
         };
+        let (call_nonce, leg) = match caller {
+            // Its answers go back on its connection, named in the branch.
+            Caller::Stream(id) => (id, STREAM_LEG),
+            // The same request again gets the same branch.
+            Caller::Datagram(_) => (xxhash_rust::xxh3::xxh3_64(message), STATELESS_LEG),
+        };
         let branch = Branch::new(BranchParts {
             loop_hash: branch::loop_hash(message, &request),
-            // The same request again gets the same branch.
-            call_nonce: xxhash_rust::xxh3::xxh3_64(message),
-            leg: STATELESS_LEG,
+            call_nonce,
+            leg,
         });
         let spec = ForwardSpec {
             target_uri: request.uri,
@@ -905,7 +910,25 @@ impl Driver {
             return;
         }
         // The answer to an in-dialog request relayed without a
-        // transaction (§16.11): by the Via under ours, whatever it says.
+        // transaction (§16.11): on the caller's connection when it came
+        // over one, else by the Via under ours, whatever it says.
+        let stream = head
+            .branch()
+            .and_then(branch::parse)
+            .filter(|parts| parts.leg == STREAM_LEG)
+            .map(|parts| parts.call_nonce);
+        if let (Some(id), Some(out)) = (stream, relay_stateless(message)) {
+            if !self.writers.send(id, out) {
+                debug!(
+                    connection = id,
+                    "in-dialog answer: the caller's connection is gone"
+                );
+            }
+            self.stats
+                .in_dialog_responses
+                .fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         if let Some(out) = relay_stateless(message)
             && let Ok(next) = ResponseHead::parse(&out, Framing::Datagram)
             && let Some(to) = next.top_via.relay_address()
