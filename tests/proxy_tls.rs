@@ -144,6 +144,12 @@ fn write(dir: &Path, name: &str, contents: &str) -> String {
 /// The server relaying to `sbc` over TLS, trusting `trusted` and showing
 /// `client`.
 fn start(dir: &Path, sbc: SocketAddr, trusted: &Ca, client: &Issued) -> Server {
+    let next_hop = format!("sip:127.0.0.1:{};transport=tls", sbc.port());
+    start_to(dir, &next_hop, trusted, client)
+}
+
+/// As `start`, with the next hop's URI given.
+fn start_to(dir: &Path, next_hop: &str, trusted: &Ca, client: &Issued) -> Server {
     let settings = format!(
         "proxy:\n  tls_ca: {}\n  tls_client_cert: {}\n  tls_client_key: {}\n",
         write(dir, "ca.pem", &trusted.cert_pem()),
@@ -158,7 +164,7 @@ fn start(dir: &Path, sbc: SocketAddr, trusted: &Ca, client: &Issued) -> Server {
         "--mode",
         "proxy",
         "--next-hop",
-        &format!("sip:127.0.0.1:{};transport=tls", sbc.port()),
+        next_hop,
         "--contact-template",
         "sip:{number}@carrier.example;user=phone",
     ])
@@ -257,6 +263,54 @@ fn a_call_is_relayed_to_a_next_hop_over_mutual_tls() {
     );
     let ack = seen.ack.expect("the ACK over the same connection");
     assert!(ack.starts_with("ACK sip:phone@127.0.0.1:5999 "), "{ack}");
+}
+
+/// A `sips:` next hop (RFC 3261 §26.2.2) is reached over TLS without a
+/// transport parameter, its certificate verified as with `transport=tls`.
+#[test]
+fn a_sips_next_hop_is_reached_over_tls() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let (sbc_ca, our_ca) = (Ca::new("carrier CA"), Ca::new("our CA"));
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let at = listener.local_addr().expect("address");
+    let phone = sbc(
+        listener,
+        sbc_config(&sbc_ca.server(&["127.0.0.1"], 30), &our_ca),
+    );
+    let server = start_to(
+        dir.path(),
+        &format!("sips:127.0.0.1:{}", at.port()),
+        &sbc_ca,
+        &our_ca.client(&["switchboard.example"]),
+    );
+    let caller = caller();
+    caller
+        .send_to(invite(&caller, "sips-1").as_bytes(), server.udp)
+        .expect("send");
+    let ok = expect(&caller, "SIP/2.0 200");
+    assert!(ok.contains("tag=sbc"), "{ok}");
+    let port = caller.local_addr().expect("address").port();
+    let ack = format!(
+        "ACK sip:phone@127.0.0.1:5999 SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-ack;rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:+12125550199@127.0.0.1>;tag=caller\r\n\
+         To: <sip:+18005550100@127.0.0.1>;tag=sbc\r\n\
+         Call-ID: sips-1\r\n\
+         CSeq: 1 ACK\r\n\
+         Content-Length: 0\r\n\r\n"
+    );
+    caller.send_to(ack.as_bytes(), server.udp).expect("send");
+    let seen = phone
+        .join()
+        .expect("the SBC thread")
+        .expect("a TLS session");
+    assert!(
+        seen.invite
+            .contains(&format!("Via: SIP/2.0/TLS {};branch=z9hG4bK", server.udp)),
+        "{}",
+        seen.invite
+    );
 }
 
 /// A next hop whose certificate does not chain to `proxy.tls_ca`: the

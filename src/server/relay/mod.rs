@@ -29,7 +29,7 @@ use crate::proxy::dialog_route::RouteKey;
 use crate::proxy::timers::Timers;
 use crate::records::RecordSender;
 use crate::settings::{Mode, ProxySettings};
-use crate::sip::hop::Hop;
+use crate::sip::hop::{Hop, HopTransport};
 use crate::tls::client_config::{self, ClientFiles};
 use driver::{Driver, NextHop, Paths, Route, Transports};
 use inbox::{Admission, Inbox};
@@ -78,6 +78,8 @@ pub enum RelayError {
     BadNextHop(String),
     #[error("proxy.next_hop {0:?}: transport must be udp, tcp or tls")]
     UnsupportedTransport(String),
+    #[error("proxy.next_hop {0:?}: a sips: URI is reached over TLS only (RFC 3261 §26.2.2)")]
+    SipsWithoutTls(String),
     #[error("proxy mode's TLS client: {0}")]
     Tls(#[from] crate::tls::CertificateError),
     #[error("proxy.next_hop {uri:?}: cannot resolve {host}: {source}")]
@@ -277,6 +279,9 @@ fn resolve_next_hop(uri: &str) -> Result<NextHop, RelayError> {
     if hop.unsupported_transport {
         return Err(RelayError::UnsupportedTransport(uri.to_owned()));
     }
+    if hop.secure && hop.effective_transport() != HopTransport::Tls {
+        return Err(RelayError::SipsWithoutTls(uri.to_owned()));
+    }
     let transport = Transport::from(hop.effective_transport());
     let host = String::from_utf8_lossy(hop.host);
     let bare = hop
@@ -317,6 +322,23 @@ fn via_address(local: SocketAddr, route: Route) -> Result<SocketAddr, RelayError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sips_next_hop_is_tls_and_never_less() {
+        let hop = resolve_next_hop("sips:127.0.0.1").expect("a next hop");
+        assert_eq!(hop.transport, Transport::Tls);
+        assert_eq!(hop.addr.port(), 5061);
+        assert!(matches!(
+            resolve_next_hop("sips:127.0.0.1:5999;transport=udp"),
+            Err(RelayError::SipsWithoutTls(_))
+        ));
+        assert_eq!(
+            resolve_next_hop("sip:127.0.0.1")
+                .expect("a next hop")
+                .transport,
+            Transport::Udp
+        );
+    }
 
     #[test]
     fn the_route_key_comes_from_its_file_or_is_random() {
