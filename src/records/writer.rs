@@ -127,12 +127,15 @@ impl Writer {
         let mut flush_due = Instant::now() + FLUSH_EVERY;
         let mut housekeeping_due = Instant::now();
         loop {
+            // One clock reading a round: the retransmission window is
+            // 64 s, a round at most a few milliseconds.
+            let now = Instant::now();
             let mut stop = false;
             let mut took = 0;
             while took < DRAIN_MAX {
                 match queue.try_recv() {
                     Ok(Message::Call(event)) => {
-                        self.take(event);
+                        self.take(event, now);
                         took += 1;
                         // Written out, and rotated, at the size they are
                         // due at: a file ends near `rotate_bytes`.
@@ -147,7 +150,6 @@ impl Writer {
                     Err(TryRecvError::Empty) => break,
                 }
             }
-            let now = Instant::now();
             if stop || now >= flush_due || self.buffer.len() >= FLUSH_AT || self.rotation_reached()
             {
                 let wrote = !self.buffer.is_empty();
@@ -162,8 +164,9 @@ impl Writer {
             }
             if stop {
                 // Anything queued behind the stop is written too.
+                let now = Instant::now();
                 while let Ok(Message::Call(event)) = queue.try_recv() {
-                    self.take(event);
+                    self.take(event, now);
                 }
                 self.flush();
                 info!(
@@ -184,8 +187,8 @@ impl Writer {
 
     /// One call: unless a retransmission, named, kept in memory in full,
     /// and buffered as its sinks write numbers.
-    fn take(&mut self, mut event: Box<super::CallEvent>) {
-        if !self.seen.first_time(event.transaction, Instant::now()) {
+    fn take(&mut self, mut event: Box<super::CallEvent>, now: Instant) {
+        if !self.seen.first_time(event.transaction, now) {
             self.shared
                 .stats
                 .retransmissions
