@@ -373,6 +373,36 @@ impl Formatted {
     }
 }
 
+/// How a run names its records, as the JSON around a record's sequence
+/// number and time: the same for every record of the run, so escaped
+/// once.
+#[derive(Debug, Clone)]
+pub struct Naming {
+    /// `{"schema_version":1,"id":"PREFIX-`
+    head: Vec<u8>,
+    /// `,"instance":"INSTANCE","call_id":`
+    instance: Vec<u8>,
+}
+
+impl Naming {
+    /// Records named `ID_PREFIX-SEQUENCE`, written by `instance`.
+    pub fn new(id_prefix: &str, instance: &str) -> Naming {
+        let mut head = Vec::with_capacity(64);
+        head.extend_from_slice(b"{\"schema_version\":");
+        head.extend_from_slice(itoa::Buffer::new().format(SCHEMA_VERSION).as_bytes());
+        head.extend_from_slice(b",\"id\":\"");
+        json_inner(&mut head, id_prefix.as_bytes());
+        head.push(b'-');
+        let mut named = b",\"instance\":".to_vec();
+        json_str(&mut named, instance);
+        named.extend_from_slice(b",\"call_id\":");
+        Naming {
+            head,
+            instance: named,
+        }
+    }
+}
+
 /// How a relayed call ended (proxy mode, docs/sip.md): the answer the
 /// caller got and each leg in the order they were tried.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -521,18 +551,16 @@ impl CallEvent {
             })
     }
 
-    /// Appends the record as one JSON line's object, named `id_prefix` and
-    /// `sequence`, its numbers as `numbers` says: the bytes `serde_json`
-    /// writes for [`CallRecord`] (the tests hold the two together), from
-    /// the event's parts without building the record's strings, which
-    /// was most of the writer's work. A relayed call's outcome, rare,
-    /// still goes through `serde_json`.
-    #[allow(clippy::too_many_arguments)]
+    /// Appends the record as one JSON line's object, named as `naming`
+    /// and `sequence` say, its numbers as `numbers` says: the bytes
+    /// `serde_json` writes for [`CallRecord`] (the tests hold the two
+    /// together), from the event's parts without building the record's
+    /// strings, which was most of the writer's work. A relayed call's
+    /// outcome, rare, still goes through `serde_json`.
     pub fn write_json(
         &self,
-        id_prefix: &str,
+        naming: &Naming,
         sequence: u64,
-        instance: &str,
         numbers: &Numbers,
         formatted: &mut Formatted,
         out: &mut Vec<u8>,
@@ -543,22 +571,14 @@ impl CallEvent {
         // the writer's work).
         let plain = is_plain(self.text.all());
         let mut digits = itoa::Buffer::new();
-        out.extend_from_slice(b"{\"schema_version\":");
-        out.extend_from_slice(digits.format(SCHEMA_VERSION).as_bytes());
-        out.extend_from_slice(b",\"id\":");
-        out.push(b'"');
-        json_inner(out, id_prefix.as_bytes());
-        out.push(b'-');
+        out.extend_from_slice(&naming.head);
         out.extend_from_slice(digits.format(sequence).as_bytes());
-        out.push(b'"');
-        out.extend_from_slice(b",\"time\":");
+        out.extend_from_slice(b"\",\"time\":");
         match formatted.time(self.time) {
             Some(text) => quoted(out, &text),
             None => json_str(out, &rfc3339_micros(self.time)),
         }
-        out.extend_from_slice(b",\"instance\":");
-        json_str(out, instance);
-        out.extend_from_slice(b",\"call_id\":");
+        out.extend_from_slice(&naming.instance);
         self.write_text(out, self.call_id, plain);
         // The transport and rule names are the program's own ASCII words,
         // the address digits and separators: nothing to escape.
@@ -936,6 +956,82 @@ mod tests {
     }
 
     #[test]
+    fn times_written_one_after_another_read_as_each_alone() {
+        // Within a second, across seconds and days, and back in time.
+        let mut formatted = Formatted::default();
+        for micros in [
+            1_796_536_861_123_456u64,
+            1_796_536_861_123_457,
+            1_796_536_861_999_999,
+            1_796_536_862_000_000,
+            1_796_601_599_999_999,
+            1_796_601_600_000_001,
+            1_796_536_861_000_009,
+            0,
+        ] {
+            let t = SystemTime::UNIX_EPOCH + Duration::from_micros(micros);
+            let text = formatted.time(t).expect("before 9999");
+            assert_eq!(String::from_utf8_lossy(&text), rfc3339_micros(t));
+        }
+    }
+
+    #[test]
+    fn callers_read_the_short_way_read_as_spellings_do() {
+        let region = Region::from_code("US").expect("US");
+        for caller in [
+            "+16505550123",
+            "+1",
+            "+",
+            "+0123",
+            "+999999999999999",
+            "+1234567890123456",
+            "+16505550123 ",
+            "+1-650-555-0123",
+            "6505550123",
+            "anonymous",
+            "+1650555012a",
+        ] {
+            let mut text = Text::default();
+            let span = text.push(caller.as_bytes());
+            let mut event = CallEvent {
+                time: SystemTime::UNIX_EPOCH,
+                transaction: 0,
+                transport: "udp",
+                source: SocketAddr::from(([192, 0, 2, 1], 5060)),
+                status: 404,
+                rule: Rule::None,
+                text,
+                call_id: span,
+                dialed: None,
+                caller: Some(EventNumber::Raw(span)),
+                targets: [None; 2],
+                more_targets: Vec::new(),
+                reason: EventReason {
+                    reason: Reason::UnknownNumber,
+                    dialed: None,
+                    contact: None,
+                    account: None,
+                    user: None,
+                    passed_over: None,
+                    target: None,
+                    fallback: None,
+                },
+                data_version: None,
+                proxy: None,
+            };
+            event.normalise_caller(&region);
+            let spelled = Spelling::parse(caller.as_bytes())
+                .ok()
+                .and_then(|s| s.as_e164().or_else(|| s.as_national(&region)));
+            let expected = match spelled {
+                Some(n) => EventNumber::E164(n),
+                None => EventNumber::Raw(span),
+            };
+            assert_eq!(event.caller, Some(expected), "{caller:?}");
+        }
+    }
+
+    #[test]
     fn text_spills_whole_to_the_heap_and_keeps_every_piece() {
         let mut text = Text::default();
         let a = text.push(b"abc");
@@ -1085,9 +1181,8 @@ mod tests {
                 let mut formatted = Formatted::default();
                 event
                     .write_json(
-                        "0123456789abcdef",
+                        &Naming::new("0123456789abcdef", "sb1"),
                         41,
-                        "sb1",
                         &numbers,
                         &mut formatted,
                         &mut ours,
@@ -1128,6 +1223,11 @@ mod tests {
                     bytes[at] = a;
                     bytes[at + 1] = b;
                     assert_eq!(needs_escape(&bytes), naive(&bytes), "{a:#x} {b:#x} at {at}");
+                    assert_eq!(
+                        is_plain(&bytes),
+                        bytes.is_ascii() && !naive(&bytes),
+                        "{a:#x} {b:#x} at {at}"
+                    );
                 }
             }
         }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tracing::{error, info, warn};
 
-use super::record::{Formatted, file_stamp};
+use super::record::{Formatted, Naming, file_stamp};
 use super::spool::{Position, Spool, cut_partial_line};
 use super::{DropReason, Message, Numbers, Recent, Shared};
 use crate::routing::Region;
@@ -58,8 +58,9 @@ pub struct Writer {
     keep_files: usize,
     keep_for: Duration,
     webhook: bool,
-    /// Unique to this run: with the sequence number, a record's `id`.
-    id_prefix: String,
+    /// The run's id prefix (unique to this run: with the sequence
+    /// number, a record's `id`) and instance.
+    naming: Naming,
     sequence: u64,
     file: Option<OpenFile>,
     buffer: Vec<u8>,
@@ -100,6 +101,7 @@ impl Writer {
         );
         let id_prefix = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(seed.as_bytes()));
         recent.name(&spool.instance, &id_prefix);
+        let naming = Naming::new(&id_prefix, &spool.instance);
         Ok(Writer {
             spool,
             numbers,
@@ -111,7 +113,7 @@ impl Writer {
             keep_files: settings.keep_files,
             keep_for: Duration::from_secs(settings.keep_seconds),
             webhook: settings.webhook.is_some(),
-            id_prefix,
+            naming,
             sequence: 0,
             file: None,
             buffer: Vec::with_capacity(FLUSH_AT * 2),
@@ -202,9 +204,8 @@ impl Writer {
         } else {
             let start = self.buffer.len();
             let written = event.write_json(
-                &self.id_prefix,
+                &self.naming,
                 self.sequence,
-                &self.spool.instance,
                 &self.numbers,
                 &mut self.formatted,
                 &mut self.buffer,
