@@ -74,6 +74,8 @@ pub struct Writer {
     seen: Retransmissions,
     /// Taken off the queue, not yet written.
     batch: VecDeque<Box<super::CallEvent>>,
+    /// Written, numbered, for `/calls`: handed over once a round.
+    kept: Vec<(Box<super::CallEvent>, u64)>,
     formatted: Formatted,
     /// Whether the last write failed, to log the change once.
     failing: bool,
@@ -128,6 +130,7 @@ impl Writer {
             buffered: 0,
             seen: Retransmissions::default(),
             batch: VecDeque::with_capacity(BATCH),
+            kept: Vec::with_capacity(DRAIN_MAX),
             formatted: Formatted::default(),
             failing: false,
         })
@@ -162,6 +165,7 @@ impl Writer {
                     break;
                 }
             }
+            self.recent.keep_all(&mut self.kept);
             if stop || now >= flush_due || self.buffer.len() >= FLUSH_AT || self.rotation_reached()
             {
                 let wrote = !self.buffer.is_empty();
@@ -183,6 +187,7 @@ impl Writer {
                 while let Ok(Message::Call(event)) = queue.try_recv() {
                     self.take(event, now);
                 }
+                self.recent.keep_all(&mut self.kept);
                 self.flush();
                 info!(
                     written = self.shared.stats.written.load(Ordering::Relaxed),
@@ -257,7 +262,7 @@ impl Writer {
             }
         }
         // `/calls` keeps it with its numbers in full.
-        self.recent.keep(event, self.sequence);
+        self.kept.push((event, self.sequence));
     }
 
     /// Whether the buffer takes the file to its rotation size: written
