@@ -6,16 +6,19 @@
 #
 #   bench/records.sh [BINARY] [PAIRS]     # target/release/switchboard, 3 pairs
 #   bench/records.sh instructions [BINARY] [N]   # 20,000 requests
-#   bench/records.sh rate [BINARY] [RATE] [SECONDS] [WORKERS]   # 100,000/s, 10 s, 1
+#   bench/records.sh rate [BINARY] [RATE] [SECONDS] [WORKERS] [PAIRS]   # 100,000/s, 10 s, 1, 1
 #
 # Each run with records on also prints the records-writer thread's CPU
 # per record (its share of the server's CPU above).
 #
-# `rate`: open loop instead (`sipload -r RATE`, on core 1), records on, the
-# server's workers and writer on core 0 (with WORKERS 2, on cores 0 and
-# 1, shared with sipload): INVITEs sent and answered, the records
-# written and dropped as the metrics count them, the lines in the
-# files, and the CPU of the workers and of the writer per record.
+# `rate`: open loop instead (`sipload -r RATE`, on core 1), records off
+# and on in turn at the same offered rate, the server's workers and
+# writer on core 0 (with WORKERS 2, on cores 0 and 1, shared with
+# sipload): INVITEs sent and answered, the records written and dropped
+# as the metrics count them, UDP receive drops, the lines in the files,
+# and the server's CPU per request and the writer's per record. At a
+# fixed rate, records on and off are compared at the same load (in
+# closed loop the writer slows the server, which changes its batching).
 #
 # Needs what bench/ab.sh needs (sipload, bench/gen_data.py's data, taskset).
 #
@@ -150,13 +153,14 @@ if [[ "${MODE:-}" == instructions ]]; then
     exit 0
 fi
 
-if [[ "${MODE:-}" == rate ]]; then
-    RATE="${2:-100000}" SECONDS_="${3:-10}" WORKERS="${4:-1}"
-    CORES=0
-    [[ "$WORKERS" -gt 1 ]] && CORES=0,1
+# One open-loop run at $RATE for $SECONDS_ s, records on when RECORDS is
+# set; $1 its label. Prints the metrics it read and a summary line.
+rate_run() {
+    local label=$1 out dir port admin t0 t1 w0 w1 json metrics records cores=0
+    [[ "$WORKERS" -gt 1 ]] && cores=0,1
     out="$(mktemp)" dir="$(mktemp -d)"
-    taskset -c "$CORES" "$BIN" serve --routing "$DATA" --listen 127.0.0.1:0 --admin 127.0.0.1:0 \
-        --workers "$WORKERS" --records-dir "$dir" >"$out" 2>/dev/null &
+    taskset -c "$cores" "$BIN" serve --routing "$DATA" --listen 127.0.0.1:0 --admin 127.0.0.1:0 \
+        --workers "$WORKERS" ${RECORDS:+--records-dir "$dir"} >"$out" 2>/dev/null &
     SERVER_PID=$!
     for _ in $(seq 1 100); do
         grep -q '^listening on http' "$out" && break
@@ -171,24 +175,44 @@ if [[ "${MODE:-}" == rate ]]; then
     t1="$(awk '{print $14 + $15}' "/proc/$SERVER_PID/stat")" w1="$(writer_ticks)"
     # The writer writes out at least every 500 ms.
     sleep 1
-    metrics="$(curl -s "http://$admin/metrics" | grep -E '^switchboard_(records_|udp_receive_drops|requests_total|dropped)' || true)"
+    metrics="$(curl -s "http://$admin/metrics" | grep -E '^switchboard_(records_|udp_receive_drops)' || true)"
     kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
     SERVER_PID=""
     records="$( (cat "$dir"/*.jsonl 2>/dev/null || true) | wc -l)"
     rm -rf "$out" "$dir"
-    echo "$metrics"
-    python3 - "$json" "$t0" "$t1" "$w0" "$w1" "$(getconf CLK_TCK)" "$records" "$RATE" <<'PY'
+    echo "$metrics" | sed "s/^/  ($label) /"
+    python3 - "$label" "$json" "$t0" "$t1" "$w0" "$w1" "$(getconf CLK_TCK)" "$records" <<'PY'
 import json, sys
-run = json.loads(sys.argv[1])
-t0, t1, w0, w1, hz, lines = map(int, sys.argv[2:8])
-rate = float(sys.argv[8])
+label, run = sys.argv[1], json.loads(sys.argv[2])
+t0, t1, w0, w1, hz, lines = map(int, sys.argv[3:9])
 server, writer = (t1 - t0) / hz, (w1 - w0) / hz
-print(f"asked {rate:,.0f}/s: sent {run['sent']:,} at {run['rate_sent']:,.0f}/s, answered {run['answered']:,} "
-      f"({run['rate_answered']:,.0f}/s), timeouts {run['timeouts']:,}, records in the files {lines:,}")
-per = writer * 1e6 / max(lines, 1)
-print(f"server CPU {server:.2f} s ({server * 1e6 / max(run['answered'], 1):.2f} us/request), "
-      f"records-writer {writer:.2f} s ({per:.2f} us/record: "
-      f"{per * 100000 / 1e6:.0%} of a core at 100,000 records/s)")
+per = f", writer {writer * 1e6 / lines:.2f} us/record" if lines else ""
+print(f"{label}: sent {run['sent']} at {run['rate_sent']:,.0f}/s answered {run['answered']} "
+      f"timeouts {run['timeouts']} records {lines}  {server * 1e6 / max(run['answered'], 1):.2f} us CPU/req{per}")
+PY
+}
+
+if [[ "${MODE:-}" == rate ]]; then
+    RATE="${2:-100000}" SECONDS_="${3:-10}" WORKERS="${4:-1}" PAIRS="${5:-1}"
+    for _ in $(seq 1 "$PAIRS"); do
+        RECORDS= rate_run off | tee -a "$RESULTS"
+        RECORDS=1 rate_run on | tee -a "$RESULTS"
+    done
+    python3 - "$RESULTS" <<'PY'
+import sys
+rows = {}
+for line in open(sys.argv[1]):
+    if line.startswith("  ("):
+        continue
+    label, rest = line.split(":", 1)
+    f = rest.split()
+    rows.setdefault(label, []).append((int(f[5]), int(f[9]), float(f[10])))
+mean = lambda xs: sum(xs) / len(xs)
+on, off = rows["on"], rows["off"]
+print(f"at the same offered rate, records on / off, CPU per request: "
+      f"{mean([r[2] for r in on]) / mean([r[2] for r in off]):.3f}")
+print("records written / INVITEs answered, each run with records on: "
+      + ", ".join(f"{r[1]}/{r[0]}" for r in on))
 PY
     exit 0
 fi
