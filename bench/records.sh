@@ -175,12 +175,16 @@ rate_run() {
     t1="$(awk '{print $14 + $15}' "/proc/$SERVER_PID/stat")" w1="$(writer_ticks)"
     # The writer writes out at least every 500 ms.
     sleep 1
-    metrics="$(curl -s "http://$admin/metrics" | grep -E '^switchboard_(records_|udp_receive_drops)' || true)"
+    metrics="$(curl -s "http://$admin/metrics" | grep -E '^switchboard_(records_|udp_receive_drops|requests_total\{method="INVITE")' || true)"
     kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
     SERVER_PID=""
     records="$( (cat "$dir"/*.jsonl 2>/dev/null || true) | wc -l)"
     rm -rf "$out" "$dir"
-    echo "$metrics" | sed "s/^/  ($label) /"
+    echo "$metrics" | grep -v '^switchboard_requests_total' | sed "s/^/  ($label) /"
+    # INVITEs the server answered, as it counts them (sipload counts
+    # only the answers that reached it in time).
+    echo "$metrics" | awk -v label="$label" '/^switchboard_requests_total/ { n += $NF }
+        END { printf "  (%s) INVITEs the server answered: %d\n", label, n }'
     python3 - "$label" "$json" "$t0" "$t1" "$w0" "$w1" "$(getconf CLK_TCK)" "$records" <<'PY'
 import json, sys
 label, run = sys.argv[1], json.loads(sys.argv[2])
