@@ -6,6 +6,19 @@
 #
 #   bench/records.sh [BINARY] [PAIRS]     # target/release/switchboard, 3 pairs
 #   bench/records.sh instructions [BINARY] [N]   # 20,000 requests
+#   bench/records.sh rate [BINARY] [RATE] [SECONDS] [WORKERS] [PAIRS]   # 100,000/s, 10 s, 1, 1
+#
+# Each run with records on also prints the records-writer thread's CPU
+# per record (its share of the server's CPU above).
+#
+# `rate`: open loop instead (`sipload -r RATE`, on core 1), records off
+# and on in turn at the same offered rate, the server's workers and
+# writer on core 0 (with WORKERS 2, on cores 0 and 1, shared with
+# sipload): INVITEs sent and answered, the records written and dropped
+# as the metrics count them, UDP receive drops, the lines in the files,
+# and the server's CPU per request and the writer's per record. At a
+# fixed rate, records on and off are compared at the same load (in
+# closed loop the writer slows the server, which changes its batching).
 #
 # Needs what bench/ab.sh needs (sipload, bench/gen_data.py's data, taskset).
 #
@@ -18,8 +31,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TARGET="${CARGO_TARGET_DIR:-target}"
-if [[ "${1:-}" == instructions ]]; then
-    MODE=instructions
+if [[ "${1:-}" == instructions || "${1:-}" == rate ]]; then
+    MODE=$1
     shift
 fi
 BIN="${1:-$TARGET/release/switchboard}" PAIRS="${2:-3}"
@@ -31,10 +44,22 @@ CALLS=target/bench-data/calls.csv
 [[ -x "$BIN" ]] || { echo "records.sh: $BIN is not an executable" >&2; exit 1; }
 RESULTS="$(mktemp)"
 SERVER_PID=""
+
+# CPU ticks (user + system) of the server's records-writer thread, 0
+# when it has none.
+writer_ticks() {
+    local t ticks=0
+    for t in /proc/"$SERVER_PID"/task/*; do
+        if [[ "$(cat "$t/comm" 2>/dev/null)" == records-writer ]]; then
+            ticks="$(awk '{print $14 + $15}' "$t/stat")"
+        fi
+    done
+    echo "$ticks"
+}
 trap 'if [[ -n "$SERVER_PID" ]]; then kill "$SERVER_PID" 2>/dev/null || true; fi; rm -f "$RESULTS"' EXIT
 
 run() {   # $1 label, then extra server arguments
-    local label=$1 out port t0 t1 json records dir
+    local label=$1 out port t0 t1 w0 w1 json records dir
     shift
     out="$(mktemp)"
     dir="$(mktemp -d)"
@@ -48,20 +73,21 @@ run() {   # $1 label, then extra server arguments
     port="$(sed -n 's/^listening on udp 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$out")"
     [[ -n "$port" ]] || { echo "records.sh: $BIN did not start" >&2; exit 1; }
     sleep 0.5
-    t0="$(awk '{print $14 + $15}' "/proc/$SERVER_PID/stat")"
+    t0="$(awk '{print $14 + $15}' "/proc/$SERVER_PID/stat")" w0="$(writer_ticks)"
     json="$(taskset -c 1 "$SIPLOAD" run "127.0.0.1:$port" -f "$CALLS" -d 8 -w 100 -t udp 2>/dev/null | tail -1)" || true
-    t1="$(awk '{print $14 + $15}' "/proc/$SERVER_PID/stat")"
+    t1="$(awk '{print $14 + $15}' "/proc/$SERVER_PID/stat")" w1="$(writer_ticks)"
     kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
     SERVER_PID=""
     records="$( (cat "$dir"/*.jsonl 2>/dev/null || true) | wc -l)"
     rm -rf "$out" "$dir"
-    python3 - "$label" "$json" "$t0" "$t1" "$(getconf CLK_TCK)" "$records" <<'PY'
+    python3 - "$label" "$json" "$t0" "$t1" "$(getconf CLK_TCK)" "$records" "$w0" "$w1" <<'PY'
 import json, sys
-label, record, t0, t1, hz, lines = sys.argv[1], json.loads(sys.argv[2]), *map(int, sys.argv[3:])
+label, record, t0, t1, hz, lines, w0, w1 = sys.argv[1], json.loads(sys.argv[2]), *map(int, sys.argv[3:])
 answered = record["answered"]
 cpu = (t1 - t0) / hz
+writer = f"  writer {(w1 - w0) / hz * 1e6 / lines:.2f} us/record" if lines else ""
 print(f"{label}: {answered / record['elapsed_s']:>9,.0f} req/s  "
-      f"{cpu * 1e6 / max(answered, 1):6.2f} us CPU/req  answered {answered} records {lines}")
+      f"{cpu * 1e6 / max(answered, 1):6.2f} us CPU/req  answered {answered} records {lines}{writer}")
 PY
 }
 
@@ -124,6 +150,74 @@ if [[ "${MODE:-}" == instructions ]]; then
             "(UDP worker $(( (w1 - w0) / N )), records writer $(( (r1 - r0) / N )))," \
             "$(( (b1 - b0) * 100 / N ))/100 heap blocks per request"
     done
+    exit 0
+fi
+
+# One open-loop run at $RATE for $SECONDS_ s, records on when RECORDS is
+# set; $1 its label. Prints the metrics it read and a summary line.
+rate_run() {
+    local label=$1 out dir port admin t0 t1 w0 w1 json metrics records cores=0
+    [[ "$WORKERS" -gt 1 ]] && cores=0,1
+    out="$(mktemp)" dir="$(mktemp -d)"
+    taskset -c "$cores" "$BIN" serve --routing "$DATA" --listen 127.0.0.1:0 --admin 127.0.0.1:0 \
+        --workers "$WORKERS" ${RECORDS:+--records-dir "$dir"} >"$out" 2>/dev/null &
+    SERVER_PID=$!
+    for _ in $(seq 1 100); do
+        grep -q '^listening on http' "$out" && break
+        sleep 0.1
+    done
+    port="$(sed -n 's/^listening on udp 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$out")"
+    admin="$(sed -n 's/^listening on http \(127\.0\.0\.1:[0-9]*\)$/\1/p' "$out")"
+    [[ -n "$port" && -n "$admin" ]] || { echo "records.sh: $BIN did not start" >&2; exit 1; }
+    sleep 0.5
+    t0="$(awk '{print $14 + $15}' "/proc/$SERVER_PID/stat")" w0="$(writer_ticks)"
+    json="$(taskset -c 1 "$SIPLOAD" run "127.0.0.1:$port" -f "$CALLS" -r "$RATE" -d "$SECONDS_" -t udp 2>/dev/null | tail -1)" || true
+    t1="$(awk '{print $14 + $15}' "/proc/$SERVER_PID/stat")" w1="$(writer_ticks)"
+    # The writer writes out at least every 500 ms.
+    sleep 1
+    metrics="$(curl -s "http://$admin/metrics" | grep -E '^switchboard_(records_|udp_receive_drops|requests_total\{method="INVITE")' || true)"
+    kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
+    records="$( (cat "$dir"/*.jsonl 2>/dev/null || true) | wc -l)"
+    rm -rf "$out" "$dir"
+    echo "$metrics" | grep -v '^switchboard_requests_total' | sed "s/^/  ($label) /"
+    # INVITEs the server answered, as it counts them (sipload counts
+    # only the answers that reached it in time).
+    echo "$metrics" | awk -v label="$label" '/^switchboard_requests_total/ { n += $NF }
+        END { printf "  (%s) INVITEs the server answered: %d\n", label, n }'
+    python3 - "$label" "$json" "$t0" "$t1" "$w0" "$w1" "$(getconf CLK_TCK)" "$records" <<'PY'
+import json, sys
+label, run = sys.argv[1], json.loads(sys.argv[2])
+t0, t1, w0, w1, hz, lines = map(int, sys.argv[3:9])
+server, writer = (t1 - t0) / hz, (w1 - w0) / hz
+per = f", writer {writer * 1e6 / lines:.2f} us/record" if lines else ""
+print(f"{label}: sent {run['sent']} at {run['rate_sent']:,.0f}/s answered {run['answered']} "
+      f"timeouts {run['timeouts']} records {lines}  {server * 1e6 / max(run['answered'], 1):.2f} us CPU/req{per}")
+PY
+}
+
+if [[ "${MODE:-}" == rate ]]; then
+    RATE="${2:-100000}" SECONDS_="${3:-10}" WORKERS="${4:-1}" PAIRS="${5:-1}"
+    for _ in $(seq 1 "$PAIRS"); do
+        RECORDS= rate_run off | tee -a "$RESULTS"
+        RECORDS=1 rate_run on | tee -a "$RESULTS"
+    done
+    python3 - "$RESULTS" <<'PY'
+import sys
+rows = {}
+for line in open(sys.argv[1]):
+    if line.startswith("  ("):
+        continue
+    label, rest = line.split(":", 1)
+    f = rest.split()
+    rows.setdefault(label, []).append((int(f[5]), int(f[9]), float(f[10])))
+mean = lambda xs: sum(xs) / len(xs)
+on, off = rows["on"], rows["off"]
+print(f"at the same offered rate, records on / off, CPU per request: "
+      f"{mean([r[2] for r in on]) / mean([r[2] for r in off]):.3f}")
+print("records written / INVITEs answered, each run with records on: "
+      + ", ".join(f"{r[1]}/{r[0]}" for r in on))
+PY
     exit 0
 fi
 

@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
+use crate::routing::E164;
 use crate::settings::NumbersMode;
 
 /// Digits a masked number keeps at its end.
@@ -69,39 +70,59 @@ pub fn mask(number: &str) -> String {
             .map(|(i, &c)| if i < keep { '*' } else { c })
             .collect();
     };
-    let cc = country_code_len(digits).min(digits.len());
-    let tail = digits.len().saturating_sub(KEPT_DIGITS).max(cc);
-    let mut out = String::with_capacity(digits.len() + 1);
-    out.push('+');
-    out.push_str(&digits[..cc]);
-    out.extend(std::iter::repeat_n('*', tail - cc));
-    out.push_str(&digits[tail..]);
-    out
+    let mut out = Vec::with_capacity(digits.len() + 1);
+    push_masked(&mut out, digits.as_bytes());
+    // Only `+`, digits and stars were written.
+    String::from_utf8(out).unwrap_or_default()
 }
 
-/// Digits of the country code that starts `digits` (ITU-T E.164 codes
-/// are prefix-free): the phonenumber crate's metadata decides, read once
-/// into a table of the 999 possible codes (its lookup, per masked
-/// number, cost more than the rest of the masking).
-fn country_code_len(digits: &str) -> usize {
-    static CODES: OnceLock<Vec<bool>> = OnceLock::new();
+/// An E.164 number masked as [`mask`] writes it, as a JSON string
+/// (nothing in it needs escaping): appended to a record's line, with no
+/// string of its own (masking is `records.numbers`' default, and the
+/// string per number cost the writer more than the rest of the number).
+pub fn json_masked_e164(out: &mut Vec<u8>, number: E164) {
+    let mut digits = itoa::Buffer::new();
+    out.push(b'"');
+    push_masked(out, digits.format(number.value()).as_bytes());
+    out.push(b'"');
+}
+
+/// `+`, the country code, stars and the last digits of `digits` (ASCII
+/// digits, at least one).
+fn push_masked(out: &mut Vec<u8>, digits: &[u8]) {
+    let cc = country_code_len(digits).min(digits.len());
+    let tail = digits.len().saturating_sub(KEPT_DIGITS).max(cc);
+    out.push(b'+');
+    out.extend_from_slice(&digits[..cc]);
+    out.resize(out.len() + (tail - cc), b'*');
+    out.extend_from_slice(&digits[tail..]);
+}
+
+/// Digits of the country code that starts `digits` (ASCII digits; ITU-T
+/// E.164 codes are prefix-free): the phonenumber crate's metadata
+/// decides, read once into a table of the 1,000 possible codes (its
+/// lookup, per masked number, cost more than the rest of the masking).
+fn country_code_len(digits: &[u8]) -> usize {
+    static CODES: OnceLock<[bool; 1000]> = OnceLock::new();
     let codes = CODES.get_or_init(|| {
-        (0..1000u16)
-            .map(|cc| {
-                phonenumber::metadata::DATABASE
-                    .by_code(&cc)
-                    .is_some_and(|regions| !regions.is_empty())
-            })
-            .collect()
+        let mut codes = [false; 1000];
+        for (cc, known) in (0u16..).zip(codes.iter_mut()) {
+            *known = phonenumber::metadata::DATABASE
+                .by_code(&cc)
+                .is_some_and(|regions| !regions.is_empty());
+        }
+        codes
     });
-    (1..=3)
-        .find(|&n| {
-            digits
-                .get(..n)
-                .and_then(|cc| cc.parse::<usize>().ok())
-                .is_some_and(|cc| codes.get(cc).copied().unwrap_or(false))
-        })
-        .unwrap_or(1)
+    // The first one, two and three digits read as a number (leading
+    // zeros and all, as `str::parse` reads them).
+    let mut cc = 0usize;
+    for (n, &d) in digits.iter().take(3).enumerate() {
+        cc = cc * 10 + usize::from(d.wrapping_sub(b'0') % 10);
+        if codes.get(cc).copied().unwrap_or(false) {
+            return n + 1;
+        }
+    }
+    1
 }
 
 /// `hmac-sha256:` and the first 16 bytes of the MAC, in hex.
@@ -131,6 +152,33 @@ mod tests {
         assert_eq!(mask("+35312345678"), "+353****5678");
         assert_eq!(mask("+1234"), "+1234");
         assert_eq!(mask("anonymous"), "*****mous");
+        // "01" reads as code 1, as `str::parse` read it before.
+        assert_eq!(mask("+0123456789"), "+01****6789");
+    }
+
+    #[test]
+    fn e164_numbers_are_masked_in_place_as_mask_writes_them() {
+        // Country codes of one, two and three digits, numbers too short to
+        // star, and the longest E.164 numbers.
+        for value in [
+            1u64,
+            44,
+            1234,
+            16_505_550_123,
+            442_079_460_958,
+            35_312_345_678,
+            8_801_234_567,
+            999_999_999_999_999,
+            210_000_000_000_000,
+        ] {
+            let number = E164::from_value(value).expect("E.164");
+            let mut out = Vec::new();
+            json_masked_e164(&mut out, number);
+            assert_eq!(
+                out,
+                format!("\"{}\"", mask(&number.to_string())).into_bytes()
+            );
+        }
     }
 
     #[test]

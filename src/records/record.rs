@@ -18,6 +18,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use super::Numbers;
+use super::privacy::json_masked_e164;
 use crate::routing::{E164, Preference, Reason, Region, Rule, Spelling};
 
 /// The schema's version: a record's `schema_version`. Raised when a field
@@ -213,76 +214,93 @@ impl CallEvent {
     /// parts, appended piece by piece (`write!` cost the writer more than
     /// the JSON did).
     pub fn reason_text(&self) -> String {
-        let mut text = String::with_capacity(128);
-        self.write_reason(&mut text);
-        text
+        let mut text = Vec::with_capacity(128);
+        self.write_reason(&mut text, false);
+        // Templates, digits and text pieces as `Text::str` gives them:
+        // always UTF-8.
+        String::from_utf8(text)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     }
 
-    fn write_reason(&self, f: &mut String) {
+    /// Appends the reason's sentence. `plain`: the event's text is ASCII
+    /// with nothing to escape ([`is_plain`]), so its pieces go in as they
+    /// are and the sentence needs no escaping either.
+    fn write_reason(&self, f: &mut Vec<u8>, plain: bool) {
         let r = &self.reason;
+        let text = |f: &mut Vec<u8>, span: Span| {
+            if plain {
+                f.extend_from_slice(self.text.get(span));
+            } else {
+                f.extend_from_slice(self.text.str(span).as_bytes());
+            }
+        };
         // An absent part reads `-`, as in the routing's reasons.
-        let name = |f: &mut String, span: Option<Span>| match span {
-            Some(span) => f.push_str(&self.text.str(span)),
-            None => f.push('-'),
+        let name = |f: &mut Vec<u8>, span: Option<Span>| match span {
+            Some(span) => text(f, span),
+            None => f.push(b'-'),
         };
-        let number = |f: &mut String, n: Option<E164>| match n {
+        let number = |f: &mut Vec<u8>, n: Option<E164>| match n {
             Some(n) => push_e164(f, n),
-            None => f.push('-'),
+            None => f.push(b'-'),
         };
-        let place = |f: &mut String, place: Option<EventPlace>| match place {
+        let place = |f: &mut Vec<u8>, place: Option<EventPlace>| match place {
             Some(EventPlace::Number(n)) => push_e164(f, n),
-            Some(EventPlace::Uri(span)) => f.push_str(&self.text.str(span)),
-            None => f.push('-'),
+            Some(EventPlace::Uri(span)) => text(f, span),
+            None => f.push(b'-'),
         };
         if let Some(skipped) = r.passed_over {
-            f.push_str("user ");
+            f.extend_from_slice(b"user ");
             name(f, Some(skipped));
-            f.push_str(" has no phone, so the call is forwarded; ");
+            f.extend_from_slice(b" has no phone, so the call is forwarded; ");
         }
         match r.reason {
-            Reason::DialedNotANumber => f.push_str("the dialed number is not a phone number"),
+            Reason::DialedNotANumber => {
+                f.extend_from_slice(b"the dialed number is not a phone number");
+            }
             Reason::UnknownNumber => {
                 number(f, r.dialed);
-                f.push_str(" is not a number of any account");
+                f.extend_from_slice(b" is not a number of any account");
             }
             Reason::NumberUser => {
                 number(f, r.dialed);
-                f.push_str(" is assigned to user ");
+                f.extend_from_slice(b" is assigned to user ");
                 name(f, r.user);
             }
             Reason::ContactOwner => {
-                f.push_str("caller ");
+                f.extend_from_slice(b"caller ");
                 number(f, r.contact);
-                f.push_str(" is a contact of user ");
+                f.extend_from_slice(b" is a contact of user ");
                 name(f, r.user);
             }
             Reason::UserHasNoPhone => {
-                f.push_str("user ");
+                f.extend_from_slice(b"user ");
                 name(f, r.user);
-                f.push_str(" has no phone (the account rejects calls to users without one)");
+                f.extend_from_slice(
+                    b" has no phone (the account rejects calls to users without one)",
+                );
             }
             Reason::NumberForwarding => {
                 number(f, r.dialed);
-                f.push_str(" forwards to ");
+                f.extend_from_slice(b" forwards to ");
                 place(f, r.target);
             }
             Reason::AccountForwarding => {
                 number(f, r.dialed);
-                f.push_str(" has no forwarding number of its own; account ");
+                f.extend_from_slice(b" has no forwarding number of its own; account ");
                 name(f, r.account);
-                f.push_str(" forwards to ");
+                f.extend_from_slice(b" forwards to ");
                 place(f, r.target);
             }
             Reason::NoForwarding => {
                 number(f, r.dialed);
-                f.push_str(
-                    " has no user for this call and no forwarding number, nor does account ",
+                f.extend_from_slice(
+                    b" has no user for this call and no forwarding number, nor does account ",
                 );
                 name(f, r.account);
             }
         }
         if let Some(fallback) = r.fallback {
-            f.push_str("; if the phone does not answer, then ");
+            f.extend_from_slice(b"; if the phone does not answer, then ");
             place(f, Some(fallback));
         }
     }
@@ -290,27 +308,52 @@ impl CallEvent {
 
 /// `+` and the digits, as `E164`'s `Display` writes it, without the
 /// formatting machinery.
-fn push_e164(out: &mut String, number: E164) {
-    out.push('+');
-    out.push_str(itoa::Buffer::new().format(number.value()));
+fn push_e164(out: &mut Vec<u8>, number: E164) {
+    out.push(b'+');
+    out.extend_from_slice(itoa::Buffer::new().format(number.value()).as_bytes());
 }
 
 fn e164(number: E164) -> String {
     let mut out = String::with_capacity(16);
-    push_e164(&mut out, number);
+    out.push('+');
+    out.push_str(itoa::Buffer::new().format(number.value()));
     out
 }
 
 /// What the writer formats once and reuses while it repeats (a trunk's
-/// address, the data version), and its scratch space.
+/// address, the data version, the time's second), and its scratch space.
 #[derive(Debug, Default)]
 pub struct Formatted {
     source: Option<(SocketAddr, String)>,
     data_version: Option<(u64, String)>,
-    scratch: String,
+    /// The last time written, by its second since the epoch: records of
+    /// the same second differ only in the microseconds' digits.
+    time: Option<(u64, [u8; 27])>,
+    scratch: Vec<u8>,
+    scratch_text: String,
 }
 
 impl Formatted {
+    /// `time` as [`rfc3339_micros`] writes it, up to the year 9999: the
+    /// date and the second worked out once a second (the calendar's
+    /// divisions were most of the time's cost), the microseconds put in.
+    fn time(&mut self, time: SystemTime) -> Option<[u8; 27]> {
+        let since = time
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        let secs = since.as_secs();
+        let text = match &mut self.time {
+            Some((second, text)) if *second == secs => text,
+            slot => &mut slot.insert((secs, rfc3339_fixed(time)?)).1,
+        };
+        let mut micros = since.subsec_micros();
+        for digit in text[20..26].iter_mut().rev() {
+            *digit = b'0' + (micros % 10) as u8;
+            micros /= 10;
+        }
+        Some(*text)
+    }
+
     fn source(&mut self, source: SocketAddr) -> &str {
         if self.source.as_ref().is_none_or(|(last, _)| *last != source) {
             self.source = Some((source, source.to_string()));
@@ -327,6 +370,36 @@ impl Formatted {
             self.data_version = Some((hash, format!("{hash:016x}")));
         }
         self.data_version.as_ref().map_or("", |(_, text)| text)
+    }
+}
+
+/// How a run names its records, as the JSON around a record's sequence
+/// number and time: the same for every record of the run, so escaped
+/// once.
+#[derive(Debug, Clone)]
+pub struct Naming {
+    /// `{"schema_version":1,"id":"PREFIX-`
+    head: Vec<u8>,
+    /// `,"instance":"INSTANCE","call_id":`
+    instance: Vec<u8>,
+}
+
+impl Naming {
+    /// Records named `ID_PREFIX-SEQUENCE`, written by `instance`.
+    pub fn new(id_prefix: &str, instance: &str) -> Naming {
+        let mut head = Vec::with_capacity(64);
+        head.extend_from_slice(b"{\"schema_version\":");
+        head.extend_from_slice(itoa::Buffer::new().format(SCHEMA_VERSION).as_bytes());
+        head.extend_from_slice(b",\"id\":\"");
+        json_inner(&mut head, id_prefix.as_bytes());
+        head.push(b'-');
+        let mut named = b",\"instance\":".to_vec();
+        json_str(&mut named, instance);
+        named.extend_from_slice(b",\"call_id\":");
+        Naming {
+            head,
+            instance: named,
+        }
     }
 }
 
@@ -452,9 +525,14 @@ impl CallEvent {
         let Some(EventNumber::Raw(span)) = self.caller else {
             return;
         };
-        let e164 = Spelling::parse(self.text.str(span).as_bytes())
-            .ok()
-            .and_then(|s| s.as_e164().or_else(|| s.as_national(region)));
+        // `+` and digits, as most callers are, read the short way: the
+        // same number `Spelling` reads in them (a third of the writer's
+        // reading of a caller went into its general reading).
+        let e164 = E164::parse_plus_bytes(self.text.get(span)).or_else(|| {
+            Spelling::parse(self.text.str(span).as_bytes())
+                .ok()
+                .and_then(|s| s.as_e164().or_else(|| s.as_national(region)))
+        });
         if let Some(number) = e164 {
             self.caller = Some(EventNumber::E164(number));
         }
@@ -473,58 +551,63 @@ impl CallEvent {
             })
     }
 
-    /// Appends the record as one JSON line's object, named `id_prefix` and
-    /// `sequence`, its numbers as `numbers` says: the bytes `serde_json`
-    /// writes for [`CallRecord`] (the tests hold the two together), from
-    /// the event's parts without building the record's strings, which
-    /// was most of the writer's work. A relayed call's outcome, rare,
-    /// still goes through `serde_json`.
-    #[allow(clippy::too_many_arguments)]
+    /// Appends the record as one JSON line's object, named as `naming`
+    /// and `sequence` say, its numbers as `numbers` says: the bytes
+    /// `serde_json` writes for [`CallRecord`] (the tests hold the two
+    /// together), from the event's parts without building the record's
+    /// strings, which was most of the writer's work. A relayed call's
+    /// outcome, rare, still goes through `serde_json`.
     pub fn write_json(
         &self,
-        id_prefix: &str,
+        naming: &Naming,
         sequence: u64,
-        instance: &str,
         numbers: &Numbers,
         formatted: &mut Formatted,
         out: &mut Vec<u8>,
     ) -> Result<(), serde_json::Error> {
+        // The whole text checked once: when it is ASCII with nothing to
+        // escape (nearly always), each piece goes out as it is, with no
+        // UTF-8 check or escape search of its own (those were a third of
+        // the writer's work).
+        let plain = is_plain(self.text.all());
         let mut digits = itoa::Buffer::new();
-        out.extend_from_slice(b"{\"schema_version\":");
-        out.extend_from_slice(digits.format(SCHEMA_VERSION).as_bytes());
-        out.extend_from_slice(b",\"id\":");
-        out.push(b'"');
-        json_inner(out, id_prefix);
-        out.push(b'-');
+        out.extend_from_slice(&naming.head);
         out.extend_from_slice(digits.format(sequence).as_bytes());
-        out.push(b'"');
-        out.extend_from_slice(b",\"time\":");
-        match rfc3339_fixed(self.time) {
-            Some(text) => {
-                out.push(b'"');
-                out.extend_from_slice(&text);
-                out.push(b'"');
-            }
+        out.extend_from_slice(b"\",\"time\":");
+        match formatted.time(self.time) {
+            Some(text) => quoted(out, &text),
             None => json_str(out, &rfc3339_micros(self.time)),
         }
-        out.extend_from_slice(b",\"instance\":");
-        json_str(out, instance);
-        out.extend_from_slice(b",\"call_id\":");
-        json_str(out, &self.text.str(self.call_id));
+        out.extend_from_slice(&naming.instance);
+        self.write_text(out, self.call_id, plain);
+        // The transport and rule names are the program's own ASCII words,
+        // the address digits and separators: nothing to escape.
         out.extend_from_slice(b",\"transport\":");
-        json_str(out, self.transport);
+        quoted(out, self.transport.as_bytes());
         out.extend_from_slice(b",\"source\":");
-        json_str(out, formatted.source(self.source));
+        quoted(out, formatted.source(self.source).as_bytes());
         out.extend_from_slice(b",\"dialed\":");
-        self.write_number(out, self.dialed, numbers, &mut formatted.scratch);
+        self.write_number(
+            out,
+            self.dialed,
+            numbers,
+            plain,
+            &mut formatted.scratch_text,
+        );
         out.extend_from_slice(b",\"caller\":");
-        self.write_number(out, self.caller, numbers, &mut formatted.scratch);
+        self.write_number(
+            out,
+            self.caller,
+            numbers,
+            plain,
+            &mut formatted.scratch_text,
+        );
         out.extend_from_slice(b",\"account\":");
-        self.write_name(out, self.reason.account);
+        self.write_name(out, self.reason.account, plain);
         out.extend_from_slice(b",\"rule\":");
-        json_str(out, self.rule.as_str());
+        quoted(out, self.rule.as_str().as_bytes());
         out.extend_from_slice(b",\"user\":");
-        self.write_name(out, self.reason.user);
+        self.write_name(out, self.reason.user, plain);
         out.extend_from_slice(b",\"status\":");
         out.extend_from_slice(digits.format(self.status).as_bytes());
         out.extend_from_slice(b",\"targets\":");
@@ -536,22 +619,34 @@ impl CallEvent {
             out.extend_from_slice(b"{\"target\":");
             match target.place {
                 EventPlace::Number(n) => json_e164(out, n),
-                EventPlace::Uri(span) => json_str(out, &self.text.str(span)),
+                EventPlace::Uri(span) => self.write_text(out, span, plain),
             }
+            // `1.0` and `0.5`: what serde_json writes for the two values
+            // as f32 (the tests hold them together).
             out.extend_from_slice(b",\"q\":");
-            serde_json::to_writer(&mut *out, &target.q.value())?;
+            out.extend_from_slice(target.q.as_str().as_bytes());
             out.extend_from_slice(b",\"rule\":");
-            json_str(out, target.rule.as_str());
+            quoted(out, target.rule.as_str().as_bytes());
             out.push(b'}');
         }
         out.push(b']');
         out.extend_from_slice(b",\"reason\":");
-        formatted.scratch.clear();
-        self.write_reason(&mut formatted.scratch);
-        json_str(out, &formatted.scratch);
+        if plain {
+            // Templates, digits and plain text: nothing to escape.
+            out.push(b'"');
+            self.write_reason(out, true);
+            out.push(b'"');
+        } else {
+            formatted.scratch.clear();
+            self.write_reason(&mut formatted.scratch, false);
+            out.push(b'"');
+            json_inner(out, &formatted.scratch);
+            out.push(b'"');
+        }
         out.extend_from_slice(b",\"data_version\":");
         match self.data_version {
-            Some(hash) => json_str(out, formatted.data_version(hash)),
+            // Hex digits.
+            Some(hash) => quoted(out, formatted.data_version(hash).as_bytes()),
             None => out.extend_from_slice(b"null"),
         }
         if let Some(proxy) = &self.proxy {
@@ -562,20 +657,33 @@ impl CallEvent {
         Ok(())
     }
 
+    /// A piece of the event's text as a JSON string; as it is when the
+    /// text is `plain`.
+    fn write_text(&self, out: &mut Vec<u8>, span: Span, plain: bool) {
+        if plain {
+            quoted(out, self.text.get(span));
+        } else {
+            json_str(out, &self.text.str(span));
+        }
+    }
+
     fn write_number(
         &self,
         out: &mut Vec<u8>,
         number: Option<EventNumber>,
         numbers: &Numbers,
+        plain: bool,
         scratch: &mut String,
     ) {
         match (number, numbers) {
             (None, _) => out.extend_from_slice(b"null"),
             (Some(EventNumber::E164(n)), Numbers::Full) => json_e164(out, n),
-            (Some(EventNumber::Raw(span)), Numbers::Full) => json_str(out, &self.text.str(span)),
+            (Some(EventNumber::Raw(span)), Numbers::Full) => self.write_text(out, span, plain),
+            (Some(EventNumber::E164(n)), Numbers::Masked) => json_masked_e164(out, n),
             (Some(EventNumber::E164(n)), _) => {
                 scratch.clear();
-                push_e164(scratch, n);
+                scratch.push('+');
+                scratch.push_str(itoa::Buffer::new().format(n.value()));
                 json_str(out, &numbers.apply(scratch));
             }
             (Some(EventNumber::Raw(span)), _) => {
@@ -584,9 +692,9 @@ impl CallEvent {
         }
     }
 
-    fn write_name(&self, out: &mut Vec<u8>, name: Option<Span>) {
+    fn write_name(&self, out: &mut Vec<u8>, name: Option<Span>, plain: bool) {
         match name {
-            Some(span) => json_str(out, &self.text.str(span)),
+            Some(span) => self.write_text(out, span, plain),
             None => out.extend_from_slice(b"null"),
         }
     }
@@ -604,8 +712,23 @@ fn json_e164(out: &mut Vec<u8>, number: E164) {
 /// as `\u00xx` (lower-case hex), everything else as it is.
 fn json_str(out: &mut Vec<u8>, value: &str) {
     out.push(b'"');
-    json_inner(out, value);
+    json_inner(out, value.as_bytes());
     out.push(b'"');
+}
+
+/// Bytes known to need no escaping, as a JSON string.
+fn quoted(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(bytes);
+    out.push(b'"');
+}
+
+/// Whether `bytes` are ASCII with nothing JSON escapes: written as they
+/// are, they are the JSON string's inside, and every piece of them is
+/// too.
+fn is_plain(bytes: &[u8]) -> bool {
+    scan(bytes, |v| escapes(v) | v & HIGHS) == 0
 }
 
 /// Whether any byte of `bytes` is a control character, `"` or `\`:
@@ -613,33 +736,43 @@ fn json_str(out: &mut Vec<u8>, value: &str) {
 /// found with the usual has-zero-byte arithmetic), since most strings
 /// need no escape and a byte-by-byte check was most of a line's cost.
 fn needs_escape(bytes: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    scan(bytes, escapes) != 0
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// A word's bytes below 0x20, `"` or `\`, as high bits: each such byte
+/// sets its own (a borrow may set more above it, so only "any" is exact).
+fn escapes(v: u64) -> u64 {
     let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    // Below 0x20: v - 0x20 per byte borrows where no high bit was set.
+    let control = v.wrapping_sub(ONES * 0x20) & !v & HIGHS;
+    control | has_zero(v ^ (ONES * u64::from(b'"'))) | has_zero(v ^ (ONES * u64::from(b'\\')))
+}
+
+/// `flags` of every word of `bytes`, or-ed; the last word padded with
+/// `a`, which no flag sees (no byte loop for the remainder).
+fn scan(bytes: &[u8], flags: impl Fn(u64) -> u64) -> u64 {
     let mut words = bytes.chunks_exact(8);
+    let mut seen = 0;
     for word in &mut words {
         let mut le = [0u8; 8];
         le.copy_from_slice(word);
-        let v = u64::from_le_bytes(le);
-        // Below 0x20: v - 0x20 per byte borrows where no high bit was set.
-        let control = v.wrapping_sub(ONES * 0x20) & !v & HIGHS;
-        if control
-            | has_zero(v ^ (ONES * u64::from(b'"')))
-            | has_zero(v ^ (ONES * u64::from(b'\\')))
-            != 0
-        {
-            return true;
-        }
+        seen |= flags(u64::from_le_bytes(le));
     }
-    words
-        .remainder()
-        .iter()
-        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+    let rest = words.remainder();
+    if !rest.is_empty() {
+        let mut le = [b'a'; 8];
+        le[..rest.len()].copy_from_slice(rest);
+        seen |= flags(u64::from_le_bytes(le));
+    }
+    seen
 }
 
-/// A JSON string's inside, escaped as [`json_str`] says.
-fn json_inner(out: &mut Vec<u8>, value: &str) {
-    let bytes = value.as_bytes();
+/// A JSON string's inside, escaped as [`json_str`] says (`bytes` are
+/// UTF-8: bytes from 0x80 up go out as they are).
+fn json_inner(out: &mut Vec<u8>, bytes: &[u8]) {
     if !needs_escape(bytes) {
         out.extend_from_slice(bytes);
     } else {
@@ -823,6 +956,82 @@ mod tests {
     }
 
     #[test]
+    fn times_written_one_after_another_read_as_each_alone() {
+        // Within a second, across seconds and days, and back in time.
+        let mut formatted = Formatted::default();
+        for micros in [
+            1_796_536_861_123_456u64,
+            1_796_536_861_123_457,
+            1_796_536_861_999_999,
+            1_796_536_862_000_000,
+            1_796_601_599_999_999,
+            1_796_601_600_000_001,
+            1_796_536_861_000_009,
+            0,
+        ] {
+            let t = SystemTime::UNIX_EPOCH + Duration::from_micros(micros);
+            let text = formatted.time(t).expect("before 9999");
+            assert_eq!(String::from_utf8_lossy(&text), rfc3339_micros(t));
+        }
+    }
+
+    #[test]
+    fn callers_read_the_short_way_read_as_spellings_do() {
+        let region = Region::from_code("US").expect("US");
+        for caller in [
+            "+16505550123",
+            "+1",
+            "+",
+            "+0123",
+            "+999999999999999",
+            "+1234567890123456",
+            "+16505550123 ",
+            "+1-650-555-0123",
+            "6505550123",
+            "anonymous",
+            "+1650555012a",
+        ] {
+            let mut text = Text::default();
+            let span = text.push(caller.as_bytes());
+            let mut event = CallEvent {
+                time: SystemTime::UNIX_EPOCH,
+                transaction: 0,
+                transport: "udp",
+                source: SocketAddr::from(([192, 0, 2, 1], 5060)),
+                status: 404,
+                rule: Rule::None,
+                text,
+                call_id: span,
+                dialed: None,
+                caller: Some(EventNumber::Raw(span)),
+                targets: [None; 2],
+                more_targets: Vec::new(),
+                reason: EventReason {
+                    reason: Reason::UnknownNumber,
+                    dialed: None,
+                    contact: None,
+                    account: None,
+                    user: None,
+                    passed_over: None,
+                    target: None,
+                    fallback: None,
+                },
+                data_version: None,
+                proxy: None,
+            };
+            event.normalise_caller(&region);
+            let spelled = Spelling::parse(caller.as_bytes())
+                .ok()
+                .and_then(|s| s.as_e164().or_else(|| s.as_national(&region)));
+            let expected = match spelled {
+                Some(n) => EventNumber::E164(n),
+                None => EventNumber::Raw(span),
+            };
+            assert_eq!(event.caller, Some(expected), "{caller:?}");
+        }
+    }
+
+    #[test]
     fn text_spills_whole_to_the_heap_and_keeps_every_piece() {
         let mut text = Text::default();
         let a = text.push(b"abc");
@@ -972,9 +1181,8 @@ mod tests {
                 let mut formatted = Formatted::default();
                 event
                     .write_json(
-                        "0123456789abcdef",
+                        &Naming::new("0123456789abcdef", "sb1"),
                         41,
-                        "sb1",
                         &numbers,
                         &mut formatted,
                         &mut ours,
@@ -1015,6 +1223,11 @@ mod tests {
                     bytes[at] = a;
                     bytes[at + 1] = b;
                     assert_eq!(needs_escape(&bytes), naive(&bytes), "{a:#x} {b:#x} at {at}");
+                    assert_eq!(
+                        is_plain(&bytes),
+                        bytes.is_ascii() && !naive(&bytes),
+                        "{a:#x} {b:#x} at {at}"
+                    );
                 }
             }
         }

@@ -54,12 +54,26 @@ impl E164 {
 
     /// Parses a strict `+` E.164 string such as `+14155550101`.
     pub fn parse_plus(s: &str) -> Option<E164> {
-        let digits = s.strip_prefix('+')?;
-        if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        E164::parse_plus_bytes(s.as_bytes())
+    }
+
+    /// [`E164::parse_plus`] of bytes: `+` and 1 to 15 digits, the first
+    /// not `0`. What `Spelling::parse` and `as_e164` make of such bytes,
+    /// read without their general reading (the call records' writer reads
+    /// every caller).
+    pub fn parse_plus_bytes(s: &[u8]) -> Option<E164> {
+        let digits = s.strip_prefix(b"+")?;
+        if digits.is_empty()
+            || digits.len() > MAX_E164_DIGITS
+            || digits[0] == b'0'
+            || !digits.iter().all(u8::is_ascii_digit)
+        {
             return None;
         }
-        let buf: Vec<u8> = digits.bytes().map(|b| b - b'0').collect();
-        E164::from_digits(&buf)
+        let value = digits
+            .iter()
+            .fold(0u64, |acc, &d| acc * 10 + u64::from(d - b'0'));
+        Some(E164(value))
     }
 }
 
