@@ -888,17 +888,14 @@ impl Driver {
             self.stats.dropped_responses.fetch_add(1, Ordering::Relaxed);
             return;
         };
-        let nonce = head
-            .branch()
-            .and_then(branch::parse)
-            .map(|parts| parts.call_nonce);
-        if let Some(nonce) = nonce
-            && let Some(entry) = calls.by_nonce.get_mut(&nonce)
+        let parts = head.branch().and_then(branch::parse);
+        if let Some(parts) = parts
+            && let Some(entry) = calls.by_nonce.get_mut(&parts.call_nonce)
             && entry.call.on_response_head(message, &head, now) == ResponseFate::Handled
         {
             if (200..300).contains(&head.status)
                 && head.cseq_method == Method::Invite
-                && let (Some(tag), Some(parts)) = (head.to_tag, head.branch().and_then(branch::parse))
+                && let Some(tag) = head.to_tag
                 && !entry.answers.iter().any(|(seen, _)| seen.as_slice() == tag)
                 // Bounded: a next hop that answers with ever new tags
                 // gets its later ACKs by the first answer's leg.
@@ -906,34 +903,34 @@ impl Driver {
             {
                 entry.answers.push((tag.to_vec(), usize::from(parts.leg)));
             }
-            self.flush(calls, nonce, now);
+            self.flush(calls, parts.call_nonce, now);
             return;
         }
         // The answer to an in-dialog request relayed without a
         // transaction (§16.11): on the caller's connection when it came
-        // over one, else by the Via under ours, whatever it says.
-        let stream = head
-            .branch()
-            .and_then(branch::parse)
-            .filter(|parts| parts.leg == STREAM_LEG)
-            .map(|parts| parts.call_nonce);
-        if let (Some(id), Some(out)) = (stream, relay_stateless(message)) {
-            if !self.writers.send(id, out) {
-                debug!(
-                    connection = id,
-                    "in-dialog answer: the caller's connection is gone"
-                );
+        // over one (its id is in our branch), else by the Via under ours,
+        // whatever it says.
+        if let Some(out) = relay_stateless(message) {
+            match parts {
+                Some(parts) if parts.leg == STREAM_LEG => {
+                    if !self.writers.send(parts.call_nonce, out) {
+                        debug!(
+                            connection = parts.call_nonce,
+                            "in-dialog answer: the caller's connection is gone"
+                        );
+                    }
+                }
+                _ => {
+                    let Some(to) = ResponseHead::parse(&out, Framing::Datagram)
+                        .ok()
+                        .and_then(|next| next.top_via.relay_address())
+                    else {
+                        self.stats.dropped_responses.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    };
+                    self.send(out, to, None);
+                }
             }
-            self.stats
-                .in_dialog_responses
-                .fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        if let Some(out) = relay_stateless(message)
-            && let Ok(next) = ResponseHead::parse(&out, Framing::Datagram)
-            && let Some(to) = next.top_via.relay_address()
-        {
-            self.send(out, to, None);
             self.stats
                 .in_dialog_responses
                 .fetch_add(1, Ordering::Relaxed);
@@ -987,27 +984,11 @@ impl Driver {
                     Destination::Upstream => {
                         caller_gone |= !self.answer(entry.upstream, transmit.bytes);
                     }
+                    // The leg's server was silent: the same bytes to the
+                    // target's next server (RFC 3263 §4.3).
                     Destination::NextServer(i) => {
-                        let next = entry
-                            .alternates
-                            .get_mut(i)
-                            .and_then(|others| (!others.is_empty()).then(|| others.remove(0)));
-                        match next {
-                            Some(hop) => {
-                                debug!(to = %hop.addr, leg = i, "proxy mode: the target's server is silent; trying its next");
-                                self.stats.server_failovers.fetch_add(1, Ordering::Relaxed);
-                                if let Some(slot) = entry.hops.get_mut(i) {
-                                    *slot = Some(hop);
-                                }
-                                if !self.send_to(
-                                    transmit.bytes,
-                                    hop,
-                                    Some(LegRef { nonce, leg: i }),
-                                ) {
-                                    failed_legs.push(i);
-                                }
-                            }
-                            None => failed_legs.push(i),
+                        if !self.try_alternate(entry, nonce, i, transmit.bytes) {
+                            failed_legs.push(i);
                         }
                     }
                     Destination::Leg(i) => match entry.hops.get(i).copied().flatten() {
@@ -1076,7 +1057,8 @@ impl Driver {
     }
 
     /// Sends `bytes` of leg `leg` to its target's next server, when DNS gave
-    /// another (RFC 3263 §4.3); whether one took it.
+    /// another (RFC 3263 §4.3): after a refused connection or send, or when
+    /// the call says its server was silent. Whether one took it.
     fn try_alternate(&self, entry: &mut Entry, nonce: u64, leg: usize, bytes: Vec<u8>) -> bool {
         let Some(alternates) = entry.alternates.get_mut(leg) else {
             return false;
