@@ -210,65 +210,10 @@ fn caller() -> UdpSocket {
     socket
 }
 
-/// The call reaches the SBC over mutual TLS, our Via says TLS, the
-/// answers come back on the connection and go up to the caller, and the
-/// caller's ACK goes down the same connection.
-#[test]
-fn a_call_is_relayed_to_a_next_hop_over_mutual_tls() {
-    let dir = tempfile::tempdir().expect("a directory");
-    let (sbc_ca, our_ca) = (Ca::new("carrier CA"), Ca::new("our CA"));
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let at = listener.local_addr().expect("address");
-    let phone = sbc(
-        listener,
-        sbc_config(&sbc_ca.server(&["127.0.0.1"], 30), &our_ca),
-    );
-    let server = start(
-        dir.path(),
-        at,
-        &sbc_ca,
-        &our_ca.client(&["switchboard.example"]),
-    );
-    let caller = caller();
-    caller
-        .send_to(invite(&caller, "tls-1").as_bytes(), server.udp)
-        .expect("send");
-    let ok = expect(&caller, "SIP/2.0 200");
-    assert!(ok.contains("tag=sbc"), "{ok}");
-    let port = caller.local_addr().expect("address").port();
-    let ack = format!(
-        "ACK sip:phone@127.0.0.1:5999 SIP/2.0\r\n\
-         Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-ack;rport\r\n\
-         Max-Forwards: 70\r\n\
-         From: <sip:+12125550199@127.0.0.1>;tag=caller\r\n\
-         To: <sip:+18005550100@127.0.0.1>;tag=sbc\r\n\
-         Call-ID: tls-1\r\n\
-         CSeq: 1 ACK\r\n\
-         Content-Length: 0\r\n\r\n"
-    );
-    caller.send_to(ack.as_bytes(), server.udp).expect("send");
-    let seen = phone
-        .join()
-        .expect("the SBC thread")
-        .expect("a TLS session");
-    assert!(
-        seen.client_certificate,
-        "switchboard showed its certificate"
-    );
-    assert!(
-        seen.invite
-            .contains(&format!("Via: SIP/2.0/TLS {};branch=z9hG4bK", server.udp)),
-        "{}",
-        seen.invite
-    );
-    let ack = seen.ack.expect("the ACK over the same connection");
-    assert!(ack.starts_with("ACK sip:phone@127.0.0.1:5999 "), "{ack}");
-}
-
-/// A `sips:` next hop (RFC 3261 §26.2.2) is reached over TLS without a
-/// transport parameter, its certificate verified as with `transport=tls`.
-#[test]
-fn a_sips_next_hop_is_reached_over_tls() {
+/// A call through a server whose next hop is the mTLS SBC, named by
+/// `next_hop` (given the SBC's address): the caller's 200, then its ACK;
+/// what the SBC saw. Our Via on the INVITE says `TLS`.
+fn call_through(next_hop: impl Fn(SocketAddr) -> String, call_id: &str) -> Seen {
     let dir = tempfile::tempdir().expect("a directory");
     let (sbc_ca, our_ca) = (Ca::new("carrier CA"), Ca::new("our CA"));
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -279,13 +224,13 @@ fn a_sips_next_hop_is_reached_over_tls() {
     );
     let server = start_to(
         dir.path(),
-        &format!("sips:127.0.0.1:{}", at.port()),
+        &next_hop(at),
         &sbc_ca,
         &our_ca.client(&["switchboard.example"]),
     );
     let caller = caller();
     caller
-        .send_to(invite(&caller, "sips-1").as_bytes(), server.udp)
+        .send_to(invite(&caller, call_id).as_bytes(), server.udp)
         .expect("send");
     let ok = expect(&caller, "SIP/2.0 200");
     assert!(ok.contains("tag=sbc"), "{ok}");
@@ -296,7 +241,7 @@ fn a_sips_next_hop_is_reached_over_tls() {
          Max-Forwards: 70\r\n\
          From: <sip:+12125550199@127.0.0.1>;tag=caller\r\n\
          To: <sip:+18005550100@127.0.0.1>;tag=sbc\r\n\
-         Call-ID: sips-1\r\n\
+         Call-ID: {call_id}\r\n\
          CSeq: 1 ACK\r\n\
          Content-Length: 0\r\n\r\n"
     );
@@ -311,6 +256,31 @@ fn a_sips_next_hop_is_reached_over_tls() {
         "{}",
         seen.invite
     );
+    seen
+}
+
+/// The call reaches the SBC over mutual TLS, our Via says TLS, the
+/// answers come back on the connection and go up to the caller, and the
+/// caller's ACK goes down the same connection.
+#[test]
+fn a_call_is_relayed_to_a_next_hop_over_mutual_tls() {
+    let seen = call_through(
+        |at| format!("sip:127.0.0.1:{};transport=tls", at.port()),
+        "tls-1",
+    );
+    assert!(
+        seen.client_certificate,
+        "switchboard showed its certificate"
+    );
+    let ack = seen.ack.expect("the ACK over the same connection");
+    assert!(ack.starts_with("ACK sip:phone@127.0.0.1:5999 "), "{ack}");
+}
+
+/// A `sips:` next hop (RFC 3261 §26.2.2) is reached over TLS without a
+/// transport parameter, its certificate verified as with `transport=tls`.
+#[test]
+fn a_sips_next_hop_is_reached_over_tls() {
+    call_through(|at| format!("sips:127.0.0.1:{}", at.port()), "sips-1");
 }
 
 /// A next hop whose certificate does not chain to `proxy.tls_ca`: the
