@@ -103,34 +103,12 @@ fn invite(dialed: &str, caller: &Peer, call_id: &str) -> String {
 /// A response to `request` (as the next hop received it): its Via lines,
 /// From, To (with `to_tag`), Call-ID and CSeq copied.
 fn answer(request: &str, code: u16, reason: &str, to_tag: Option<&str>) -> String {
-    let mut out = format!("SIP/2.0 {code} {reason}\r\n");
-    for line in request.lines() {
-        let name = line
-            .split(':')
-            .next()
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        match name.as_str() {
-            "via" | "from" | "call-id" | "cseq" | "record-route" => {
-                out.push_str(line.trim_end());
-                out.push_str("\r\n");
-            }
-            "to" => {
-                out.push_str(line.trim_end());
-                if let Some(tag) = to_tag {
-                    out.push_str(";tag=");
-                    out.push_str(tag);
-                }
-                out.push_str("\r\n");
-            }
-            _ => {}
-        }
-    }
-    if code == 200 {
-        out.push_str("Contact: <sip:phone@127.0.0.1:5999>\r\n");
-    }
-    out.push_str("Content-Length: 0\r\n\r\n");
-    out
+    let contact = if code == 200 {
+        "Contact: <sip:phone@127.0.0.1:5999>\r\n"
+    } else {
+        ""
+    };
+    common::response_to(request, &format!("{code} {reason}"), to_tag, contact)
 }
 
 fn request_uri(request: &str) -> &str {

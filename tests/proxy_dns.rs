@@ -116,21 +116,12 @@ fn invite(caller: &UdpSocket, call_id: &str) -> String {
 }
 
 fn answer(request: &str) -> String {
-    let mut out = "SIP/2.0 200 OK\r\n".to_owned();
-    for line in request.lines() {
-        let name = line
-            .split(':')
-            .next()
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        match name.as_str() {
-            "via" | "from" | "call-id" | "cseq" => out.push_str(&format!("{line}\r\n")),
-            "to" => out.push_str(&format!("{line};tag=phone\r\n")),
-            _ => {}
-        }
-    }
-    out.push_str("Contact: <sip:phone@127.0.0.1>\r\nContent-Length: 0\r\n\r\n");
-    out
+    common::response_to(
+        request,
+        "200 OK",
+        Some("phone"),
+        "Contact: <sip:phone@127.0.0.1>\r\n",
+    )
 }
 
 fn socket() -> UdpSocket {

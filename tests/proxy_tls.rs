@@ -84,21 +84,12 @@ fn read_message(stream: &mut impl Read, buffered: &mut Vec<u8>) -> Option<String
 
 /// A response to `request`: its Vias, From, To (with a tag), Call-ID, CSeq.
 fn answer(request: &str, status: &str) -> String {
-    let mut out = format!("SIP/2.0 {status}\r\n");
-    for line in request.lines() {
-        let name = line
-            .split(':')
-            .next()
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        match name.as_str() {
-            "via" | "from" | "call-id" | "cseq" => out.push_str(&format!("{line}\r\n")),
-            "to" => out.push_str(&format!("{line};tag=sbc\r\n")),
-            _ => {}
-        }
-    }
-    out.push_str("Contact: <sip:phone@127.0.0.1:5999>\r\nContent-Length: 0\r\n\r\n");
-    out
+    common::response_to(
+        request,
+        status,
+        Some("sbc"),
+        "Contact: <sip:phone@127.0.0.1:5999>\r\n",
+    )
 }
 
 /// What the SBC saw: the INVITE, whether the client showed a certificate,

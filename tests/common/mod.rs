@@ -305,6 +305,39 @@ pub fn status(response: &str) -> u16 {
         .unwrap_or_else(|| panic!("not a response: {response:?}"))
 }
 
+/// A response to `request` as a next hop writes it: `SIP/2.0 {status}`,
+/// the request's Via, From, Call-ID, CSeq and Record-Route lines copied,
+/// its To with `to_tag` added, then `extra` (whole header lines, CRLF
+/// ended) and no body.
+pub fn response_to(request: &str, status: &str, to_tag: Option<&str>, extra: &str) -> String {
+    let mut out = format!("SIP/2.0 {status}\r\n");
+    for line in request.lines() {
+        let name = line
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        match name.as_str() {
+            "via" | "from" | "call-id" | "cseq" | "record-route" => {
+                out.push_str(line.trim_end());
+                out.push_str("\r\n");
+            }
+            "to" => {
+                out.push_str(line.trim_end());
+                if let Some(tag) = to_tag {
+                    out.push_str(";tag=");
+                    out.push_str(tag);
+                }
+                out.push_str("\r\n");
+            }
+            _ => {}
+        }
+    }
+    out.push_str(extra);
+    out.push_str("Content-Length: 0\r\n\r\n");
+    out
+}
+
 /// The value of the first header with this name.
 pub fn header<'a>(response: &'a str, name: &str) -> Option<&'a str> {
     response.split("\r\n").find_map(|line| {
