@@ -142,7 +142,10 @@ const LOSSY_RATE: u32 = 100;
 ///
 /// Why it is not flaky: every message that matters is retransmitted until
 /// it gets through. The caller's INVITE (SIPp, every 500 ms until a
-/// response), switchboard's INVITE (Timer A from T1), the phone's 200
+/// response), switchboard's INVITE (Timer A from T1; when the 180 and the
+/// first 200s were all lost it reaches the phone again after its 200, and
+/// the phone answers it with the 200 again, as a phone's server
+/// transaction does: sipp-scenarios/proxy_uas_answer_lossy.xml), the phone's 200
 /// (SIPp `retrans="100"`, doubling, until the ACK) and the caller's ACK
 /// (SIPp sends it again for each retransmitted 200 it gets: the caller
 /// stays in the call `-d` 14 s after its ACK for that). An ACK can only
@@ -174,7 +177,7 @@ fn five_percent_loss_both_ways_every_call_answered_and_nothing_leaks() {
     let retrans = ["-max_invite_retrans", "12", "-max_non_invite_retrans", "12"];
     let mut uas_args = vec!["-m", &calls];
     uas_args.extend(retrans);
-    let mut phone = rig.uas("phone", "proxy_uas_answer.xml", phone_port, &uas_args);
+    let mut phone = rig.uas("phone", "proxy_uas_answer_lossy.xml", phone_port, &uas_args);
     let mut caller_args: Vec<String> = vec![
         "-sf".into(),
         scenario("proxy_uac.xml"),

@@ -13,12 +13,14 @@ mod common;
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::ErrorKind;
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Server, UdpClient, example_data, header, invite, project_path, status};
+use common::{
+    Server, UdpClient, example_data, free_udp_port, header, invite, project_path, status,
+};
 use switchboard::routing::Region;
 use switchboard::routing_data::Loader;
 
@@ -137,20 +139,6 @@ fn require_sipp() {
     }
 }
 
-/// A loopback port free for both UDP and TCP, for SIPp's own socket (`-p`):
-/// without it SIPp takes 5060 or the next free port, which other servers on
-/// the machine may be using.
-fn free_port() -> u16 {
-    for _ in 0..100 {
-        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind a UDP port");
-        let port = udp.local_addr().expect("bound").port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no loopback port free for both UDP and TCP");
-}
-
 fn scenario_path(file: &str) -> String {
     project_path("sipp-scenarios")
         .join(file)
@@ -180,7 +168,7 @@ fn run_sipp(server: &Server, run: &Run) -> Outcome {
             "-i",
             "127.0.0.1",
             "-p",
-            &free_port().to_string(),
+            &free_udp_port().to_string(),
             "-m",
             &run.calls.to_string(),
             "-r",

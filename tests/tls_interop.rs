@@ -20,7 +20,7 @@
 mod common;
 
 use std::fs;
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
@@ -83,15 +83,6 @@ fn require_tls_module() {
     }
 }
 
-/// A port for Kamailio's own TLS listener (which it needs to open TLS
-/// connections at all; nobody connects to it).
-fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 /// Writes the tls module's file for Kamailio: it connects to switchboard
 /// verifying its certificate against `ca`, showing `client` (certificate
 /// and key files) when asked for one; its own TLS listener serves the
@@ -134,7 +125,9 @@ fn start_kamailio(tls: SocketAddr, tls_cfg: &Path) -> Kamailio {
         &project_path("tests/interop/kamailio-tls.cfg"),
         &[
             format!("REDIRECT_SERVER=\"sip:{tls};transport=tls\""),
-            format!("TLS_PORT={}", free_tcp_port()),
+            // Kamailio's own TLS listener, which it needs to open TLS
+            // connections at all; nobody connects to it.
+            format!("TLS_PORT={}", free_udp_port()),
             format!("TLS_CONFIG=\"{}\"", tls_cfg.display()),
         ],
     )

@@ -8,7 +8,7 @@
 //! group is stopped: SIGTERM, then SIGKILL for whatever is left.
 
 use std::fs::{self, File};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -35,10 +35,7 @@ impl Kamailio {
             );
         }
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let port = UdpSocket::bind("127.0.0.1:0")
-            .and_then(|s| s.local_addr())
-            .expect("a free port")
-            .port();
+        let port = super::free_udp_port();
         let run = dir.path().display().to_string();
         let mut command = Command::new(&program);
         command

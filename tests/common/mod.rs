@@ -346,18 +346,40 @@ pub fn header<'a>(response: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
-/// A port free on 127.0.0.1 over UDP and TCP a moment ago.
+/// A port free on 127.0.0.1 over UDP and TCP a moment ago, for a peer
+/// the test starts later (SIPp's `-p`, a phone in the routing data).
+///
+/// Taken below the kernel's ephemeral range (`ip_local_port_range`), never
+/// from it: a port the kernel handed out for `bind(0)` and that was closed
+/// again is the kernel's to hand out next, to any socket of any test
+/// running beside this one, before the peer binds it (CI once lost a
+/// Kamailio test so: SIPp "Address already in use"). Below the range only
+/// an explicit bind takes a port; each test binary counts through its own
+/// stretch of it (by process id), and each port is checked free over both
+/// UDP and TCP (SIPp in TCP mode binds its `-p` port for TCP).
 pub fn free_udp_port() -> u16 {
-    // Free over TCP too: SIPp in TCP mode binds its -p port for TCP, and
-    // a UDP-free port can be a TCP connection's local port at that moment.
-    for _ in 0..100 {
-        let udp = UdpSocket::bind("127.0.0.1:0").expect("a free port");
-        let port = udp.local_addr().expect("its address").port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const LOWEST: u32 = 10_000;
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768)
+        .max(LOWEST + 1_000);
+    let span = ephemeral - LOWEST;
+    let start = std::process::id().wrapping_mul(7_919) % span;
+    for _ in 0..1_000 {
+        let offset = (start + NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+        let Ok(port) = u16::try_from(LOWEST + offset) else {
+            continue;
+        };
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok()
+            && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+        {
             return port;
         }
     }
-    panic!("no port free over both UDP and TCP in 100 tries");
+    panic!("no port below {ephemeral} free over both UDP and TCP in 1,000 tries");
 }
 
 /// Fails the test, naming the package, when `program` cannot be started
