@@ -50,41 +50,40 @@ impl Recent {
     /// Keeps the record of `event`, numbered `sequence`, forgetting the
     /// oldest past the capacity. Only the writer thread calls it; the
     /// request path never takes this lock.
+    #[cfg(test)]
     pub fn keep(&self, event: Box<CallEvent>, sequence: u64) {
-        self.keep_all(&mut vec![(event, sequence)]);
+        self.keep_all(&mut vec![(event, sequence)], &mut Vec::new());
     }
 
     /// [`Recent::keep`] for each of `events` (numbered), in order, taking
-    /// them: the lock taken once, and the records forgotten freed one
-    /// after another outside it. They are long out of the cache; freed
-    /// together, their cache misses overlap (freed one per record, they
-    /// stalled the writer more than any of its own work, perf).
-    pub fn keep_all(&self, events: &mut Vec<(Box<CallEvent>, u64)>) {
+    /// them, under the lock taken once; the records it forgets are moved
+    /// to `forgotten` (for the writer to reuse their boxes: freed here one
+    /// by one, long out of the cache, they stalled the writer more than
+    /// any of its own work, perf).
+    pub fn keep_all(
+        &self,
+        events: &mut Vec<(Box<CallEvent>, u64)>,
+        forgotten: &mut Vec<Box<CallEvent>>,
+    ) {
         if self.capacity == 0 {
-            events.clear();
+            forgotten.extend(events.drain(..).map(|(event, _)| event));
             return;
         }
-        let mut forgotten = Vec::new();
         {
             let mut records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
             let over = (records.len() + events.len())
                 .saturating_sub(self.capacity)
                 .min(records.len());
-            forgotten.extend(records.drain(..over));
+            forgotten.extend(records.drain(..over).map(|kept| kept.event));
             // More than the capacity at once: only its newest are kept.
             let skip = events.len().saturating_sub(self.capacity);
-            forgotten.extend(
-                events
-                    .drain(..skip)
-                    .map(|(event, sequence)| Kept { event, sequence }),
-            );
+            forgotten.extend(events.drain(..skip).map(|(event, _)| event));
             records.extend(
                 events
                     .drain(..)
                     .map(|(event, sequence)| Kept { event, sequence }),
             );
         }
-        drop(forgotten);
     }
 
     /// Up to `limit` records whose dialed or calling number is `number`
@@ -117,47 +116,10 @@ impl Recent {
 
 #[cfg(test)]
 mod tests {
-    use std::time::SystemTime;
-
     use super::*;
-    use crate::records::{EventNumber, EventReason, Text};
-    use crate::routing::{Reason, Rule};
 
     fn event(dialed: &str, caller: &str) -> Box<CallEvent> {
-        let mut text = Text::default();
-        let call_id = text.push(b"c");
-        let number = |text: &mut Text, n: &str| match E164::parse_plus(n) {
-            Some(n) => EventNumber::E164(n),
-            None => EventNumber::Raw(text.push(n.as_bytes())),
-        };
-        let dialed = Some(number(&mut text, dialed));
-        let caller = Some(number(&mut text, caller));
-        Box::new(CallEvent {
-            time: SystemTime::UNIX_EPOCH,
-            transaction: 0,
-            transport: "udp",
-            source: "192.0.2.1:5060".parse().expect("address"),
-            status: 404,
-            rule: Rule::None,
-            text,
-            call_id,
-            dialed,
-            caller,
-            targets: [None; 2],
-            more_targets: Vec::new(),
-            reason: EventReason {
-                reason: Reason::UnknownNumber,
-                dialed: None,
-                contact: None,
-                account: None,
-                user: None,
-                passed_over: None,
-                target: None,
-                fallback: None,
-            },
-            data_version: None,
-            proxy: None,
-        })
+        Box::new(CallEvent::unknown_number(dialed, caller))
     }
 
     #[test]
@@ -171,22 +133,28 @@ mod tests {
                 .map(|r| r.id.clone())
                 .collect()
         };
+        // The boxes of the records forgotten come back, for reuse.
+        let mut forgotten = Vec::new();
         let mut events = vec![(event("+18005550100", "+16505550123"), 1)];
-        recent.keep_all(&mut events);
+        recent.keep_all(&mut events, &mut forgotten);
         assert!(events.is_empty(), "taken");
         let mut events: Vec<_> = (2..=3).map(|i| (event("sales", "anonymous"), i)).collect();
-        recent.keep_all(&mut events);
+        recent.keep_all(&mut events, &mut forgotten);
         assert_eq!(ids(), ["p-3", "p-2", "p-1"]);
+        assert!(forgotten.is_empty());
         let mut events: Vec<_> = (4..=5).map(|i| (event("sales", "anonymous"), i)).collect();
-        recent.keep_all(&mut events);
+        recent.keep_all(&mut events, &mut forgotten);
         assert_eq!(ids(), ["p-5", "p-4", "p-3"]);
+        assert_eq!(forgotten.len(), 2, "p-1 and p-2");
         let mut events: Vec<_> = (6..=10).map(|i| (event("sales", "anonymous"), i)).collect();
-        recent.keep_all(&mut events);
+        recent.keep_all(&mut events, &mut forgotten);
         assert_eq!(ids(), ["p-10", "p-9", "p-8"]);
+        assert_eq!(forgotten.len(), 7, "and p-3 to p-5, and 6 and 7 never kept");
         let none = Recent::new(0, Region::from_code("US").expect("US"));
         let mut events = vec![(event("sales", "anonymous"), 1)];
-        none.keep_all(&mut events);
+        none.keep_all(&mut events, &mut forgotten);
         assert!(events.is_empty() && none.matching(None, 10).is_empty());
+        assert_eq!(forgotten.len(), 8);
     }
 
     #[test]

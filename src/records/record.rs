@@ -189,6 +189,48 @@ pub struct CallEvent {
     pub proxy: Option<ProxyOutcome>,
 }
 
+#[cfg(test)]
+impl CallEvent {
+    /// A 404 for `dialed` from `caller` (E.164 when they read as such),
+    /// with the Call-ID `c` and transaction 0: a fixture for the tests.
+    pub fn unknown_number(dialed: &str, caller: &str) -> CallEvent {
+        let mut text = Text::default();
+        let call_id = text.push(b"c");
+        let number = |text: &mut Text, n: &str| match crate::routing::E164::parse_plus(n) {
+            Some(n) => EventNumber::E164(n),
+            None => EventNumber::Raw(text.push(n.as_bytes())),
+        };
+        let dialed = Some(number(&mut text, dialed));
+        let caller = Some(number(&mut text, caller));
+        CallEvent {
+            time: SystemTime::UNIX_EPOCH,
+            transaction: 0,
+            transport: "udp",
+            source: "192.0.2.1:5060".parse().expect("address"),
+            status: 404,
+            rule: crate::routing::Rule::None,
+            text,
+            call_id,
+            dialed,
+            caller,
+            targets: [None; 2],
+            more_targets: Vec::new(),
+            reason: EventReason {
+                reason: crate::routing::Reason::UnknownNumber,
+                dialed: None,
+                contact: None,
+                account: None,
+                user: None,
+                passed_over: None,
+                target: None,
+                fallback: None,
+            },
+            data_version: None,
+            proxy: None,
+        }
+    }
+}
+
 impl CallEvent {
     /// The Contacts, in order.
     pub fn targets(&self) -> impl Iterator<Item = &EventTarget> {

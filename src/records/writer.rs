@@ -76,6 +76,11 @@ pub struct Writer {
     batch: VecDeque<Box<super::CallEvent>>,
     /// Written, numbered, for `/calls`: handed over once a round.
     kept: Vec<(Box<super::CallEvent>, u64)>,
+    /// Boxes done with (forgotten by `/calls`, or retransmissions), on
+    /// their way back to the request path: the boxes are what is reused.
+    #[allow(clippy::vec_box)]
+    done: Vec<Box<super::CallEvent>>,
+    spares: crossbeam_channel::Sender<Box<super::CallEvent>>,
     formatted: Formatted,
     /// Whether the last write failed, to log the change once.
     failing: bool,
@@ -92,6 +97,7 @@ impl Writer {
     /// Recovers what a previous run left (the file it was writing becomes
     /// a rotated file) and gets ready to write.
     pub fn open(
+        spares: crossbeam_channel::Sender<Box<super::CallEvent>>,
         spool: Spool,
         settings: &RecordsSettings,
         numbers: Numbers,
@@ -131,6 +137,8 @@ impl Writer {
             seen: Retransmissions::default(),
             batch: VecDeque::with_capacity(BATCH),
             kept: Vec::with_capacity(DRAIN_MAX),
+            done: Vec::with_capacity(DRAIN_MAX),
+            spares,
             formatted: Formatted::default(),
             failing: false,
         })
@@ -165,7 +173,8 @@ impl Writer {
                     break;
                 }
             }
-            self.recent.keep_all(&mut self.kept);
+            self.recent.keep_all(&mut self.kept, &mut self.done);
+            self.give_back();
             if stop || now >= flush_due || self.buffer.len() >= FLUSH_AT || self.rotation_reached()
             {
                 let wrote = !self.buffer.is_empty();
@@ -187,7 +196,7 @@ impl Writer {
                 while let Ok(Message::Call(event)) = queue.try_recv() {
                     self.take(event, now);
                 }
-                self.recent.keep_all(&mut self.kept);
+                self.recent.keep_all(&mut self.kept, &mut self.done);
                 self.flush();
                 info!(
                     written = self.shared.stats.written.load(Ordering::Relaxed),
@@ -233,6 +242,7 @@ impl Writer {
                 .stats
                 .retransmissions
                 .fetch_add(1, Ordering::Relaxed);
+            self.done.push(event);
             return;
         }
         self.sequence += 1;
@@ -263,6 +273,19 @@ impl Writer {
         }
         // `/calls` keeps it with its numbers in full.
         self.kept.push((event, self.sequence));
+    }
+
+    /// Hands the boxes done with back to the request path, as many as it
+    /// has room for; the rest are freed. Their contents stay until a
+    /// worker writes a new event over them.
+    fn give_back(&mut self) {
+        for event in self.done.drain(..) {
+            if self.spares.try_send(event).is_err() {
+                break;
+            }
+        }
+        // What did not fit (or was left when the channel filled) is freed.
+        self.done.clear();
     }
 
     /// Whether the buffer takes the file to its rotation size: written
@@ -701,6 +724,8 @@ mod tests {
         };
         let region = Region::from_code("US").expect("US");
         Writer::open(
+            // No spares taken: a box given back is freed.
+            crossbeam_channel::bounded(0).0,
             Spool::new(dir, "t"),
             &settings,
             Numbers::Full,
@@ -753,6 +778,43 @@ mod tests {
         let mut w = writer(dir.path(), 5, false);
         w.housekeeping();
         assert_eq!(stamps(dir.path()), [stamp(3), stamp(4)], "the old one went");
+    }
+
+    #[test]
+    fn boxes_done_with_go_back_to_the_request_path_as_far_as_there_is_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let region = Region::from_code("US").expect("US");
+        let (give_back, spares) = crossbeam_channel::bounded(3);
+        let mut w = Writer::open(
+            give_back,
+            Spool::new(dir.path(), "t"),
+            &RecordsSettings {
+                dir: Some(dir.path().to_owned()),
+                ..RecordsSettings::default()
+            },
+            Numbers::Full,
+            Arc::new(Shared::default()),
+            Arc::new(Recent::new(2, region.clone())),
+            region,
+        )
+        .expect("a writer");
+        let now = Instant::now();
+        let event = |transaction| {
+            Box::new(super::super::CallEvent {
+                transaction,
+                ..super::super::CallEvent::unknown_number("+18005550100", "+16505550123")
+            })
+        };
+        // Five calls and a retransmission of the first: `/calls` keeps two.
+        for transaction in [1, 2, 3, 4, 5, 1] {
+            w.take(event(transaction), now);
+        }
+        w.recent.keep_all(&mut w.kept, &mut w.done);
+        assert_eq!(w.done.len(), 4, "three forgotten, one retransmission");
+        w.give_back();
+        assert!(w.done.is_empty(), "the rest freed");
+        assert_eq!(spares.len(), 3, "as many as there is room for");
+        assert_eq!(w.recent.matching(None, 10).len(), 2);
     }
 
     #[test]

@@ -12,11 +12,10 @@
 use std::sync::{Arc, Weak};
 use std::time::SystemTime;
 
-use xxhash_rust::xxh3::Xxh3;
-
 use super::call_tap::{CallTap, RoutedCall};
 use crate::records::{
     CallEvent, EventNumber, EventPlace, EventReason, EventTarget, RecordSender, Text,
+    TransactionKeys,
 };
 use crate::routing::{RoutingTable, Target};
 use crate::routing_data::TableReader;
@@ -32,6 +31,7 @@ pub struct RecordsFeed {
 impl RecordsFeed {
     pub fn tap(&self) -> RecordsTap {
         RecordsTap {
+            keys: self.sender.transaction_keys(),
             feed: self.clone(),
             serving: Weak::new(),
             data_version: None,
@@ -42,6 +42,7 @@ impl RecordsFeed {
 /// One worker's tap.
 pub struct RecordsTap {
     feed: RecordsFeed,
+    keys: TransactionKeys,
     /// The table the version below is for. A `Weak` keeps its allocation
     /// (not its contents) alive, so a new table cannot reuse the address.
     serving: Weak<RoutingTable>,
@@ -78,18 +79,19 @@ fn place(text: &mut Text, target: &Target) -> EventPlace {
 }
 
 /// The record of a routed call, as far as the request path knows it.
-fn event(call: &RoutedCall<'_, '_, '_>, data_version: Option<u64>) -> CallEvent {
+fn event(
+    keys: &TransactionKeys,
+    call: &RoutedCall<'_, '_, '_>,
+    data_version: Option<u64>,
+) -> CallEvent {
     let request = call.request;
     let decision = call.decision;
     let call_id = request.call_id.unwrap_or_default();
-    // The INVITE transaction (RFC 3261 §17.2.3): Call-ID, the top Via's
-    // branch and CSeq. A retransmission repeats all three.
-    let mut key = Xxh3::new();
-    key.update(call_id);
-    key.update(b"\0");
-    key.update(request.top_via.and_then(|v| v.branch).unwrap_or_default());
-    key.update(b"\0");
-    key.update(request.cseq.unwrap_or_default());
+    let transaction = keys.key(
+        call_id,
+        request.top_via.and_then(|v| v.branch).unwrap_or_default(),
+        request.cseq.unwrap_or_default(),
+    );
     let mut text = Text::default();
     let call_id = text.push(call_id);
     let dialed = match decision.dialed {
@@ -137,7 +139,7 @@ fn event(call: &RoutedCall<'_, '_, '_>, data_version: Option<u64>) -> CallEvent 
     }
     CallEvent {
         time: SystemTime::now(),
-        transaction: key.digest(),
+        transaction,
         transport: call.peer.transport.as_str(),
         source: call.peer.source,
         status: call.status,
@@ -156,11 +158,13 @@ fn event(call: &RoutedCall<'_, '_, '_>, data_version: Option<u64>) -> CallEvent 
 
 impl CallTap for RecordsTap {
     fn routed(&mut self, call: &RoutedCall<'_, '_, '_>) {
-        self.feed.sender.send(event(call, self.data_version));
+        self.feed
+            .sender
+            .send(event(&self.keys, call, self.data_version));
     }
 
     fn relayed(&mut self, call: &RoutedCall<'_, '_, '_>) -> Option<CallEvent> {
-        Some(event(call, self.data_version))
+        Some(event(&self.keys, call, self.data_version))
     }
 }
 
@@ -196,6 +200,7 @@ mod tests {
     /// Keeps each call's event and the fields formatted the old way.
     struct Both {
         region: Region,
+        keys: TransactionKeys,
         seen: Vec<(CallEvent, Fields)>,
     }
 
@@ -229,7 +234,8 @@ mod tests {
                 reason: decision.reason().to_string(),
                 data_version: Some(format!("{:016x}", 0x00c0_ffee_u64)),
             };
-            self.seen.push((event(call, Some(0x00c0_ffee)), fields));
+            self.seen
+                .push((event(&self.keys, call, Some(0x00c0_ffee)), fields));
         }
     }
 
@@ -277,6 +283,7 @@ mod tests {
             (long_call_id.as_str(), "+18005550188", "caf%C3%A9"),
         ];
         let mut both = Both {
+            keys: TransactionKeys::default(),
             region: region.clone(),
             seen: Vec::new(),
         };
