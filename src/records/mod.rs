@@ -198,8 +198,8 @@ impl RecordSender {
     }
 
     /// How the events sent here key their transactions.
-    pub fn transaction_keys(&self) -> TransactionKeys {
-        self.keys.clone()
+    pub fn transaction_keys(&self) -> &TransactionKeys {
+        &self.keys
     }
 }
 

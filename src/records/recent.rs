@@ -48,8 +48,9 @@ impl Recent {
     }
 
     /// Keeps the record of `event`, numbered `sequence`, forgetting the
-    /// oldest past the capacity. Only the writer thread calls it; the
-    /// request path never takes this lock.
+    /// oldest past the capacity: [`Recent::keep_all`] for one, for the
+    /// tests. The writer thread keeps records once a round; the request
+    /// path never takes this lock.
     #[cfg(test)]
     pub fn keep(&self, event: Box<CallEvent>, sequence: u64) {
         self.keep_all(&mut vec![(event, sequence)], &mut Vec::new());

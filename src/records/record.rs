@@ -1036,30 +1036,11 @@ mod tests {
             let mut text = Text::default();
             let span = text.push(caller.as_bytes());
             let mut event = CallEvent {
-                time: SystemTime::UNIX_EPOCH,
-                transaction: 0,
-                transport: "udp",
-                source: SocketAddr::from(([192, 0, 2, 1], 5060)),
-                status: 404,
-                rule: Rule::None,
                 text,
                 call_id: span,
                 dialed: None,
                 caller: Some(EventNumber::Raw(span)),
-                targets: [None; 2],
-                more_targets: Vec::new(),
-                reason: EventReason {
-                    reason: Reason::UnknownNumber,
-                    dialed: None,
-                    contact: None,
-                    account: None,
-                    user: None,
-                    passed_over: None,
-                    target: None,
-                    fallback: None,
-                },
-                data_version: None,
-                proxy: None,
+                ..CallEvent::unknown_number("+18005550100", "anonymous")
             };
             event.normalise_caller(&region);
             let spelled = Spelling::parse(caller.as_bytes())

@@ -279,13 +279,12 @@ impl Writer {
     /// has room for; the rest are freed. Their contents stay until a
     /// worker writes a new event over them.
     fn give_back(&mut self) {
+        // Dropping the drain frees what is left when the channel is full.
         for event in self.done.drain(..) {
             if self.spares.try_send(event).is_err() {
                 break;
             }
         }
-        // What did not fit (or was left when the channel filled) is freed.
-        self.done.clear();
     }
 
     /// Whether the buffer takes the file to its rotation size: written

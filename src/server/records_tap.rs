@@ -31,7 +31,6 @@ pub struct RecordsFeed {
 impl RecordsFeed {
     pub fn tap(&self) -> RecordsTap {
         RecordsTap {
-            keys: self.sender.transaction_keys(),
             feed: self.clone(),
             serving: Weak::new(),
             data_version: None,
@@ -42,7 +41,6 @@ impl RecordsFeed {
 /// One worker's tap.
 pub struct RecordsTap {
     feed: RecordsFeed,
-    keys: TransactionKeys,
     /// The table the version below is for. A `Weak` keeps its allocation
     /// (not its contents) alive, so a new table cannot reuse the address.
     serving: Weak<RoutingTable>,
@@ -158,13 +156,16 @@ fn event(
 
 impl CallTap for RecordsTap {
     fn routed(&mut self, call: &RoutedCall<'_, '_, '_>) {
-        self.feed
-            .sender
-            .send(event(&self.keys, call, self.data_version));
+        let sender = &self.feed.sender;
+        sender.send(event(sender.transaction_keys(), call, self.data_version));
     }
 
     fn relayed(&mut self, call: &RoutedCall<'_, '_, '_>) -> Option<CallEvent> {
-        Some(event(&self.keys, call, self.data_version))
+        Some(event(
+            self.feed.sender.transaction_keys(),
+            call,
+            self.data_version,
+        ))
     }
 }
 
