@@ -85,10 +85,15 @@ fn proxy(next_hop: SocketAddr, ring: u32) -> Server {
 }
 
 fn invite(dialed: &str, caller: &Peer, call_id: &str) -> String {
-    let port = caller.addr().port();
+    invite_over("UDP", caller.addr().port(), dialed, call_id)
+}
+
+/// The INVITE of a caller on `transport` (`UDP`, `TCP`) at `port` of
+/// 127.0.0.1, naming that in its Via and Contact.
+fn invite_over(transport: &str, port: u16, dialed: &str, call_id: &str) -> String {
     format!(
         "INVITE sip:{dialed}@127.0.0.1 SIP/2.0\r\n\
-         Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-{call_id};rport\r\n\
+         Via: SIP/2.0/{transport} 127.0.0.1:{port};branch=z9hG4bK-{call_id};rport\r\n\
          Max-Forwards: 70\r\n\
          From: <sip:+12125550199@127.0.0.1>;tag=caller-{call_id}\r\n\
          To: <sip:{dialed}@127.0.0.1>\r\n\
@@ -298,12 +303,7 @@ fn a_caller_on_tcp_gets_every_answer_on_its_connection() {
     let server = proxy(phone.addr(), 20);
     let mut caller = common::TcpClient::connect(server.tcp);
     let port = caller.port();
-    let invite = invite("+18005550100", &phone, "over-tcp")
-        .replace("SIP/2.0/UDP", "SIP/2.0/TCP")
-        .replace(
-            &format!("127.0.0.1:{}", phone.addr().port()),
-            &format!("127.0.0.1:{port}"),
-        );
+    let invite = invite_over("TCP", port, "+18005550100", "over-tcp");
     caller.send(invite.as_bytes());
     let (relayed, _) = phone.expect("INVITE ", WAIT);
     let vias: Vec<&str> = relayed.lines().filter(|l| l.starts_with("Via:")).collect();
@@ -634,12 +634,7 @@ fn record_route_answers_a_tcp_callers_bye_on_its_connection() {
     let server = record_routing(phone.addr());
     let mut caller = common::TcpClient::connect(server.tcp);
     let port = caller.port();
-    let invite = invite("+18005550100", &phone, "rr-tcp")
-        .replace("SIP/2.0/UDP", "SIP/2.0/TCP")
-        .replace(
-            &format!("127.0.0.1:{}", phone.addr().port()),
-            &format!("127.0.0.1:{port}"),
-        );
+    let invite = invite_over("TCP", port, "+18005550100", "rr-tcp");
     caller.send(invite.as_bytes());
     let (relayed, _) = phone.expect("INVITE ", WAIT);
     let route = header(&relayed, "Record-Route")
