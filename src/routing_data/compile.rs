@@ -11,11 +11,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rustc_hash::{FxHashMap, FxHashSet};
+use tracing::debug;
 
 use super::data_number::{Check, NotANumber, read_number, read_target};
+use super::fast::Unsure;
 use super::report::Diagnostic;
 use super::schema::{AccountDoc, ContactDoc, Lined, NoPhoneDoc, OnNoAnswerDoc, RoutingFile};
-use super::yaml::{YamlLimits, parse_routing_file};
+use super::yaml::{YamlLimits, parse_routing_file_noting};
 use crate::routing::{
     Account, Contacts, E164, NoPhonePolicy, Number, OnNoAnswer, Region, Target, User, UserIndex,
 };
@@ -48,7 +50,15 @@ pub fn compile_file(
     default_region: &Region,
     limits: &YamlLimits,
 ) -> CompiledFile {
-    let doc: RoutingFile = match parse_routing_file(text, limits) {
+    let noted = |unsure: Unsure| {
+        debug!(
+            file = %file.display(),
+            line = unsure.line,
+            why = unsure.why,
+            "read by the full YAML parser: the fast path does not take this file"
+        );
+    };
+    let doc: RoutingFile = match parse_routing_file_noting(text, limits, noted) {
         Ok(doc) => doc,
         Err(e) => {
             let diagnostic = Diagnostic::error(

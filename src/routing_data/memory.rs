@@ -16,6 +16,12 @@
 //! hold. It is called after a bulk load, and after a reload once the new
 //! table serves and the old one is dropped: off the path of the calls and
 //! of the reload's own time.
+//!
+//! What is left after that is the tables themselves. A heap profile of the
+//! growth (`bench/churn.py` under heaptrack, docs/performance.md) found
+//! one more thing, which was not the allocator's: the reload thread's
+//! compiled libphonenumber patterns, kept for its life, 33 MB while they
+//! were compiled with Unicode classes (see `validity::compile`).
 
 /// Large blocks (glibc: 128 KiB and up) come from their own mappings,
 /// returned to the kernel whole when freed. glibc raises that threshold to

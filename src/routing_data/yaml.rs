@@ -9,7 +9,7 @@ use serde_saphyr::options::{DuplicateKeyPolicy, MergeKeyPolicy};
 use serde_saphyr::{Budget, Options};
 
 use super::contacts_scan::{Block, take_contact_blocks};
-use super::fast::read_routing_file;
+use super::fast::{Unsure, read_routing_file};
 use super::schema::{Lined, RoutingFile};
 
 /// Limits on one routing data file.
@@ -47,8 +47,20 @@ pub struct YamlError {
 /// `contacts_scan` where that reader is sure of them, the rest (and
 /// anything it is not sure of) by the YAML parser.
 pub fn parse_routing_file(text: &str, limits: &YamlLimits) -> Result<RoutingFile, YamlError> {
-    if let Ok(doc) = read_routing_file(text, limits) {
-        return Ok(doc);
+    parse_routing_file_noting(text, limits, |_| {})
+}
+
+/// [`parse_routing_file`], telling `slow` why the fast reader gave the
+/// file up when it does: the loader logs it, so that an operator can see
+/// which files of an export take the slow road, and why.
+pub fn parse_routing_file_noting(
+    text: &str,
+    limits: &YamlLimits,
+    slow: impl FnOnce(Unsure),
+) -> Result<RoutingFile, YamlError> {
+    match read_routing_file(text, limits) {
+        Ok(doc) => return Ok(doc),
+        Err(unsure) => slow(unsure),
     }
     if let Some(taken) = take_contact_blocks(text)
         && let Some(rest_nodes) = limits.max_nodes.checked_sub(taken.nodes)
@@ -165,6 +177,21 @@ mod tests {
 
     fn err(text: &str) -> YamlError {
         parse_routing_file(text, &YamlLimits::default()).unwrap_err()
+    }
+
+    /// The loader hears of each file the fast reader gives up, with the
+    /// line and the reason, and of no other.
+    #[test]
+    fn a_file_the_fast_path_gives_up_is_noted_with_its_line() {
+        let limits = YamlLimits::default();
+        let mut noted = None;
+        let aliased = "accounts:\n  - id: a\n    forward_to: &f \"+14155550100\"\n";
+        let _ = parse_routing_file_noting(aliased, &limits, |u| noted = Some(u));
+        assert_eq!(noted.map(|u| u.line), Some(3));
+        let mut noted = None;
+        let plain = "accounts:\n  - id: a\n    forward_to: \"+14155550100\"\n";
+        assert!(parse_routing_file_noting(plain, &limits, |u| noted = Some(u)).is_ok());
+        assert_eq!(noted, None);
     }
 
     #[test]
