@@ -1,6 +1,6 @@
 //! The fast path for routing files: the subset of YAML that export
-//! libraries write (PyYAML, ruamel.yaml, js-yaml, Psych, yaml.v3, serde
-//! YAML writers, JSON), read straight into the schema's types.
+//! libraries write (PyYAML, ruamel.yaml, js-yaml, Psych, yaml.v3, Jackson,
+//! serde_yaml, JSON), read straight into the schema's types.
 //!
 //! `reader` knows YAML structure, `scalar` the scalars' characters and
 //! which plain ones are surely text, `doc` the schema. A file is read here

@@ -30,7 +30,7 @@ fn styles() -> Vec<(String, PathBuf)> {
         })
         .collect();
     dirs.sort();
-    assert!(dirs.len() >= 8, "{dirs:?}");
+    assert!(dirs.len() >= 11, "{dirs:?}");
     dirs
 }
 
