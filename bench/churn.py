@@ -16,10 +16,12 @@ WRAPPER runs the server under a profiler, for instance
 end instead of stopped, so that heaptrack reports what was still allocated
 then as leaked: run it once with ROUNDS 0 and once with ROUNDS 1, and
 compare `heaptrack_print -f /tmp/churn-heap.zst --print-leaks 1`.
-Every wait is bounded (30 s a reload).
+Every wait is bounded (30 s a reload). The server's log is removed at the end
+unless KEEP=1.
 """
 import glob
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -147,3 +149,7 @@ finally:
                 f.write(unmarked(text))
     os.kill(pid(), 9 if os.environ.get("KILL9") else 15)
     server.wait(timeout=60)
+    # The server's log holds every reload's warnings: gigabytes after a few
+    # rounds of a large set.
+    if not os.environ.get("KEEP"):
+        shutil.rmtree(work, ignore_errors=True)
