@@ -15,7 +15,7 @@
 //! the parser the file with each block taken out: its `contacts:` line
 //! becomes `contacts: []` and its other lines become empty, so every line
 //! keeps its number and the parser still checks everything else.
-//! `yaml::parse_routing_file` then puts the contacts back into the account
+//! `yaml::parse_routing_file_noting` then puts the contacts back into the account
 //! whose `contacts: []` sits on that line.
 //!
 //! Anything this reader is not sure of leaves the block to the parser,

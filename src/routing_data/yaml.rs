@@ -42,17 +42,18 @@ pub struct YamlError {
     pub message: String,
 }
 
-/// Parses one routing data file: the whole of it by the `fast` reader when
-/// it is in the subset exports write; else its contact blocks by
-/// `contacts_scan` where that reader is sure of them, the rest (and
-/// anything it is not sure of) by the YAML parser.
+/// [`parse_routing_file_noting`] for tests that do not ask why.
+#[cfg(test)]
 pub fn parse_routing_file(text: &str, limits: &YamlLimits) -> Result<RoutingFile, YamlError> {
     parse_routing_file_noting(text, limits, |_| {})
 }
 
-/// [`parse_routing_file`], telling `slow` why the fast reader gave the
-/// file up when it does: the loader logs it, so that an operator can see
-/// which files of an export take the slow road, and why.
+/// Parses one routing data file: the whole of it by the `fast` reader when
+/// it is in the subset exports write; else its contact blocks by
+/// `contacts_scan` where that reader is sure of them, the rest (and
+/// anything it is not sure of) by the YAML parser. `slow` hears why the
+/// fast reader gave the file up when it does: the loader logs it, so that
+/// an operator can see which files of an export take the slow road.
 pub fn parse_routing_file_noting(
     text: &str,
     limits: &YamlLimits,

@@ -6,7 +6,7 @@
 //! which plain ones are surely text, `doc` the schema. A file is read here
 //! whole or not at all: on anything outside the subset, anything the
 //! schema refuses and every error, the reader gives up with [`Unsure`] and
-//! `yaml::parse_routing_file` hands the file to the full parser, which
+//! `yaml::parse_routing_file_noting` hands the file to the full parser, which
 //! reads it exactly or reports the error with its line. So the fast path
 //! never decides a value the full parser would read differently, and never
 //! writes an error message of its own.
